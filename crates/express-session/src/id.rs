@@ -1,0 +1,119 @@
+//! Session ids: generation from the OS random source, validation, and a `Debug` that never shows the id.
+
+use std::fmt;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// The longest id accepted from a cookie or a custom `genid`, in bytes.
+///
+/// Default ids are 32 characters; custom generators may use longer ones, but nothing near the 4096 bytes a cookie
+/// can hold is a legitimate id.
+pub const MAX_ID_LEN: usize = 1024;
+
+/// A session id: what the cookie carries (signed) and what the store is keyed by.
+///
+/// The default generator gives express-session's format: 24 bytes from the operating system's CSPRNG, encoded
+/// as unpadded base64url (32 characters, 192 bits). A custom `genid` may return any non-empty string of at most
+/// [`MAX_ID_LEN`] bytes, as express allows; such ids are percent-encoded in the cookie.
+///
+/// `Debug` is redacted so that ids do not end up in logs; [`SessionId::as_str`] gives the id itself, and
+/// [`SessionId::log_hash`] a short fingerprint that is safe to log.
+///
+/// ```
+/// use express_session::SessionId;
+///
+/// let id = SessionId::generate();
+/// assert_eq!(id.as_str().len(), 32);
+/// assert_eq!(format!("{id:?}"), format!("SessionId({})", id.log_hash()));
+/// assert!(SessionId::new("").is_none());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(Arc<str>);
+
+impl SessionId {
+    /// A fresh random id in express-session's default format (uid-safe with 24 bytes).
+    ///
+    /// # Panics
+    ///
+    /// Panics if the operating system cannot provide random bytes, which on supported platforms means the
+    /// process cannot run securely at all.
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes).expect("the operating system's random source failed");
+        Self::from_random_bytes(&bytes)
+    }
+
+    /// Encodes random bytes as express-session's default `genid` (uid-safe) does.
+    pub(crate) fn from_random_bytes(bytes: &[u8]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+    }
+
+    /// Wraps an id, or `None` if it is empty or longer than [`MAX_ID_LEN`] bytes.
+    pub fn new(id: impl Into<String>) -> Option<Self> {
+        let id = id.into();
+        (!id.is_empty() && id.len() <= MAX_ID_LEN).then(|| Self(id.into()))
+    }
+
+    /// The id as it is stored and signed.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A short, non-reversible fingerprint of the id (first 8 hex digits of its SHA-256), for logs.
+    pub fn log_hash(&self) -> String {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        digest[..4].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId({})", self.log_hash())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn encodes_random_bytes_like_uid_safe() {
+        let text = std::fs::read_to_string(crate::test_support::vector_path("uid-safe.json")).unwrap();
+        let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+        assert!(!cases.is_empty());
+        for case in cases {
+            let hex = case["random_bytes_hex"].as_str().unwrap();
+            let bytes: Vec<u8> =
+                (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+            assert_eq!(SessionId::from_random_bytes(&bytes).as_str(), case["id"].as_str().unwrap());
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_32_url_safe_chars_and_distinct() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert_eq!(id.as_str().len(), 32);
+            assert!(id.as_str().bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        }
+    }
+
+    #[test]
+    fn rejects_empty_and_oversized_ids() {
+        assert!(SessionId::new("").is_none());
+        assert!(SessionId::new("x".repeat(MAX_ID_LEN + 1)).is_none());
+        assert!(SessionId::new("x".repeat(MAX_ID_LEN)).is_some());
+    }
+
+    #[test]
+    fn debug_never_shows_the_id() {
+        let id = SessionId::new("secret-session-id").unwrap();
+        assert!(!format!("{id:?}").contains("secret"));
+    }
+}

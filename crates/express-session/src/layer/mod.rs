@@ -1,0 +1,199 @@
+//! The tower middleware: [`SessionManagerLayer`] and [`SessionManager`].
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderValue, Request, Response, StatusCode};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::config::{Config, ConfigError, RequestHead, SessionOptions};
+use crate::engine::{self, Begin, Transport};
+use crate::session::SessionError;
+
+/// A request extension that tells the layer the request is secure (express: `req.secure`).
+///
+/// With the default `proxy` option (unset), the layer considers a request secure when its URI has the `https`
+/// scheme or this extension says `true`. Insert it from your TLS acceptor, or from the layer that applies your
+/// trust-proxy policy. With `proxy: Some(true)` the layer reads `X-Forwarded-Proto` itself; with
+/// `proxy: Some(false)` only an `https` URI counts.
+///
+/// ```
+/// use express_session::IsSecure;
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(IsSecure(true));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct IsSecure(pub bool);
+
+/// The tower [`Layer`] that gives every request a [`Session`](crate::Session), as `app.use(session(options))`
+/// does in express.
+///
+/// ```
+/// use express_session::{SessionManagerLayer, SessionOptions};
+///
+/// let layer = SessionManagerLayer::new(
+///     SessionOptions::new()
+///         .secret("keyboard cat")
+///         .resave(false)
+///         .save_uninitialized(true),
+/// )
+/// .expect("valid options");
+/// let app: axum::Router = axum::Router::new().layer(layer);
+/// # let _ = app;
+/// ```
+#[derive(Clone)]
+pub struct SessionManagerLayer {
+    config: Arc<Config>,
+}
+
+impl fmt::Debug for SessionManagerLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManagerLayer").field("config", &self.config).finish()
+    }
+}
+
+impl SessionManagerLayer {
+    /// Validates the options and builds the layer.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a configuration mistake (no secret, an invalid cookie name, path or domain,
+    /// `SameSite=None` or `Partitioned` without `Secure`, a `__Host-`/`__Secure-` name without the attributes
+    /// its prefix requires). The message says how to fix it.
+    pub fn new(options: SessionOptions) -> Result<Self, ConfigError> {
+        Ok(Self { config: Arc::new(options.build()?) })
+    }
+}
+
+impl<S> Layer<S> for SessionManagerLayer {
+    type Service = SessionManager<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SessionManager { inner, config: Arc::clone(&self.config) }
+    }
+}
+
+/// The tower [`Service`] made by [`SessionManagerLayer`].
+#[derive(Clone)]
+pub struct SessionManager<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionManager").field("inner", &self.inner).field("config", &self.config).finish()
+    }
+}
+
+/// The response body of an error the layer answers by itself: a short text, no internals.
+fn error_response<B: From<&'static str>>(status: StatusCode) -> Response<B> {
+    let body = if status == StatusCode::SERVICE_UNAVAILABLE { "session store unavailable" } else { "session error" };
+    let mut response = Response::new(B::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+fn log_error(error: &SessionError) {
+    let mut causes = String::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        causes.push_str(": ");
+        causes.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(%error, causes = %causes, "session middleware failed the request");
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionManager<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: From<&'static str> + Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // Take the service that was driven to readiness, leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let transport = Transport {
+            tls: request.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
+            server_says_secure: request.extensions().get::<IsSecure>().is_some_and(|s| s.0),
+            forwarded_proto: request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes),
+        };
+        let begin = engine::begin(
+            &self.config,
+            request.uri().path(),
+            request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes),
+            transport,
+            || RequestHead {
+                method: request.method().clone(),
+                uri: request.uri().clone(),
+                headers: request.headers().clone(),
+            },
+        );
+        let session = match begin {
+            Begin::Skip => return ResponseFuture(Box::pin(inner.call(request))),
+            Begin::NotReady => {
+                tracing::warn!("session store is not ready; answering 503");
+                let response = error_response(StatusCode::SERVICE_UNAVAILABLE);
+                return ResponseFuture(Box::pin(std::future::ready(Ok(response))));
+            }
+            Begin::Session(session) => session,
+        };
+        request.extensions_mut().insert(session.clone());
+        let future = inner.call(request);
+        ResponseFuture(Box::pin(async move {
+            let mut response = future.await?;
+            match session.finish().await {
+                Ok(finished) => {
+                    if let Some(cookie) = finished.set_cookie {
+                        match HeaderValue::try_from(cookie) {
+                            Ok(value) => {
+                                response.headers_mut().append(SET_COOKIE, value);
+                            }
+                            Err(error) => tracing::error!(%error, "session cookie not sent"),
+                        }
+                    }
+                    Ok(response)
+                }
+                Err(error) => {
+                    log_error(&error);
+                    Ok(error_response(error.status()))
+                }
+            }
+        }))
+    }
+}
+
+/// The response future of [`SessionManager`]: the handler's response with the session saved and its cookie set.
+pub struct ResponseFuture<B, E>(Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>);
+
+impl<B, E> Future for ResponseFuture<B, E> {
+    type Output = Result<Response<B>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl<B, E> fmt::Debug for ResponseFuture<B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResponseFuture")
+    }
+}

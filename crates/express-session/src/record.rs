@@ -1,0 +1,532 @@
+//! The stored record: express-session's JSON (`cookie` object first, then the user's keys in insertion order).
+//!
+//! ```
+//! use express_session::Record;
+//!
+//! let json = r#"{"cookie":{"originalMaxAge":60000,"expires":"2030-01-01T00:01:01.123Z","httpOnly":true,"path":"/"},"user":"alice"}"#;
+//! let record = Record::from_json(json).unwrap();
+//! assert_eq!(record.data()["user"], "alice");
+//! assert_eq!(record.cookie().original_max_age(), Some(60000));
+//! assert_eq!(record.to_json(), json);
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+use crate::config::{Priority, SameSite};
+use crate::time::{Timestamp, duration_millis};
+
+/// Keys express-session never restores from a stored record because they name a property the `Session` object
+/// already has (its methods, `id`, `req`, and `Object.prototype`'s members). A Rust handler cannot write them
+/// either, so that records stay readable by Node.
+pub const RESERVED_KEYS: &[&str] = &[
+    "cookie",
+    "id",
+    "req",
+    "save",
+    "reload",
+    "regenerate",
+    "destroy",
+    "touch",
+    "resetMaxAge",
+    "constructor",
+    "toString",
+    "toLocaleString",
+    "valueOf",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "__proto__",
+    "__defineGetter__",
+    "__defineSetter__",
+    "__lookupGetter__",
+    "__lookupSetter__",
+];
+
+/// Returns `true` if `key` is one of the [`RESERVED_KEYS`].
+pub fn is_reserved_key(key: &str) -> bool {
+    RESERVED_KEYS.contains(&key)
+}
+
+/// How an attribute that express stores "as given" was spelled, so a record written by Node reads back the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Spelling {
+    /// Written by Rust code: the lower-case name (`"lax"`, `"high"`).
+    Lower,
+    /// The JSON boolean `true` (`sameSite: true` means Strict) or `false` (attribute off).
+    Bool(bool),
+    /// Any other string, kept verbatim (`"Lax"`, `"HIGH"`).
+    Text(Arc<str>),
+}
+
+/// A `sameSite` or `priority` value with its spelling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Spelled<T> {
+    pub(crate) value: Option<T>,
+    pub(crate) spelling: Spelling,
+}
+
+impl<T: Copy> Spelled<T> {
+    pub(crate) fn lower(value: T) -> Self {
+        Self { value: Some(value), spelling: Spelling::Lower }
+    }
+}
+
+trait Named: Copy {
+    fn lower_name(self) -> &'static str;
+}
+
+impl Named for SameSite {
+    fn lower_name(self) -> &'static str {
+        match self {
+            SameSite::Strict => "strict",
+            SameSite::Lax => "lax",
+            SameSite::None => "none",
+        }
+    }
+}
+
+impl Named for Priority {
+    fn lower_name(self) -> &'static str {
+        match self {
+            Priority::Low => "low",
+            Priority::Medium => "medium",
+            Priority::High => "high",
+        }
+    }
+}
+
+impl<T: Named> Serialize for Spelled<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (&self.spelling, self.value) {
+            (Spelling::Bool(b), _) => s.serialize_bool(*b),
+            (Spelling::Text(t), _) => s.serialize_str(t),
+            (Spelling::Lower, Some(v)) => s.serialize_str(v.lower_name()),
+            (Spelling::Lower, None) => s.serialize_bool(false),
+        }
+    }
+}
+
+/// Parses express's `sameSite` value: `true` (Strict), `false` (off), or a case-insensitive name.
+pub(crate) fn same_site_from_json(value: &Value) -> Result<Option<Spelled<SameSite>>, ()> {
+    Ok(Some(match value {
+        Value::Null => return Ok(None),
+        Value::Bool(true) => Spelled { value: Some(SameSite::Strict), spelling: Spelling::Bool(true) },
+        Value::Bool(false) => Spelled { value: None, spelling: Spelling::Bool(false) },
+        Value::String(s) => {
+            Spelled { value: Some(s.parse().map_err(|_| ())?), spelling: Spelling::Text(s.as_str().into()) }
+        }
+        _ => return Err(()),
+    }))
+}
+
+/// Parses express's `priority` value: a case-insensitive `low`, `medium` or `high`.
+pub(crate) fn priority_from_json(value: &Value) -> Result<Option<Spelled<Priority>>, ()> {
+    Ok(Some(match value {
+        Value::Null | Value::Bool(false) => return Ok(None),
+        Value::String(s) => {
+            Spelled { value: Some(s.parse().map_err(|_| ())?), spelling: Spelling::Text(s.as_str().into()) }
+        }
+        _ => return Err(()),
+    }))
+}
+
+/// JavaScript truthiness, for the boolean attributes express stores as given.
+fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// The session's cookie as express-session stores it (`req.session.cookie`): the lifetime and every attribute.
+///
+/// A session keeps the attributes it was created with; changing the layer's options later does not change
+/// sessions already stored, exactly as in express.
+///
+/// ```
+/// use express_session::{SessionCookie, Timestamp};
+/// use std::time::Duration;
+///
+/// let now = Timestamp::from_millis(1_893_456_000_123);
+/// let mut cookie = SessionCookie::default();
+/// assert_eq!(cookie.expires(), None); // a browser-session cookie
+/// cookie.set_max_age(Some(Duration::from_secs(60)), now);
+/// assert_eq!(cookie.original_max_age(), Some(60_000));
+/// assert_eq!(cookie.expires().unwrap().to_json(), "2030-01-01T00:01:00.123Z");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub(crate) original_max_age: Option<i64>,
+    pub(crate) partitioned: Option<bool>,
+    pub(crate) priority: Option<Spelled<Priority>>,
+    pub(crate) expires: Option<Timestamp>,
+    pub(crate) secure: Option<bool>,
+    pub(crate) http_only: Option<bool>,
+    pub(crate) domain: Option<String>,
+    pub(crate) path: Option<String>,
+    pub(crate) same_site: Option<Spelled<SameSite>>,
+}
+
+impl Default for SessionCookie {
+    /// express's `new Cookie()`: path `/`, HttpOnly, no expiry.
+    fn default() -> Self {
+        Self {
+            original_max_age: None,
+            partitioned: None,
+            priority: None,
+            expires: None,
+            secure: None,
+            http_only: Some(true),
+            domain: None,
+            path: Some("/".into()),
+            same_site: None,
+        }
+    }
+}
+
+impl SessionCookie {
+    /// The lifetime the cookie was given, in milliseconds (express's `originalMaxAge`); `None` for a
+    /// browser-session cookie.
+    pub fn original_max_age(&self) -> Option<i64> {
+        self.original_max_age
+    }
+
+    /// When the cookie and the stored session expire; `None` for a browser-session cookie.
+    pub fn expires(&self) -> Option<Timestamp> {
+        self.expires
+    }
+
+    /// Milliseconds left until [`expires`](Self::expires) at `now` (negative once past), as express's
+    /// `cookie.maxAge` getter.
+    pub fn max_age(&self, now: Timestamp) -> Option<i64> {
+        self.expires.map(|e| e.millis_since(now))
+    }
+
+    /// express's `cookie.maxAge = ms`: expiry `now + max_age` and that value as the new original max age;
+    /// `None` makes it a browser-session cookie.
+    pub fn set_max_age(&mut self, max_age: Option<Duration>, now: Timestamp) {
+        self.set_max_age_millis(max_age.map(duration_millis), now);
+    }
+
+    pub(crate) fn set_max_age_millis(&mut self, max_age: Option<i64>, now: Timestamp) {
+        self.expires = max_age.map(|ms| now.add_millis(ms));
+        self.original_max_age = max_age;
+    }
+
+    /// express's `cookie.expires = date`: a fixed expiry, and the time left until it as the original max age
+    /// (so later touches keep that lifetime, as in express).
+    pub fn set_expires(&mut self, expires: Option<Timestamp>, now: Timestamp) {
+        self.expires = expires;
+        self.original_max_age = expires.map(|e| e.millis_since(now));
+    }
+
+    /// express's `session.touch()` / `resetMaxAge()`: expiry becomes `now + original max age`.
+    pub fn touch(&mut self, now: Timestamp) {
+        self.expires = self.original_max_age.map(|ms| now.add_millis(ms));
+    }
+
+    /// Whether the cookie is sent only over HTTPS.
+    pub fn secure(&self) -> bool {
+        self.secure.unwrap_or(false)
+    }
+
+    /// Sets the `Secure` attribute.
+    pub fn set_secure(&mut self, secure: bool) {
+        self.secure = Some(secure);
+    }
+
+    /// Whether the cookie is hidden from JavaScript (default `true`).
+    pub fn http_only(&self) -> bool {
+        self.http_only.unwrap_or(false)
+    }
+
+    /// Sets the `HttpOnly` attribute.
+    pub fn set_http_only(&mut self, http_only: bool) {
+        self.http_only = Some(http_only);
+    }
+
+    /// The `Domain` attribute.
+    pub fn domain(&self) -> Option<&str> {
+        self.domain.as_deref()
+    }
+
+    /// Sets the `Domain` attribute. An invalid domain makes the `Set-Cookie` fail at the end of the request
+    /// (logged, no cookie sent), as in express.
+    pub fn set_domain(&mut self, domain: Option<String>) {
+        self.domain = domain;
+    }
+
+    /// The `Path` attribute.
+    pub fn path(&self) -> Option<&str> {
+        self.path.as_deref()
+    }
+
+    /// Sets the `Path` attribute.
+    pub fn set_path(&mut self, path: Option<String>) {
+        self.path = path;
+    }
+
+    /// The `SameSite` attribute, if any.
+    pub fn same_site(&self) -> Option<SameSite> {
+        self.same_site.as_ref().and_then(|s| s.value)
+    }
+
+    /// Sets the `SameSite` attribute.
+    pub fn set_same_site(&mut self, same_site: Option<SameSite>) {
+        self.same_site = same_site.map(Spelled::lower);
+    }
+
+    /// Whether the cookie is `Partitioned` (CHIPS).
+    pub fn partitioned(&self) -> bool {
+        self.partitioned.unwrap_or(false)
+    }
+
+    /// Sets the `Partitioned` attribute.
+    pub fn set_partitioned(&mut self, partitioned: bool) {
+        self.partitioned = Some(partitioned);
+    }
+
+    /// The `Priority` attribute, if any.
+    pub fn priority(&self) -> Option<Priority> {
+        self.priority.as_ref().and_then(|p| p.value)
+    }
+
+    /// Sets the `Priority` attribute.
+    pub fn set_priority(&mut self, priority: Option<Priority>) {
+        self.priority = priority.map(Spelled::lower);
+    }
+
+    /// Reads the cookie object of a stored record, as express's `createSession` does: defaults first (path `/`,
+    /// HttpOnly), then every stored field. Fails on a shape express would also fail on.
+    pub fn from_json(value: &Value) -> Result<Self, RecordError> {
+        let obj = value.as_object().ok_or(RecordError::Cookie("not an object"))?;
+        let mut cookie = Self::default();
+        for (key, value) in obj {
+            match key.as_str() {
+                "originalMaxAge" => {
+                    cookie.original_max_age = match value {
+                        Value::Number(n) => Some(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)),
+                        _ => None,
+                    }
+                }
+                "expires" => {
+                    cookie.expires = match value {
+                        Value::String(s) => {
+                            Some(Timestamp::parse_json(s).ok_or(RecordError::Cookie("expires is not a date"))?)
+                        }
+                        Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
+                        _ => None,
+                    }
+                }
+                "partitioned" => cookie.partitioned = Some(truthy(value)),
+                "secure" => cookie.secure = Some(truthy(value)),
+                "httpOnly" => cookie.http_only = Some(truthy(value)),
+                "domain" => cookie.domain = value.as_str().map(str::to_owned),
+                "path" => cookie.path = value.as_str().map(str::to_owned),
+                "sameSite" => {
+                    cookie.same_site =
+                        same_site_from_json(value).map_err(|()| RecordError::Cookie("sameSite is invalid"))?
+                }
+                "priority" => {
+                    cookie.priority =
+                        priority_from_json(value).map_err(|()| RecordError::Cookie("priority is invalid"))?
+                }
+                _ => {}
+            }
+        }
+        Ok(cookie)
+    }
+}
+
+impl Serialize for SessionCookie {
+    /// express's `cookie.toJSON()`: `originalMaxAge, partitioned, priority, expires, secure, httpOnly, domain,
+    /// path, sameSite`, absent fields left out.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("originalMaxAge", &self.original_max_age)?;
+        if let Some(p) = self.partitioned {
+            map.serialize_entry("partitioned", &p)?;
+        }
+        if let Some(p) = &self.priority {
+            map.serialize_entry("priority", p)?;
+        }
+        map.serialize_entry("expires", &self.expires.map(Timestamp::to_json))?;
+        if let Some(v) = self.secure {
+            map.serialize_entry("secure", &v)?;
+        }
+        if let Some(v) = self.http_only {
+            map.serialize_entry("httpOnly", &v)?;
+        }
+        if let Some(v) = &self.domain {
+            map.serialize_entry("domain", v)?;
+        }
+        if let Some(v) = &self.path {
+            map.serialize_entry("path", v)?;
+        }
+        if let Some(v) = &self.same_site {
+            map.serialize_entry("sameSite", v)?;
+        }
+        map.end()
+    }
+}
+
+/// Why a stored record could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordError {
+    /// The text is not JSON, or not a JSON object.
+    #[error("session record is not a JSON object")]
+    Json(#[source] Option<serde_json::Error>),
+    /// The record has no `cookie` object (express fails to inflate such a record too).
+    #[error("session record has no cookie object")]
+    MissingCookie,
+    /// The `cookie` object has a field of the wrong shape.
+    #[error("session record's cookie is invalid: {0}")]
+    Cookie(&'static str),
+}
+
+/// One stored session: its cookie and the user's data, in express-session's JSON layout.
+///
+/// `data` keeps insertion order, because express's stored JSON does (and its change detection depends on it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    cookie: SessionCookie,
+    data: Map<String, Value>,
+}
+
+impl Record {
+    /// A record with the given cookie and no data.
+    pub fn new(cookie: SessionCookie) -> Self {
+        Self { cookie, data: Map::new() }
+    }
+
+    /// A record from a cookie and data; reserved keys in `data` are dropped (see [`RESERVED_KEYS`]).
+    pub fn from_parts(cookie: SessionCookie, mut data: Map<String, Value>) -> Self {
+        data.retain(|k, _| !is_reserved_key(k));
+        Self { cookie, data }
+    }
+
+    /// The session's cookie.
+    pub fn cookie(&self) -> &SessionCookie {
+        &self.cookie
+    }
+
+    /// The session's cookie, mutably.
+    pub fn cookie_mut(&mut self) -> &mut SessionCookie {
+        &mut self.cookie
+    }
+
+    /// The user's data.
+    pub fn data(&self) -> &Map<String, Value> {
+        &self.data
+    }
+
+    /// The user's data, mutably.
+    pub fn data_mut(&mut self) -> &mut Map<String, Value> {
+        &mut self.data
+    }
+
+    /// When the record expires (its cookie's expiry); `None` for a browser-session cookie.
+    pub fn expires(&self) -> Option<Timestamp> {
+        self.cookie.expires
+    }
+
+    /// The JSON text express-session would store: `JSON.stringify(req.session)`.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a record always serializes")
+    }
+
+    /// Parses a stored record. Reserved keys are dropped as express drops them when it inflates a session.
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError`] when the text is not a JSON object or has no valid `cookie` object. The session layer
+    /// treats such a record as absent (and logs it); it never fails the request.
+    pub fn from_json(text: &str) -> Result<Self, RecordError> {
+        let value: Value = serde_json::from_str(text).map_err(|e| RecordError::Json(Some(e)))?;
+        Self::from_value(value)
+    }
+
+    /// Like [`from_json`](Self::from_json), from an already parsed value.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_json`](Self::from_json).
+    pub fn from_value(value: Value) -> Result<Self, RecordError> {
+        let Value::Object(mut data) = value else { return Err(RecordError::Json(None)) };
+        let cookie = data.shift_remove("cookie").ok_or(RecordError::MissingCookie)?;
+        let cookie = SessionCookie::from_json(&cookie)?;
+        data.retain(|k, _| !is_reserved_key(k));
+        Ok(Self { cookie, data })
+    }
+
+    /// The data serialized alone (express's change-detection input: the session without its `cookie`).
+    pub(crate) fn data_fingerprint(data: &Map<String, Value>) -> String {
+        serde_json::to_string(data).expect("a JSON map always serializes")
+    }
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.data.len() + 1))?;
+        map.serialize_entry("cookie", &self.cookie)?;
+        for (k, v) in &self.data {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_cookie_field_in_express_order() {
+        let json = r#"{"cookie":{"originalMaxAge":1500,"partitioned":true,"priority":"High","expires":"2023-11-14T22:13:21.623Z","secure":true,"httpOnly":false,"domain":".example.com","path":"/app","sameSite":"none"}}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.to_json(), json);
+        assert_eq!(record.cookie().priority(), Some(Priority::High));
+        assert_eq!(record.cookie().same_site(), Some(SameSite::None));
+    }
+
+    #[test]
+    fn keeps_boolean_same_site_and_key_order() {
+        let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":true},"b":1,"a":{"z":1,"y":2}}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.cookie().same_site(), Some(SameSite::Strict));
+        assert_eq!(record.to_json(), json);
+    }
+
+    #[test]
+    fn drops_reserved_keys_like_express() {
+        let json = r#"{"cookie":{"path":"/"},"save":1,"id":"x","__proto__":{},"ok":true}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.data().keys().collect::<Vec<_>>(), ["ok"]);
+    }
+
+    #[test]
+    fn rejects_records_express_cannot_inflate() {
+        assert!(matches!(Record::from_json("[]"), Err(RecordError::Json(_))));
+        assert!(matches!(Record::from_json("{"), Err(RecordError::Json(_))));
+        assert!(matches!(Record::from_json(r#"{"a":1}"#), Err(RecordError::MissingCookie)));
+        assert!(Record::from_json(r#"{"cookie":{"expires":"soon"}}"#).is_err());
+        assert!(Record::from_json(r#"{"cookie":{"sameSite":"sideways"}}"#).is_err());
+    }
+
+    #[test]
+    fn missing_cookie_fields_take_express_defaults() {
+        let record = Record::from_json(r#"{"cookie":{}}"#).unwrap();
+        assert_eq!(record.cookie().path(), Some("/"));
+        assert!(record.cookie().http_only());
+        assert_eq!(record.cookie().expires(), None);
+    }
+}

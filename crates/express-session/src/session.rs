@@ -1,0 +1,815 @@
+//! The session handle handlers use, and the per-request state behind it.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use tokio::sync::{Mutex, MutexGuard};
+
+use crate::config::{Config, RequestHead, Unset};
+use crate::id::SessionId;
+use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
+use crate::record::{Record, SessionCookie, is_reserved_key};
+use crate::store::{CreateOutcome, SaveOutcome, StoreError, Version};
+use crate::time::Timestamp;
+
+/// An error from a [`Session`] call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session was destroyed or unset earlier in this request (express: `req.session` is gone).
+    #[error("no session: it was destroyed or unset in this request")]
+    NoSession,
+    /// A value could not be converted to JSON.
+    #[error("session value could not be serialized")]
+    Serialize(#[source] serde_json::Error),
+    /// A stored value does not have the requested type.
+    #[error("session value could not be deserialized")]
+    Deserialize(#[source] serde_json::Error),
+    /// The key is one express-session reserves (see [`RESERVED_KEYS`](crate::record::RESERVED_KEYS)).
+    #[error("session key {0:?} is reserved by express-session")]
+    ReservedKey(String),
+    /// `reload()` found no stored session (express: "failed to load session").
+    #[error("failed to load session")]
+    NotFound,
+    /// The custom `genid` returned an empty or oversized id.
+    #[error("genid returned an invalid session id")]
+    InvalidGeneratedId,
+    /// `genid` kept returning ids that already exist in the store.
+    #[error("genid returned ids that already exist")]
+    IdCollision,
+    /// A save kept losing races with concurrent writes of the same session.
+    #[error("session save kept conflicting with concurrent requests")]
+    SaveConflict,
+}
+
+impl SessionError {
+    /// The HTTP status this error maps to: 503 when the store is unreachable, 500 otherwise.
+    pub fn status(&self) -> http::StatusCode {
+        match self {
+            Self::Store(e) if e.is_unavailable() => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;
+
+/// One change a handler made, kept so that it can be re-applied on the latest record when a save loses a race.
+#[derive(Clone)]
+enum Change {
+    Set(String, Value),
+    Remove(String),
+    Update(String, UpdateFn),
+    Clear,
+}
+
+impl Change {
+    fn apply(&self, data: &mut Map<String, Value>) -> Result<(), SessionError> {
+        match self {
+            Change::Set(k, v) => {
+                data.insert(k.clone(), v.clone());
+            }
+            Change::Remove(k) => {
+                data.shift_remove(k);
+            }
+            Change::Update(k, f) => {
+                let new = f(data.get(k))?;
+                data.insert(k.clone(), new);
+            }
+            Change::Clear => data.clear(),
+        }
+        Ok(())
+    }
+}
+
+/// express's `savedHash`, lazily: `Original` means "the fingerprint of the data as loaded or created".
+#[derive(Clone, PartialEq)]
+enum SavedHash {
+    Unset,
+    Original,
+    Value(String),
+}
+
+/// The session as this request sees it (express's `req.session` plus the middleware's bookkeeping).
+struct Active {
+    /// `None` until a new session's id is needed (generated lazily).
+    id: Option<SessionId>,
+    record: Record,
+    /// The store's version, when the record is known to be stored.
+    version: Option<Version>,
+    /// Changes since the record was last read or written, for re-application on a conflict.
+    changes: Vec<Change>,
+    /// The handler changed a cookie field (it then wins over a concurrent request's cookie).
+    cookie_changed: bool,
+}
+
+impl Active {
+    fn fresh(record: Record, id: Option<SessionId>) -> Self {
+        Self { id, record, version: None, changes: Vec::new(), cookie_changed: false }
+    }
+}
+
+enum Phase {
+    /// A valid cookie arrived; the record has not been read yet.
+    Unloaded,
+    /// `req.session` exists.
+    Active(Box<Active>),
+    /// `destroy()` or `unset()` removed `req.session`; `req.sessionID` is kept.
+    Gone(Option<SessionId>),
+}
+
+struct State {
+    phase: Phase,
+    /// express's `originalHash`, computed from the data before the first change (`None`: not yet needed).
+    original_fp: Option<String>,
+    /// The data may differ from the original (a change or a reload happened).
+    touched_data: bool,
+    saved_hash: SavedHash,
+    /// `regenerate()` ran: the id is no longer the one the request started with.
+    id_changed: bool,
+    /// express wraps `save` only on sessions it created or loaded, not on regenerated ones.
+    wrapped: bool,
+}
+
+struct Shared {
+    config: Arc<Config>,
+    cookie_id: Option<SessionId>,
+    request_secure: bool,
+    head: Option<RequestHead>,
+    state: Mutex<State>,
+}
+
+/// The session of one request: express's `req.session`.
+///
+/// Handlers get it from the request extensions (the axum extractor does that). It is cheap to clone; clones
+/// share the same state. Nothing is read from the store until a method needs the data, and nothing is written
+/// until the response is ready (or [`save`](Self::save) is called).
+///
+/// ```
+/// # async fn handler(session: express_session::Session) -> Result<String, express_session::SessionError> {
+/// let views: u64 = session.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+/// session.insert("last_path", "/foo").await?;
+/// let user: Option<String> = session.get("user").await?;
+/// Ok(format!("{views} views, user {user:?}"))
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Session {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").field("cookie_id", &self.shared.cookie_id).finish_non_exhaustive()
+    }
+}
+
+/// What the end of a request produced.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    /// The `Set-Cookie` value to append, if express would send one.
+    pub(crate) set_cookie: Option<String>,
+}
+
+fn fingerprint(data: &Map<String, Value>) -> String {
+    Record::data_fingerprint(data)
+}
+
+impl Session {
+    /// Starts a request's session: `cookie_id` is the verified id from the cookie, if any.
+    pub(crate) fn begin(
+        config: Arc<Config>,
+        cookie_id: Option<SessionId>,
+        request_secure: bool,
+        head: Option<RequestHead>,
+    ) -> Self {
+        let phase = if cookie_id.is_some() {
+            Phase::Unloaded
+        } else {
+            Phase::Active(Box::new(Active::fresh(Record::new(config.new_cookie(request_secure)), None)))
+        };
+        let state = State {
+            phase,
+            original_fp: None,
+            touched_data: false,
+            saved_hash: SavedHash::Unset,
+            id_changed: false,
+            wrapped: true,
+        };
+        Self { shared: Arc::new(Shared { config, cookie_id, request_secure, head, state: Mutex::new(state) }) }
+    }
+
+    fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    fn now(&self) -> Timestamp {
+        self.config().clock.now()
+    }
+
+    /// Reads the record for the cookie's id, or starts a new session when there is none (express's `store.get`
+    /// at the start of the request).
+    async fn load(&self, state: &mut State) -> Result<(), SessionError> {
+        let Some(id) = self.shared.cookie_id.clone() else { return Ok(()) };
+        match self.config().store.get(&id).await {
+            Ok(Some(found)) => {
+                let mut active = Active::fresh(found.record, Some(id));
+                active.version = Some(found.version);
+                state.phase = Phase::Active(Box::new(active));
+                if !self.config().resave {
+                    state.saved_hash = SavedHash::Original;
+                }
+            }
+            Ok(None) => {
+                tracing::debug!(session = %id.log_hash(), "session cookie names no stored session; starting a new one");
+                let cookie = self.config().new_cookie(self.shared.request_secure);
+                state.phase = Phase::Active(Box::new(Active::fresh(Record::new(cookie), None)));
+            }
+            // The phase stays `Unloaded`: a later call, or the end of the request, tries again.
+            Err(error) => return Err(error.into()),
+        }
+        Ok(())
+    }
+
+    /// Locks the state with the session loaded, and returns the active session or `NoSession`.
+    async fn active(&self) -> Result<MutexGuard<'_, State>, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        if matches!(state.phase, Phase::Unloaded) {
+            self.load(&mut state).await?;
+        }
+        match state.phase {
+            Phase::Active(_) => Ok(state),
+            Phase::Gone(_) | Phase::Unloaded => Err(SessionError::NoSession),
+        }
+    }
+
+    fn active_mut(state: &mut State) -> &mut Active {
+        match &mut state.phase {
+            Phase::Active(a) => a,
+            _ => unreachable!("checked by Session::active"),
+        }
+    }
+
+    /// Notes that the data is about to change: remembers the original fingerprint first.
+    fn before_change(state: &mut State) {
+        if state.original_fp.is_none() {
+            let fp = fingerprint(Self::active_mut(state).record.data());
+            state.original_fp = Some(fp);
+        }
+        state.touched_data = true;
+    }
+
+    fn change(state: &mut State, change: Change) -> Result<(), SessionError> {
+        Self::before_change(state);
+        let active = Self::active_mut(state);
+        change.apply(active.record.data_mut())?;
+        active.changes.push(change);
+        Ok(())
+    }
+
+    /// The value under `key`, deserialized; `None` when absent.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Deserialize`] when the value has another shape, [`SessionError::Store`] when loading
+    /// failed, [`SessionError::NoSession`] after `destroy`/`unset`.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        match self.get_value(key).await? {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v).map(Some).map_err(SessionError::Deserialize),
+        }
+    }
+
+    /// The raw JSON value under `key`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
+        let mut state = self.active().await?;
+        Ok(Self::active_mut(&mut state).record.data().get(key).cloned())
+    }
+
+    /// Sets `key` to `value` (express: `req.session[key] = value`).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Serialize`], [`SessionError::ReservedKey`] for a key express reserves, and the errors of
+    /// [`get`](Self::get).
+    pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), SessionError> {
+        let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
+        self.insert_value(key, value).await
+    }
+
+    /// Sets `key` to a JSON value.
+    ///
+    /// # Errors
+    ///
+    /// As [`insert`](Self::insert).
+    pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), SessionError> {
+        if is_reserved_key(key) {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
+        let mut state = self.active().await?;
+        Self::change(&mut state, Change::Set(key.to_owned(), value))
+    }
+
+    /// Removes `key` and returns its old value (express: `delete req.session[key]`).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        let mut state = self.active().await?;
+        let old = Self::active_mut(&mut state).record.data().get(key).cloned();
+        if old.is_some() {
+            Self::change(&mut state, Change::Remove(key.to_owned()))?;
+        }
+        match old {
+            None => Ok(None),
+            Some(v) => serde_json::from_value(v).map(Some).map_err(SessionError::Deserialize),
+        }
+    }
+
+    /// Replaces the value under `key` with `f(old)` and returns the new value.
+    ///
+    /// Unlike a `get` followed by an `insert`, this is atomic across concurrent requests of the same session:
+    /// if another request saved the session in between, `f` runs again on the value it saved before this
+    /// request's save goes through. `f` may therefore run more than once, and should have no side effects.
+    ///
+    /// ```
+    /// # async fn handler(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// let views = session.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+    /// # let _ = views; Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Deserialize`] when the stored value is not a `T`, and the errors of
+    /// [`insert`](Self::insert).
+    pub async fn update<T, F>(&self, key: &str, f: F) -> Result<T, SessionError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: Fn(Option<T>) -> T + Send + Sync + 'static,
+    {
+        if is_reserved_key(key) {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
+        let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
+            let old = match old {
+                None => None,
+                Some(v) => Some(T::deserialize(v).map_err(SessionError::Deserialize)?),
+            };
+            serde_json::to_value(f(old)).map_err(SessionError::Serialize)
+        });
+        let mut state = self.active().await?;
+        Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
+        let new = Self::active_mut(&mut state).record.data().get(key).cloned().unwrap_or(Value::Null);
+        serde_json::from_value(new).map_err(SessionError::Deserialize)
+    }
+
+    /// Removes every key (the cookie stays).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        let mut state = self.active().await?;
+        Self::change(&mut state, Change::Clear)
+    }
+
+    /// The keys, in insertion order.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
+        let mut state = self.active().await?;
+        Ok(Self::active_mut(&mut state).record.data().keys().cloned().collect())
+    }
+
+    /// A copy of all the data.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn data(&self) -> Result<Map<String, Value>, SessionError> {
+        let mut state = self.active().await?;
+        Ok(Self::active_mut(&mut state).record.data().clone())
+    }
+
+    /// The session id (express: `req.sessionID`), generating it for a new session. After `destroy` or `unset`
+    /// it is the id the session had, as in express.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Store`] when loading failed, [`SessionError::InvalidGeneratedId`] from a custom `genid`.
+    pub async fn id(&self) -> Result<Option<SessionId>, SessionError> {
+        let mut state = self.shared.state.lock().await;
+        if matches!(state.phase, Phase::Unloaded) {
+            self.load(&mut state).await?;
+        }
+        match &mut state.phase {
+            Phase::Active(active) => Ok(Some(self.ensure_id(active)?)),
+            Phase::Gone(id) => Ok(id.clone()),
+            Phase::Unloaded => Ok(None),
+        }
+    }
+
+    fn ensure_id(&self, active: &mut Active) -> Result<SessionId, SessionError> {
+        if let Some(id) = &active.id {
+            return Ok(id.clone());
+        }
+        let id = self.config().generate_id(self.shared.head.as_ref())?;
+        active.id = Some(id.clone());
+        Ok(id)
+    }
+
+    /// A copy of the session's cookie (express: `req.session.cookie`).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn cookie(&self) -> Result<SessionCookie, SessionError> {
+        let mut state = self.active().await?;
+        Ok(Self::active_mut(&mut state).record.cookie().clone())
+    }
+
+    /// Changes the session's cookie (express: assigning `req.session.cookie.*`). Changing only the cookie does
+    /// not count as modifying the session, as in express.
+    ///
+    /// ```
+    /// # async fn handler(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// use express_session::SameSite;
+    /// session.modify_cookie(|cookie, _now| cookie.set_same_site(Some(SameSite::Strict))).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn modify_cookie<F>(&self, f: F) -> Result<(), SessionError>
+    where
+        F: FnOnce(&mut SessionCookie, Timestamp),
+    {
+        let now = self.now();
+        let mut state = self.active().await?;
+        let active = Self::active_mut(&mut state);
+        f(active.record.cookie_mut(), now);
+        active.cookie_changed = true;
+        Ok(())
+    }
+
+    /// express's `req.session.cookie.maxAge = ms`: the cookie expires `max_age` from now; `None` makes it a
+    /// browser-session cookie.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn set_max_age(&self, max_age: Option<Duration>) -> Result<(), SessionError> {
+        self.modify_cookie(|cookie, now| cookie.set_max_age(max_age, now)).await
+    }
+
+    /// express's `req.session.cookie.expires = date`.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn set_expires(&self, expires: Option<Timestamp>) -> Result<(), SessionError> {
+        self.modify_cookie(|cookie, now| cookie.set_expires(expires, now)).await
+    }
+
+    /// express's `req.session.touch()`: the expiry becomes now plus the original max age. No store I/O.
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn touch(&self) -> Result<(), SessionError> {
+        let now = self.now();
+        let mut state = self.active().await?;
+        Self::active_mut(&mut state).record.cookie_mut().touch(now);
+        Ok(())
+    }
+
+    /// express's `req.session.resetMaxAge()`: the same as [`touch`](Self::touch).
+    ///
+    /// # Errors
+    ///
+    /// As [`get`](Self::get).
+    pub async fn reset_max_age(&self) -> Result<(), SessionError> {
+        self.touch().await
+    }
+
+    /// express's `req.session.regenerate()`: destroys the stored session and starts a new, empty one with a new
+    /// id and a cookie from the options. Use it at login against session fixation.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Store`] when the old session could not be destroyed (the new session is started anyway,
+    /// as in express), and the errors of [`get`](Self::get).
+    pub async fn regenerate(&self) -> Result<(), SessionError> {
+        let mut state = self.active().await?;
+        let old = Self::active_mut(&mut state).id.clone();
+        let destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
+            (Some(id), true) => self.config().store.destroy(id).await,
+            _ => Ok(()),
+        };
+        let new_id = self.config().generate_id(self.shared.head.as_ref())?;
+        let record = Record::new(self.config().new_cookie(self.shared.request_secure));
+        state.phase = Phase::Active(Box::new(Active::fresh(record, Some(new_id))));
+        state.id_changed = true;
+        state.wrapped = false;
+        destroyed.map_err(Into::into)
+    }
+
+    /// express's `req.session.destroy()`: removes the stored session now. Later calls in this request get
+    /// [`SessionError::NoSession`]; no cookie is sent (express leaves the browser's cookie alone).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Store`] when the store failed, and the errors of [`get`](Self::get).
+    pub async fn destroy(&self) -> Result<(), SessionError> {
+        let mut state = self.active().await?;
+        let active = Self::active_mut(&mut state);
+        let id = active.id.clone();
+        let stored = active.version.is_some();
+        state.phase = Phase::Gone(id.clone());
+        match id {
+            Some(id) if stored => self.config().store.destroy(&id).await.map_err(Into::into),
+            _ => Ok(()),
+        }
+    }
+
+    /// express's `req.session = null`: this request drops its session. With [`Unset::Keep`] the stored session
+    /// stays as it was; with [`Unset::Destroy`] it is destroyed at the end of the request.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Store`] when loading failed.
+    pub async fn unset(&self) -> Result<(), SessionError> {
+        let mut state = self.shared.state.lock().await;
+        if matches!(state.phase, Phase::Unloaded) {
+            self.load(&mut state).await?;
+        }
+        if let Phase::Active(active) = &state.phase {
+            let id = if active.version.is_some() { active.id.clone() } else { None };
+            state.phase = Phase::Gone(id);
+        }
+        Ok(())
+    }
+
+    /// express's `req.session.reload()`: reads the stored session again, discarding this request's changes.
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::NotFound`] when the store has no such session (the session is left as it was),
+    /// [`SessionError::Store`] when the store failed.
+    pub async fn reload(&self) -> Result<(), SessionError> {
+        let mut state = self.active().await?;
+        let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
+        let Some(found) = self.config().store.get(&id).await? else { return Err(SessionError::NotFound) };
+        Self::before_change(&mut state);
+        let mut active = Active::fresh(found.record, Some(id));
+        active.version = Some(found.version);
+        state.phase = Phase::Active(Box::new(active));
+        Ok(())
+    }
+
+    /// express's `req.session.save()`: writes the session to the store now (the end of the request then saves
+    /// again only if the data changes again).
+    ///
+    /// # Errors
+    ///
+    /// [`SessionError::Store`] when the store failed, [`SessionError::SaveConflict`] when concurrent writes kept
+    /// winning, and the errors of [`get`](Self::get).
+    pub async fn save(&self) -> Result<(), SessionError> {
+        let mut state = self.active().await?;
+        if state.wrapped {
+            let fp = fingerprint(Self::active_mut(&mut state).record.data());
+            state.saved_hash = SavedHash::Value(fp);
+        }
+        match self.write(&mut state).await? {
+            WriteOutcome::Written => Ok(()),
+            // express would recreate it; we do not bring back a session another request destroyed.
+            WriteOutcome::Gone => Ok(()),
+        }
+    }
+
+    /// Writes the active session: `create` when it is new, else a conditional save that re-applies this
+    /// request's changes on the latest record when another request wrote in between.
+    async fn write(&self, state: &mut State) -> Result<WriteOutcome, SessionError> {
+        let config = Arc::clone(&self.shared.config);
+        let store = &config.store;
+        let active = Self::active_mut(state);
+        match active.version.clone() {
+            None => {
+                for _ in 0..4 {
+                    let id = self.ensure_id(active)?;
+                    match store.create(&id, &active.record).await? {
+                        CreateOutcome::Created(version) => {
+                            active.version = Some(version);
+                            active.changes.clear();
+                            active.cookie_changed = false;
+                            return Ok(WriteOutcome::Written);
+                        }
+                        CreateOutcome::Exists => {
+                            tracing::warn!(session = %id.log_hash(), "generated session id already exists; generating another");
+                            active.id = None;
+                        }
+                    }
+                }
+                Err(SessionError::IdCollision)
+            }
+            Some(mut expected) => {
+                let id = self.ensure_id(active)?;
+                for attempt in 0..=config.max_save_retries {
+                    match store.save_if(&id, &active.record, &expected).await? {
+                        SaveOutcome::Saved(version) => {
+                            active.version = Some(version);
+                            active.changes.clear();
+                            active.cookie_changed = false;
+                            return Ok(WriteOutcome::Written);
+                        }
+                        SaveOutcome::Gone => {
+                            tracing::warn!(
+                                session = %id.log_hash(),
+                                "session was destroyed by another request; this request's changes are dropped"
+                            );
+                            return Ok(WriteOutcome::Gone);
+                        }
+                        SaveOutcome::Conflict => {
+                            tracing::debug!(session = %id.log_hash(), attempt, "save lost a race; re-applying changes");
+                            let Some(fresh) = store.get(&id).await? else {
+                                tracing::warn!(
+                                    session = %id.log_hash(),
+                                    "session was destroyed by another request; this request's changes are dropped"
+                                );
+                                return Ok(WriteOutcome::Gone);
+                            };
+                            let mut record = fresh.record;
+                            if active.cookie_changed {
+                                *record.cookie_mut() = active.record.cookie().clone();
+                            } else {
+                                let now = config.clock.now();
+                                record.cookie_mut().touch(now);
+                            }
+                            for change in &active.changes {
+                                change.apply(record.data_mut())?;
+                            }
+                            active.record = record;
+                            expected = fresh.version;
+                        }
+                    }
+                }
+                Err(SessionError::SaveConflict)
+            }
+        }
+    }
+
+    /// The end of the request: express's header-time and `res.end` work. Decides, writes, and returns the
+    /// `Set-Cookie` to send.
+    pub(crate) async fn finish(&self) -> Result<Finished, SessionError> {
+        let config = Arc::clone(&self.shared.config);
+        let mut state = self.shared.state.lock().await;
+        let rules = Rules {
+            save_uninitialized: config.save_uninitialized,
+            rolling: config.rolling,
+            unset_destroy: config.unset == Unset::Destroy,
+        };
+        if matches!(state.phase, Phase::Unloaded) {
+            let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
+            if !lifecycle::must_load_untouched(config.resave, &rules) {
+                // The only effect express would have is a touch of the stored session: do just that.
+                config.store.refresh(&id).await?;
+                return Ok(Finished::default());
+            }
+            self.load(&mut state).await?;
+        }
+        let (has_session, session_id) = match &state.phase {
+            Phase::Active(a) => (true, a.id.clone()),
+            Phase::Gone(id) => (false, id.clone()),
+            Phase::Unloaded => return Err(SessionError::NoSession),
+        };
+        let now = config.clock.now();
+        let current_fp = match &state.phase {
+            Phase::Active(a) if state.touched_data => Some(fingerprint(a.record.data())),
+            _ => None,
+        };
+        let modified = state.id_changed
+            || match (&current_fp, &state.original_fp) {
+                (Some(cur), Some(orig)) => cur != orig,
+                _ => false,
+            };
+        let saved = !state.id_changed
+            && match &state.saved_hash {
+                SavedHash::Unset => false,
+                SavedHash::Original => match (&current_fp, &state.original_fp) {
+                    (Some(cur), Some(orig)) => cur == orig,
+                    _ => true,
+                },
+                SavedHash::Value(saved) => match &current_fp {
+                    Some(cur) => cur == saved,
+                    None => state.original_fp.as_ref().map_or_else(
+                        || &fingerprint(Self::active_ref(&state).record.data()) == saved,
+                        |orig| orig == saved,
+                    ),
+                },
+            };
+        let (cookie_has_expires, cookie_secure) = match &state.phase {
+            Phase::Active(a) => (a.record.cookie().expires().is_some(), a.record.cookie().secure()),
+            _ => (false, false),
+        };
+        // A new session's id exists for express from the start; here it may not be generated yet.
+        let has_session_id = session_id.is_some() || has_session;
+        let cookie_id_matches = match (&self.shared.cookie_id, &session_id) {
+            (Some(c), Some(s)) => c == s && !state.id_changed,
+            _ => false,
+        };
+        let facts = Facts {
+            has_session,
+            has_session_id,
+            cookie_id_matches,
+            modified,
+            saved,
+            saved_hash_set: state.saved_hash != SavedHash::Unset,
+            cookie_has_expires,
+            cookie_secure,
+            request_secure: self.shared.request_secure,
+        };
+        let Decision { store: action, set_cookie } = lifecycle::decide(&facts, &rules);
+        if let Phase::Active(active) = &mut state.phase {
+            active.record.cookie_mut().touch(now);
+        }
+        let mut gone = false;
+        match action {
+            StoreAction::Nothing => {}
+            StoreAction::Destroy => {
+                if let Some(id) = &session_id {
+                    config.store.destroy(id).await?;
+                }
+            }
+            StoreAction::Touch => {
+                let active = Self::active_mut(&mut state);
+                if let Some(id) = &active.id {
+                    config.store.touch(id, &active.record).await?;
+                }
+            }
+            StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
+        }
+        if !set_cookie || gone {
+            return Ok(Finished::default());
+        }
+        let active = Self::active_mut(&mut state);
+        let id = self.ensure_id(active)?;
+        Ok(Finished { set_cookie: self.set_cookie_value(&id, active.record.cookie()) })
+    }
+
+    fn active_ref(state: &State) -> &Active {
+        match &state.phase {
+            Phase::Active(a) => a,
+            _ => unreachable!("only called for an active session"),
+        }
+    }
+
+    /// The `Set-Cookie` value for the session, or `None` (logged) when an attribute cannot be written, as
+    /// express then sends no cookie.
+    fn set_cookie_value(&self, id: &SessionId, cookie: &SessionCookie) -> Option<String> {
+        let config = self.config();
+        let mut value = String::with_capacity(id.as_str().len() + 48);
+        value.push_str("s:");
+        value.push_str(&config.signer.sign(id.as_str()));
+        let header = crate::cookie::SetCookie {
+            name: &config.name,
+            value: &value,
+            domain: cookie.domain(),
+            path: cookie.path(),
+            expires: cookie.expires(),
+            http_only: cookie.http_only(),
+            secure: cookie.secure(),
+            partitioned: cookie.partitioned(),
+            priority: cookie.priority(),
+            same_site: cookie.same_site(),
+        };
+        match header.serialize() {
+            Ok(text) => Some(text),
+            Err(error) => {
+                tracing::error!(session = %id.log_hash(), %error, "session cookie not sent");
+                None
+            }
+        }
+    }
+}
+
+enum WriteOutcome {
+    Written,
+    Gone,
+}
