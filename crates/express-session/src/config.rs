@@ -18,7 +18,7 @@
 //! | `rolling`                  | [`SessionOptions::rolling`]                            | `false`                     |
 //! | `saveUninitialized`        | [`SessionOptions::save_uninitialized`]                 | **`false`** (express: `true`, deprecated) |
 //! | `secret`                   | [`SessionOptions::secret`], [`SessionOptions::secrets`] | required                   |
-//! | `store`                    | [`SessionOptions::store`]                              | a new [`MemoryStore`](crate::MemoryStore) |
+//! | `store`                    | [`SessionOptions::store`]                              | a new [`MemoryStore`] |
 //! | `unset`                    | [`SessionOptions::unset`]                              | [`Unset::Keep`]             |
 
 use std::fmt;

@@ -45,9 +45,9 @@ pub fn encode_uri_component(value: &str) -> Cow<'_, str> {
 ///
 /// ```
 /// use express_session::cookie::decode_uri_component;
-/// assert_eq!(decode_uri_component("s%3Afoo").as_deref(), Some("s:foo"));
-/// assert_eq!(decode_uri_component("100%"), None);
-/// assert_eq!(decode_uri_component("%C3"), None);
+/// assert_eq!(decode_uri_component(b"s%3Afoo").as_deref(), Some("s:foo"));
+/// assert_eq!(decode_uri_component(b"100%"), None);
+/// assert_eq!(decode_uri_component(b"%C3"), None);
 /// ```
 pub fn decode_uri_component(value: &[u8]) -> Option<Cow<'_, str>> {
     if !value.contains(&b'%') {

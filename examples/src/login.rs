@@ -1,0 +1,78 @@
+//! express-session's second README example: log in and out, regenerating the session against fixation.
+
+use axum::Form;
+use axum::Router;
+use axum::response::{Html, Response};
+use axum::routing::{get, post};
+use express_session::{ConfigError, Session, SessionError, SessionManagerLayer, SessionOptions};
+use serde::Deserialize;
+
+/// Escapes text for HTML, as the `escape-html` package the Node example uses.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+async fn home(session: Session) -> Result<Html<String>, SessionError> {
+    // `user` is `null` after a logout; both mean "not logged in".
+    match session.get::<Option<String>>("user").await?.flatten() {
+        Some(user) => Ok(Html(format!("hello, {}! <a href=\"/logout\">Logout</a>", escape_html(&user)))),
+        None => Ok(Html(
+            "<form action=\"/login\" method=\"post\">\
+             Username: <input name=\"user\"><br>\
+             Password: <input name=\"pass\" type=\"password\"><br>\
+             <input type=\"submit\" text=\"Login\"></form>"
+                .to_owned(),
+        )),
+    }
+}
+
+/// The login form's fields.
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+}
+
+async fn login(session: Session, Form(form): Form<LoginForm>) -> Result<Response, SessionError> {
+    // Authentication would go here. Regenerate the session to guard against session fixation.
+    session.regenerate().await?;
+    // Store user information in the session, typically a user id.
+    session.insert("user", form.user).await?;
+    // Save before redirecting, so the next request finds the session.
+    session.save().await?;
+    Ok(crate::redirect("/"))
+}
+
+async fn logout(session: Session) -> Result<Response, SessionError> {
+    // Clear the user from the session and save it, so that a reuse of the old session id is not logged in.
+    session.insert("user", None::<String>).await?;
+    session.save().await?;
+    // Regenerate the session, which is good practice to help guard against forms of session fixation.
+    session.regenerate().await?;
+    Ok(crate::redirect("/"))
+}
+
+/// The app: `GET /`, `POST /login`, `GET /logout` behind the session layer.
+///
+/// # Errors
+///
+/// The layer's validation of `options`.
+pub fn app(options: SessionOptions) -> Result<Router, ConfigError> {
+    let sessions = SessionManagerLayer::new(options)?;
+    Ok(Router::new().route("/", get(home)).route("/login", post(login)).route("/logout", get(logout)).layer(sessions))
+}
+
+/// express's example options: secret "keyboard cat", `resave: false`, `saveUninitialized: true`.
+pub fn options() -> SessionOptions {
+    SessionOptions::new().secret("keyboard cat").resave(false).save_uninitialized(true)
+}
