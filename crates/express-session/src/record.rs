@@ -304,6 +304,55 @@ impl SessionCookie {
         self.priority = priority.map(Spelled::lower);
     }
 
+    /// Assigns one field the way JavaScript code assigns `req.session.cookie[field] = value` in express: `maxAge`
+    /// (milliseconds or `null`), `expires` (an ISO string or `null`), `originalMaxAge`, `domain`, `path`,
+    /// `httpOnly`, `secure`, `partitioned`, `sameSite` and `priority` (kept as spelled). For ports of code
+    /// that sets cookie fields dynamically, and for the conformance harness.
+    ///
+    /// ```
+    /// use express_session::{SessionCookie, Timestamp};
+    /// let mut cookie = SessionCookie::default();
+    /// let now = Timestamp::from_millis(0);
+    /// cookie.set_express_field("maxAge", &serde_json::json!(5000), now).unwrap();
+    /// cookie.set_express_field("sameSite", &serde_json::json!("Lax"), now).unwrap();
+    /// assert_eq!(cookie.expires(), Some(Timestamp::from_millis(5000)));
+    /// assert!(cookie.set_express_field("nonsense", &serde_json::json!(1), now).is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RecordError::Cookie`] for an unknown field or a value express would fail to write.
+    pub fn set_express_field(&mut self, field: &str, value: &Value, now: Timestamp) -> Result<(), RecordError> {
+        let millis = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64));
+        match (field, value) {
+            ("maxAge", Value::Number(_)) => self.set_max_age_millis(millis(value), now),
+            ("maxAge", Value::Null | Value::Bool(false)) => self.set_max_age_millis(None, now),
+            ("expires", Value::String(s)) => {
+                let at = Timestamp::parse_json(s).ok_or(RecordError::Cookie("option expires is invalid"))?;
+                self.set_expires(Some(at), now);
+            }
+            ("expires", Value::Null | Value::Bool(false)) => self.set_expires(None, now),
+            ("originalMaxAge", Value::Number(_)) => self.original_max_age = millis(value),
+            ("originalMaxAge", Value::Null) => self.original_max_age = None,
+            ("domain", Value::String(s)) => self.domain = Some(s.clone()),
+            ("domain", Value::Null) => self.domain = None,
+            ("path", Value::String(s)) => self.path = Some(s.clone()),
+            ("path", Value::Null) => self.path = None,
+            ("httpOnly", v) => self.http_only = Some(truthy(v)),
+            ("secure", v) => self.secure = Some(truthy(v)),
+            ("partitioned", v) => self.partitioned = Some(truthy(v)),
+            ("sameSite", v) => {
+                self.same_site =
+                    same_site_from_json(v).map_err(|()| RecordError::Cookie("option sameSite is invalid"))?
+            }
+            ("priority", v) => {
+                self.priority = priority_from_json(v).map_err(|()| RecordError::Cookie("option priority is invalid"))?
+            }
+            _ => return Err(RecordError::Cookie("unknown cookie field or value")),
+        }
+        Ok(())
+    }
+
     /// Reads the cookie object of a stored record, as express's `createSession` does: defaults first (path `/`,
     /// HttpOnly), then every stored field. Fails on a shape express would also fail on.
     pub fn from_json(value: &Value) -> Result<Self, RecordError> {

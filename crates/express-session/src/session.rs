@@ -667,6 +667,9 @@ impl Session {
                             }
                             active.record = record;
                             expected = fresh.version;
+                            if attempt > 0 {
+                                tokio::time::sleep(backoff(attempt)).await;
+                            }
                         }
                     }
                 }
@@ -807,6 +810,15 @@ impl Session {
             }
         }
     }
+}
+
+/// A random pause before the `attempt`-th retry of a save that lost a race: up to 2^attempt ms, at most 64 ms,
+/// so that requests that keep colliding spread out.
+fn backoff(attempt: u32) -> Duration {
+    let mut byte = [0u8; 2];
+    let random = getrandom::fill(&mut byte).map_or(0, |()| u64::from(u16::from_le_bytes(byte)));
+    let ceiling = 1u64 << attempt.min(6);
+    Duration::from_micros(random % (ceiling * 1000))
 }
 
 enum WriteOutcome {
