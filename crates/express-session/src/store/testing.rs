@@ -21,6 +21,26 @@ use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version
 use crate::id::SessionId;
 use crate::record::{Record, SessionCookie};
 
+/// What a store's test factory does when its server cannot be reached: with `REQUIRE_SERVICES=1` it panics
+/// (CI must not skip), otherwise it prints a loud notice on stderr and returns `None` so the case is skipped.
+///
+/// ```
+/// # use express_session::store::testing::unreachable;
+/// let store: Option<()> = unreachable("Redis at redis://127.0.0.1:1", "connection refused");
+/// # if std::env::var("REQUIRE_SERVICES").as_deref() != Ok("1") { assert!(store.is_none()); }
+/// ```
+///
+/// # Panics
+///
+/// When `REQUIRE_SERVICES=1`.
+pub fn unreachable<T>(service: &str, error: impl std::fmt::Display) -> Option<T> {
+    if std::env::var("REQUIRE_SERVICES").as_deref() == Ok("1") {
+        panic!("{service} is required (REQUIRE_SERVICES=1) but unreachable: {error}");
+    }
+    eprintln!("\n*** SKIPPED: {service} is unreachable ({error}); set REQUIRE_SERVICES=1 to make this a failure ***\n");
+    None
+}
+
 /// A record with `cookie.maxAge` `max_age_ms` from the store's clock (or a browser-session cookie) and `data`.
 pub fn record<S: Store>(store: &S, max_age_ms: Option<i64>, data: serde_json::Value) -> Record {
     let mut cookie = SessionCookie::default();
