@@ -210,6 +210,7 @@ async function runOps (req, res, next) {
 
 async function main () {
   const { store, ready } = await createStore(options.store)
+  await ready()
   injectStoreFailures(store, options.storeFail)
 
   const app = express()
@@ -239,7 +240,6 @@ async function main () {
     res.status(500).json({ error: err.message })
   })
 
-  await ready()
   const server = app.listen(port, '127.0.0.1')
   server.on('error', (err) => { console.error(err.message); process.exit(1) })
   process.on('SIGTERM', () => process.exit(0))

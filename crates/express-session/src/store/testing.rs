@@ -4,7 +4,7 @@
 //! instance), so that `len` and `clear` see only the case's own records. The [`store_suite!`](crate::store_suite)
 //! macro stamps one `#[tokio::test]` per case into a test file:
 //!
-//! ```ignore
+//! ```text
 //! // tests/store_suite.rs of a store crate
 //! express_session::store_suite!(|| async { Some(my_store::MyStore::connect(url()).await.unwrap()) });
 //! ```
