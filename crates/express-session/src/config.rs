@@ -489,7 +489,7 @@ impl Default for SessionOptions {
             unset: Unset::Keep,
             clock: Clock::system(),
             store_not_ready: StoreNotReady::Fail,
-            max_save_retries: 8,
+            max_save_retries: 16,
         }
     }
 }
@@ -614,7 +614,7 @@ impl SessionOptions {
     }
 
     /// How many times a save that lost a race is re-applied on the latest record before the request fails
-    /// (default 8).
+    /// (default 16).
     pub fn max_save_retries(mut self, retries: u32) -> Self {
         self.max_save_retries = retries;
         self

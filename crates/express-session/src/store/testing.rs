@@ -270,7 +270,10 @@ macro_rules! store_suite {
             browser_session_records_are_kept,
             all_len_clear_agree,
             concurrent_compare_and_set_loses_nothing,
-            concurrent_creates_have_one_winner
+            concurrent_creates_have_one_winner,
+            http_parallel_writes_keep_every_key,
+            http_parallel_updates_are_atomic,
+            http_destroyed_sessions_stay_destroyed
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -284,4 +287,181 @@ macro_rules! store_suite {
             }
         )*
     };
+}
+
+/// The session layer over `store`, as a tower service whose handler runs `handler` on the request's session.
+/// Used by the HTTP-level concurrency cases; two layers built on one store act as two server instances.
+mod http_cases {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+
+    use http::{Request, Response};
+    use tower_layer::Layer as _;
+    use tower_service::Service;
+
+    use crate::{Session, SessionError, SessionManagerLayer, SessionOptions, Store};
+
+    type Handler =
+        Arc<dyn Fn(Session, String) -> Pin<Box<dyn Future<Output = Result<(), SessionError>> + Send>> + Send + Sync>;
+
+    #[derive(Clone)]
+    pub(super) struct App {
+        handler: Handler,
+    }
+
+    impl Service<Request<String>> for App {
+        type Response = Response<String>;
+        type Error = std::convert::Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Response<String>, Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request<String>) -> Self::Future {
+            let handler = Arc::clone(&self.handler);
+            Box::pin(async move {
+                let session = request.extensions().get::<Session>().cloned().expect("the layer inserts the session");
+                let path = request.uri().path().to_owned();
+                let mut response = Response::new(String::new());
+                if let Err(error) = handler(session, path).await {
+                    *response.status_mut() = error.status();
+                }
+                Ok(response)
+            })
+        }
+    }
+
+    /// A service: the session layer over `store` (shared) in front of `handler`.
+    pub(super) fn instance<S, F, Fut>(store: &Arc<S>, handler: F) -> crate::SessionManager<App>
+    where
+        S: Store,
+        F: Fn(Session, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), SessionError>> + Send + 'static,
+    {
+        let options = SessionOptions::new()
+            .secret("a test secret that is long enough for the checks")
+            .shared_store(Arc::clone(store));
+        let layer = SessionManagerLayer::new(options).expect("valid options");
+        let handler: Handler = Arc::new(move |s, p| Box::pin(handler(s, p)));
+        layer.layer(App { handler })
+    }
+
+    /// Sends a GET with `cookie` and returns the status and the `name=value` of any `Set-Cookie`.
+    pub(super) async fn send<Svc>(mut service: Svc, path: &str, cookie: Option<&str>) -> (u16, Option<String>)
+    where
+        Svc: Service<Request<String>, Response = Response<String>, Error = std::convert::Infallible>,
+    {
+        let mut request = Request::builder().uri(path);
+        if let Some(cookie) = cookie {
+            request = request.header(http::header::COOKIE, cookie);
+        }
+        let response = service.call(request.body(String::new()).expect("valid request")).await.expect("infallible");
+        let cookie = response
+            .headers()
+            .get(http::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().to_owned());
+        (response.status().as_u16(), cookie)
+    }
+}
+
+/// The session id inside a `name=value` session cookie.
+fn id_of(cookie: &str) -> SessionId {
+    let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
+    let decoded = crate::cookie::decode_uri_component(value.as_bytes()).expect("an encoded cookie");
+    let signed = decoded.strip_prefix("s:").expect("a signed cookie");
+    SessionId::new(signed.rsplit_once('.').expect("a signature").0).expect("an id")
+}
+
+async fn logged_in<S: Store>(store: &Arc<S>) -> String {
+    let login = http_cases::instance(store, |s, _| async move { s.insert("user", "alice").await });
+    let (status, cookie) = http_cases::send(login, "/login", None).await;
+    assert_eq!(status, 200);
+    cookie.expect("a session cookie")
+}
+
+/// Through the HTTP layer, two instances on one store: 64 parallel requests of one session, each setting its own
+/// key, keep all 64 keys.
+pub async fn http_parallel_writes_keep_every_key<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let set_key = |s: crate::Session, path: String| async move { s.insert(&path[1..], true).await };
+    let a = http_cases::instance(&store, set_key);
+    let b = http_cases::instance(&store, set_key);
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let (a, b, cookie) = (a.clone(), b.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let path = format!("/k{i}");
+                if i % 2 == 0 {
+                    http_cases::send(a, &path, Some(&cookie)).await
+                } else {
+                    http_cases::send(b, &path, Some(&cookie)).await
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task").0, 200);
+    }
+    let record = must_get(&*store, &id_of(&cookie)).await.record;
+    let missing: Vec<_> = (0..64).filter(|i| !record.data().contains_key(&format!("k{i}"))).collect();
+    assert!(missing.is_empty(), "writes lost: {missing:?}");
+    assert_eq!(record.data()["user"], "alice", "a key no request touched keeps its value");
+}
+
+/// Through the HTTP layer, two instances on one store: 200 parallel `update` increments of one key give 200.
+pub async fn http_parallel_updates_are_atomic<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let incr =
+        |s: crate::Session, _| async move { s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(|_| ()) };
+    let a = http_cases::instance(&store, incr);
+    let b = http_cases::instance(&store, incr);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let (a, b, cookie) = (a.clone(), b.clone(), cookie.clone());
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    http_cases::send(a, "/", Some(&cookie)).await
+                } else {
+                    http_cases::send(b, "/", Some(&cookie)).await
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task").0, 200);
+    }
+    assert_eq!(must_get(&*store, &id_of(&cookie)).await.record.data()["n"], 200);
+}
+
+/// Through the HTTP layer: a logout while 20 slow requests of the same session are in flight; afterwards the
+/// session is gone and none of the slow requests recreated it or sent a cookie for it.
+pub async fn http_destroyed_sessions_stay_destroyed<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let slow = http_cases::instance(&store, |s, path: String| async move {
+        s.get::<String>("user").await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        s.insert(&path[1..], true).await
+    });
+    let logout = http_cases::instance(&store, |s, _| async move { s.destroy().await });
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (slow, cookie) = (slow.clone(), cookie.clone());
+            tokio::spawn(async move { http_cases::send(slow, &format!("/s{i}"), Some(&cookie)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    for task in tasks {
+        let (status, set_cookie) = task.await.expect("task");
+        assert_eq!(status, 200);
+        assert_eq!(set_cookie, None, "no cookie for a destroyed session");
+    }
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "a slow request recreated the session");
 }
