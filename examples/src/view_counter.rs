@@ -47,5 +47,7 @@ pub fn app(options: SessionOptions) -> Result<Router, ConfigError> {
 
 /// express's example options: secret "keyboard cat", `resave: false`, `saveUninitialized: true`.
 pub fn options() -> SessionOptions {
-    SessionOptions::new().secret("keyboard cat").resave(false).save_uninitialized(true)
+    // express's example secret is short; real apps use a long random one (the layer refuses short ones unless
+    // told otherwise).
+    SessionOptions::new().secret("keyboard cat").allow_short_secret(true).resave(false).save_uninitialized(true)
 }

@@ -225,7 +225,11 @@ fn options(config: &Value, store: HarnessStore) -> Result<SessionOptions, String
         .resave(true)
         .save_uninitialized(true)
         .cookie(CookieOptions::new().allow_insecure_attributes(true))
-        .store_not_ready(StoreNotReady::PassThrough);
+        .store_not_ready(StoreNotReady::PassThrough)
+        .allow_short_secret(true)
+        .accept_any_id(true)
+        .clear_cookie_on_destroy(false)
+        .max_record_size(None);
     let mut express = config.clone();
     if let Some(obj) = express.as_object_mut() {
         for harness_key in ["trustProxy", "store", "storeFail"] {

@@ -472,7 +472,75 @@ pub struct SessionOptions {
     pub(crate) clock: Clock,
     pub(crate) store_not_ready: StoreNotReady,
     pub(crate) max_save_retries: u32,
+    pub(crate) hardening: Hardening,
 }
+
+/// The options beyond express-session's (see the crate docs, "Security").
+#[derive(Clone)]
+pub(crate) struct Hardening {
+    pub(crate) allow_short_secret: bool,
+    pub(crate) accept_any_id: bool,
+    pub(crate) store_timeout: Duration,
+    pub(crate) max_record_size: Option<usize>,
+    pub(crate) clear_cookie_on_destroy: bool,
+    pub(crate) cache_control_no_store: bool,
+    pub(crate) vary_cookie: bool,
+    pub(crate) absolute_timeout: Option<Duration>,
+    pub(crate) hash_ids_at_rest: bool,
+    pub(crate) on_store_error: OnStoreError,
+    pub(crate) error_response: Option<ErrorResponseFn>,
+}
+
+impl Default for Hardening {
+    fn default() -> Self {
+        Self {
+            allow_short_secret: false,
+            accept_any_id: false,
+            store_timeout: Duration::from_secs(5),
+            max_record_size: Some(64 * 1024),
+            clear_cookie_on_destroy: true,
+            cache_control_no_store: false,
+            vary_cookie: true,
+            absolute_timeout: None,
+            hash_ids_at_rest: false,
+            on_store_error: OnStoreError::Fail,
+            error_response: None,
+        }
+    }
+}
+
+impl fmt::Debug for Hardening {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hardening")
+            .field("allow_short_secret", &self.allow_short_secret)
+            .field("accept_any_id", &self.accept_any_id)
+            .field("store_timeout", &self.store_timeout)
+            .field("max_record_size", &self.max_record_size)
+            .field("clear_cookie_on_destroy", &self.clear_cookie_on_destroy)
+            .field("cache_control_no_store", &self.cache_control_no_store)
+            .field("vary_cookie", &self.vary_cookie)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("hash_ids_at_rest", &self.hash_ids_at_rest)
+            .field("on_store_error", &self.on_store_error)
+            .field("error_response", &self.error_response.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}
+
+/// What the layer does when the store fails (or times out) during a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnStoreError {
+    /// Answer 503 (unreachable) or 500 with a short body and no `Set-Cookie`; the cause is logged. The default.
+    #[default]
+    Fail,
+    /// Serve the request without a session, as express does when its store is disconnected: session calls
+    /// report [`SessionError::NoSession`](crate::SessionError::NoSession), a failed end-of-request write leaves
+    /// the response as the handler made it (without `Set-Cookie`), and the cause is logged.
+    ServeWithoutSession,
+}
+
+/// Renders the response for a session error (see [`SessionOptions::error_response`]).
+pub(crate) type ErrorResponseFn = Arc<dyn Fn(&crate::SessionError) -> (http::StatusCode, String) + Send + Sync>;
 
 impl Default for SessionOptions {
     fn default() -> Self {
@@ -490,6 +558,7 @@ impl Default for SessionOptions {
             clock: Clock::system(),
             store_not_ready: StoreNotReady::Fail,
             max_save_retries: 16,
+            hardening: Hardening::default(),
         }
     }
 }
@@ -507,6 +576,7 @@ impl fmt::Debug for SessionOptions {
             .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
             .field("store", &self.store)
             .field("unset", &self.unset)
+            .field("hardening", &self.hardening)
             .finish_non_exhaustive()
     }
 }
@@ -620,6 +690,96 @@ impl SessionOptions {
         self
     }
 
+    /// Accept secrets shorter than 32 bytes, as express does. Off by default: a short secret can be guessed
+    /// offline from one cookie.
+    pub fn allow_short_secret(mut self, allow: bool) -> Self {
+        self.hardening.allow_short_secret = allow;
+        self
+    }
+
+    /// Accept any well-signed id from a cookie (at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes), not only
+    /// ids in the default format. It is on automatically with a custom [`genid`](Self::genid); turn it on to
+    /// share sessions with a Node app whose `genid` is custom.
+    pub fn accept_any_id(mut self, accept: bool) -> Self {
+        self.hardening.accept_any_id = accept;
+        self
+    }
+
+    /// How long one store call may take before it counts as the store being unreachable (default 5 s).
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.hardening.store_timeout = timeout;
+        self
+    }
+
+    /// The largest stored record, in bytes of JSON (default 64 KiB); a bigger one makes the save fail with
+    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge). `None` removes the limit, as in express.
+    pub fn max_record_size(mut self, max: Option<usize>) -> Self {
+        self.hardening.max_record_size = max;
+        self
+    }
+
+    /// After [`destroy`](crate::Session::destroy) (or [`unset`](crate::Session::unset) with
+    /// [`Unset::Destroy`]), send a cookie that makes the browser drop the session cookie, with the same name,
+    /// path, domain, `Secure` and `SameSite` (default `true`). express sends none; `false` restores that.
+    pub fn clear_cookie_on_destroy(mut self, clear: bool) -> Self {
+        self.hardening.clear_cookie_on_destroy = clear;
+        self
+    }
+
+    /// Add `Cache-Control: no-store` to responses that used the session or set its cookie, unless the handler
+    /// set a `Cache-Control` itself (default `false`).
+    pub fn cache_control_no_store(mut self, no_store: bool) -> Self {
+        self.hardening.cache_control_no_store = no_store;
+        self
+    }
+
+    /// Add `Vary: Cookie` to responses that used the session or set its cookie, so shared caches never serve
+    /// one user's page to another (default `true`).
+    pub fn vary_cookie(mut self, vary: bool) -> Self {
+        self.hardening.vary_cookie = vary;
+        self
+    }
+
+    /// An absolute lifetime: a session older than this is over, however active it is (`rolling` and touches
+    /// never extend it). The creation time is kept in the record under the key
+    /// [`CREATED_AT_KEY`](crate::record::CREATED_AT_KEY). Not set by default, as in express.
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.hardening.absolute_timeout = Some(timeout);
+        self
+    }
+
+    /// Store sessions under the SHA-256 of their id (hex), so that a leak of the store does not leak usable
+    /// cookies. Records are then not found by a Node app reading the same store (connect-redis,
+    /// connect-pg-simple key by the plain id). Default `false`.
+    pub fn hash_ids_at_rest(mut self, hash: bool) -> Self {
+        self.hardening.hash_ids_at_rest = hash;
+        self
+    }
+
+    /// What to do when the store fails during a request (default [`OnStoreError::Fail`]).
+    pub fn on_store_error(mut self, mode: OnStoreError) -> Self {
+        self.hardening.on_store_error = mode;
+        self
+    }
+
+    /// Renders the response the layer sends for a session error (a store failure, a record too large, ...)
+    /// instead of the default short text. The error's cause is logged either way; do not put it in the body.
+    ///
+    /// ```
+    /// use express_session::SessionOptions;
+    /// let options = SessionOptions::new().error_response(|error| {
+    ///     (error.status(), "<h1>Please try again in a moment</h1>".to_owned())
+    /// });
+    /// # let _ = options;
+    /// ```
+    pub fn error_response<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&crate::SessionError) -> (http::StatusCode, String) + Send + Sync + 'static,
+    {
+        self.hardening.error_response = Some(Arc::new(render));
+        self
+    }
+
     /// Reads express-session's options object as JSON: `secret` (string or array), `name`, `resave`, `rolling`,
     /// `saveUninitialized`, `unset`, `proxy`, and `cookie` (see [`CookieOptions::from_express_json`]). Keys that
     /// are absent keep **this crate's** defaults; call `.resave(true).save_uninitialized(true)` first to get
@@ -700,6 +860,13 @@ impl SessionOptions {
         if self.secrets.iter().any(|s| s.as_bytes().is_empty()) {
             return Err(ConfigError::new("a secret must not be empty: give each secret at least one byte"));
         }
+        if !self.hardening.allow_short_secret && self.secrets.iter().any(|s| s.as_bytes().len() < 32) {
+            return Err(ConfigError::new(
+                "a secret shorter than 32 bytes can be guessed from one cookie: use a long random secret \
+                 (e.g. 64 hex characters from a secrets manager), or .allow_short_secret(true) to accept it as \
+                 express does",
+            ));
+        }
         if !is_valid_name(&self.name) {
             return Err(ConfigError::new(format!(
                 "cookie name {:?} is invalid: use letters, digits and !#$%&'*+-.^_`|~ only",
@@ -712,6 +879,9 @@ impl SessionOptions {
             Some(store) => store,
             None => Arc::new(MemoryStore::builder().clock(self.clock.clone()).build()),
         };
+        let store = crate::store::guard(store, self.hardening.store_timeout, self.hardening.hash_ids_at_rest);
+        let mut hardening = self.hardening;
+        hardening.accept_any_id |= self.genid.is_some();
         Ok(Config {
             cookie: self.cookie,
             genid: self.genid,
@@ -726,6 +896,7 @@ impl SessionOptions {
             clock: self.clock,
             store_not_ready: self.store_not_ready,
             max_save_retries: self.max_save_retries,
+            hardening,
         })
     }
 }
@@ -746,6 +917,7 @@ pub(crate) struct Config {
     pub(crate) clock: Clock,
     pub(crate) store_not_ready: StoreNotReady,
     pub(crate) max_save_retries: u32,
+    pub(crate) hardening: Hardening,
 }
 
 impl Config {
@@ -822,7 +994,7 @@ mod tests {
 
     #[test]
     fn bad_cookie_names_paths_and_domains_are_refused() {
-        let base = || SessionOptions::new().secret("s");
+        let base = || SessionOptions::new().secret("s").allow_short_secret(true);
         assert!(build(base().name("a b")).is_err());
         assert!(build(base().name("")).is_err());
         assert!(build(base().cookie(CookieOptions::new().path("/a;b"))).is_err());
@@ -832,7 +1004,7 @@ mod tests {
 
     #[test]
     fn same_site_none_and_partitioned_need_secure() {
-        let base = || SessionOptions::new().secret("s");
+        let base = || SessionOptions::new().secret("s").allow_short_secret(true);
         let err = build(base().cookie(CookieOptions::new().same_site(SameSite::None))).unwrap_err();
         assert!(err.to_string().contains("Secure"), "{err}");
         assert!(build(base().cookie(CookieOptions::new().partitioned(true))).is_err());
@@ -845,7 +1017,7 @@ mod tests {
 
     #[test]
     fn cookie_prefixes_are_checked() {
-        let base = || SessionOptions::new().secret("s");
+        let base = || SessionOptions::new().secret("s").allow_short_secret(true);
         assert!(build(base().name("__Host-id")).is_err());
         assert!(build(base().name("__Host-id").cookie(CookieOptions::new().secure(Secure::Always))).is_ok());
         assert!(
@@ -884,6 +1056,15 @@ mod tests {
         assert_eq!(a.lifetime, Some(Lifetime::MaxAge(60000)));
         let b = CookieOptions::new().max_age(Duration::from_secs(1)).expires(crate::Timestamp::from_millis(5));
         assert_eq!(b.lifetime, Some(Lifetime::Expires(crate::Timestamp::from_millis(5))));
+    }
+
+    #[test]
+    fn short_secrets_need_an_explicit_opt_in() {
+        let err = build(SessionOptions::new().secret("keyboard cat")).unwrap_err();
+        assert!(err.to_string().contains("allow_short_secret"), "{err}");
+        assert!(build(SessionOptions::new().secret("keyboard cat").allow_short_secret(true)).is_ok());
+        assert!(build(SessionOptions::new().secret([7u8; 32])).is_ok());
+        assert!(build(SessionOptions::new().secrets([&[7u8; 32][..], b"short"])).is_err(), "every secret counts");
     }
 
     #[test]

@@ -29,6 +29,9 @@ const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'(')
     .remove(b')');
 
+/// The longest cookie value that is read at all, in bytes: browsers store at most 4096 bytes per cookie.
+pub const MAX_COOKIE_VALUE: usize = 4096;
+
 /// Percent-encodes `value` exactly as JavaScript's `encodeURIComponent` does.
 ///
 /// ```
@@ -150,6 +153,10 @@ where
         }
     };
     let range = find_in(&joined, name.as_bytes())?;
+    // Nothing longer than a browser would ever send is decoded (or looked up).
+    if range.len() > MAX_COOKIE_VALUE {
+        return None;
+    }
     let raw = &joined[range];
     match decode_uri_component(raw) {
         Some(decoded) => Some(decoded.into_owned()),

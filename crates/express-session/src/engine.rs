@@ -52,6 +52,10 @@ pub(crate) fn cookie_session_id<'a>(config: &Config, headers: impl IntoIterator<
     let value = cookie_value(headers, &config.name)?;
     let signed = value.strip_prefix("s:")?;
     let id = config.signer.unsign(signed)?;
+    if !config.hardening.accept_any_id && !SessionId::is_default_format(id) {
+        tracing::info!("a validly signed cookie carries an id in a foreign format; ignored");
+        return None;
+    }
     SessionId::new(id)
 }
 

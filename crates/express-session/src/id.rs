@@ -56,6 +56,11 @@ impl SessionId {
         (!id.is_empty() && id.len() <= MAX_ID_LEN).then(|| Self(id.into()))
     }
 
+    /// Whether `id` has the default generator's format: 32 characters of base64url.
+    pub fn is_default_format(id: &str) -> bool {
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }
+
     /// The id as it is stored and signed.
     pub fn as_str(&self) -> &str {
         &self.0

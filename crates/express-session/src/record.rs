@@ -47,6 +47,10 @@ pub const RESERVED_KEYS: &[&str] = &[
     "__lookupSetter__",
 ];
 
+/// The data key that holds a session's creation time (milliseconds since the epoch) when an
+/// [`absolute_timeout`](crate::SessionOptions::absolute_timeout) is set. Handlers cannot write it.
+pub const CREATED_AT_KEY: &str = "__sessionCreatedAt";
+
 /// Returns `true` if `key` is one of the [`RESERVED_KEYS`].
 pub fn is_reserved_key(key: &str) -> bool {
     RESERVED_KEYS.contains(&key)
@@ -515,6 +519,23 @@ impl Record {
         let cookie = SessionCookie::from_json(&cookie)?;
         data.retain(|k, _| !is_reserved_key(k));
         Ok(Self { cookie, data })
+    }
+
+    /// The length of [`to_json`](Self::to_json), in bytes, without building the string.
+    pub fn json_len(&self) -> usize {
+        struct Counter(usize);
+        impl std::io::Write for Counter {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut counter = Counter(0);
+        serde_json::to_writer(&mut counter, self).expect("a record always serializes");
+        counter.0
     }
 
     /// The data serialized alone (express's change-detection input: the session without its `cookie`).

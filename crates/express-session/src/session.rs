@@ -9,10 +9,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::config::{Config, RequestHead, Unset};
+use crate::config::{Config, OnStoreError, RequestHead, Unset};
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
-use crate::record::{Record, SessionCookie, is_reserved_key};
+use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
 use crate::store::{CreateOutcome, SaveOutcome, StoreError, Version};
 use crate::time::Timestamp;
 
@@ -47,6 +47,14 @@ pub enum SessionError {
     /// A save kept losing races with concurrent writes of the same session.
     #[error("session save kept conflicting with concurrent requests")]
     SaveConflict,
+    /// The session's JSON is larger than the configured [`max_record_size`](crate::SessionOptions::max_record_size).
+    #[error("session is too large to store ({size} bytes, the limit is {limit})")]
+    TooLarge {
+        /// The size of the session's JSON, in bytes.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
 }
 
 impl SessionError {
@@ -122,7 +130,15 @@ enum Phase {
     /// `req.session` exists.
     Active(Box<Active>),
     /// `destroy()` or `unset()` removed `req.session`; `req.sessionID` is kept.
-    Gone(Option<SessionId>),
+    Gone(Gone),
+}
+
+/// What is left of a session after `destroy()` or `unset()`.
+struct Gone {
+    /// express's `req.sessionID`.
+    id: Option<SessionId>,
+    /// The cookie of a session that was destroyed (not merely unset with `unset: 'keep'`), for the removal cookie.
+    destroyed_cookie: Option<SessionCookie>,
 }
 
 struct State {
@@ -136,6 +152,8 @@ struct State {
     id_changed: bool,
     /// express wraps `save` only on sessions it created or loaded, not on regenerated ones.
     wrapped: bool,
+    /// The handler used the session (for `Vary: Cookie` and `Cache-Control`).
+    accessed: bool,
 }
 
 struct Shared {
@@ -174,8 +192,10 @@ impl fmt::Debug for Session {
 /// What the end of a request produced.
 #[derive(Debug, Default)]
 pub(crate) struct Finished {
-    /// The `Set-Cookie` value to append, if express would send one.
+    /// The `Set-Cookie` value to append, if express would send one (or the removal cookie after a destroy).
     pub(crate) set_cookie: Option<String>,
+    /// The handler used the session or a cookie is sent: the response depends on the session.
+    pub(crate) used: bool,
 }
 
 fn fingerprint(data: &Map<String, Value>) -> String {
@@ -202,6 +222,7 @@ impl Session {
             saved_hash: SavedHash::Unset,
             id_changed: false,
             wrapped: true,
+            accessed: false,
         };
         Self { shared: Arc::new(Shared { config, cookie_id, request_secure, head, state: Mutex::new(state) }) }
     }
@@ -219,8 +240,19 @@ impl Session {
     async fn load(&self, state: &mut State) -> Result<(), SessionError> {
         let Some(id) = self.shared.cookie_id.clone() else { return Ok(()) };
         match self.config().store.get(&id).await {
+            Ok(Some(found)) if self.past_absolute_timeout(&found.record) => {
+                tracing::info!(session = %id.log_hash(), "session reached its absolute timeout; starting a new one");
+                self.config().store.destroy(&id).await?;
+                let cookie = self.config().new_cookie(self.shared.request_secure);
+                state.phase = Phase::Active(Box::new(self.fresh_active(Record::new(cookie), None)));
+            }
             Ok(Some(found)) => {
-                let mut active = Active::fresh(found.record, Some(id));
+                let mut record = found.record;
+                if self.config().hardening.absolute_timeout.is_some() && !record.data().contains_key(CREATED_AT_KEY) {
+                    // A session created before the option (or by Node): its lifetime starts now.
+                    record.data_mut().insert(CREATED_AT_KEY.into(), self.now().as_millis().into());
+                }
+                let mut active = Active::fresh(record, Some(id));
                 active.version = Some(found.version);
                 state.phase = Phase::Active(Box::new(active));
                 if !self.config().resave {
@@ -228,9 +260,15 @@ impl Session {
                 }
             }
             Ok(None) => {
-                tracing::debug!(session = %id.log_hash(), "session cookie names no stored session; starting a new one");
+                // Strict ids: a client-supplied id is never adopted.
+                tracing::info!(session = %id.log_hash(), "cookie names no live session; starting a new one");
                 let cookie = self.config().new_cookie(self.shared.request_secure);
-                state.phase = Phase::Active(Box::new(Active::fresh(Record::new(cookie), None)));
+                state.phase = Phase::Active(Box::new(self.fresh_active(Record::new(cookie), None)));
+            }
+            Err(error) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
+                tracing::error!(%error, "session store failed; serving the request without a session");
+                state.phase = Phase::Gone(Gone { id: None, destroyed_cookie: None });
+                return Err(SessionError::NoSession);
             }
             // The phase stays `Unloaded`: a later call, or the end of the request, tries again.
             Err(error) => return Err(error.into()),
@@ -238,9 +276,24 @@ impl Session {
         Ok(())
     }
 
+    /// A new session's state, stamped with its creation time when there is an absolute timeout.
+    fn fresh_active(&self, mut record: Record, id: Option<SessionId>) -> Active {
+        if self.config().hardening.absolute_timeout.is_some() {
+            record.data_mut().insert(CREATED_AT_KEY.into(), self.now().as_millis().into());
+        }
+        Active::fresh(record, id)
+    }
+
+    fn past_absolute_timeout(&self, record: &Record) -> bool {
+        let Some(timeout) = self.config().hardening.absolute_timeout else { return false };
+        let Some(created) = record.data().get(CREATED_AT_KEY).and_then(Value::as_i64) else { return false };
+        self.now().millis_since(Timestamp::from_millis(created)) >= crate::time::duration_millis(timeout)
+    }
+
     /// Locks the state with the session loaded, and returns the active session or `NoSession`.
     async fn active(&self) -> Result<MutexGuard<'_, State>, SessionError> {
         let mut state = self.shared.state.lock().await;
+        state.accessed = true;
         if matches!(state.phase, Phase::Unloaded) {
             self.load(&mut state).await?;
         }
@@ -314,7 +367,7 @@ impl Session {
     ///
     /// As [`insert`](Self::insert).
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), SessionError> {
-        if is_reserved_key(key) {
+        if is_reserved_key(key) || key == CREATED_AT_KEY {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let mut state = self.active().await?;
@@ -360,7 +413,7 @@ impl Session {
         T: Serialize + DeserializeOwned,
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
-        if is_reserved_key(key) {
+        if is_reserved_key(key) || key == CREATED_AT_KEY {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
@@ -414,12 +467,13 @@ impl Session {
     /// [`SessionError::Store`] when loading failed, [`SessionError::InvalidGeneratedId`] from a custom `genid`.
     pub async fn id(&self) -> Result<Option<SessionId>, SessionError> {
         let mut state = self.shared.state.lock().await;
+        state.accessed = true;
         if matches!(state.phase, Phase::Unloaded) {
             self.load(&mut state).await?;
         }
         match &mut state.phase {
             Phase::Active(active) => Ok(Some(self.ensure_id(active)?)),
-            Phase::Gone(id) => Ok(id.clone()),
+            Phase::Gone(gone) => Ok(gone.id.clone()),
             Phase::Unloaded => Ok(None),
         }
     }
@@ -525,7 +579,7 @@ impl Session {
         };
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
         let record = Record::new(self.config().new_cookie(self.shared.request_secure));
-        state.phase = Phase::Active(Box::new(Active::fresh(record, Some(new_id))));
+        state.phase = Phase::Active(Box::new(self.fresh_active(record, Some(new_id))));
         state.id_changed = true;
         state.wrapped = false;
         destroyed.map_err(Into::into)
@@ -542,7 +596,8 @@ impl Session {
         let active = Self::active_mut(&mut state);
         let id = active.id.clone();
         let stored = active.version.is_some();
-        state.phase = Phase::Gone(id.clone());
+        let destroyed_cookie = Some(active.record.cookie().clone());
+        state.phase = Phase::Gone(Gone { id: id.clone(), destroyed_cookie });
         match id {
             Some(id) if stored => self.config().store.destroy(&id).await.map_err(Into::into),
             _ => Ok(()),
@@ -557,12 +612,15 @@ impl Session {
     /// [`SessionError::Store`] when loading failed.
     pub async fn unset(&self) -> Result<(), SessionError> {
         let mut state = self.shared.state.lock().await;
+        state.accessed = true;
         if matches!(state.phase, Phase::Unloaded) {
             self.load(&mut state).await?;
         }
         if let Phase::Active(active) = &state.phase {
             let id = if active.version.is_some() { active.id.clone() } else { None };
-            state.phase = Phase::Gone(id);
+            let destroyed = self.config().unset == Unset::Destroy && id.is_some();
+            let destroyed_cookie = destroyed.then(|| active.record.cookie().clone());
+            state.phase = Phase::Gone(Gone { id, destroyed_cookie });
         }
         Ok(())
     }
@@ -610,6 +668,7 @@ impl Session {
         let config = Arc::clone(&self.shared.config);
         let store = &config.store;
         let active = Self::active_mut(state);
+        Self::check_size(&config, &active.record)?;
         match active.version.clone() {
             None => {
                 for _ in 0..4 {
@@ -665,6 +724,7 @@ impl Session {
                             for change in &active.changes {
                                 change.apply(record.data_mut())?;
                             }
+                            Self::check_size(&config, &record)?;
                             active.record = record;
                             expected = fresh.version;
                             if attempt > 0 {
@@ -676,6 +736,15 @@ impl Session {
                 Err(SessionError::SaveConflict)
             }
         }
+    }
+
+    fn check_size(config: &Config, record: &Record) -> Result<(), SessionError> {
+        let Some(limit) = config.hardening.max_record_size else { return Ok(()) };
+        let size = record.json_len();
+        if size > limit {
+            return Err(SessionError::TooLarge { size, limit });
+        }
+        Ok(())
     }
 
     /// The end of the request: express's header-time and `res.end` work. Decides, writes, and returns the
@@ -690,7 +759,7 @@ impl Session {
         };
         if matches!(state.phase, Phase::Unloaded) {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
-            if !lifecycle::must_load_untouched(config.resave, &rules) {
+            if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
                 // The only effect express would have is a touch of the stored session: do just that.
                 config.store.refresh(&id).await?;
                 return Ok(Finished::default());
@@ -699,9 +768,10 @@ impl Session {
         }
         let (has_session, session_id) = match &state.phase {
             Phase::Active(a) => (true, a.id.clone()),
-            Phase::Gone(id) => (false, id.clone()),
+            Phase::Gone(gone) => (false, gone.id.clone()),
             Phase::Unloaded => return Err(SessionError::NoSession),
         };
+        let accessed = state.accessed;
         let now = config.clock.now();
         let current_fp = match &state.phase {
             Phase::Active(a) if state.touched_data => Some(fingerprint(a.record.data())),
@@ -768,12 +838,36 @@ impl Session {
             }
             StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
         }
+        if let Phase::Gone(Gone { destroyed_cookie: Some(cookie), .. }) = &state.phase
+            && config.hardening.clear_cookie_on_destroy
+            && self.shared.cookie_id.is_some()
+        {
+            return Ok(Finished { set_cookie: self.removal_cookie(cookie), used: true });
+        }
         if !set_cookie || gone {
-            return Ok(Finished::default());
+            return Ok(Finished { set_cookie: None, used: accessed });
         }
         let active = Self::active_mut(&mut state);
         let id = self.ensure_id(active)?;
-        Ok(Finished { set_cookie: self.set_cookie_value(&id, active.record.cookie()) })
+        Ok(Finished { set_cookie: self.set_cookie_value(&id, active.record.cookie()), used: true })
+    }
+
+    /// The cookie that makes the browser drop the session cookie: same name, path, domain and attributes, an
+    /// empty value and an expiry in 1970.
+    fn removal_cookie(&self, cookie: &SessionCookie) -> Option<String> {
+        let header = crate::cookie::SetCookie {
+            name: &self.config().name,
+            value: "",
+            domain: cookie.domain(),
+            path: cookie.path(),
+            expires: Some(Timestamp::from_millis(0)),
+            http_only: cookie.http_only(),
+            secure: cookie.secure(),
+            partitioned: cookie.partitioned(),
+            priority: cookie.priority(),
+            same_site: cookie.same_site(),
+        };
+        header.serialize().ok()
     }
 
     fn active_ref(state: &State) -> &Active {

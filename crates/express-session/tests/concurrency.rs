@@ -103,6 +103,7 @@ async fn a_destroyed_session_is_not_brought_back_by_slower_requests() {
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(b.get("/logout", Some(&cookie)).await.status, 200);
     for reply in slow_requests.await.unwrap() {
+        // (The logout itself clears the cookie; the slow requests must not set one.)
         assert_eq!(reply.status, 200);
         assert_eq!(reply.set_cookie, None, "no cookie for a destroyed session");
     }

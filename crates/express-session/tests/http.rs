@@ -235,7 +235,8 @@ async fn unset_destroy_destroys_and_keep_keeps() {
         let t = TestApp::new(options().unset(unset), routes().route("/unset", get(drop_session)));
         let first = t.get("/set", None).await;
         let r = t.get("/unset", Some(&first.cookie())).await;
-        assert_eq!(r.set_cookie, None);
+        // A destroyed session's cookie is cleared; a kept one is left alone.
+        assert_eq!(r.set_cookie.is_some(), unset == Unset::Destroy, "{unset:?}");
         assert_eq!(t.len().await, remaining, "{unset:?}");
     }
 }
@@ -314,7 +315,7 @@ async fn genid_gets_the_request() {
 async fn secrets_rotate_first_signs_all_verify() {
     let old = TestApp::new(options(), routes());
     let first = old.get("/count", None).await;
-    let rotated = SessionOptions::new().secrets(["new secret", "keyboard cat"]).rolling(true);
+    let rotated = SessionOptions::new().secrets(["new secret", "keyboard cat"]).allow_short_secret(true).rolling(true);
     let layer = SessionManagerLayer::new(rotated.store(old.store.clone()).clock(old.clock.clone())).unwrap();
     let app = TestApp { app: routes().layer(layer), store: old.store.clone(), clock: old.clock.clone() };
     let second = app.get("/count", Some(&first.cookie())).await;
@@ -325,6 +326,8 @@ async fn secrets_rotate_first_signs_all_verify() {
 
 #[test]
 fn configuration_mistakes_fail_at_build_time_with_a_fix() {
+    let err = SessionManagerLayer::new(SessionOptions::new().secret("keyboard cat")).unwrap_err();
+    assert!(err.to_string().contains("32 bytes"), "{err}");
     let err = SessionManagerLayer::new(SessionOptions::new()).unwrap_err();
     assert!(err.to_string().contains("secret"), "{err}");
     let err = SessionManagerLayer::new(options().cookie(CookieOptions::new().same_site(SameSite::None))).unwrap_err();
@@ -357,12 +360,16 @@ async fn destroy_removes_the_session_without_a_cookie() {
             other => format!("{other:?}"),
         })
     }
-    let t = TestApp::new(options(), routes().route("/logout", get(logout)));
+    let t = TestApp::new(options().cookie(max_age(60_000)), routes().route("/logout", get(logout)));
     let first = t.get("/set", None).await;
     let r = t.get("/logout", Some(&first.cookie())).await;
     assert_eq!(r.body, "gone");
-    assert_eq!(r.set_cookie, None);
+    assert_eq!(r.set_cookie.as_deref(), Some("connect.sid=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly"));
     assert_eq!(t.len().await, 0);
+    // express sends no cookie at all; one setting restores that.
+    let t = TestApp::new(options().clear_cookie_on_destroy(false), routes().route("/logout", get(logout)));
+    let first = t.get("/set", None).await;
+    assert_eq!(t.get("/logout", Some(&first.cookie())).await.set_cookie, None);
 }
 
 #[tokio::test]

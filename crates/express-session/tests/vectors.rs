@@ -33,6 +33,8 @@ fn layer(options: &Value, clock: &Clock, store: &MemoryStore, ids: &[&str]) -> S
         options["name"] = key;
     }
     let options = SessionOptions::new()
+        .allow_short_secret(true)
+        .clear_cookie_on_destroy(false)
         .resave(true)
         .save_uninitialized(true)
         .cookie(express_session::CookieOptions::new().allow_insecure_attributes(true))

@@ -6,12 +6,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::header::{CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY};
 use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, ConfigError, RequestHead, SessionOptions};
+use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions};
 use crate::engine::{self, Begin, Transport};
 use crate::session::SessionError;
 
@@ -38,7 +38,7 @@ pub struct IsSecure(pub bool);
 ///
 /// let layer = SessionManagerLayer::new(
 ///     SessionOptions::new()
-///         .secret("keyboard cat")
+///         .secret("a long random secret, from your configuration")
 ///         .resave(false)
 ///         .save_uninitialized(true),
 /// )
@@ -91,13 +91,38 @@ impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
     }
 }
 
-/// The response body of an error the layer answers by itself: a short text, no internals.
-fn error_response<B: From<&'static str>>(status: StatusCode) -> Response<B> {
-    let body = if status == StatusCode::SERVICE_UNAVAILABLE { "session store unavailable" } else { "session error" };
+/// The response the layer answers by itself for an error: the configured renderer's, or a short text without
+/// internals.
+fn error_response<B: From<String>>(config: &Config, error: &SessionError) -> Response<B> {
+    let (status, body) = match &config.hardening.error_response {
+        Some(render) => render(error),
+        None => {
+            let status = error.status();
+            let body =
+                if status == StatusCode::SERVICE_UNAVAILABLE { "session store unavailable" } else { "session error" };
+            (status, body.to_owned())
+        }
+    };
     let mut response = Response::new(B::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// `Vary: Cookie` and, if configured, `Cache-Control: no-store` on a response that depends on the session.
+fn mark_session_dependent(config: &Config, headers: &mut http::HeaderMap) {
+    if config.hardening.vary_cookie {
+        let already = headers.get_all(VARY).iter().any(|v| {
+            v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("cookie") || t.trim() == "*"))
+        });
+        if !already {
+            headers.append(VARY, HeaderValue::from_static("Cookie"));
+        }
+    }
+    if config.hardening.cache_control_no_store && !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
 }
 
 fn log_error(error: &SessionError) {
@@ -117,7 +142,7 @@ where
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
-    ResBody: From<&'static str> + Send + 'static,
+    ResBody: From<String> + Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -151,13 +176,15 @@ where
             Begin::Skip => return ResponseFuture(Box::pin(inner.call(request))),
             Begin::NotReady => {
                 tracing::warn!("session store is not ready; answering 503");
-                let response = error_response(StatusCode::SERVICE_UNAVAILABLE);
+                let error = SessionError::Store(crate::StoreError::unavailable("session", StoreNotReadyError));
+                let response = error_response(&self.config, &error);
                 return ResponseFuture(Box::pin(std::future::ready(Ok(response))));
             }
             Begin::Session(session) => session,
         };
         request.extensions_mut().insert(session.clone());
         let future = inner.call(request);
+        let config = Arc::clone(&self.config);
         ResponseFuture(Box::pin(async move {
             let mut response = future.await?;
             match session.finish().await {
@@ -170,16 +197,28 @@ where
                             Err(error) => tracing::error!(%error, "session cookie not sent"),
                         }
                     }
+                    if finished.used {
+                        mark_session_dependent(&config, response.headers_mut());
+                    }
+                    Ok(response)
+                }
+                Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
+                    log_error(&error);
                     Ok(response)
                 }
                 Err(error) => {
                     log_error(&error);
-                    Ok(error_response(error.status()))
+                    Ok(error_response(&config, &error))
                 }
             }
         }))
     }
 }
+
+/// The cause logged when the store reports it is not ready.
+#[derive(Debug, thiserror::Error)]
+#[error("the store reports that it is not ready")]
+struct StoreNotReadyError;
 
 /// The response future of [`SessionManager`]: the handler's response with the session saved and its cookie set.
 pub struct ResponseFuture<B, E>(Pin<Box<dyn Future<Output = Result<Response<B>, E>> + Send>>);

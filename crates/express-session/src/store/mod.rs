@@ -415,3 +415,69 @@ impl<S: Store> Store for Arc<S> {
         S::is_ready(self)
     }
 }
+
+/// What the layer wraps every store in: a timeout on each call (a call that takes longer is the store being
+/// unreachable, so no request waits on a dead backend), and optionally ids hashed at rest.
+#[derive(Debug)]
+struct Guarded {
+    inner: Arc<dyn DynStore>,
+    timeout: std::time::Duration,
+    hash_ids: bool,
+}
+
+/// The error of a store call that did not finish in time.
+#[derive(Debug, thiserror::Error)]
+#[error("session store call timed out after {0:?}")]
+struct TimedOut(std::time::Duration);
+
+pub(crate) fn guard(inner: Arc<dyn DynStore>, timeout: std::time::Duration, hash_ids: bool) -> Arc<dyn DynStore> {
+    Arc::new(Guarded { inner, timeout, hash_ids })
+}
+
+impl Guarded {
+    fn key<'a>(&self, id: &'a SessionId) -> std::borrow::Cow<'a, SessionId> {
+        if !self.hash_ids {
+            return std::borrow::Cow::Borrowed(id);
+        }
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(id.as_str().as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        std::borrow::Cow::Owned(SessionId::new(hex).expect("64 hex characters are a valid id"))
+    }
+
+    async fn timed<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::unavailable("session", TimedOut(self.timeout))),
+        }
+    }
+}
+
+impl DynStore for Guarded {
+    fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
+        Box::pin(async move { self.timed(self.inner.get(&self.key(id))).await })
+    }
+    fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
+        Box::pin(async move { self.timed(self.inner.create(&self.key(id), record)).await })
+    }
+    fn save_if<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a Record,
+        expected: &'a Version,
+    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
+        Box::pin(async move { self.timed(self.inner.save_if(&self.key(id), record, expected)).await })
+    }
+    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(async move { self.timed(self.inner.touch(&self.key(id), record)).await })
+    }
+    fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(async move { self.timed(self.inner.refresh(&self.key(id))).await })
+    }
+    fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.timed(self.inner.destroy(&self.key(id))).await })
+    }
+    fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+}
