@@ -213,7 +213,11 @@ impl Session {
         let phase = if cookie_id.is_some() {
             Phase::Unloaded
         } else {
-            Phase::Active(Box::new(Active::fresh(Record::new(config.new_cookie(request_secure)), None)))
+            let mut record = Record::new(config.new_cookie(request_secure));
+            if config.hardening.absolute_timeout.is_some() {
+                record.data_mut().insert(CREATED_AT_KEY.into(), config.clock.now().as_millis().into());
+            }
+            Phase::Active(Box::new(Active::fresh(record, None)))
         };
         let state = State {
             phase,

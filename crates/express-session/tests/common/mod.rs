@@ -147,3 +147,80 @@ impl TestApp {
         (Self { app: routes.layer(layer), store, clock }, counting)
     }
 }
+
+/// A real MemoryStore behind a switch that makes every call fail, or hang, as an unreachable backend does.
+#[derive(Debug, Clone, Default)]
+pub struct Faulty {
+    pub inner: MemoryStore,
+    pub mode: std::sync::Arc<std::sync::Mutex<Fault>>,
+}
+
+/// How [`Faulty`] behaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Every call fails as a refused connection would.
+    Refuse,
+    /// Every call hangs (until the layer's timeout).
+    Hang,
+}
+
+#[derive(Debug)]
+struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection refused")
+    }
+}
+
+impl std::error::Error for Refused {}
+
+impl Faulty {
+    pub fn set(&self, fault: Fault) {
+        *self.mode.lock().unwrap() = fault;
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        let fault = *self.mode.lock().unwrap();
+        match fault {
+            Fault::None => Ok(()),
+            Fault::Refuse => Err(StoreError::unavailable("faulty", Refused)),
+            Fault::Hang => {
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Store for Faulty {
+    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
+        self.check().await?;
+        self.inner.get(id).await
+    }
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.check().await?;
+        self.inner.create(id, record).await
+    }
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.check().await?;
+        self.inner.set(id, record).await
+    }
+    async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
+        self.check().await?;
+        self.inner.save_if(id, record, expected).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
+        self.check().await?;
+        self.inner.touch(id, record).await
+    }
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.check().await?;
+        self.inner.destroy(id).await
+    }
+    fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+}
