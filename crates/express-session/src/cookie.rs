@@ -189,6 +189,35 @@ pub(crate) fn is_valid_path(path: &str) -> bool {
     path.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b';' && b != b'<')
 }
 
+/// Writes the `Set-Cookie` header value for a cookie called `name` holding `value` (percent-encoded as
+/// `encodeURIComponent` does) with the attributes of a session's cookie, exactly as express-session writes it.
+/// The session layer signs the id first (`s:` + [`sign`](crate::signature::sign)); this function does not.
+///
+/// ```
+/// use express_session::{SessionCookie, cookie::set_cookie_header};
+/// let header = set_cookie_header("connect.sid", "s:foo.bar", &SessionCookie::default()).unwrap();
+/// assert_eq!(header, "connect.sid=s%3Afoo.bar; Path=/; HttpOnly");
+/// ```
+///
+/// # Errors
+///
+/// [`SerializeError`] for an invalid name, domain or path, or a header over 4096 bytes.
+pub fn set_cookie_header(name: &str, value: &str, cookie: &crate::SessionCookie) -> Result<String, SerializeError> {
+    SetCookie {
+        name,
+        value,
+        domain: cookie.domain(),
+        path: cookie.path(),
+        expires: cookie.expires(),
+        http_only: cookie.http_only(),
+        secure: cookie.secure(),
+        partitioned: cookie.partitioned(),
+        priority: cookie.priority(),
+        same_site: cookie.same_site(),
+    }
+    .serialize()
+}
+
 /// The attributes of one `Set-Cookie` header, in the order express-session writes them.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SetCookie<'a> {

@@ -859,19 +859,9 @@ impl Session {
     /// The cookie that makes the browser drop the session cookie: same name, path, domain and attributes, an
     /// empty value and an expiry in 1970.
     fn removal_cookie(&self, cookie: &SessionCookie) -> Option<String> {
-        let header = crate::cookie::SetCookie {
-            name: &self.config().name,
-            value: "",
-            domain: cookie.domain(),
-            path: cookie.path(),
-            expires: Some(Timestamp::from_millis(0)),
-            http_only: cookie.http_only(),
-            secure: cookie.secure(),
-            partitioned: cookie.partitioned(),
-            priority: cookie.priority(),
-            same_site: cookie.same_site(),
-        };
-        header.serialize().ok()
+        let mut expired = cookie.clone();
+        expired.expires = Some(Timestamp::from_millis(0));
+        crate::cookie::set_cookie_header(&self.config().name, "", &expired).ok()
     }
 
     fn active_ref(state: &State) -> &Active {
@@ -888,19 +878,7 @@ impl Session {
         let mut value = String::with_capacity(id.as_str().len() + 48);
         value.push_str("s:");
         value.push_str(&config.signer.sign(id.as_str()));
-        let header = crate::cookie::SetCookie {
-            name: &config.name,
-            value: &value,
-            domain: cookie.domain(),
-            path: cookie.path(),
-            expires: cookie.expires(),
-            http_only: cookie.http_only(),
-            secure: cookie.secure(),
-            partitioned: cookie.partitioned(),
-            priority: cookie.priority(),
-            same_site: cookie.same_site(),
-        };
-        match header.serialize() {
+        match crate::cookie::set_cookie_header(&config.name, &value, cookie) {
             Ok(text) => Some(text),
             Err(error) => {
                 tracing::error!(session = %id.log_hash(), %error, "session cookie not sent");
