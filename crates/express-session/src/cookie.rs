@@ -246,8 +246,9 @@ pub enum SerializeError {
     /// The `Path` attribute contains characters a cookie path cannot hold.
     #[error("option path is invalid")]
     Path,
-    /// The header would exceed the 4096 bytes browsers accept for name and value.
-    #[error("cookie is larger than 4096 bytes")]
+    /// The header would exceed the 4096 bytes browsers accept for name and value, or an attribute value the
+    /// 1024 bytes they accept.
+    #[error("cookie is larger than 4096 bytes, or an attribute larger than 1024 bytes")]
     TooLarge,
 }
 
@@ -265,6 +266,9 @@ impl SetCookie<'_> {
         out.push_str(self.name);
         out.push('=');
         out.push_str(&value);
+        if self.domain.is_some_and(|d| d.len() > 1024) || self.path.is_some_and(|p| p.len() > 1024) {
+            return Err(SerializeError::TooLarge);
+        }
         if let Some(domain) = self.domain {
             if !is_valid_domain(domain) {
                 return Err(SerializeError::Domain);

@@ -589,6 +589,36 @@ impl Session {
         destroyed.map_err(Into::into)
     }
 
+    /// Moves the session to a new id, keeping its data and cookie, and destroys the old record (not in
+    /// express-session, whose `regenerate` discards the data). Use it when privileges change, for example at
+    /// login, when the data collected before must survive.
+    ///
+    /// ```
+    /// # async fn login(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// session.cycle_id().await?;
+    /// session.insert("user", "alice").await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`regenerate`](Self::regenerate).
+    pub async fn cycle_id(&self) -> Result<(), SessionError> {
+        let mut state = self.active().await?;
+        let active = Self::active_mut(&mut state);
+        let destroyed = match (&active.id, active.version.is_some()) {
+            (Some(id), true) => self.config().store.destroy(id).await,
+            _ => Ok(()),
+        };
+        let new_id = self.config().generate_id(self.shared.head.as_ref())?;
+        let record = active.record.clone();
+        state.phase = Phase::Active(Box::new(Active::fresh(record, Some(new_id))));
+        state.id_changed = true;
+        state.wrapped = false;
+        destroyed.map_err(Into::into)
+    }
+
     /// express's `req.session.destroy()`: removes the stored session now. Later calls in this request get
     /// [`SessionError::NoSession`]; no cookie is sent (express leaves the browser's cookie alone).
     ///

@@ -449,3 +449,42 @@ async fn untouched_requests_with_a_cookie_do_not_read_the_store_when_it_cannot_m
     let later = t.get("/count", Some(&first.cookie())).await;
     assert_eq!(later.cookie_id(), first.cookie_id(), "the refresh kept the session alive");
 }
+
+#[tokio::test]
+async fn cycle_id_keeps_the_data_under_a_new_id() {
+    async fn cycle(session: Session) -> Result<&'static str, SessionError> {
+        session.cycle_id().await?;
+        Ok("ok")
+    }
+    let t = TestApp::new(options(), routes().route("/cycle", get(cycle)));
+    let first = t.get("/count", None).await;
+    let cycled = t.get("/cycle", Some(&first.cookie())).await;
+    assert_ne!(cycled.cookie_id(), first.cookie_id());
+    assert_eq!(t.get("/count", Some(&cycled.cookie())).await.body, "2", "the data moved to the new id");
+    assert_eq!(t.get("/count", Some(&first.cookie())).await.body, "1", "the old id is gone");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_handle_shared_by_many_tasks_loses_nothing() {
+    async fn fan_out(session: Session) -> Result<&'static str, SessionError> {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let session = session.clone();
+                tokio::spawn(async move {
+                    session.insert(&format!("k{i}"), i).await?;
+                    session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("task")?;
+        }
+        Ok("ok")
+    }
+    async fn check(session: Session) -> Result<String, SessionError> {
+        Ok(format!("{} {}", session.keys().await?.len(), session.get::<u64>("n").await?.unwrap_or(0)))
+    }
+    let t = TestApp::new(options(), routes().route("/fan", get(fan_out)).route("/check", get(check)));
+    let first = t.get("/fan", None).await;
+    assert_eq!(t.get("/check", Some(&first.cookie())).await.body, "51 50");
+}
