@@ -65,6 +65,8 @@ struct Entry {
     json: Arc<str>,
     /// Milliseconds since the epoch; `i64::MAX` for a record that never expires.
     expires_at: i64,
+    /// The record's `cookie.originalMaxAge`, so that a refresh of a browser-session record needs no parsing.
+    original_max_age: Option<i64>,
     version: u64,
 }
 
@@ -170,7 +172,12 @@ impl MemoryStore {
     }
 
     fn entry(&self, record: &Record, now: i64) -> Entry {
-        Entry { json: record.to_json().into(), expires_at: self.expires_at(record, now), version: self.next_version() }
+        Entry {
+            json: record.to_json().into(),
+            expires_at: self.expires_at(record, now),
+            original_max_age: record.cookie().original_max_age(),
+            version: self.next_version(),
+        }
     }
 
     /// Makes room for one more record in `shard`: sweeps when writes have accumulated or the shard is full, and
@@ -282,6 +289,7 @@ impl Store for MemoryStore {
             Some(e) if Arc::ptr_eq(&e.json, &json) => {
                 e.json = new_json;
                 e.expires_at = expires_at;
+                e.original_max_age = stored.cookie().original_max_age();
                 Ok(TouchOutcome::Touched)
             }
             Some(e) if e.is_live(now) => Ok(TouchOutcome::Touched),
@@ -292,9 +300,17 @@ impl Store for MemoryStore {
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
         let now = self.now();
         let json = {
-            let shard = self.shard(id);
-            match shard.map.get(id.as_str()) {
-                Some(e) if e.is_live(now.as_millis()) => e.json.clone(),
+            let mut shard = self.shard(id);
+            match shard.map.get_mut(id.as_str()) {
+                Some(e) if e.is_live(now.as_millis()) => {
+                    if e.original_max_age.is_none() {
+                        // A browser-session record: touching rewrites nothing, only its lifetime moves.
+                        e.expires_at =
+                            self.inner.default_ttl.map_or(i64::MAX, |ttl| now.as_millis().saturating_add(ttl));
+                        return Ok(TouchOutcome::Touched);
+                    }
+                    e.json.clone()
+                }
                 _ => return Ok(TouchOutcome::Gone),
             }
         };
