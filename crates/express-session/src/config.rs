@@ -897,6 +897,7 @@ impl SessionOptions {
             store_not_ready: self.store_not_ready,
             max_save_retries: self.max_save_retries,
             hardening,
+            write_locks: Default::default(),
         })
     }
 }
@@ -918,9 +919,41 @@ pub(crate) struct Config {
     pub(crate) store_not_ready: StoreNotReady,
     pub(crate) max_save_retries: u32,
     pub(crate) hardening: Hardening,
+    pub(crate) write_locks: std::sync::Mutex<std::collections::HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A session's save lock, removed from the table when the last holder is done with it.
+pub(crate) struct WriteLock<'a> {
+    config: &'a Config,
+    id: SessionId,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl WriteLock<'_> {
+    pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.lock.lock().await
+    }
+}
+
+impl Drop for WriteLock<'_> {
+    fn drop(&mut self) {
+        let mut table = self.config.write_locks.lock().unwrap_or_else(|e| e.into_inner());
+        // Two references: the table's and ours. Nobody else waits for this session's lock.
+        if Arc::strong_count(&self.lock) == 2 {
+            table.remove(&self.id);
+        }
+    }
 }
 
 impl Config {
+    /// The lock that orders the saves of one session within this layer. Entries are dropped when no save
+    /// holds them, so the table only ever holds the sessions being saved right now.
+    pub(crate) fn write_lock(&self, id: &SessionId) -> WriteLock<'_> {
+        let mut table = self.write_locks.lock().unwrap_or_else(|e| e.into_inner());
+        let lock = Arc::clone(table.entry(id.clone()).or_default());
+        WriteLock { config: self, id: id.clone(), lock }
+    }
+
     /// A new session id from `genid` or the default generator.
     pub(crate) fn generate_id(&self, head: Option<&RequestHead>) -> Result<SessionId, crate::SessionError> {
         match (&self.genid, head) {

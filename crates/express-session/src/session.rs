@@ -724,6 +724,10 @@ impl Session {
             }
             Some(mut expected) => {
                 let id = self.ensure_id(active)?;
+                // Requests of one session in this process save one after the other, so that only requests
+                // served by other processes can make a conditional save lose.
+                let lock = config.write_lock(&id);
+                let _turn = lock.lock().await;
                 for attempt in 0..=config.max_save_retries {
                     match store.save_if(&id, &active.record, &expected).await? {
                         SaveOutcome::Saved(version) => {
@@ -741,6 +745,11 @@ impl Session {
                         }
                         SaveOutcome::Conflict => {
                             tracing::debug!(session = %id.log_hash(), attempt, "save lost a race; re-applying changes");
+                            // Back off before re-reading, never between the read and the next save, so that the
+                            // version the save compares against is as fresh as it can be.
+                            if attempt > 0 {
+                                tokio::time::sleep(backoff(attempt)).await;
+                            }
                             let Some(fresh) = store.get(&id).await? else {
                                 tracing::warn!(
                                     session = %id.log_hash(),
@@ -761,9 +770,6 @@ impl Session {
                             Self::check_size(&config, &record)?;
                             active.record = record;
                             expected = fresh.version;
-                            if attempt > 0 {
-                                tokio::time::sleep(backoff(attempt)).await;
-                            }
                         }
                     }
                 }
