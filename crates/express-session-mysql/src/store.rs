@@ -1,0 +1,754 @@
+//! [`MySqlStore`] and its builder.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::{Record, SessionId, Timestamp};
+use sqlx::Executor;
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
+use tokio::sync::{OnceCell, watch};
+
+use crate::error::{InvalidConfig, NAME, TimedOut, classify};
+use crate::sql::{self, Names, Sql};
+
+/// A session store in a MySQL or MariaDB table laid out as express-mysql-session's, shared with Node apps that
+/// use express-mysql-session on the same table.
+///
+/// See the [crate documentation](crate) for the table, the time rules and what differs from
+/// express-mysql-session.
+/// Clones share one pool and one pruning task.
+///
+/// ```no_run
+/// use express_session::{SessionManagerLayer, SessionOptions};
+/// use express_session_mysql::MySqlStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = MySqlStore::connect("mysql://root@127.0.0.1:3306/app").await?;
+/// store.migrate().await?; // creates the table if it is missing
+/// let secret = std::env::var("SESSION_SECRET")?;
+/// let layer = SessionManagerLayer::new(SessionOptions::new().secret(secret).store(store))?;
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: MySqlPool,
+    sql: Sql,
+    names: Names,
+    ttl_ms: i64,
+    timeout: Duration,
+    prune_batch_size: i64,
+    /// Set when the table is to be created on first use ([`MySqlStoreBuilder::create_table_if_missing`]).
+    ensure_table: Option<OnceCell<()>>,
+    /// Dropping or sending to it stops the pruning task.
+    pruner: Mutex<Option<watch::Sender<bool>>>,
+}
+
+/// Builds a [`MySqlStore`]: the table, the lifetimes, the timeout and pruning.
+///
+/// | express-mysql-session option | here | default |
+/// |---|---|---|
+/// | `schema.tableName` | [`table_name`](Self::table_name) | `"sessions"` |
+/// | `schema.columnNames` | [`column_names`](Self::column_names) | `session_id`, `expires`, `data` |
+/// | `expiration` | [`ttl`](Self::ttl) | one day |
+/// | `createDatabaseTable` | [`create_table_if_missing`](Self::create_table_if_missing), or [`MySqlStore::migrate`] | `false` (express-mysql-session: `true`) |
+/// | `clearExpired`, `checkExpirationInterval` | [`prune_interval`](Self::prune_interval) | 15 minutes |
+/// | `host`, `port`, `user`, ..., or a connection | [`connect`](Self::connect), [`connect_with`](Self::connect_with), [`build`](Self::build) | |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use express_session_mysql::MySqlStore;
+///
+/// # async fn run() -> Result<(), express_session::StoreError> {
+/// let store = MySqlStore::builder()
+///     .table_name("web_sessions")
+///     .create_table_if_missing(true)
+///     .timeout(Duration::from_secs(2))
+///     .prune_interval(Some(Duration::from_secs(600)))
+///     .connect("mysql://root@127.0.0.1:3306/app")
+///     .await?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `connect`, `connect_lazy` or `build` is called"]
+pub struct MySqlStoreBuilder {
+    names: Names,
+    ttl: Duration,
+    timeout: Duration,
+    max_connections: u32,
+    create_table_if_missing: bool,
+    prune_interval: Option<Duration>,
+    prune_batch_size: u32,
+}
+
+impl Default for MySqlStoreBuilder {
+    fn default() -> Self {
+        Self {
+            names: Names {
+                table: "sessions".into(),
+                session_id: "session_id".into(),
+                expires: "expires".into(),
+                data: "data".into(),
+            },
+            ttl: Duration::from_secs(86_400),
+            timeout: Duration::from_secs(5),
+            max_connections: 10,
+            create_table_if_missing: false,
+            prune_interval: Some(Duration::from_secs(15 * 60)),
+            prune_batch_size: 1_000,
+        }
+    }
+}
+
+impl MySqlStoreBuilder {
+    /// The table's name (express-mysql-session's `schema.tableName`, default `"sessions"`), in the connection's
+    /// database. It is quoted, so any name works.
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().table_name("web_sessions");
+    /// # let _ = builder;
+    /// ```
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.names.table = name.into();
+        self
+    }
+
+    /// The names of the three columns (express-mysql-session's `schema.columnNames`: `session_id`, `expires`,
+    /// `data`).
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().column_names("sid", "expires_at", "sess");
+    /// # let _ = builder;
+    /// ```
+    pub fn column_names(
+        mut self,
+        session_id: impl Into<String>,
+        expires: impl Into<String>,
+        data: impl Into<String>,
+    ) -> Self {
+        self.names.session_id = session_id.into();
+        self.names.expires = expires.into();
+        self.names.data = data.into();
+        self
+    }
+
+    /// How long a browser-session record (no `cookie.expires`) lives after each write or touch
+    /// (express-mysql-session's `expiration`, default one day), in milliseconds; the expiry is rounded to the
+    /// nearest second as express-mysql-session rounds it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = express_session_mysql::MySqlStore::builder().ttl(Duration::from_secs(3600));
+    /// # let _ = builder;
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long a store call may take, waiting for a pooled connection included, before it fails with
+    /// [`StoreError::Unavailable`] (the session layer answers 503). Default 5 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = express_session_mysql::MySqlStore::builder().timeout(Duration::from_secs(2));
+    /// # let _ = builder;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most connections the store's pool opens (default 10, at least 1). Not used by [`build`](Self::build),
+    /// whose pool is configured by the caller.
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().max_connections(4);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Creates the table on first use if it is missing (express-mysql-session's `createDatabaseTable`, which
+    /// defaults to `true` there; here the default is `false`). [`connect`](Self::connect) then creates it before it returns. See [`MySqlStore::migrate`].
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().create_table_if_missing(true);
+    /// # let _ = builder;
+    /// ```
+    pub fn create_table_if_missing(mut self, create: bool) -> Self {
+        self.create_table_if_missing = create;
+        self
+    }
+
+    /// How often a background task deletes expired rows (express-mysql-session's `checkExpirationInterval`,
+    /// default 15 minutes); `None` turns it off. The task needs a Tokio runtime when the store is built (without one it
+    /// is not started, and a warning is logged), deletes in batches of
+    /// [`prune_batch_size`](Self::prune_batch_size), and ends with the last clone of the store or with
+    /// [`MySqlStore::stop_pruning`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = express_session_mysql::MySqlStore::builder().prune_interval(Some(Duration::from_secs(60)));
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_interval(mut self, every: Option<Duration>) -> Self {
+        self.prune_interval = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How many expired rows one pruning statement deletes at most (default 1000, at least 1), so that pruning
+    /// never holds many row locks for long.
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().prune_batch_size(500);
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_batch_size(mut self, rows: u32) -> Self {
+        self.prune_batch_size = rows.max(1);
+        self
+    }
+
+    /// Connects to the database at `url` (`mysql://user:password@host:port/database?...`), and creates the
+    /// table first when [`create_table_if_missing`](Self::create_table_if_missing) is set.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::builder().connect("mysql://root@127.0.0.1:3306/app").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached within the [timeout](Self::timeout),
+    /// [`StoreError::Backend`] for an invalid URL, table or column name, or a failed table creation.
+    pub async fn connect(self, url: &str) -> Result<MySqlStore, StoreError> {
+        let options: MySqlConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
+        self.connect_with(options).await
+    }
+
+    /// Like [`connect`](Self::connect), with sqlx's connection options (host, TLS, credentials, ...).
+    ///
+    /// ```no_run
+    /// use sqlx::mysql::MySqlConnectOptions;
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let options = MySqlConnectOptions::new().host("127.0.0.1").username("root").database("app");
+    /// let store = express_session_mysql::MySqlStore::builder().connect_with(options).await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(self, options: MySqlConnectOptions) -> Result<MySqlStore, StoreError> {
+        let store = self.connect_lazy_with(options)?;
+        store.run(async { store.inner.pool.acquire().await.map(drop) }).await?;
+        if store.inner.ensure_table.is_some() {
+            store.ensure_table().await?;
+        }
+        Ok(store)
+    }
+
+    /// Like [`connect`](Self::connect), without connecting: the pool connects on the first store call. A server
+    /// that is down does not stop the application from starting; its requests answer 503 until it is back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::builder().connect_lazy("mysql://root@127.0.0.1:3306/app")?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid URL, table or column name.
+    pub fn connect_lazy(self, url: &str) -> Result<MySqlStore, StoreError> {
+        let options: MySqlConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
+        self.connect_lazy_with(options)
+    }
+
+    /// Like [`connect_lazy`](Self::connect_lazy), with sqlx's connection options.
+    ///
+    /// ```
+    /// use sqlx::mysql::MySqlConnectOptions;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let options = MySqlConnectOptions::new().host("127.0.0.1").username("root").database("app");
+    /// let store = express_session_mysql::MySqlStore::builder().connect_lazy_with(options)?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid table or column name.
+    pub fn connect_lazy_with(self, options: MySqlConnectOptions) -> Result<MySqlStore, StoreError> {
+        // READ COMMITTED: a conditional UPDATE whose expected text no longer matches skips the row without
+        // waiting for its lock (InnoDB's semi-consistent read), and pruning does not keep locks on the rows it
+        // scans but leaves. sqlx already pins time_zone to +00:00; the statements do not depend on it.
+        let pool = MySqlPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.timeout)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options);
+        self.build(pool)
+    }
+
+    /// A store over an existing pool, configured by the caller (its size, timeouts and connection settings).
+    /// The store's statements do not depend on the pool's `time_zone` or isolation level.
+    ///
+    /// ```
+    /// use sqlx::mysql::MySqlPoolOptions;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = MySqlPoolOptions::new().max_connections(5).connect_lazy("mysql://root@127.0.0.1:3306/app")?;
+    /// let store = express_session_mysql::MySqlStore::builder().build(pool)?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid table or column name.
+    pub fn build(self, pool: MySqlPool) -> Result<MySqlStore, StoreError> {
+        let names = &self.names;
+        for name in [&names.table, &names.session_id, &names.expires, &names.data] {
+            if name.is_empty() || name.contains('\0') {
+                return Err(StoreError::backend(NAME, InvalidConfig("table and column names must be non-empty text")));
+            }
+        }
+        let store = MySqlStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&self.names),
+                names: self.names,
+                ttl_ms: i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX),
+                timeout: self.timeout,
+                prune_batch_size: i64::from(self.prune_batch_size),
+                ensure_table: self.create_table_if_missing.then(OnceCell::new),
+                pruner: Mutex::new(None),
+            }),
+        };
+        if let Some(every) = self.prune_interval {
+            store.start_pruning(every);
+        }
+        Ok(store)
+    }
+}
+
+/// Whole seconds since the epoch, rounded to the nearest (express-mysql-session's `Math.round(ms / 1000)`), kept
+/// within the column's `int unsigned`.
+fn round_seconds(t: Timestamp) -> i64 {
+    (t.as_millis().saturating_add(500)).div_euclid(1000).clamp(0, i64::from(u32::MAX))
+}
+
+fn parse(id: &SessionId, text: &str) -> Option<Record> {
+    match Record::from_json(text) {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
+            None
+        }
+    }
+}
+
+fn text_of(id: &SessionId, bytes: Vec<u8>) -> Option<String> {
+    match String::from_utf8(bytes) {
+        Ok(text) => Some(text),
+        Err(_) => {
+            tracing::warn!(session = %id.log_hash(), "stored session is not UTF-8; treated as absent");
+            None
+        }
+    }
+}
+
+fn version_of(text: String) -> Version {
+    Version::from_bytes(text.into_bytes())
+}
+
+impl MySqlStore {
+    /// A builder, for table or column names, lifetimes, timeout or pruning other than the defaults.
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().table_name("web_sessions");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder() -> MySqlStoreBuilder {
+        MySqlStoreBuilder::default()
+    }
+
+    /// Connects with the defaults: table `"sessions"`, one-day lifetime for browser-session records, 5-second
+    /// timeout, pruning every 15 minutes. The table must exist (see [`migrate`](Self::migrate)).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::connect("mysql://root@127.0.0.1:3306/app").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`MySqlStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().connect(url).await
+    }
+
+    /// Creates the table if it is missing, with the DDL express-mysql-session ships (`schema.sql`, a
+    /// `CREATE TABLE IF NOT EXISTS`): `session_id varchar(128)` primary key, `expires int(11) unsigned`, `data
+    /// mediumtext`, binary utf8mb4 collation, InnoDB. An existing table is left as it is.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::connect("mysql://root@127.0.0.1:3306/app").await?;
+    /// store.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached, [`StoreError::Backend`] when the DDL fails
+    /// (for example a missing `CREATE` privilege).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let ddl = sql::create_table(&self.inner.names);
+        self.run(async { sqlx::query(&ddl).execute(&self.inner.pool).await }).await.map(drop)
+    }
+
+    /// Deletes every expired row now, in batches, and returns how many were deleted. The pruning task calls
+    /// this; call it yourself with [`MySqlStoreBuilder::prune_interval`]`(None)` to schedule pruning elsewhere.
+    /// A row is expired when `expires < round(now)`, exactly the rows reads no longer return.
+    ///
+    /// ```no_run
+    /// # async fn run(store: express_session_mysql::MySqlStore) -> Result<(), express_session::StoreError> {
+    /// let deleted = store.prune().await?;
+    /// println!("{deleted} expired sessions deleted");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As every store call; rows deleted by earlier batches stay deleted.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        self.ensure_table().await?;
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .run(async {
+                    sqlx::query(&self.inner.sql.prune_batch)
+                        .bind(self.inner.prune_batch_size)
+                        .execute(&self.inner.pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                })
+                .await?;
+            total += deleted;
+            if deleted < self.inner.prune_batch_size.unsigned_abs() {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Stops the background pruning task, if any (it finishes the batch it is deleting). Pruning also stops
+    /// when the last clone of the store is dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::builder().connect_lazy("mysql://root@127.0.0.1:3306/app")?;
+    /// store.stop_pruning();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stop_pruning(&self) {
+        if let Some(stop) = self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = stop.send(true);
+        }
+    }
+
+    /// Whether the background pruning task is running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::builder().connect_lazy("mysql://root@127.0.0.1:3306/app")?;
+    /// assert!(store.is_pruning());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_pruning(&self) -> bool {
+        self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// The connection pool, for health checks or for queries of your own on the session table.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::builder().connect_lazy("mysql://root@127.0.0.1:3306/app")?;
+    /// let pool: &sqlx::MySqlPool = store.pool();
+    /// # let _ = pool;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &MySqlPool {
+        &self.inner.pool
+    }
+
+    /// The table's name.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_mysql::MySqlStore::builder().connect_lazy("mysql://root@127.0.0.1:3306/app")?;
+    /// assert_eq!(store.table(), "sessions");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn table(&self) -> &str {
+        &self.inner.names.table
+    }
+
+    fn start_pruning(&self, every: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no Tokio runtime when the MySQL session store was built; expired rows are not pruned");
+            return;
+        };
+        let (stop, mut stopped) = watch::channel(false);
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    // A stop, or the store dropped (the sender lives in it).
+                    _ = stopped.changed() => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                match (MySqlStore { inner }).prune().await {
+                    Ok(deleted) => tracing::debug!(deleted, "pruned expired sessions"),
+                    Err(error) => tracing::warn!(%error, "pruning expired sessions failed; will try again"),
+                }
+            }
+        });
+        *self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
+    }
+
+    /// Runs one store call under the timeout.
+    async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.inner.timeout, call).await {
+            Ok(result) => result.map_err(classify),
+            Err(_) => Err(StoreError::unavailable(NAME, TimedOut(self.inner.timeout))),
+        }
+    }
+
+    /// Creates the table on first use, when asked to.
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        match &self.inner.ensure_table {
+            None => Ok(()),
+            Some(once) => once.get_or_try_init(|| self.migrate()).await.map(|_| ()),
+        }
+    }
+
+    /// The `expires` of the writes: the record's expiry in seconds (rounded), or NULL for the store's ttl.
+    fn expires(record: &Record) -> Option<i64> {
+        record.expires().map(round_seconds)
+    }
+
+    /// A plain INSERT: `true` when inserted, `false` on a unique violation (the id is taken).
+    async fn insert(&self, id: &SessionId, json: &str, expires: Option<i64>) -> Result<bool, StoreError> {
+        self.run(async {
+            let result = sqlx::query(&self.inner.sql.insert)
+                .bind(id.as_str())
+                .bind(expires)
+                .bind(self.inner.ttl_ms)
+                .bind(json)
+                .execute(&self.inner.pool)
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
+impl Store for MySqlStore {
+    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
+        self.ensure_table().await?;
+        // utf8mb4_bin columns come back as binary strings: read the bytes, which are the version as they are.
+        let bytes: Option<Option<Vec<u8>>> = self
+            .run(async {
+                sqlx::query_scalar(&self.inner.sql.get).bind(id.as_str()).fetch_optional(&self.inner.pool).await
+            })
+            .await?;
+        Ok(bytes.flatten().and_then(|bytes| {
+            let text = text_of(id, bytes)?;
+            parse(id, &text).map(|record| Versioned { record, version: version_of(text) })
+        }))
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.ensure_table().await?;
+        let json = record.to_json();
+        let expires = Self::expires(record);
+        if self.insert(id, &json, expires).await? {
+            return Ok(CreateOutcome::Created(version_of(json)));
+        }
+        // The id is taken. If only by an expired row (not yet pruned), delete that row and insert once more; a
+        // live row, or a concurrent create that wins the second insert, means it exists.
+        let reclaimed = self
+            .run(async {
+                sqlx::query(&self.inner.sql.delete_if_expired).bind(id.as_str()).execute(&self.inner.pool).await
+            })
+            .await?
+            .rows_affected();
+        if reclaimed > 0 && self.insert(id, &json, expires).await? {
+            return Ok(CreateOutcome::Created(version_of(json)));
+        }
+        Ok(CreateOutcome::Exists)
+    }
+
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.ensure_table().await?;
+        let json = record.to_json();
+        self.run(async {
+            sqlx::query(&self.inner.sql.upsert)
+                .bind(id.as_str())
+                .bind(Self::expires(record))
+                .bind(self.inner.ttl_ms)
+                .bind(&json)
+                .execute(&self.inner.pool)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
+        self.ensure_table().await?;
+        // A version this store did not make matches no row; the second statement still tells Gone from Conflict.
+        let expected = expected.as_bytes().unwrap_or(b"\0");
+        let json = record.to_json();
+        let matched = self
+            .run(async {
+                sqlx::query(&self.inner.sql.save_if)
+                    .bind(&json)
+                    .bind(Self::expires(record))
+                    .bind(self.inner.ttl_ms)
+                    .bind(id.as_str())
+                    .bind(expected)
+                    .execute(&self.inner.pool)
+                    .await
+            })
+            .await?
+            .rows_affected();
+        // sqlx asks for CLIENT_FOUND_ROWS: the count is of matched rows, even when the new text equals the old.
+        if matched > 0 {
+            return Ok(SaveOutcome::Saved(version_of(json)));
+        }
+        // Nothing written. Live now means the row changed since it was read; missing or expired means gone. (A
+        // row destroyed between the two statements reads as gone, which it then is.)
+        let live: Option<i64> = self
+            .run(async {
+                sqlx::query_scalar(&self.inner.sql.is_live).bind(id.as_str()).fetch_optional(&self.inner.pool).await
+            })
+            .await?;
+        Ok(if live.unwrap_or(0) != 0 { SaveOutcome::Conflict } else { SaveOutcome::Gone })
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
+        self.ensure_table().await?;
+        let touched = self
+            .run(async {
+                sqlx::query(&self.inner.sql.touch)
+                    .bind(Self::expires(record))
+                    .bind(self.inner.ttl_ms)
+                    .bind(id.as_str())
+                    .execute(&self.inner.pool)
+                    .await
+            })
+            .await?
+            .rows_affected();
+        Ok(if touched > 0 { TouchOutcome::Touched } else { TouchOutcome::Gone })
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.ensure_table().await?;
+        self.run(async { sqlx::query(&self.inner.sql.destroy).bind(id.as_str()).execute(&self.inner.pool).await })
+            .await
+            .map(drop)
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+
+    async fn all(&self) -> Result<Vec<(SessionId, Record)>, StoreError> {
+        self.ensure_table().await?;
+        let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            self.run(async { sqlx::query_as(&self.inner.sql.all).fetch_all(&self.inner.pool).await }).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(sid, bytes)| {
+                let id = SessionId::new(String::from_utf8(sid).ok()?)?;
+                let record = parse(&id, &text_of(&id, bytes?)?)?;
+                Some((id, record))
+            })
+            .collect())
+    }
+
+    async fn len(&self) -> Result<usize, StoreError> {
+        self.ensure_table().await?;
+        let n: i64 =
+            self.run(async { sqlx::query_scalar(&self.inner.sql.len).fetch_one(&self.inner.pool).await }).await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.ensure_table().await?;
+        self.run(async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_like_express_mysql_session() {
+        assert_eq!(round_seconds(Timestamp::from_millis(1_893_456_061_123)), 1_893_456_061);
+        assert_eq!(round_seconds(Timestamp::from_millis(1_893_456_061_500)), 1_893_456_062);
+        assert_eq!(round_seconds(Timestamp::from_millis(1_893_456_061_499)), 1_893_456_061);
+        assert_eq!(round_seconds(Timestamp::from_millis(-5_000)), 0);
+    }
+}

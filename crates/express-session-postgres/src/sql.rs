@@ -1,0 +1,126 @@
+//! The SQL the store sends, built once per store for its table.
+//!
+//! Time is connect-pg-simple's: `expire` is a `timestamp without time zone` holding UTC wall-clock time, written
+//! as `to_timestamp(seconds)` with the seconds rounded **up**, and a row is live while
+//! `expire >= to_timestamp(ceil(now))`. Every statement names the time zone (`AT TIME ZONE 'UTC'`), so what is
+//! written and compared does not depend on the connection's `TimeZone` setting; connections the store opens also
+//! pin `TimeZone=UTC`, as the Node side must.
+
+/// `now`, rounded up to the whole second, as the UTC wall-clock `timestamp` the column holds: the database's
+/// clock, with connect-pg-simple's ceiling.
+const NOW_CEIL: &str = "(to_timestamp(ceil(extract(epoch FROM now()))::float8) AT TIME ZONE 'UTC')";
+
+/// Quotes a PostgreSQL identifier as connect-pg-simple does: in double quotes, with `"` doubled.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The value written to `expire`: `$expires` (whole seconds since the epoch, already rounded up) or, when it is
+/// NULL (a browser-session cookie), the database's `now` plus `$ttl` seconds, rounded up.
+fn expire_value(expires: u8, ttl: u8) -> String {
+    format!(
+        "(to_timestamp(coalesce(${expires}::float8, ceil(extract(epoch FROM now())::float8 + ${ttl}::float8))) \
+         AT TIME ZONE 'UTC')"
+    )
+}
+
+/// Every statement, for one table.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    /// `$1` sid → `sess::text` of the live row.
+    pub(crate) get: String,
+    /// `$1` sess, `$2` expires (seconds or NULL), `$3` sid, `$4` ttl: a plain INSERT (a duplicate is a unique
+    /// violation).
+    pub(crate) insert: String,
+    /// `$1` sid: deletes the row only if it is expired (so that `create` can reuse the id).
+    pub(crate) delete_if_expired: String,
+    /// As `insert`, but connect-pg-simple's upsert.
+    pub(crate) upsert: String,
+    /// `$1` sess, `$2` expires, `$3` sid, `$4` ttl, `$5` the expected `sess` text → `(saved, live)`.
+    pub(crate) save_if: String,
+    /// `$1` sid, `$2` expires, `$3` ttl: moves `expire` of the live row.
+    pub(crate) touch: String,
+    /// `$1` sid.
+    pub(crate) destroy: String,
+    /// `sid, sess::text` of every live row.
+    pub(crate) all: String,
+    /// `count(*)` of the live rows.
+    pub(crate) len: String,
+    /// Deletes every row.
+    pub(crate) clear: String,
+    /// `$1` batch size: deletes up to that many expired rows, skipping rows other transactions hold.
+    pub(crate) prune_batch: String,
+}
+
+impl Sql {
+    pub(crate) fn new(table: &str) -> Self {
+        let live = format!("expire >= {NOW_CEIL}");
+        let expired = format!("expire < {NOW_CEIL}");
+        Self {
+            get: format!("SELECT sess::text FROM {table} WHERE sid = $1 AND {live}"),
+            insert: format!("INSERT INTO {table} (sess, expire, sid) VALUES ($1::json, {}, $3)", expire_value(2, 4)),
+            delete_if_expired: format!("DELETE FROM {table} WHERE sid = $1 AND {expired}"),
+            upsert: format!(
+                "INSERT INTO {table} (sess, expire, sid) VALUES ($1::json, {}, $3) \
+                 ON CONFLICT (sid) DO UPDATE SET sess = excluded.sess, expire = excluded.expire",
+                expire_value(2, 4)
+            ),
+            // One statement, no lock unless it writes: the UPDATE matches only the row whose text is the expected
+            // one and that is live (under READ COMMITTED a concurrently changed row is re-checked after its writer
+            // commits, and a stale version takes no lock at all, so losers of a race do not queue behind the row);
+            // `live` (the row as of the statement's snapshot) tells Conflict from Gone. A missing row is never
+            // inserted.
+            save_if: format!(
+                "WITH upd AS (UPDATE {table} SET sess = $1::json, expire = {} \
+                 WHERE sid = $3 AND sess::text = $5 AND {live} RETURNING 1) \
+                 SELECT (SELECT count(*) FROM upd) AS saved, EXISTS (SELECT 1 FROM {table} WHERE sid = $3 AND {live}) AS live",
+                expire_value(2, 4)
+            ),
+            touch: format!("UPDATE {table} SET expire = {} WHERE sid = $1 AND {live}", expire_value(2, 3)),
+            destroy: format!("DELETE FROM {table} WHERE sid = $1"),
+            all: format!("SELECT sid, sess::text FROM {table} WHERE {live}"),
+            len: format!("SELECT count(*) FROM {table} WHERE {live}"),
+            clear: format!("DELETE FROM {table}"),
+            prune_batch: format!(
+                "DELETE FROM {table} WHERE sid IN \
+                 (SELECT sid FROM {table} WHERE {expired} LIMIT $1 FOR UPDATE SKIP LOCKED) AND {expired}"
+            ),
+        }
+    }
+}
+
+/// connect-pg-simple's `table.sql` for `table` (quoted, possibly schema-qualified): the table, its primary key
+/// and the index on `expire`. The constraint and index are named `{name}_pkey` and `IDX_{name}_expire` after the
+/// unqualified table name, which gives exactly the shipped `session_pkey` and `IDX_session_expire` for the
+/// default name.
+pub(crate) fn create_table(table: &str, name: &str) -> [String; 3] {
+    [
+        format!(
+            "CREATE TABLE {table} (\n  \"sid\" varchar NOT NULL COLLATE \"default\",\n  \"sess\" json NOT NULL,\n  \
+             \"expire\" timestamp(6) NOT NULL\n)\nWITH (OIDS=FALSE)"
+        ),
+        format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {} PRIMARY KEY (\"sid\") NOT DEFERRABLE INITIALLY IMMEDIATE",
+            quote_ident(&format!("{name}_pkey"))
+        ),
+        format!("CREATE INDEX {} ON {table} (\"expire\")", quote_ident(&format!("IDX_{name}_expire"))),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_like_connect_pg_simple() {
+        assert_eq!(quote_ident("session"), "\"session\"");
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+    }
+
+    #[test]
+    fn default_ddl_is_the_shipped_table_sql() {
+        let shipped = "CREATE TABLE \"session\" (\n  \"sid\" varchar NOT NULL COLLATE \"default\",\n  \"sess\" json NOT NULL,\n  \"expire\" timestamp(6) NOT NULL\n)\nWITH (OIDS=FALSE);\n\nALTER TABLE \"session\" ADD CONSTRAINT \"session_pkey\" PRIMARY KEY (\"sid\") NOT DEFERRABLE INITIALLY IMMEDIATE;\n\nCREATE INDEX \"IDX_session_expire\" ON \"session\" (\"expire\");\n";
+        let ours = create_table("\"session\"", "session").map(|s| s + ";").join("\n\n") + "\n";
+        assert_eq!(ours, shipped);
+    }
+}

@@ -1,0 +1,752 @@
+//! [`PostgresStore`] and its builder.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::{Record, SessionId, Timestamp};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use tokio::sync::{OnceCell, watch};
+
+use crate::error::{InvalidConfig, NAME, TimedOut, classify};
+use crate::sql::{self, Sql, quote_ident};
+
+/// A session store in a PostgreSQL table laid out as connect-pg-simple's, shared with Node apps that use
+/// connect-pg-simple on the same table.
+///
+/// See the [crate documentation](crate) for the table, the time rules and what differs from connect-pg-simple.
+/// Clones share one pool and one pruning task.
+///
+/// ```no_run
+/// use express_session::{SessionManagerLayer, SessionOptions};
+/// use express_session_postgres::PostgresStore;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PostgresStore::connect("postgres://postgres@127.0.0.1/app").await?;
+/// store.migrate().await?; // creates the table if it is missing
+/// let secret = std::env::var("SESSION_SECRET")?;
+/// let layer = SessionManagerLayer::new(SessionOptions::new().secret(secret).store(store))?;
+/// # let _ = layer;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    sql: Sql,
+    /// The quoted, possibly schema-qualified table name.
+    table: String,
+    /// The unqualified table name (for the constraint and index names).
+    table_name: String,
+    ttl_secs: i64,
+    timeout: Duration,
+    prune_batch_size: i64,
+    /// Set when the table is to be created on first use ([`PostgresStoreBuilder::create_table_if_missing`]).
+    ensure_table: Option<OnceCell<()>>,
+    /// Dropping or sending to it stops the pruning task.
+    pruner: Mutex<Option<watch::Sender<bool>>>,
+}
+
+/// Builds a [`PostgresStore`]: the table, the lifetimes, the timeout and pruning.
+///
+/// | connect-pg-simple option | here | default |
+/// |---|---|---|
+/// | `tableName` | [`table_name`](Self::table_name) | `"session"` |
+/// | `schemaName` | [`schema_name`](Self::schema_name) | none (the search path) |
+/// | `ttl` | [`ttl`](Self::ttl) | one day |
+/// | `createTableIfMissing` | [`create_table_if_missing`](Self::create_table_if_missing), or [`PostgresStore::migrate`] | `false` |
+/// | `pruneSessionInterval` | [`prune_interval`](Self::prune_interval) | 15 minutes |
+/// | `conString`, `conObject`, `pool` | [`connect`](Self::connect), [`connect_with`](Self::connect_with), [`build`](Self::build) | |
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use express_session_postgres::PostgresStore;
+///
+/// # async fn run() -> Result<(), express_session::StoreError> {
+/// let store = PostgresStore::builder()
+///     .schema_name("auth")
+///     .table_name("web_sessions")
+///     .create_table_if_missing(true)
+///     .timeout(Duration::from_secs(2))
+///     .prune_interval(Some(Duration::from_secs(600)))
+///     .connect("postgres://postgres@127.0.0.1/app")
+///     .await?;
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `connect`, `connect_lazy` or `build` is called"]
+pub struct PostgresStoreBuilder {
+    table_name: String,
+    schema_name: Option<String>,
+    ttl: Duration,
+    timeout: Duration,
+    max_connections: u32,
+    create_table_if_missing: bool,
+    prune_interval: Option<Duration>,
+    prune_batch_size: u32,
+    application_name: String,
+}
+
+impl Default for PostgresStoreBuilder {
+    fn default() -> Self {
+        Self {
+            table_name: "session".into(),
+            schema_name: None,
+            ttl: Duration::from_secs(86_400),
+            timeout: Duration::from_secs(5),
+            max_connections: 10,
+            create_table_if_missing: false,
+            prune_interval: Some(Duration::from_secs(15 * 60)),
+            prune_batch_size: 1_000,
+            application_name: "express-session".into(),
+        }
+    }
+}
+
+impl PostgresStoreBuilder {
+    /// The table's name (connect-pg-simple's `tableName`, default `"session"`). It is quoted, so any name works.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().table_name("web_sessions");
+    /// # let _ = builder;
+    /// ```
+    pub fn table_name(mut self, name: impl Into<String>) -> Self {
+        self.table_name = name.into();
+        self
+    }
+
+    /// The schema the table is in (connect-pg-simple's `schemaName`); by default the connection's search path
+    /// decides. The schema must exist; [`PostgresStore::migrate`] does not create it.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().schema_name("auth");
+    /// # let _ = builder;
+    /// ```
+    pub fn schema_name(mut self, name: impl Into<String>) -> Self {
+        self.schema_name = Some(name.into());
+        self
+    }
+
+    /// How long a browser-session record (no `cookie.expires`) lives after each write or touch (connect-pg-simple's
+    /// `ttl`, default one day). Whole seconds; the expiry is rounded up as connect-pg-simple rounds it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = express_session_postgres::PostgresStore::builder().ttl(Duration::from_secs(3600));
+    /// # let _ = builder;
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// How long a store call may take, waiting for a pooled connection included, before it fails with
+    /// [`StoreError::Unavailable`] (the session layer answers 503). Default 5 seconds.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = express_session_postgres::PostgresStore::builder().timeout(Duration::from_secs(2));
+    /// # let _ = builder;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most connections the store's pool opens (default 10, at least 1). Not used by [`build`](Self::build),
+    /// whose pool is configured by the caller.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().max_connections(4);
+    /// # let _ = builder;
+    /// ```
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// Creates the table on first use if it is missing (connect-pg-simple's `createTableIfMissing`, default
+    /// `false`). [`connect`](Self::connect) then creates it before it returns. See [`PostgresStore::migrate`].
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().create_table_if_missing(true);
+    /// # let _ = builder;
+    /// ```
+    pub fn create_table_if_missing(mut self, create: bool) -> Self {
+        self.create_table_if_missing = create;
+        self
+    }
+
+    /// How often a background task deletes expired rows (connect-pg-simple's `pruneSessionInterval`, default
+    /// 15 minutes); `None` turns it off. The task needs a Tokio runtime when the store is built (without one it
+    /// is not started, and a warning is logged), deletes in batches of
+    /// [`prune_batch_size`](Self::prune_batch_size), and ends with the last clone of the store or with
+    /// [`PostgresStore::stop_pruning`].
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let builder = express_session_postgres::PostgresStore::builder().prune_interval(Some(Duration::from_secs(60)));
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_interval(mut self, every: Option<Duration>) -> Self {
+        self.prune_interval = every.filter(|d| !d.is_zero());
+        self
+    }
+
+    /// How many expired rows one pruning statement deletes at most (default 1000, at least 1), so that pruning
+    /// never holds many row locks for long.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().prune_batch_size(500);
+    /// # let _ = builder;
+    /// ```
+    pub fn prune_batch_size(mut self, rows: u32) -> Self {
+        self.prune_batch_size = rows.max(1);
+        self
+    }
+
+    /// The `application_name` of the store's connections (default `"express-session"`), as seen in
+    /// `pg_stat_activity`.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().application_name("shop-sessions");
+    /// # let _ = builder;
+    /// ```
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
+    }
+
+    /// Connects to the database at `url` (`postgres://user:password@host:port/database?...`), and creates the
+    /// table first when [`create_table_if_missing`](Self::create_table_if_missing) is set.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::builder().connect("postgres://postgres@127.0.0.1/app").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached within the [timeout](Self::timeout),
+    /// [`StoreError::Backend`] for an invalid URL, table or schema name, or a failed table creation.
+    pub async fn connect(self, url: &str) -> Result<PostgresStore, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
+        self.connect_with(options).await
+    }
+
+    /// Like [`connect`](Self::connect), with sqlx's connection options (host, TLS, credentials, ...).
+    ///
+    /// ```no_run
+    /// use sqlx::postgres::PgConnectOptions;
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let options = PgConnectOptions::new().host("127.0.0.1").username("postgres").database("app");
+    /// let store = express_session_postgres::PostgresStore::builder().connect_with(options).await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(self, options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
+        let store = self.connect_lazy_with(options)?;
+        store.run(async { store.inner.pool.acquire().await.map(drop) }).await?;
+        if store.inner.ensure_table.is_some() {
+            store.ensure_table().await?;
+        }
+        Ok(store)
+    }
+
+    /// Like [`connect`](Self::connect), without connecting: the pool connects on the first store call. A server
+    /// that is down does not stop the application from starting; its requests answer 503 until it is back.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::builder().connect_lazy("postgres://postgres@127.0.0.1/app")?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid URL, table or schema name.
+    pub fn connect_lazy(self, url: &str) -> Result<PostgresStore, StoreError> {
+        let options: PgConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
+        self.connect_lazy_with(options)
+    }
+
+    /// Like [`connect_lazy`](Self::connect_lazy), with sqlx's connection options.
+    ///
+    /// ```
+    /// use sqlx::postgres::PgConnectOptions;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let options = PgConnectOptions::new().host("127.0.0.1").username("postgres").database("app");
+    /// let store = express_session_postgres::PostgresStore::builder().connect_lazy_with(options)?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid table or schema name.
+    pub fn connect_lazy_with(self, options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
+        // sqlx already sends TimeZone=UTC at start-up; say it here too, so that it stays pinned whatever the
+        // defaults become. The store's statements do not depend on it (they name UTC), but any other code using
+        // `pool()` on the session table then sees the same wall-clock values as connect-pg-simple pinned to UTC.
+        let options = options.application_name(&self.application_name).options([("TimeZone", "UTC")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.timeout)
+            .connect_lazy_with(options);
+        self.build(pool)
+    }
+
+    /// A store over an existing pool, configured by the caller (its size, timeouts and connection settings).
+    /// The store's statements do not depend on the pool's `TimeZone`.
+    ///
+    /// ```
+    /// use sqlx::postgres::PgPoolOptions;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = PgPoolOptions::new().max_connections(5).connect_lazy("postgres://postgres@127.0.0.1/app")?;
+    /// let store = express_session_postgres::PostgresStore::builder().build(pool)?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid table or schema name.
+    pub fn build(self, pool: PgPool) -> Result<PostgresStore, StoreError> {
+        for name in std::iter::once(&self.table_name).chain(self.schema_name.as_ref()) {
+            if name.is_empty() || name.contains('\0') {
+                return Err(StoreError::backend(NAME, InvalidConfig("table and schema names must be non-empty text")));
+            }
+        }
+        let table = match &self.schema_name {
+            Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.table_name)),
+            None => quote_ident(&self.table_name),
+        };
+        let store = PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                sql: Sql::new(&table),
+                table,
+                table_name: self.table_name,
+                ttl_secs: i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX),
+                timeout: self.timeout,
+                prune_batch_size: i64::from(self.prune_batch_size),
+                ensure_table: self.create_table_if_missing.then(OnceCell::new),
+                pruner: Mutex::new(None),
+            }),
+        };
+        if let Some(every) = self.prune_interval {
+            store.start_pruning(every);
+        }
+        Ok(store)
+    }
+}
+
+/// Whole seconds since the epoch, rounded up (connect-pg-simple's `Math.ceil(ms / 1000)`).
+fn ceil_seconds(t: Timestamp) -> i64 {
+    let ms = t.as_millis();
+    ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0)
+}
+
+fn parse(id: &SessionId, text: &str) -> Option<Record> {
+    match Record::from_json(text) {
+        Ok(record) => Some(record),
+        Err(error) => {
+            tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
+            None
+        }
+    }
+}
+
+fn version_of(text: String) -> Version {
+    Version::from_bytes(text.into_bytes())
+}
+
+impl PostgresStore {
+    /// A builder, for a table name, schema, lifetimes, timeout or pruning other than the defaults.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().table_name("web_sessions");
+    /// # let _ = builder;
+    /// ```
+    pub fn builder() -> PostgresStoreBuilder {
+        PostgresStoreBuilder::default()
+    }
+
+    /// Connects with the defaults: table `"session"`, one-day lifetime for browser-session records, 5-second
+    /// timeout, pruning every 15 minutes. The table must exist (see [`migrate`](Self::migrate)).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::connect("postgres://postgres@127.0.0.1/app").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`PostgresStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::builder().connect(url).await
+    }
+
+    /// Creates the table if it is missing, with the DDL connect-pg-simple ships (`table.sql`): `sid varchar`
+    /// primary key (constraint `session_pkey`), `sess json not null`, `expire timestamp(6) not null` and the index
+    /// `IDX_session_expire` (for another table name `N`: `N_pkey` and `IDX_N_expire`). Safe to call from several
+    /// processes at once (it takes a transaction-level advisory lock); an existing table is left as it is.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::connect("postgres://postgres@127.0.0.1/app").await?;
+    /// store.migrate().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached, [`StoreError::Backend`] when the DDL fails
+    /// (for example a missing schema or a missing `CREATE` privilege).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.run(async {
+            let mut tx = self.inner.pool.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(&self.inner.table).execute(&mut *tx).await?;
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass($1::text) IS NOT NULL")
+                .bind(&self.inner.table)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !exists {
+                for statement in sql::create_table(&self.inner.table, &self.inner.table_name) {
+                    sqlx::query(&statement).execute(&mut *tx).await?;
+                }
+            }
+            tx.commit().await
+        })
+        .await
+    }
+
+    /// Deletes every expired row now, in batches, and returns how many were deleted. The pruning task calls
+    /// this; call it yourself with [`PostgresStoreBuilder::prune_interval`]`(None)` to schedule pruning elsewhere.
+    /// A row is expired when `expire < ceil(now)`, exactly the rows reads no longer return.
+    ///
+    /// ```no_run
+    /// # async fn run(store: express_session_postgres::PostgresStore) -> Result<(), express_session::StoreError> {
+    /// let deleted = store.prune().await?;
+    /// println!("{deleted} expired sessions deleted");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As every store call; rows deleted by earlier batches stay deleted.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        self.ensure_table().await?;
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .run(async {
+                    sqlx::query(&self.inner.sql.prune_batch)
+                        .bind(self.inner.prune_batch_size)
+                        .execute(&self.inner.pool)
+                        .await
+                        .map(|r| r.rows_affected())
+                })
+                .await?;
+            total += deleted;
+            if deleted < self.inner.prune_batch_size.unsigned_abs() {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Stops the background pruning task, if any (it finishes the batch it is deleting). Pruning also stops
+    /// when the last clone of the store is dropped.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::builder().connect_lazy("postgres://postgres@127.0.0.1/app")?;
+    /// store.stop_pruning();
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn stop_pruning(&self) {
+        if let Some(stop) = self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = stop.send(true);
+        }
+    }
+
+    /// Whether the background pruning task is running.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::builder().connect_lazy("postgres://postgres@127.0.0.1/app")?;
+    /// assert!(store.is_pruning());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_pruning(&self) -> bool {
+        self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    /// The connection pool, for health checks or for queries of your own on the session table.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::builder().connect_lazy("postgres://postgres@127.0.0.1/app")?;
+    /// let pool: &sqlx::PgPool = store.pool();
+    /// # let _ = pool;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The table as it appears in the SQL: quoted, and schema-qualified when a schema was given.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_postgres::PostgresStore::builder()
+    ///     .schema_name("auth")
+    ///     .connect_lazy("postgres://postgres@127.0.0.1/app")?;
+    /// assert_eq!(store.table(), r#""auth"."session""#);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn table(&self) -> &str {
+        &self.inner.table
+    }
+
+    fn start_pruning(&self, every: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no Tokio runtime when the PostgreSQL session store was built; expired rows are not pruned");
+            return;
+        };
+        let (stop, mut stopped) = watch::channel(false);
+        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
+        runtime.spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    // A stop, or the store dropped (the sender lives in it).
+                    _ = stopped.changed() => return,
+                }
+                let Some(inner) = weak.upgrade() else { return };
+                match (PostgresStore { inner }).prune().await {
+                    Ok(deleted) => tracing::debug!(deleted, "pruned expired sessions"),
+                    Err(error) => tracing::warn!(%error, "pruning expired sessions failed; will try again"),
+                }
+            }
+        });
+        *self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
+    }
+
+    /// Runs one store call under the timeout.
+    async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
+        match tokio::time::timeout(self.inner.timeout, call).await {
+            Ok(result) => result.map_err(classify),
+            Err(_) => Err(StoreError::unavailable(NAME, TimedOut(self.inner.timeout))),
+        }
+    }
+
+    /// Creates the table on first use, when asked to.
+    async fn ensure_table(&self) -> Result<(), StoreError> {
+        match &self.inner.ensure_table {
+            None => Ok(()),
+            Some(once) => once.get_or_try_init(|| self.migrate()).await.map(|_| ()),
+        }
+    }
+
+    /// `$2` of the writes: the record's expiry in seconds (rounded up), or NULL for the store's ttl.
+    fn expires(record: &Record) -> Option<i64> {
+        record.expires().map(ceil_seconds)
+    }
+
+    /// A plain INSERT: `true` when inserted, `false` on a unique violation (the id is taken).
+    async fn insert(&self, id: &SessionId, json: &str, expires: Option<i64>) -> Result<bool, StoreError> {
+        self.run(async {
+            let result = sqlx::query(&self.inner.sql.insert)
+                .bind(json)
+                .bind(expires)
+                .bind(id.as_str())
+                .bind(self.inner.ttl_secs)
+                .execute(&self.inner.pool)
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+    }
+}
+
+impl Store for PostgresStore {
+    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
+        self.ensure_table().await?;
+        let text: Option<String> = self
+            .run(async {
+                sqlx::query_scalar(&self.inner.sql.get).bind(id.as_str()).fetch_optional(&self.inner.pool).await
+            })
+            .await?;
+        Ok(text.and_then(|text| parse(id, &text).map(|record| Versioned { record, version: version_of(text) })))
+    }
+
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.ensure_table().await?;
+        let json = record.to_json();
+        let expires = Self::expires(record);
+        if self.insert(id, &json, expires).await? {
+            return Ok(CreateOutcome::Created(version_of(json)));
+        }
+        // The id is taken. If only by an expired row (not yet pruned), delete that row and insert once more; a
+        // live row, or a concurrent create that wins the second insert, means it exists.
+        let reclaimed = self
+            .run(async {
+                sqlx::query(&self.inner.sql.delete_if_expired).bind(id.as_str()).execute(&self.inner.pool).await
+            })
+            .await?
+            .rows_affected();
+        if reclaimed > 0 && self.insert(id, &json, expires).await? {
+            return Ok(CreateOutcome::Created(version_of(json)));
+        }
+        Ok(CreateOutcome::Exists)
+    }
+
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.ensure_table().await?;
+        let json = record.to_json();
+        self.run(async {
+            sqlx::query(&self.inner.sql.upsert)
+                .bind(&json)
+                .bind(Self::expires(record))
+                .bind(id.as_str())
+                .bind(self.inner.ttl_secs)
+                .execute(&self.inner.pool)
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
+        self.ensure_table().await?;
+        // A version this store did not make matches no row (no `json` text is empty); the statement still tells
+        // Gone from Conflict.
+        let expected = expected.as_bytes().and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
+        let json = record.to_json();
+        let (saved, live): (i64, bool) = self
+            .run(async {
+                sqlx::query_as(&self.inner.sql.save_if)
+                    .bind(&json)
+                    .bind(Self::expires(record))
+                    .bind(id.as_str())
+                    .bind(self.inner.ttl_secs)
+                    .bind(expected)
+                    .fetch_one(&self.inner.pool)
+                    .await
+            })
+            .await?;
+        Ok(match (saved > 0, live) {
+            (true, _) => SaveOutcome::Saved(version_of(json)),
+            (false, true) => SaveOutcome::Conflict,
+            (false, false) => SaveOutcome::Gone,
+        })
+    }
+
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
+        self.ensure_table().await?;
+        let touched = self
+            .run(async {
+                sqlx::query(&self.inner.sql.touch)
+                    .bind(id.as_str())
+                    .bind(Self::expires(record))
+                    .bind(self.inner.ttl_secs)
+                    .execute(&self.inner.pool)
+                    .await
+            })
+            .await?
+            .rows_affected();
+        Ok(if touched > 0 { TouchOutcome::Touched } else { TouchOutcome::Gone })
+    }
+
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.ensure_table().await?;
+        self.run(async { sqlx::query(&self.inner.sql.destroy).bind(id.as_str()).execute(&self.inner.pool).await })
+            .await
+            .map(drop)
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+
+    async fn all(&self) -> Result<Vec<(SessionId, Record)>, StoreError> {
+        self.ensure_table().await?;
+        let rows: Vec<(String, String)> =
+            self.run(async { sqlx::query_as(&self.inner.sql.all).fetch_all(&self.inner.pool).await }).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(sid, text)| {
+                let id = SessionId::new(sid)?;
+                let record = parse(&id, &text)?;
+                Some((id, record))
+            })
+            .collect())
+    }
+
+    async fn len(&self) -> Result<usize, StoreError> {
+        self.ensure_table().await?;
+        let n: i64 =
+            self.run(async { sqlx::query_scalar(&self.inner.sql.len).fetch_one(&self.inner.pool).await }).await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.ensure_table().await?;
+        self.run(async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_up_like_connect_pg_simple() {
+        assert_eq!(ceil_seconds(Timestamp::from_millis(1_893_456_061_123)), 1_893_456_062);
+        assert_eq!(ceil_seconds(Timestamp::from_millis(1_893_456_061_000)), 1_893_456_061);
+        assert_eq!(ceil_seconds(Timestamp::from_millis(1_893_456_060_001)), 1_893_456_061);
+        assert_eq!(ceil_seconds(Timestamp::from_millis(-1_500)), -1);
+    }
+}

@@ -1,0 +1,19 @@
+//! The shared store suite, twice: on a database file (each case its own file) and in memory.
+
+mod common;
+
+mod file {
+    use express_session_sqlite::SqliteStore;
+
+    express_session::store_suite!(|| async {
+        Some(SqliteStore::builder().prune_interval(None).open(super::common::fresh_file()).await.expect("open"))
+    });
+}
+
+mod memory {
+    use express_session_sqlite::SqliteStore;
+
+    express_session::store_suite!(|| async {
+        Some(SqliteStore::builder().prune_interval(None).open_in_memory().await.expect("open"))
+    });
+}
