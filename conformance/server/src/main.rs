@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 /// The store behind the layer, with the harness's fault injection (`storeFail`) and readiness switch
 /// (`storeEvent`), the same knobs the Node twin has.
 #[derive(Debug, Clone)]
-struct HarnessStore {
-    inner: MemoryStore,
+struct HarnessStore<S> {
+    inner: S,
     ready: Arc<AtomicBool>,
     failures: Arc<HashMap<String, String>>,
 }
@@ -43,7 +43,7 @@ impl std::fmt::Display for Injected {
 
 impl std::error::Error for Injected {}
 
-impl HarnessStore {
+impl<S> HarnessStore<S> {
     /// `Err` when the scenario makes `method` fail; `Ok(true)` when it fails with ENOENT (express: not found).
     fn fails(&self, method: &str) -> Result<bool, StoreError> {
         match self.failures.get(method) {
@@ -54,7 +54,7 @@ impl HarnessStore {
     }
 }
 
-impl Store for HarnessStore {
+impl<S: Store + Clone> Store for HarnessStore<S> {
     async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
         if self.fails("get")? {
             return Ok(None);
@@ -116,11 +116,11 @@ fn number(n: f64) -> Value {
 }
 
 /// Runs one op; `Ok(value)` is its result, `Err(message)` becomes `{"error": message}`.
-async fn run_op(
+async fn run_op<S>(
     session: Option<&Session>,
     op: &Value,
     status: &mut StatusCode,
-    store: &HarnessStore,
+    store: &HarnessStore<S>,
 ) -> Result<Value, String> {
     let name = op["op"].as_str().unwrap_or_default();
     let key = op["key"].as_str().unwrap_or_default();
@@ -196,7 +196,7 @@ async fn describe(session: Option<&Session>) -> (Value, Value) {
     }
 }
 
-async fn handle(session: Option<Session>, store: HarnessStore, request: Request) -> Response {
+async fn handle<S>(session: Option<Session>, store: HarnessStore<S>, request: Request) -> Response {
     if request.method() == http::Method::GET {
         let (id, _) = describe(session.as_ref()).await;
         return Json(json!({ "id": id })).into_response();
@@ -219,7 +219,7 @@ async fn handle(session: Option<Session>, store: HarnessStore, request: Request)
     (status, Json(json!({ "results": results, "id": id, "cookie": cookie }))).into_response()
 }
 
-fn options(config: &Value, store: HarnessStore) -> Result<SessionOptions, String> {
+fn options<S: Store + Clone>(config: &Value, store: HarnessStore<S>) -> Result<SessionOptions, String> {
     // express-session's own defaults for what the scenario leaves out, and express's behaviour where ours differs.
     let base = SessionOptions::new()
         .resave(true)
@@ -255,27 +255,48 @@ async fn main() {
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).expect("PORT must be set");
     let config: Value = serde_json::from_str(&std::env::var("SESSION_OPTIONS").unwrap_or_else(|_| "{}".into()))
         .expect("SESSION_OPTIONS must be JSON");
-    let kind = config["store"].as_str().unwrap_or("memory");
-    if kind != "memory" {
-        eprintln!("conformance-server: store {kind:?} is not available yet (only \"memory\")");
-        std::process::exit(2);
+    match config["store"].as_str().unwrap_or("memory") {
+        "memory" => serve(port, config, MemoryStore::new()).await,
+        "postgres" => {
+            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into());
+            let table = std::env::var("PG_TABLE").unwrap_or_else(|_| "session".into());
+            let store = express_session_postgres::PostgresStore::builder()
+                .table_name(table)
+                .create_table_if_missing(true)
+                .connect(&url)
+                .await;
+            match store {
+                Ok(store) => serve(port, config, store).await,
+                Err(error) => fail(&format!("PostgreSQL at {url}: {error}")),
+            }
+        }
+        "redis" => {
+            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+            let prefix = std::env::var("STORE_PREFIX").unwrap_or_else(|_| "sess:".into());
+            match express_session_redis::RedisStore::builder().prefix(prefix).connect(&url).await {
+                Ok(store) => serve(port, config, store).await,
+                Err(error) => fail(&format!("Redis at {url}: {error}")),
+            }
+        }
+        other => fail(&format!("store {other:?} is not available (memory, redis, postgres)")),
     }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("conformance-server: {message}");
+    std::process::exit(2);
+}
+
+async fn serve<S: Store + Clone>(port: u16, config: Value, inner: S) {
     let failures = config["storeFail"]
         .as_object()
         .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
         .unwrap_or_default();
-    let store = HarnessStore {
-        inner: MemoryStore::new(),
-        ready: Arc::new(AtomicBool::new(true)),
-        failures: Arc::new(failures),
-    };
+    let store = HarnessStore { inner, ready: Arc::new(AtomicBool::new(true)), failures: Arc::new(failures) };
     let layer =
         match options(&config, store.clone()).and_then(|o| SessionManagerLayer::new(o).map_err(|e| e.to_string())) {
             Ok(layer) => layer,
-            Err(error) => {
-                eprintln!("conformance-server: {error}");
-                std::process::exit(2);
-            }
+            Err(error) => fail(&error),
         };
     // Every client of the harness is on loopback, so any trust-proxy setting that trusts loopback trusts it.
     let trust_proxy = match &config["trustProxy"] {

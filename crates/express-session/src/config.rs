@@ -557,7 +557,7 @@ impl Default for SessionOptions {
             unset: Unset::Keep,
             clock: Clock::system(),
             store_not_ready: StoreNotReady::Fail,
-            max_save_retries: 16,
+            max_save_retries: 32,
             hardening: Hardening::default(),
         }
     }
@@ -684,7 +684,7 @@ impl SessionOptions {
     }
 
     /// How many times a save that lost a race is re-applied on the latest record before the request fails
-    /// (default 16).
+    /// (default 32).
     pub fn max_save_retries(mut self, retries: u32) -> Self {
         self.max_save_retries = retries;
         self

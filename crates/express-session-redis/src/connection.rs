@@ -1,0 +1,164 @@
+//! The connection (one server or a cluster), the per-call time limit, and the classification of failures.
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use express_session::store::StoreError;
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
+
+/// The store's name in [`StoreError`]s.
+pub(crate) const STORE: &str = "redis";
+
+/// A connection to Redis that reconnects by itself: a [`ConnectionManager`] for one server, or a
+/// [`ClusterConnection`] for a Redis Cluster. Both are cheap handles to one shared, multiplexed connection (per
+/// node), so cloning is cheap.
+///
+/// Build one yourself to share it with the rest of your app, then hand it to
+/// [`RedisStoreBuilder::build`](crate::RedisStoreBuilder::build):
+///
+/// ```no_run
+/// use express_session_redis::{RedisConnection, RedisStore};
+///
+/// # async fn run() -> Result<(), redis::RedisError> {
+/// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+/// let manager = redis::aio::ConnectionManager::new(client).await?;
+/// let store = RedisStore::builder().build(RedisConnection::from(manager));
+/// # let _ = store;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum RedisConnection {
+    /// One server (or a proxy in front of several).
+    Single(ConnectionManager),
+    /// A Redis Cluster: commands go to the node that owns the key's slot.
+    Cluster(ClusterConnection),
+}
+
+impl fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Single(_) => "RedisConnection::Single",
+            Self::Cluster(_) => "RedisConnection::Cluster",
+        })
+    }
+}
+
+impl From<ConnectionManager> for RedisConnection {
+    fn from(connection: ConnectionManager) -> Self {
+        Self::Single(connection)
+    }
+}
+
+impl From<ClusterConnection> for RedisConnection {
+    fn from(connection: ClusterConnection) -> Self {
+        Self::Cluster(connection)
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Self::Single(c) => c.req_packed_command(cmd),
+            Self::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Self::Single(c) => c.get_db(),
+            Self::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// No reply within the store's time limit.
+#[derive(Debug)]
+pub(crate) struct TimedOut(pub(crate) Duration);
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no reply from Redis within {:?}", self.0)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
+/// Whether a failure means "Redis cannot be reached now" (503) rather than "Redis said no" (500): I/O errors
+/// (refused, reset, closed, timed out), no connection to the node of a slot, and the states a server or cluster
+/// passes through while it recovers (loading, failover, cluster down).
+pub(crate) fn is_unavailable(error: &RedisError) -> bool {
+    error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::BusyLoading
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::ClusterDown
+                        | ServerErrorKind::MasterDown
+                        | ServerErrorKind::ReadOnly
+                )
+        )
+}
+
+/// A Redis failure as a [`StoreError`].
+pub(crate) fn classify(error: RedisError) -> StoreError {
+    if is_unavailable(&error) { StoreError::unavailable(STORE, error) } else { StoreError::backend(STORE, error) }
+}
+
+/// Runs `work` (one or a few round trips) within `limit`: a late reply is [`StoreError::Unavailable`], and the
+/// dropped future takes its command out of the caller's hands, so callers never queue up behind a dead server.
+pub(crate) async fn bounded<T>(limit: Duration, work: impl Future<Output = RedisResult<T>>) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(classify(error)),
+        Err(_) => Err(StoreError::unavailable(STORE, TimedOut(limit))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_failures_are_unavailable_and_the_rest_backend_errors() {
+        let refused = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(classify(refused).is_unavailable());
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(classify(reset).is_unavailable());
+        let loading = RedisError::from((ErrorKind::Server(ServerErrorKind::BusyLoading), "loading"));
+        assert!(classify(loading).is_unavailable());
+        let wrong_type = RedisError::from((ErrorKind::Server(ServerErrorKind::ResponseError), "WRONGTYPE"));
+        assert!(matches!(classify(wrong_type), StoreError::Backend { .. }));
+        let not_a_number = RedisError::from((ErrorKind::UnexpectedReturnType, "not a number"));
+        assert!(matches!(classify(not_a_number), StoreError::Backend { .. }));
+    }
+
+    #[test]
+    fn timeouts_are_unavailable() {
+        let error = StoreError::unavailable(STORE, TimedOut(Duration::from_millis(250)));
+        assert!(error.is_unavailable());
+        let source = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("no reply from Redis within 250ms"));
+    }
+}

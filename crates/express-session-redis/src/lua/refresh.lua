@@ -1,0 +1,69 @@
+-- refresh: the expiry refresh of a request that never used its session, in one round trip. Reads the record,
+-- checks that it is live, and sends connect-redis's touch, `EXPIRE key ttl`, with the TTL its touched cookie
+-- would give: ceil(originalMaxAge / 1000) seconds, or the store's TTL option for a browser-session cookie. The
+-- stored text is not rewritten (its cookie.expires goes stale, as with connect-redis).
+--
+-- KEYS[1]  the session's key
+-- ARGV[1]  the store's clock, ms since the epoch
+-- ARGV[2]  the store's TTL option in seconds (for records without cookie.expires)
+--
+-- Returns 1 (touched) or -1 (gone: missing, expired, or not a record express-session can read).
+local json = redis.call('GET', KEYS[1])
+if not json then
+  return -1
+end
+local ok, record = pcall(cjson.decode, json)
+if not ok or type(record) ~= 'table' or type(record.cookie) ~= 'table' then
+  return -1
+end
+local cookie = record.cookie
+
+-- Date#toJSON() text (YYYY-MM-DDTHH:MM:SS.sssZ) to ms since the epoch; nil for anything else.
+local function iso_millis(text)
+  local y, mo, d, h, mi, s, frac = string.match(text, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)(%.?%d*)Z$')
+  if not y then
+    return nil
+  end
+  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+  if mo <= 2 then
+    y = y - 1
+  end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  local days = era * 146097 + doe - 719468
+  local ms = 0
+  if #frac > 1 then
+    ms = math.floor(tonumber('0' .. frac) * 1000 + 0.5)
+  end
+  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(s) * 1000 + ms
+end
+
+local now = tonumber(ARGV[1])
+local expires = nil
+if type(cookie.expires) == 'string' then
+  expires = iso_millis(cookie.expires)
+elseif type(cookie.expires) == 'number' then
+  expires = cookie.expires
+end
+if expires ~= nil and expires <= now then
+  -- Expired by its text, unless a touch moved the key's expiry a second or more past it (see save_if.lua).
+  local pttl = redis.call('PTTL', KEYS[1])
+  if pttl < 0 or now + pttl < expires + 1000 then
+    return -1
+  end
+end
+
+local ttl = tonumber(ARGV[2])
+local max_age = cookie.originalMaxAge
+if type(max_age) == 'number' then
+  if max_age >= 0 then
+    max_age = math.floor(max_age)
+  else
+    max_age = math.ceil(max_age)
+  end
+  ttl = math.ceil(max_age / 1000)
+end
+redis.call('EXPIRE', KEYS[1], ttl)
+return 1

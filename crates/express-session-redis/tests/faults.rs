@@ -1,0 +1,258 @@
+//! Redis going away mid-test: each test starts its own `redis-server` (append-only, `appendfsync always`) on a
+//! free port, kills it (SIGKILL, a crash), and starts it again on the same port. While it is down every store
+//! call fails with `StoreError::Unavailable` within the store's time limit (the layer answers 503); once it is
+//! back the same store works again by itself, and no acknowledged write is lost or corrupted.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use express_session::store::{SaveOutcome, Store, StoreError};
+use express_session::{Record, Session, SessionCookie, SessionError, SessionId, SessionManagerLayer, SessionOptions};
+use express_session_redis::RedisStore;
+use http::{Request, StatusCode};
+use serde_json::json;
+use tower::ServiceExt;
+
+const LIMIT: Duration = Duration::from_millis(500);
+/// What a failing call may take beyond the limit (scheduling on a loaded 2-core machine).
+const SLACK: Duration = Duration::from_millis(400);
+
+/// The last text of a session whose write was acknowledged, and the texts written since whose write failed (they
+/// may or may not have been applied).
+type Written = (String, Vec<String>);
+
+fn record(store: &RedisStore, n: u64) -> Record {
+    let mut cookie = SessionCookie::default();
+    cookie.set_max_age(Some(Duration::from_secs(600)), store.now());
+    let mut record = Record::new(cookie);
+    record.data_mut().insert("n".into(), json!(n));
+    record
+}
+
+async fn store_on(server: &common::RedisServer) -> RedisStore {
+    RedisStore::builder().prefix(common::unique_prefix("faults")).timeout(LIMIT).connect(&server.url()).await.unwrap()
+}
+
+/// Waits until `get` works again (at most 15 s) and says how long it took.
+async fn until_back(store: &RedisStore, id: &SessionId) -> Duration {
+    let start = Instant::now();
+    loop {
+        match store.get(id).await {
+            Ok(_) => return start.elapsed(),
+            Err(error) => {
+                assert!(error.is_unavailable(), "while coming back: {error}");
+                assert!(start.elapsed() < Duration::from_secs(15), "the store did not come back: {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_fail_within_the_limit_while_redis_is_down_and_work_again_after() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let mut server = common::RedisServer::start();
+    let store = store_on(&server).await;
+    let ids: Vec<SessionId> = (0..16).map(|_| SessionId::generate()).collect();
+    let acknowledged: Arc<Mutex<HashMap<SessionId, Written>>> = Arc::default();
+    for id in &ids {
+        let rec = record(&store, 0);
+        store.create(id, &rec).await.unwrap();
+        acknowledged.lock().unwrap().insert(id.clone(), (rec.to_json(), Vec::new()));
+    }
+
+    // Writers keep incrementing every session while the server dies under them.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = ids
+        .iter()
+        .cloned()
+        .map(|id| {
+            let (store, stop, acknowledged) = (store.clone(), Arc::clone(&stop), Arc::clone(&acknowledged));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok(Some(read)) = store.get(&id).await else {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    };
+                    let n = read.record.data()["n"].as_u64().unwrap();
+                    let next = record(&store, n + 1);
+                    let json = next.to_json();
+                    match store.save_if(&id, &next, &read.version).await {
+                        Ok(SaveOutcome::Saved(_)) => {
+                            acknowledged.lock().unwrap().insert(id.clone(), (json, Vec::new()));
+                        }
+                        Ok(other) => panic!("nobody else writes these sessions: {other:?}"),
+                        Err(error) => {
+                            assert!(error.is_unavailable(), "a dead server is unavailable: {error}");
+                            acknowledged.lock().unwrap().get_mut(&id).unwrap().1.push(json);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.stop();
+
+    // Down: 200 concurrent calls all fail as Unavailable, each within the limit; nothing queues up.
+    let calls: Vec<_> = (0..200)
+        .map(|i| {
+            let (store, id) = (store.clone(), ids[i % ids.len()].clone());
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let result = store.get(&id).await;
+                (result.map(|_| ()), start.elapsed())
+            })
+        })
+        .collect();
+    for call in calls {
+        let (result, took) = call.await.unwrap();
+        let error = result.expect_err("Redis is down");
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error}");
+        assert!(took <= LIMIT + SLACK, "a call took {took:?} (limit {LIMIT:?})");
+    }
+    // Every kind of call.
+    let (id, rec) = (&ids[0], record(&store, 99));
+    let version = express_session::store::Version::from_bytes(vec![0; 8]);
+    let started = Instant::now();
+    assert!(store.get(id).await.unwrap_err().is_unavailable());
+    assert!(store.create(&SessionId::generate(), &rec).await.unwrap_err().is_unavailable());
+    assert!(store.set(id, &rec).await.unwrap_err().is_unavailable());
+    assert!(store.save_if(id, &rec, &version).await.unwrap_err().is_unavailable());
+    assert!(store.touch(id, &rec).await.unwrap_err().is_unavailable());
+    assert!(store.refresh(id).await.unwrap_err().is_unavailable());
+    assert!(store.destroy(&SessionId::generate()).await.unwrap_err().is_unavailable());
+    assert!(store.all().await.unwrap_err().is_unavailable());
+    assert!(store.len().await.unwrap_err().is_unavailable());
+    assert!(store.clear().await.unwrap_err().is_unavailable());
+    assert!(started.elapsed() <= 10 * (LIMIT + SLACK), "{:?}", started.elapsed());
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    // Back on the same port: the same store works again by itself, and every session is as last acknowledged
+    // (or carries a write whose acknowledgement was lost with the server).
+    server.restart();
+    let took = until_back(&store, &ids[0]).await;
+    eprintln!("store usable again {took:?} after the restart");
+    for id in &ids {
+        let read = store.get(id).await.unwrap().expect("no session lost");
+        let json = read.record.to_json();
+        let (last, in_doubt) = acknowledged.lock().unwrap()[id].clone();
+        assert!(json == last || in_doubt.contains(&json), "session lost writes or is corrupted: {json} vs {last}");
+        let mut next = read.record.clone();
+        next.data_mut().insert("after".into(), json!(true));
+        assert!(matches!(store.save_if(id, &next, &read.version).await.unwrap(), SaveOutcome::Saved(_)));
+    }
+    assert_eq!(store.len().await.unwrap(), ids.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_store_starts_while_redis_is_down() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let mut server = common::RedisServer::start();
+    server.stop();
+    let store =
+        RedisStore::builder().prefix(common::unique_prefix("lazy")).timeout(LIMIT).connect_lazy(&server.url()).unwrap();
+    let id = SessionId::generate();
+    let start = Instant::now();
+    assert!(store.get(&id).await.unwrap_err().is_unavailable());
+    assert!(start.elapsed() <= LIMIT + SLACK);
+    server.restart();
+    until_back(&store, &id).await;
+    store.create(&id, &record(&store, 1)).await.unwrap();
+    assert_eq!(store.get(&id).await.unwrap().unwrap().record.data()["n"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connecting_to_a_dead_server_is_unavailable() {
+    let url = format!("redis://127.0.0.1:{}", common::free_port());
+    let start = Instant::now();
+    let error = RedisStore::builder().timeout(LIMIT).connect(&url).await.unwrap_err();
+    assert!(error.is_unavailable(), "{error}");
+    assert!(start.elapsed() <= LIMIT + SLACK);
+    let error = RedisStore::builder().connect("http://not-redis").await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+}
+
+async fn me(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<String>("user").await?.unwrap_or_else(|| "anonymous".into()))
+}
+
+async fn login(session: Session) -> Result<&'static str, SessionError> {
+    session.insert("user", "alice").await?;
+    Ok("logged in")
+}
+
+async fn call(app: &Router, path: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
+    let mut request = Request::builder().uri(path);
+    if let Some(cookie) = cookie {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    (status, cookie, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_answers_503_while_redis_is_down_then_serves_the_same_session() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let mut server = common::RedisServer::start();
+    let store = store_on(&server).await;
+    let layer = SessionManagerLayer::new(
+        SessionOptions::new().secret("a secret of at least thirty-two bytes, for the test").store(store.clone()),
+    )
+    .unwrap();
+    let app = Router::new().route("/login", get(login)).route("/me", get(me)).layer(layer);
+
+    let (status, cookie, _) = call(&app, "/login", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let cookie = cookie.expect("a session cookie");
+    assert_eq!(call(&app, "/me", Some(&cookie)).await.2, "alice");
+
+    server.stop();
+    // (A request without a cookie that only reads needs no store, and is served as usual.)
+    assert_eq!(call(&app, "/me", None).await.0, StatusCode::OK);
+    for (path, cookie) in [("/me", Some(cookie.as_str())), ("/login", None), ("/login", Some(cookie.as_str()))] {
+        let start = Instant::now();
+        let (status, set_cookie, body) = call(&app, path, cookie).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
+        assert_eq!(set_cookie, None, "no cookie for unsaved state");
+        assert!(start.elapsed() <= 2 * (LIMIT + SLACK), "{path} took {:?}", start.elapsed());
+    }
+
+    server.restart();
+    let start = Instant::now();
+    loop {
+        let (status, _, body) = call(&app, "/me", Some(&cookie)).await;
+        if status == StatusCode::OK {
+            assert_eq!(body, "alice", "the session survived the outage");
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(start.elapsed() < Duration::from_secs(15), "the app did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, cookie, _) = call(&app, "/login", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(cookie.is_some());
+}

@@ -1,0 +1,189 @@
+//! One session, two apps: the real Node packages (express 5, express-session 1.19, connect-redis 9, redis 6, as
+//! pinned in `conformance/twin/`; `tests/node/app.js`) and the Rust layer on [`RedisStore`], sharing the Redis at
+//! `REDIS_URL` under a prefix unique to the run, and the cookie (both sign with the same secret). Each side reads
+//! what the other wrote, and a logout on either side logs the other out.
+//!
+//! Runs `npm ci` in `conformance/twin/` first if its `node_modules` is missing. Skipped, loudly, without Node, npm
+//! or Redis; a failure under `REQUIRE_SERVICES=1`.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::Query;
+use axum::routing::get;
+use express_session::store::Store;
+use express_session::store::testing::unreachable;
+use express_session::{CookieOptions, Session, SessionError, SessionManagerLayer, SessionOptions};
+use express_session_redis::RedisStore;
+use http::Request;
+use redis::AsyncCommands;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tower::ServiceExt;
+
+const SECRET: &str = "a secret the Node app and the Rust app share, long enough";
+
+/// The Node app, running until dropped.
+struct NodeApp {
+    port: u16,
+    _child: tokio::process::Child,
+}
+
+async fn start_node(prefix: &str) -> Option<NodeApp> {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let twin = manifest.join("../../conformance/twin");
+    if !twin.join("node_modules/connect-redis").is_dir() {
+        // A fresh clone: install the pinned packages from the lockfile, as `npm ci` there would.
+        let installed = tokio::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&twin)
+            .stdout(Stdio::null())
+            .status()
+            .await;
+        if !twin.join("node_modules/connect-redis").is_dir() {
+            return unreachable("conformance/twin/node_modules (run `npm ci` there)", format!("{installed:?}"));
+        }
+    }
+    let spawned = tokio::process::Command::new("node")
+        .arg(manifest.join("tests/node/app.js"))
+        .env("REDIS_URL", common::redis_url())
+        .env("STORE_PREFIX", prefix)
+        .env("SECRET", SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(error) => return unreachable("node", error),
+    };
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+    let line = first.expect("the Node app starts within 30 s").unwrap().expect("the Node app printed its port");
+    let port = line.strip_prefix("listening ").and_then(|p| p.parse().ok()).expect("listening <port>");
+    Some(NodeApp { port, _child: child })
+}
+
+/// The Rust twin of `tests/node/app.js`.
+fn rust_app(store: RedisStore) -> Router {
+    async fn login(session: Session, Query(q): Query<HashMap<String, String>>) -> Result<&'static str, SessionError> {
+        session.regenerate().await?;
+        session.insert("user", &q["user"]).await?;
+        session.save().await?;
+        Ok("ok")
+    }
+    async fn set(session: Session, Query(q): Query<HashMap<String, String>>) -> Result<&'static str, SessionError> {
+        session.insert(&q["key"], &q["value"]).await?;
+        Ok("ok")
+    }
+    async fn whoami(session: Session) -> Result<String, SessionError> {
+        let data = session.data().await?;
+        let id = session.id().await?.map(|id| id.as_str().to_owned());
+        Ok(json!({ "id": id, "data": data }).to_string())
+    }
+    async fn logout(session: Session) -> Result<&'static str, SessionError> {
+        session.destroy().await?;
+        Ok("bye")
+    }
+    let options = SessionOptions::new()
+        .secret(SECRET)
+        .resave(false)
+        .save_uninitialized(false)
+        .cookie(CookieOptions::new().max_age(Duration::from_secs(600)))
+        .store(store);
+    Router::new()
+        .route("/login", get(login))
+        .route("/set", get(set))
+        .route("/whoami", get(whoami))
+        .route("/logout", get(logout))
+        .layer(SessionManagerLayer::new(options).unwrap())
+}
+
+async fn rust_get(app: &Router, path: &str, cookie: &str) -> (u16, Option<String>, Value) {
+    let mut request = Request::builder().uri(path);
+    if !cookie.is_empty() {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status().as_u16();
+    let set_cookie = response
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    let body = serde_json::from_slice(&body).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into()));
+    (status, set_cookie, body)
+}
+
+async fn node_whoami(node: &NodeApp, cookie: &str) -> Value {
+    let reply = common::http_get(node.port, "/whoami", Some(cookie)).await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    serde_json::from_str(&reply.body).unwrap()
+}
+
+/// The session id in a `connect.sid=s%3A<id>.<signature>` cookie.
+fn id_in(cookie: &str) -> String {
+    let value = cookie.strip_prefix("connect.sid=s%3A").expect("a signed connect.sid");
+    value.rsplit_once('.').unwrap().0.to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_rust_share_one_session() {
+    let Some(_) = common::store().await else { return };
+    let url = common::redis_url();
+    let prefix = common::unique_prefix("node");
+    let Some(node) = start_node(&prefix).await else { return };
+    let store = RedisStore::builder().prefix(&prefix).connect(&url).await.unwrap();
+    let rust = rust_app(store.clone());
+    let mut raw = common::raw(&url).await;
+
+    // Node logs alice in; Rust reads her session with Node's cookie.
+    let login = common::http_get(node.port, "/login?user=alice", None).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let cookie = login.cookie();
+    let id = id_in(&cookie);
+    let ttl: i64 = raw.ttl(format!("{prefix}{id}")).await.unwrap();
+    assert!((599..=600).contains(&ttl), "connect-redis's TTL: {ttl}");
+    let (status, _, body) = rust_get(&rust, "/whoami", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"id": id, "data": {"user": "alice"}}));
+
+    // Rust changes a key; Node sees it (and Rust's cookie is the same cookie).
+    let (status, set_cookie, _) = rust_get(&rust, "/set?key=role&value=admin", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie.as_deref(), Some(cookie.as_str()), "same id, same signature");
+    let ttl: i64 = raw.ttl(format!("{prefix}{id}")).await.unwrap();
+    assert!((599..=600).contains(&ttl), "the Rust write keeps connect-redis's TTL: {ttl}");
+    assert_eq!(node_whoami(&node, &cookie).await, json!({"id": id, "data": {"user": "alice", "role": "admin"}}));
+
+    // Node changes another; Rust sees all three, in Node's order.
+    assert_eq!(common::http_get(node.port, "/set?key=theme&value=dark", Some(&cookie)).await.status, 200);
+    let (_, _, body) = rust_get(&rust, "/whoami", &cookie).await;
+    assert_eq!(body["data"], json!({"user": "alice", "role": "admin", "theme": "dark"}));
+    assert_eq!(body["data"].as_object().unwrap().keys().collect::<Vec<_>>(), ["user", "role", "theme"]);
+
+    // Rust logs out: Node no longer knows the session.
+    assert_eq!(rust_get(&rust, "/logout", &cookie).await.0, 200);
+    assert!(!raw.exists::<_, bool>(format!("{prefix}{id}")).await.unwrap());
+    let after = node_whoami(&node, &cookie).await;
+    assert_eq!(after["data"], json!({}), "{after}");
+    assert_ne!(after["id"], json!(id), "Node starts a new session");
+
+    // The other way round: Rust logs bob in, Node reads him, Node logs out, Rust no longer knows him.
+    let (status, set_cookie, _) = rust_get(&rust, "/login?user=bob", "").await;
+    assert_eq!(status, 200);
+    let cookie = set_cookie.expect("a session cookie");
+    let id = id_in(&cookie);
+    assert_eq!(node_whoami(&node, &cookie).await, json!({"id": id, "data": {"user": "bob"}}));
+    let logout = common::http_get(node.port, "/logout", Some(&cookie)).await;
+    assert_eq!(logout.status, 200);
+    let (_, _, body) = rust_get(&rust, "/whoami", &cookie).await;
+    assert_eq!(body["data"], json!({}), "{body}");
+    assert_ne!(body["id"], json!(id), "Rust starts a new session");
+    assert_eq!(store.len().await.unwrap(), 0);
+}
