@@ -96,11 +96,14 @@ pub(crate) fn decide(f: &Facts, r: &Rules) -> Decision {
     Decision { store, set_cookie }
 }
 
-/// Whether a request that never used its session must still load it, because the end-of-request outcome could
-/// depend on the record. When it need not, the layer only refreshes the record's expiry (a `touch`), which is
-/// all express would do for it.
+/// Whether a request that never used its session must still load it, because the end-of-request outcome
+/// depends on the record's content: `resave` writes the whole record back, `rolling` sends a cookie made from the
+/// stored attributes. Otherwise the outcome depends only on whether the record exists: if it does, express only
+/// touches it (no save: it is unmodified; no cookie: it is unmodified and not rolling); if it does not, the
+/// request has a new, uninitialized session. So the layer refreshes the record's expiry in one store call and,
+/// only when it turns out to be gone, goes on as for a new session.
 pub(crate) fn must_load_untouched(resave: bool, r: &Rules) -> bool {
-    resave || r.rolling || r.save_uninitialized
+    resave || r.rolling
 }
 
 #[cfg(test)]
@@ -241,10 +244,24 @@ mod tests {
     }
 
     #[test]
-    fn untouched_sessions_load_only_when_the_outcome_depends_on_it() {
+    fn untouched_sessions_load_only_when_the_outcome_depends_on_the_record() {
         assert!(!must_load_untouched(false, &rules(false, false)));
+        assert!(!must_load_untouched(false, &rules(true, false)), "saveUninitialized needs existence only");
         assert!(must_load_untouched(true, &rules(false, false)));
-        assert!(must_load_untouched(false, &rules(true, false)));
         assert!(must_load_untouched(false, &rules(false, true)));
+    }
+
+    /// The refresh shortcut gives express's decision in both cases it distinguishes.
+    #[test]
+    fn the_refresh_shortcut_agrees_with_the_full_decision() {
+        for save_uninitialized in [false, true] {
+            let r = rules(save_uninitialized, false);
+            // The record exists: express loads it unmodified and touches it, without a cookie.
+            assert_eq!(decide(&loaded(false, false, false), &r), d(TOUCH, false));
+            assert_eq!(decide(&loaded(false, true, false), &r), d(TOUCH, false));
+            // It does not: a new, unmodified session, decided as such after the refresh reports it gone.
+            let expected = if save_uninitialized { d(SAVE, true) } else { d(NOTHING, false) };
+            assert_eq!(decide(&new_session(false), &r), expected);
+        }
     }
 }

@@ -363,44 +363,103 @@ impl SessionCookie {
         let obj = value.as_object().ok_or(RecordError::Cookie("not an object"))?;
         let mut cookie = Self::default();
         for (key, value) in obj {
-            match key.as_str() {
-                "originalMaxAge" => {
-                    cookie.original_max_age = match value {
-                        Value::Number(n) => Some(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)),
-                        _ => None,
-                    }
-                }
-                "expires" => {
-                    cookie.expires = match value {
-                        Value::String(s) => {
-                            Some(Timestamp::parse_json(s).ok_or(RecordError::Cookie("expires is not a date"))?)
-                        }
-                        Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
-                        _ => None,
-                    }
-                }
-                "partitioned" => cookie.partitioned = Some(truthy(value)),
-                "secure" => cookie.secure = Some(truthy(value)),
-                "httpOnly" => cookie.http_only = Some(truthy(value)),
-                "domain" => cookie.domain = value.as_str().map(str::to_owned),
-                // A `null` path keeps the default, so that the record reads back the same after a round trip.
-                "path" => {
-                    if let Some(path) = value.as_str() {
-                        cookie.path = Some(path.to_owned());
-                    }
-                }
-                "sameSite" => {
-                    cookie.same_site =
-                        same_site_from_json(value).map_err(|()| RecordError::Cookie("sameSite is invalid"))?
-                }
-                "priority" => {
-                    cookie.priority =
-                        priority_from_json(value).map_err(|()| RecordError::Cookie("priority is invalid"))?
-                }
-                _ => {}
-            }
+            cookie.read_stored_field(key, value)?;
         }
         Ok(cookie)
+    }
+
+    /// One field of a stored cookie object, read as express's `createSession` reads it.
+    fn read_stored_field(&mut self, key: &str, value: &Value) -> Result<(), RecordError> {
+        match key {
+            "originalMaxAge" => {
+                self.original_max_age = match value {
+                    Value::Number(n) => Some(n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0)),
+                    _ => None,
+                }
+            }
+            "expires" => {
+                self.expires = match value {
+                    Value::String(s) => {
+                        Some(Timestamp::parse_json(s).ok_or(RecordError::Cookie("expires is not a date"))?)
+                    }
+                    Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
+                    _ => None,
+                }
+            }
+            "partitioned" => self.partitioned = Some(truthy(value)),
+            "secure" => self.secure = Some(truthy(value)),
+            "httpOnly" => self.http_only = Some(truthy(value)),
+            "domain" => self.domain = value.as_str().map(str::to_owned),
+            // A `null` path keeps the default, so that the record reads back the same after a round trip.
+            "path" => {
+                if let Some(path) = value.as_str() {
+                    self.path = Some(path.to_owned());
+                }
+            }
+            "sameSite" => {
+                self.same_site = same_site_from_json(value).map_err(|()| RecordError::Cookie("sameSite is invalid"))?
+            }
+            "priority" => {
+                self.priority = priority_from_json(value).map_err(|()| RecordError::Cookie("priority is invalid"))?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Reads a stored record straight from its text: the `cookie` object field by field and the user's keys as
+/// values, without building a JSON tree for the whole record first (the hot path of every store read).
+struct RecordSeed;
+
+/// The `cookie` object of a stored record, read field by field.
+struct CookieSeed;
+
+impl<'de> serde::de::DeserializeSeed<'de> for CookieSeed {
+    type Value = SessionCookie;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<SessionCookie, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for CookieSeed {
+    type Value = SessionCookie;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a cookie object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SessionCookie, A::Error> {
+        let mut cookie = SessionCookie::default();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let value: Value = map.next_value()?;
+            cookie.read_stored_field(&key, &value).map_err(serde::de::Error::custom)?;
+        }
+        Ok(cookie)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for RecordSeed {
+    type Value = (Option<SessionCookie>, Map<String, Value>);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a session record object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut cookie = None;
+        let mut data = Map::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "cookie" {
+                cookie = Some(map.next_value_seed(CookieSeed)?);
+            } else if is_reserved_key(&key) {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            } else {
+                data.insert(key.into_owned(), map.next_value()?);
+            }
+        }
+        Ok((cookie, data))
     }
 }
 
@@ -509,8 +568,12 @@ impl Record {
     /// [`RecordError`] when the text is not a JSON object or has no valid `cookie` object. The session layer
     /// treats such a record as absent (and logs it); it never fails the request.
     pub fn from_json(text: &str) -> Result<Self, RecordError> {
-        let value: Value = serde_json::from_str(text).map_err(|e| RecordError::Json(Some(e)))?;
-        Self::from_value(value)
+        use serde::Deserializer as _;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let (cookie, data) = de.deserialize_map(RecordSeed).map_err(|e| RecordError::Json(Some(e)))?;
+        de.end().map_err(|e| RecordError::Json(Some(e)))?;
+        let cookie = cookie.ok_or(RecordError::MissingCookie)?;
+        Ok(Self { cookie, data })
     }
 
     /// Like [`from_json`](Self::from_json), from an already parsed value.

@@ -13,7 +13,7 @@ use crate::config::{Config, OnStoreError, RequestHead, Unset};
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
-use crate::store::{CreateOutcome, SaveOutcome, StoreError, Version};
+use crate::store::{CreateOutcome, SaveOutcome, StoreError, TouchOutcome, Version};
 use crate::time::Timestamp;
 
 /// An error from a [`Session`] call.
@@ -800,11 +800,22 @@ impl Session {
         if matches!(state.phase, Phase::Unloaded) {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
             if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
-                // The only effect express would have is a touch of the stored session: do just that.
-                config.store.refresh(&id).await?;
-                return Ok(Finished::default());
+                // The outcome depends only on whether the record exists (see `must_load_untouched`).
+                match config.store.refresh(&id).await {
+                    Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
+                    Ok(TouchOutcome::Gone) => {
+                        let cookie = config.new_cookie(self.shared.request_secure);
+                        state.phase = Phase::Active(Box::new(self.fresh_active(Record::new(cookie), None)));
+                    }
+                    Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
+                        tracing::error!(%error, "session store failed; serving the request without a session");
+                        return Ok(Finished::default());
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            } else {
+                self.load(&mut state).await?;
             }
-            self.load(&mut state).await?;
         }
         let (has_session, session_id) = match &state.phase {
             Phase::Active(a) => (true, a.id.clone()),

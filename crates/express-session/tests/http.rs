@@ -199,8 +199,9 @@ async fn modified_sessions_with_an_expiry_resend_the_cookie() {
 
 #[tokio::test]
 async fn resave_true_saves_unmodified_sessions_and_false_only_touches() {
-    for (resave, expected) in [(true, vec!["get", "save_if"]), (false, vec!["get", "touch"])] {
-        // saveUninitialized makes the untouched request load its session, as express always does.
+    for (resave, expected) in [(true, vec!["get", "save_if"]), (false, vec!["refresh"])] {
+        // With resave the untouched request loads and writes back its session; without, a refresh is all
+        // express's get + touch amounts to.
         let (t, calls) = TestApp::counting(options().resave(resave).save_uninitialized(true), routes());
         let first = t.get("/count", None).await;
         assert_eq!(calls.take(), ["create"]);
@@ -223,6 +224,21 @@ async fn untouched_requests_skip_the_store_read_when_it_cannot_matter() {
     let tampered = format!("{}x", first.cookie());
     t.get("/count", Some(&tampered)).await;
     assert_eq!(calls.take(), ["create"], "a bad signature is never looked up");
+}
+
+#[tokio::test]
+async fn an_untouched_request_whose_session_is_gone_starts_a_new_one() {
+    // saveUninitialized: express would load nothing, generate a session, save it and send its cookie.
+    let (t, calls) = TestApp::counting(options().save_uninitialized(true), routes());
+    let first = t.get("/set", None).await;
+    express_session::Store::destroy(&t.store, &express_session::SessionId::new(first.cookie_id()).unwrap())
+        .await
+        .unwrap();
+    calls.take();
+    let r = t.get("/", Some(&first.cookie())).await;
+    assert_eq!(calls.take(), ["refresh", "create"]);
+    assert_ne!(r.cookie_id(), first.cookie_id());
+    assert_eq!(t.len().await, 1);
 }
 
 #[tokio::test]
