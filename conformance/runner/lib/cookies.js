@@ -147,6 +147,5 @@ module.exports = {
   decodeSessionValue,
   signerIndex,
   parseSetCookie,
-  expandTemplate,
-  VALUE_TRANSFORMS
+  expandTemplate
 }

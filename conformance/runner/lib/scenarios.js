@@ -137,11 +137,15 @@ function loadScenarios (dir) {
 // backticks is an entry, optionally restricted to stores in parentheses:
 //   - `cookie/expires-invalid`: why ...
 //   - `expiry/maxage-zero` (postgres): why ...
+// Lines inside ``` fences (format examples) are skipped.
 // Returns name -> list of stores (null = every store).
 function loadKnownDifferences (file) {
   const known = new Map()
   if (!fs.existsSync(file)) return known
+  let fenced = false
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (line.trimStart().startsWith('```')) fenced = !fenced
+    if (fenced) continue
     const m = /^\s*[-*]\s+`([^`]+)`(?:\s*\(([^)]*)\))?/.exec(line)
     if (!m) continue
     const stores = m[2] ? m[2].split(',').map((x) => x.trim()) : null
