@@ -124,8 +124,11 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Runs `npm ci` in `dir` when its `node_modules` is missing. `None` (skip or panic) when npm is not there.
+/// Tests of one binary run in parallel: one lock makes them install once, never two `npm ci` over each other.
 pub async fn npm_ci(dir: &Path) -> Option<()> {
-    if dir.join("node_modules").is_dir() {
+    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _once = INSTALL.lock().await;
+    if dir.join("node_modules/.package-lock.json").is_file() {
         return Some(());
     }
     let out = tokio::process::Command::new("npm")
