@@ -589,6 +589,24 @@ impl Record {
         Ok(Self { cookie, data })
     }
 
+    /// An upper bound of [`json_len`](Self::json_len), computed without serializing: every character of a
+    /// string counted as its longest escape (`\u00XX`), every number as 24 characters.
+    pub(crate) fn json_len_bound(&self) -> usize {
+        fn bound(value: &Value) -> usize {
+            match value {
+                Value::Null | Value::Bool(_) => 5,
+                Value::Number(_) => 24,
+                Value::String(s) => s.len() * 6 + 2,
+                Value::Array(items) => 2 + items.iter().map(|v| bound(v) + 1).sum::<usize>(),
+                Value::Object(map) => 2 + map.iter().map(|(k, v)| k.len() * 6 + 4 + bound(v)).sum::<usize>(),
+            }
+        }
+        let cookie = 256
+            + self.cookie.domain.as_ref().map_or(0, |d| d.len() * 6)
+            + self.cookie.path.as_ref().map_or(0, |p| p.len() * 6);
+        cookie + 2 + self.data.iter().map(|(k, v)| k.len() * 6 + 4 + bound(v)).sum::<usize>()
+    }
+
     /// The length of [`to_json`](Self::to_json), in bytes, without building the string.
     pub fn json_len(&self) -> usize {
         struct Counter(usize);
@@ -604,11 +622,6 @@ impl Record {
         let mut counter = Counter(0);
         serde_json::to_writer(&mut counter, self).expect("a record always serializes");
         counter.0
-    }
-
-    /// The data serialized alone (express's change-detection input: the session without its `cookie`).
-    pub(crate) fn data_fingerprint(data: &Map<String, Value>) -> String {
-        serde_json::to_string(data).expect("a JSON map always serializes")
     }
 }
 
@@ -667,6 +680,18 @@ mod tests {
         let record = Record::from_json(text).unwrap();
         let json = record.to_json();
         assert_eq!(Record::from_json(&json).unwrap().to_json(), json);
+    }
+
+    #[test]
+    fn the_length_bound_is_an_upper_bound() {
+        for json in [
+            r#"{"cookie":{"originalMaxAge":1500,"partitioned":true,"priority":"High","expires":"2023-11-14T22:13:21.623Z","secure":true,"httpOnly":false,"domain":".example.com","path":"/app","sameSite":"none"},"a":"\u0001\"x","n":-1.5e300,"l":[null,true,{}]}"#,
+            r#"{"cookie":{}}"#,
+        ] {
+            let record = Record::from_json(json).unwrap();
+            assert!(record.json_len_bound() >= record.json_len(), "{json}");
+            assert_eq!(record.json_len(), record.to_json().len());
+        }
     }
 
     #[test]

@@ -97,12 +97,27 @@ impl Change {
     }
 }
 
-/// express's `savedHash`, lazily: `Original` means "the fingerprint of the data as loaded or created".
+/// express's `savedHash`, lazily: `Original` means "the data as loaded or created".
 #[derive(Clone, PartialEq)]
 enum SavedHash {
     Unset,
     Original,
-    Value(String),
+    Value(Map<String, Value>),
+}
+
+/// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
+/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => same_data(x, y),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
+        _ => a == b,
+    }
+}
+
+/// [`same_json`] for the session data.
+fn same_data(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
+    x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
 }
 
 /// The session as this request sees it (express's `req.session` plus the middleware's bookkeeping).
@@ -143,8 +158,8 @@ struct Gone {
 
 struct State {
     phase: Phase,
-    /// express's `originalHash`, computed from the data before the first change (`None`: not yet needed).
-    original_fp: Option<String>,
+    /// express's `originalHash`: a copy of the data taken before the first change (`None`: not yet needed).
+    original: Option<Map<String, Value>>,
     /// The data may differ from the original (a change or a reload happened).
     touched_data: bool,
     saved_hash: SavedHash,
@@ -198,10 +213,6 @@ pub(crate) struct Finished {
     pub(crate) used: bool,
 }
 
-fn fingerprint(data: &Map<String, Value>) -> String {
-    Record::data_fingerprint(data)
-}
-
 impl Session {
     /// Starts a request's session: `cookie_id` is the verified id from the cookie, if any.
     pub(crate) fn begin(
@@ -221,7 +232,7 @@ impl Session {
         };
         let state = State {
             phase,
-            original_fp: None,
+            original: None,
             touched_data: false,
             saved_hash: SavedHash::Unset,
             id_changed: false,
@@ -314,11 +325,11 @@ impl Session {
         }
     }
 
-    /// Notes that the data is about to change: remembers the original fingerprint first.
+    /// Notes that the data is about to change: keeps a copy of the original data first.
     fn before_change(state: &mut State) {
-        if state.original_fp.is_none() {
-            let fp = fingerprint(Self::active_mut(state).record.data());
-            state.original_fp = Some(fp);
+        if state.original.is_none() {
+            let original = Self::active_mut(state).record.data().clone();
+            state.original = Some(original);
         }
         state.touched_data = true;
     }
@@ -686,8 +697,8 @@ impl Session {
     pub async fn save(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         if state.wrapped {
-            let fp = fingerprint(Self::active_mut(&mut state).record.data());
-            state.saved_hash = SavedHash::Value(fp);
+            let data = Self::active_mut(&mut state).record.data().clone();
+            state.saved_hash = SavedHash::Value(data);
         }
         match self.write(&mut state).await? {
             WriteOutcome::Written => Ok(()),
@@ -724,10 +735,11 @@ impl Session {
             }
             Some(mut expected) => {
                 let id = self.ensure_id(active)?;
-                // Requests of one session in this process save one after the other, so that only requests
-                // served by other processes can make a conditional save lose.
+                // After a first lost race, requests of this session in this process retry one after the other,
+                // so that only requests served by other processes can make a retry lose again. The lock costs
+                // nothing when there is no contention.
                 let lock = config.write_lock(&id);
-                let _turn = lock.lock().await;
+                let mut turn = None;
                 for attempt in 0..=config.max_save_retries {
                     match store.save_if(&id, &active.record, &expected).await? {
                         SaveOutcome::Saved(version) => {
@@ -747,7 +759,9 @@ impl Session {
                             tracing::debug!(session = %id.log_hash(), attempt, "save lost a race; re-applying changes");
                             // Back off before re-reading, never between the read and the next save, so that the
                             // version the save compares against is as fresh as it can be.
-                            if attempt > 0 {
+                            if turn.is_none() {
+                                turn = Some(lock.lock().await);
+                            } else {
                                 tokio::time::sleep(backoff(attempt)).await;
                             }
                             let Some(fresh) = store.get(&id).await? else {
@@ -780,6 +794,9 @@ impl Session {
 
     fn check_size(config: &Config, record: &Record) -> Result<(), SessionError> {
         let Some(limit) = config.hardening.max_record_size else { return Ok(()) };
+        if record.json_len_bound() <= limit {
+            return Ok(());
+        }
         let size = record.json_len();
         if size > limit {
             return Err(SessionError::TooLarge { size, limit });
@@ -824,30 +841,22 @@ impl Session {
         };
         let accessed = state.accessed;
         let now = config.clock.now();
-        let current_fp = match &state.phase {
-            Phase::Active(a) if state.touched_data => Some(fingerprint(a.record.data())),
+        let current = match &state.phase {
+            Phase::Active(a) => Some(a.record.data()),
             _ => None,
         };
-        let modified = state.id_changed
-            || match (&current_fp, &state.original_fp) {
-                (Some(cur), Some(orig)) => cur != orig,
-                _ => false,
-            };
+        // Unchanged since the original unless a change (or reload) happened and the data differs.
+        let same_as_original = |data: &Map<String, Value>| match &state.original {
+            Some(original) if state.touched_data => same_data(data, original),
+            _ => true,
+        };
+        let modified = state.id_changed || current.is_some_and(|data| !same_as_original(data));
         let saved = !state.id_changed
-            && match &state.saved_hash {
+            && current.is_some_and(|data| match &state.saved_hash {
                 SavedHash::Unset => false,
-                SavedHash::Original => match (&current_fp, &state.original_fp) {
-                    (Some(cur), Some(orig)) => cur == orig,
-                    _ => true,
-                },
-                SavedHash::Value(saved) => match &current_fp {
-                    Some(cur) => cur == saved,
-                    None => state.original_fp.as_ref().map_or_else(
-                        || &fingerprint(Self::active_ref(&state).record.data()) == saved,
-                        |orig| orig == saved,
-                    ),
-                },
-            };
+                SavedHash::Original => same_as_original(data),
+                SavedHash::Value(saved) => same_data(data, saved),
+            });
         let (cookie_has_expires, cookie_secure) = match &state.phase {
             Phase::Active(a) => (a.record.cookie().expires().is_some(), a.record.cookie().secure()),
             _ => (false, false),
@@ -911,13 +920,6 @@ impl Session {
         crate::cookie::set_cookie_header(&self.config().name, "", &expired).ok()
     }
 
-    fn active_ref(state: &State) -> &Active {
-        match &state.phase {
-            Phase::Active(a) => a,
-            _ => unreachable!("only called for an active session"),
-        }
-    }
-
     /// The `Set-Cookie` value for the session, or `None` (logged) when an attribute cannot be written, as
     /// express then sends no cookie.
     fn set_cookie_value(&self, id: &SessionId, cookie: &SessionCookie) -> Option<String> {
@@ -947,4 +949,28 @@ fn backoff(attempt: u32) -> Duration {
 enum WriteOutcome {
     Written,
     Gone,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    /// express compares `JSON.stringify` output: key order counts, at every depth; equal JSON is unmodified.
+    #[test]
+    fn modification_is_judged_on_the_json_text() {
+        let a = map(json!({"x": 1, "y": {"p": [1, {"q": 2}], "r": "s"}}));
+        assert!(same_data(&a, &a.clone()));
+        assert!(!same_data(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
+        assert!(!same_data(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
+        assert!(!same_data(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
+        assert!(!same_data(&a, &map(json!({"x": 1}))));
+    }
 }
