@@ -26,8 +26,11 @@ use crate::record::{Record, SessionCookie};
 ///
 /// ```
 /// # use express_session::store::testing::unreachable;
-/// let store: Option<()> = unreachable("Redis at redis://127.0.0.1:1", "connection refused");
-/// # if std::env::var("REQUIRE_SERVICES").as_deref() != Ok("1") { assert!(store.is_none()); }
+/// // In a store test's factory, after the connection failed:
+/// if std::env::var("REQUIRE_SERVICES").as_deref() != Ok("1") {
+///     let store: Option<()> = unreachable("Redis at redis://127.0.0.1:1", "connection refused");
+///     assert!(store.is_none());
+/// }
 /// ```
 ///
 /// # Panics
