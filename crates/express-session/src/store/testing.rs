@@ -464,7 +464,11 @@ pub async fn http_destroyed_sessions_stay_destroyed<S: Store>(store: S) {
     for task in tasks {
         let (status, set_cookie) = task.await.expect("task");
         assert_eq!(status, 200);
-        assert_eq!(set_cookie, None, "no cookie for a destroyed session");
+        // A request that only got to read the session after the logout starts a new one (a new id): fine. A
+        // cookie for the destroyed id would mean it was written back.
+        if let Some(set_cookie) = set_cookie {
+            assert_ne!(id_of(&set_cookie), id_of(&cookie), "a cookie for the destroyed session");
+        }
     }
     assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "a slow request recreated the session");
 }
