@@ -45,14 +45,27 @@ def med(values):
     return statistics.median(values) if values else None
 
 
+def core_use(r):
+    """The share of core 0 the measurement got: the server's CPU plus, for Redis systems, the Redis server's."""
+    return r["server_cpu_util"] + (r.get("redis_cpu_us_per_req") or 0) * r["rps"] / 1e6
+
+
+CLEAN = 0.9  # a repetition where core 0 was busy less than this was disturbed by another process
+
+
 def summarize(rows):
     groups = defaultdict(list)
     for r in rows:
         groups[(r["system"], r["scenario"])].append(r)
     summary = {}
-    for (system, scenario), rs in groups.items():
+    for (system, scenario), all_rs in groups.items():
+        # Medians over the undisturbed repetitions (core 0 at least 90 % busy with this measurement) when at least
+        # two are; else over all of them.
+        clean = [r for r in all_rs if core_use(r) >= CLEAN]
+        rs = clean if len(clean) >= 2 else all_rs
         s = {
             "runs": len(rs),
+            "runs_total": len(all_rs),
             "rps": med([r["rps"] for r in rs]),
             "rps_min": min(r["rps"] for r in rs),
             "rps_max": max(r["rps"] for r in rs),
@@ -148,7 +161,10 @@ def markdown(summary, meta, lost, tgts):
     lines.append(f"Run {meta['started']} – {meta.get('finished', '?')}: {meta['reps']} repetition(s), "
                  f"{meta['duration_s']} s per measurement after a {meta['warmup_s']} s warm-up, "
                  f"{meta['connections']} connections; server on core 0, wrk on core 1. Load average at start "
-                 f"`{meta['uptime_at_start']}`, at end `{meta.get('uptime_at_end', '?')}`. Medians over the repetitions.")
+                 f"`{meta['uptime_at_start']}`, at end `{meta.get('uptime_at_end', '?')}`. Medians over the "
+                 f"repetitions in which core 0 was at least {CLEAN:.0%} busy with the measurement (server + its "
+                 f"Redis); the `runs` column says how many of them that was. Other processes shared the machine "
+                 f"during the run: CPU µs per request is the figure to trust, req/s moves with the noise.")
     lines.append("")
     for scenario in SCENARIO_ORDER:
         systems = [s for s in SYSTEM_ORDER if s in summary and scenario in summary[s]]
@@ -156,8 +172,8 @@ def markdown(summary, meta, lost, tgts):
             continue
         lines.append(f"**{SCENARIO_TEXT[scenario]}**")
         lines.append("")
-        head = "| system | req/s | vs ceiling | vs tower-sessions (same store kind) | p99 ms | CPU µs/req | Redis CPU µs/req | server CPU use | peak RSS MiB |"
-        sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+        head = "| system | req/s | vs ceiling | vs tower-sessions (same store kind) | p99 ms | CPU µs/req | Redis CPU µs/req | server CPU use | peak RSS MiB | runs |"
+        sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         if scenario == "S2":
             head += " RSS growth / 100k sessions MiB |"
             sep += "---:|"
@@ -171,7 +187,8 @@ def markdown(summary, meta, lost, tgts):
                    f"{fmt(vs_ceiling * 100, 0) + ' %' if vs_ceiling else '—'} | "
                    f"{fmt(vs_tower, 2) + 'x' if vs_tower and system != tower else '—'} | {fmt(s['p99_ms'], 2)} | "
                    f"{fmt(s['cpu_us_per_req'], 1)} | {fmt(s['redis_cpu_us_per_req'], 1)} | "
-                   f"{fmt(s['server_cpu_util'] * 100, 0)} % | {fmt(s['peak_rss_mib'], 1)} |")
+                   f"{fmt(s['server_cpu_util'] * 100, 0)} % | {fmt(s['peak_rss_mib'], 1)} | "
+                   f"{s['runs']}/{s['runs_total']} |")
             if scenario == "S2":
                 row += f" {fmt(s.get('rss_mib_per_100k_sessions'), 1)} |"
             if s["errors"]:
