@@ -244,7 +244,7 @@ def svg_chart(summary, meta):
            'font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
            f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="16" font-weight="bold">View counter under load, '
-           f'one server core (medians of {meta["reps"]} runs)</text>']
+           f'one server core (medians of up to {meta["reps"]} runs)</text>']
     plot_w = W - left - right
     group_w = plot_w / len(scenarios)
     bar_w = min(18, (group_w - 20) / len(systems))
