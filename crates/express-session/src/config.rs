@@ -33,7 +33,7 @@ use crate::cookie::{is_valid_domain, is_valid_name, is_valid_path};
 use crate::id::SessionId;
 use crate::record::{Spelled, Spelling, priority_from_json, same_site_from_json};
 use crate::signature::Signer;
-use crate::store::{DynStore, MemoryStore, Store};
+use crate::store::{DynStore, Guardable, MemoryStore, Store};
 use crate::time::{Clock, duration_millis};
 
 /// The `SameSite` cookie attribute.
@@ -467,7 +467,7 @@ pub struct SessionOptions {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) secrets: Vec<Secret>,
-    pub(crate) store: Option<Arc<dyn DynStore>>,
+    pub(crate) store: Option<Arc<dyn Guardable>>,
     pub(crate) unset: Unset,
     pub(crate) clock: Clock,
     pub(crate) store_not_ready: StoreNotReady,
@@ -875,11 +875,11 @@ impl SessionOptions {
         }
         self.cookie.validate(&self.name)?;
         let signer = Signer::new(self.secrets.iter().map(Secret::as_bytes));
-        let store = match self.store {
+        let store: Arc<dyn Guardable> = match self.store {
             Some(store) => store,
             None => Arc::new(MemoryStore::builder().clock(self.clock.clone()).build()),
         };
-        let store = crate::store::guard(store, self.hardening.store_timeout, self.hardening.hash_ids_at_rest);
+        let store = store.guarded(self.hardening.store_timeout, self.hardening.hash_ids_at_rest);
         let mut hardening = self.hardening;
         hardening.accept_any_id |= self.genid.is_some();
         Ok(Config {

@@ -138,6 +138,37 @@ pub fn cookie_value<'a, I>(headers: I, name: &str) -> Option<String>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
+    with_raw_value(headers, name, |raw| match decode_uri_component(raw) {
+        Some(decoded) => Some(decoded.into_owned()),
+        None => std::str::from_utf8(raw).ok().map(str::to_owned),
+    })?
+}
+
+/// The value `cookie_value` decodes, with `s:` removed: the signed part of an express-session cookie. Borrows
+/// when it can (the usual `s%3A<id>.<mac>` has no other escape), so a returning client costs no allocation here.
+pub(crate) fn signed_session_value<'a, I, R>(headers: I, name: &str, f: impl FnOnce(&str) -> Option<R>) -> Option<R>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
+    with_raw_value(headers, name, |raw| {
+        if let Some(rest) = raw.strip_prefix(b"s%3A")
+            && !rest.contains(&b'%')
+        {
+            return f(std::str::from_utf8(rest).ok()?);
+        }
+        match decode_uri_component(raw) {
+            Some(decoded) => f(decoded.strip_prefix("s:")?),
+            None => f(std::str::from_utf8(raw).ok()?.strip_prefix("s:")?),
+        }
+    })?
+}
+
+/// Calls `f` with the raw (not yet decoded) value of the first cookie called `name` across all `Cookie` header
+/// lines, unless it is absent or longer than [`MAX_COOKIE_VALUE`].
+fn with_raw_value<'a, I, R>(headers: I, name: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R>
+where
+    I: IntoIterator<Item = &'a [u8]>,
+{
     let mut lines = headers.into_iter();
     let first = lines.next()?;
     let joined: Cow<'a, [u8]> = match lines.next() {
@@ -157,11 +188,7 @@ where
     if range.len() > MAX_COOKIE_VALUE {
         return None;
     }
-    let raw = &joined[range];
-    match decode_uri_component(raw) {
-        Some(decoded) => Some(decoded.into_owned()),
-        None => std::str::from_utf8(raw).ok().map(str::to_owned),
-    }
+    Some(f(&joined[range]))
 }
 
 /// Returns `true` when `name` is a valid cookie name (an RFC 7230 token), the rule `cookie.serialize` enforces.
@@ -314,6 +341,27 @@ mod tests {
 
     fn lookup(header: &str, name: &str) -> Option<String> {
         cookie_value([header.as_bytes()], name)
+    }
+
+    #[test]
+    fn the_borrowing_path_reads_what_full_decoding_reads() {
+        // Every value built from these pieces: the fast path (`s%3A` then no escape) and the decoding path must
+        // agree with `cookie_value` followed by stripping `s:`.
+        let pieces = ["s%3A", "s:", "%3A", "%2E", "%", "%zz", "abc", ".", "\"", "%C3%A9", "%FF", " ", "s"];
+        let mut checked = 0;
+        for a in pieces {
+            for b in pieces {
+                for c in pieces {
+                    let header = format!("x=1; connect.sid={a}{b}{c}; y=2");
+                    let expected = cookie_value([header.as_bytes()], "connect.sid")
+                        .and_then(|v| v.strip_prefix("s:").map(str::to_owned));
+                    let got = signed_session_value([header.as_bytes()], "connect.sid", |v| Some(v.to_owned()));
+                    assert_eq!(got, expected, "{header:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, pieces.len().pow(3));
     }
 
     #[test]

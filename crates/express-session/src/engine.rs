@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, RequestHead, StoreNotReady};
-use crate::cookie::cookie_value;
+use crate::cookie::signed_session_value;
 use crate::id::SessionId;
 use crate::session::Session;
 
@@ -49,14 +49,14 @@ pub(crate) fn is_secure(proxy: Option<bool>, transport: Transport<'_>) -> bool {
 /// The verified session id in a request's `Cookie` headers, or `None` for a missing, unsigned, tampered or
 /// malformed cookie (express then starts a new session without asking the store).
 pub(crate) fn cookie_session_id<'a>(config: &Config, headers: impl IntoIterator<Item = &'a [u8]>) -> Option<SessionId> {
-    let value = cookie_value(headers, &config.name)?;
-    let signed = value.strip_prefix("s:")?;
-    let id = config.signer.unsign(signed)?;
-    if !config.hardening.accept_any_id && !SessionId::is_default_format(id) {
-        tracing::info!("a validly signed cookie carries an id in a foreign format; ignored");
-        return None;
-    }
-    SessionId::new(id)
+    signed_session_value(headers, &config.name, |signed| {
+        let id = config.signer.unsign(signed)?;
+        if !config.hardening.accept_any_id && !SessionId::is_default_format(id) {
+            tracing::info!("a validly signed cookie carries an id in a foreign format; ignored");
+            return None;
+        }
+        SessionId::new(id)
+    })
 }
 
 /// express-session's entry gates, in its order: store readiness, then the cookie path (a raw prefix of the

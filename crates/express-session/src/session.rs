@@ -349,9 +349,10 @@ impl Session {
     /// [`SessionError::Deserialize`] when the value has another shape, [`SessionError::Store`] when loading
     /// failed, [`SessionError::NoSession`] after `destroy`/`unset`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
-        match self.get_value(key).await? {
+        let mut state = self.active().await?;
+        match Self::active_mut(&mut state).record.data().get(key) {
             None => Ok(None),
-            Some(v) => serde_json::from_value(v).map(Some).map_err(SessionError::Deserialize),
+            Some(v) => T::deserialize(v).map(Some).map_err(SessionError::Deserialize),
         }
     }
 
@@ -440,8 +441,8 @@ impl Session {
         });
         let mut state = self.active().await?;
         Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
-        let new = Self::active_mut(&mut state).record.data().get(key).cloned().unwrap_or(Value::Null);
-        serde_json::from_value(new).map_err(SessionError::Deserialize)
+        let new = Self::active_mut(&mut state).record.data().get(key).unwrap_or(&Value::Null);
+        T::deserialize(new).map_err(SessionError::Deserialize)
     }
 
     /// Removes every key (the cookie stays).

@@ -6,9 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::id::SessionId;
-use crate::record::Record;
+use crate::record::{Record, SessionCookie};
 use crate::time::{Clock, Timestamp, duration_millis};
 
 /// The in-process store, and the layer's default.
@@ -24,7 +28,9 @@ use crate::time::{Clock, Timestamp, duration_millis};
 /// - **Bounded** (optional): with [`capacity`](MemoryStoreBuilder::capacity), a full shard first sweeps, then
 ///   evicts the record that expires soonest.
 ///
-/// Records are kept as their JSON text (express's MemoryStore does the same), which is also the smallest form.
+/// Records are kept small: the user data as its JSON text (as express's MemoryStore keeps whole records), the
+/// cookie as one copy shared by all records whose cookies differ only in their expiry, and the id in 24 bytes.
+/// A view counter's session takes about 150 bytes, less than twice its JSON record.
 ///
 /// ```
 /// use express_session::MemoryStore;
@@ -53,26 +59,138 @@ struct Inner {
 
 #[derive(Debug, Default)]
 struct Shard {
-    map: HashMap<Arc<str>, Entry>,
+    map: HashMap<Key, Entry>,
     writes_since_sweep: usize,
     /// Writes allowed before the next sweep: the size after the last sweep (at least 64), so that sweeping
     /// costs O(1) per write and expired records never make up more than about half of a shard.
     sweep_after: usize,
+    /// The cookie (without its expiry) of the last record written: records made with the same options share
+    /// one copy of it.
+    last_cookie: Option<Arc<SessionCookie>>,
 }
 
+impl Shard {
+    /// `cookie` without its expiry, shared with the previous record's when they are alike (they almost
+    /// always are: every session of an app gets its cookie from the same options).
+    fn intern(&mut self, cookie: &SessionCookie) -> Arc<SessionCookie> {
+        if let Some(last) = &self.last_cookie
+            && same_but_expiry(last, cookie)
+        {
+            return Arc::clone(last);
+        }
+        let shared = Arc::new(SessionCookie { expires: None, ..cookie.clone() });
+        self.last_cookie = Some(Arc::clone(&shared));
+        shared
+    }
+}
+
+/// Whether two cookies differ at most in their expiry.
+fn same_but_expiry(a: &SessionCookie, b: &SessionCookie) -> bool {
+    let SessionCookie {
+        original_max_age,
+        partitioned,
+        priority,
+        expires: _,
+        secure,
+        http_only,
+        domain,
+        path,
+        same_site,
+    } = b;
+    a.original_max_age == *original_max_age
+        && a.partitioned == *partitioned
+        && a.priority == *priority
+        && a.secure == *secure
+        && a.http_only == *http_only
+        && a.domain == *domain
+        && a.path == *path
+        && a.same_site == *same_site
+}
+
+/// A map key: the 24 bytes behind a default-format id (32 base64url characters, a bijection), else the id's
+/// text. Packing saves an allocation and 40 bytes per record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Packed([u8; 24]),
+    Text(Box<str>),
+}
+
+impl Key {
+    fn of(id: &SessionId) -> Self {
+        let text = id.as_str();
+        let mut bytes = [0u8; 24];
+        if text.len() == 32 && URL_SAFE_NO_PAD.decode_slice(text, &mut bytes) == Ok(24) {
+            return Key::Packed(bytes);
+        }
+        Key::Text(text.into())
+    }
+
+    fn id(&self) -> Option<SessionId> {
+        match self {
+            Key::Packed(bytes) => Some(SessionId::from_random_bytes(bytes)),
+            Key::Text(text) => SessionId::new(text.to_string()),
+        }
+    }
+}
+
+/// One record, split so that reading and touching it need not parse its cookie: the user data as JSON text,
+/// the cookie (shared between records, see [`Shard::intern`]) and the expiry as a number.
 #[derive(Debug)]
 struct Entry {
-    json: Arc<str>,
+    /// The record's user data: the JSON text of its object without the `cookie` key.
+    data: Box<str>,
+    /// The record's cookie, its `expires` left out (it is `expires_at` when `has_expires`).
+    cookie: Arc<SessionCookie>,
     /// Milliseconds since the epoch; `i64::MAX` for a record that never expires.
     expires_at: i64,
-    /// The record's `cookie.originalMaxAge`, so that a refresh of a browser-session record needs no parsing.
-    original_max_age: Option<i64>,
+    /// The record's `cookie.expires` is `expires_at` (otherwise it is a browser-session record and
+    /// `expires_at` comes from the default TTL).
+    has_expires: bool,
     version: u64,
 }
 
 impl Entry {
     fn is_live(&self, now: i64) -> bool {
         self.expires_at > now
+    }
+
+    fn cookie(&self) -> SessionCookie {
+        let expires = self.has_expires.then(|| Timestamp::from_millis(self.expires_at));
+        SessionCookie { expires, ..SessionCookie::clone(&self.cookie) }
+    }
+
+    fn record(&self, id: &SessionId) -> Option<Record> {
+        match serde_json::from_str::<Map<String, Value>>(&self.data) {
+            Ok(data) => Some(Record::from_parts(self.cookie(), data)),
+            Err(error) => {
+                tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
+                None
+            }
+        }
+    }
+
+    /// Takes `cookie` (already interned as `shared`) and its expiry; the stored data stays, as in express's
+    /// MemoryStore `touch`.
+    fn set_cookie(&mut self, shared: Arc<SessionCookie>, cookie: &SessionCookie, lifetime: Lifetime) {
+        self.cookie = shared;
+        self.has_expires = cookie.expires.is_some();
+        self.expires_at = lifetime.expires_at(cookie.expires);
+    }
+}
+
+/// When records expire: at their cookie's expiry, or `default_ttl` after their last write.
+#[derive(Debug, Clone, Copy)]
+struct Lifetime {
+    now: i64,
+    default_ttl: Option<i64>,
+}
+
+impl Lifetime {
+    fn expires_at(self, expires: Option<Timestamp>) -> i64 {
+        match expires {
+            Some(t) => t.as_millis(),
+            None => self.default_ttl.map_or(i64::MAX, |ttl| self.now.saturating_add(ttl)),
+        }
     }
 }
 
@@ -164,24 +282,26 @@ impl MemoryStore {
         self.inner.versions.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn expires_at(&self, record: &Record, now: i64) -> i64 {
-        match record.expires() {
-            Some(t) => t.as_millis(),
-            None => self.inner.default_ttl.map_or(i64::MAX, |ttl| now.saturating_add(ttl)),
-        }
+    fn lifetime(&self) -> Lifetime {
+        Lifetime { now: self.now().as_millis(), default_ttl: self.inner.default_ttl }
     }
 
-    fn entry(&self, record: &Record, now: i64) -> Entry {
+    /// A new entry for `record` (its data serialized outside the shard's lock; the cookie interned inside).
+    fn entry(&self, shard: &mut Shard, record: &Record, data: Box<str>, lifetime: Lifetime) -> Entry {
+        let cookie = record.cookie();
         Entry {
-            json: record.to_json().into(),
-            expires_at: self.expires_at(record, now),
-            original_max_age: record.cookie().original_max_age(),
+            data,
+            cookie: shard.intern(cookie),
+            expires_at: lifetime.expires_at(cookie.expires),
+            has_expires: cookie.expires.is_some(),
             version: self.next_version(),
         }
     }
 
-    /// Makes room for one more record in `shard`: sweeps when writes have accumulated or the shard is full, and
-    /// evicts the soonest-expiring record when it is still full.
+    fn data_json(record: &Record) -> Box<str> {
+        serde_json::to_string(record.data()).map_or_else(|_| "{}".into(), String::into_boxed_str)
+    }
+
     fn before_insert(&self, shard: &mut Shard, now: i64) {
         shard.writes_since_sweep += 1;
         let full = self.inner.shard_capacity.is_some_and(|cap| shard.map.len() >= cap);
@@ -199,128 +319,103 @@ impl MemoryStore {
             }
         }
     }
-
-    fn parse(id: &SessionId, json: &str) -> Option<Record> {
-        match Record::from_json(json) {
-            Ok(record) => Some(record),
-            Err(error) => {
-                tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
-                None
-            }
-        }
-    }
 }
 
 impl Store for MemoryStore {
     async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
         let now = self.now().as_millis();
-        let found = {
-            let mut shard = self.shard(id);
-            match shard.map.get(id.as_str()) {
-                Some(e) if e.is_live(now) => Some((e.json.clone(), e.version)),
-                Some(_) => {
-                    shard.map.remove(id.as_str());
-                    None
-                }
-                None => None,
+        let key = Key::of(id);
+        let mut shard = self.shard(id);
+        let found = match shard.map.get(&key) {
+            Some(e) if e.is_live(now) => {
+                e.record(id).map(|record| Versioned { record, version: Version::from_u64(e.version) })
             }
+            Some(_) => {
+                shard.map.remove(&key);
+                None
+            }
+            None => None,
         };
-        Ok(found.and_then(|(json, version)| {
-            Self::parse(id, &json).map(|record| Versioned { record, version: Version::from_u64(version) })
-        }))
+        Ok(found)
     }
 
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
-        let now = self.now().as_millis();
-        let entry = self.entry(record, now);
-        let version = entry.version;
+        let lifetime = self.lifetime();
+        let data = Self::data_json(record);
+        let key = Key::of(id);
         let mut shard = self.shard(id);
-        if shard.map.get(id.as_str()).is_some_and(|e| e.is_live(now)) {
+        if shard.map.get(&key).is_some_and(|e| e.is_live(lifetime.now)) {
             return Ok(CreateOutcome::Exists);
         }
-        self.before_insert(&mut shard, now);
-        shard.map.insert(id.as_str().into(), entry);
+        self.before_insert(&mut shard, lifetime.now);
+        let entry = self.entry(&mut shard, record, data, lifetime);
+        let version = entry.version;
+        shard.map.insert(key, entry);
         Ok(CreateOutcome::Created(Version::from_u64(version)))
     }
 
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        let now = self.now().as_millis();
-        let entry = self.entry(record, now);
+        let lifetime = self.lifetime();
+        let data = Self::data_json(record);
+        let key = Key::of(id);
         let mut shard = self.shard(id);
-        if !shard.map.contains_key(id.as_str()) {
-            self.before_insert(&mut shard, now);
+        if !shard.map.contains_key(&key) {
+            self.before_insert(&mut shard, lifetime.now);
         }
-        shard.map.insert(id.as_str().into(), entry);
+        let entry = self.entry(&mut shard, record, data, lifetime);
+        shard.map.insert(key, entry);
         Ok(())
     }
 
     async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
-        let now = self.now().as_millis();
-        let new = self.entry(record, now);
+        let lifetime = self.lifetime();
+        let data = Self::data_json(record);
+        let key = Key::of(id);
         let mut shard = self.shard(id);
-        let Some(current) = shard.map.get_mut(id.as_str()).filter(|e| e.is_live(now)) else {
-            return Ok(SaveOutcome::Gone);
-        };
-        if Some(current.version) != expected.as_u64() {
-            return Ok(SaveOutcome::Conflict);
+        match shard.map.get(&key) {
+            Some(current) if current.is_live(lifetime.now) => {
+                if Some(current.version) != expected.as_u64() {
+                    return Ok(SaveOutcome::Conflict);
+                }
+            }
+            _ => return Ok(SaveOutcome::Gone),
         }
-        let version = new.version;
-        *current = new;
+        let entry = self.entry(&mut shard, record, data, lifetime);
+        let version = entry.version;
+        shard.map.insert(key, entry);
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
-        let now = self.now().as_millis();
-        let json = {
-            let shard = self.shard(id);
-            match shard.map.get(id.as_str()) {
-                Some(e) if e.is_live(now) => e.json.clone(),
-                _ => return Ok(TouchOutcome::Gone),
-            }
-        };
-        // As express's MemoryStore: keep the stored data, take the new cookie.
-        let Some(mut stored) = Self::parse(id, &json) else { return Ok(TouchOutcome::Gone) };
-        *stored.cookie_mut() = record.cookie().clone();
-        let new_json: Arc<str> = stored.to_json().into();
-        let expires_at = self.expires_at(&stored, now);
+        let lifetime = self.lifetime();
+        let key = Key::of(id);
         let mut shard = self.shard(id);
-        match shard.map.get_mut(id.as_str()) {
-            // Only if nobody wrote in between; a concurrent write carries its own fresh expiry.
-            Some(e) if Arc::ptr_eq(&e.json, &json) => {
-                e.json = new_json;
-                e.expires_at = expires_at;
-                e.original_max_age = stored.cookie().original_max_age();
-                Ok(TouchOutcome::Touched)
-            }
-            Some(e) if e.is_live(now) => Ok(TouchOutcome::Touched),
-            _ => Ok(TouchOutcome::Gone),
+        if !shard.map.get(&key).is_some_and(|e| e.is_live(lifetime.now)) {
+            return Ok(TouchOutcome::Gone);
         }
+        let shared = shard.intern(record.cookie());
+        if let Some(entry) = shard.map.get_mut(&key) {
+            entry.set_cookie(shared, record.cookie(), lifetime);
+        }
+        Ok(TouchOutcome::Touched)
     }
 
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
-        let now = self.now();
-        let json = {
-            let mut shard = self.shard(id);
-            match shard.map.get_mut(id.as_str()) {
-                Some(e) if e.is_live(now.as_millis()) => {
-                    if e.original_max_age.is_none() {
-                        // A browser-session record: touching rewrites nothing, only its lifetime moves.
-                        e.expires_at =
-                            self.inner.default_ttl.map_or(i64::MAX, |ttl| now.as_millis().saturating_add(ttl));
-                        return Ok(TouchOutcome::Touched);
-                    }
-                    e.json.clone()
-                }
-                _ => return Ok(TouchOutcome::Gone),
-            }
+        let lifetime = self.lifetime();
+        let mut shard = self.shard(id);
+        let Some(entry) = shard.map.get_mut(&Key::of(id)).filter(|e| e.is_live(lifetime.now)) else {
+            return Ok(TouchOutcome::Gone);
         };
-        let Some(mut record) = Self::parse(id, &json) else { return Ok(TouchOutcome::Gone) };
-        record.cookie_mut().touch(now);
-        self.touch(id, &record).await
+        // express's `touch()` then `store.touch`: the expiry moves to now + originalMaxAge; nothing else changes,
+        // so neither the data nor the shared cookie is rewritten.
+        let expires = entry.cookie.original_max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
+        entry.has_expires = expires.is_some();
+        entry.expires_at = lifetime.expires_at(expires);
+        Ok(TouchOutcome::Touched)
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.shard(id).map.remove(id.as_str());
+        self.shard(id).map.remove(&Key::of(id));
         Ok(())
     }
 
@@ -332,18 +427,13 @@ impl Store for MemoryStore {
         let now = self.now().as_millis();
         let mut out = Vec::new();
         for shard in self.inner.shards.iter() {
-            let live: Vec<(Arc<str>, Arc<str>)> = {
-                let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-                shard.map.retain(|_, e| e.is_live(now));
-                shard.map.iter().map(|(k, e)| (k.clone(), e.json.clone())).collect()
-            };
-            for (key, json) in live {
-                if let Some(id) = SessionId::new(key.to_string())
-                    && let Some(record) = Self::parse(&id, &json)
-                {
-                    out.push((id, record));
-                }
-            }
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.map.retain(|_, e| e.is_live(now));
+            out.extend(shard.map.iter().filter_map(|(key, e)| {
+                let id = key.id()?;
+                let record = e.record(&id)?;
+                Some((id, record))
+            }));
         }
         Ok(out)
     }
@@ -364,7 +454,9 @@ impl Store for MemoryStore {
 
     async fn clear(&self) -> Result<(), StoreError> {
         for shard in self.inner.shards.iter() {
-            shard.lock().unwrap_or_else(|e| e.into_inner()).map.clear();
+            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+            shard.map.clear();
+            shard.last_cookie = None;
         }
         Ok(())
     }
@@ -378,7 +470,10 @@ impl MemoryStore {
 
     /// The stored JSON text of a record, expired or not (for interop tests and debugging).
     pub fn raw_json(&self, id: &SessionId) -> Option<String> {
-        self.shard(id).map.get(id.as_str()).map(|e| e.json.to_string())
+        let shard = self.shard(id);
+        let entry = shard.map.get(&Key::of(id))?;
+        let data = serde_json::from_str(&entry.data).ok()?;
+        Some(Record::from_parts(entry.cookie(), data).to_json())
     }
 }
 
@@ -446,5 +541,71 @@ mod tests {
             store.raw_json(&id).unwrap(),
             r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"views":2}"#
         );
+    }
+
+    #[tokio::test]
+    async fn records_whose_cookies_differ_only_in_expiry_share_one_cookie() {
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).shards(1).build();
+        let (a, b) = (SessionId::generate(), SessionId::generate());
+        let ten_seconds = |now| {
+            let mut record = Record::new(SessionCookie::default());
+            record.cookie_mut().set_max_age(Some(Duration::from_secs(10)), now);
+            record
+        };
+        store.create(&a, &ten_seconds(clock.now())).await.unwrap();
+        clock.advance(Duration::from_secs(1));
+        store.create(&b, &ten_seconds(clock.now())).await.unwrap();
+        {
+            let shard = store.shard(&a);
+            let (ea, eb) = (&shard.map[&Key::of(&a)], &shard.map[&Key::of(&b)]);
+            assert!(Arc::ptr_eq(&ea.cookie, &eb.cookie), "alike cookies are stored once");
+            assert_eq!((ea.expires_at, eb.expires_at), (10_000, 11_000));
+        }
+        // Each record still reads back with its own expiry.
+        let got = store.get(&b).await.unwrap().unwrap().record;
+        assert_eq!(got.expires(), Some(Timestamp::from_millis(11_000)));
+        assert_eq!(got.cookie().original_max_age(), Some(10_000));
+        // A different cookie gets its own copy.
+        let c = SessionId::generate();
+        store.create(&c, &record_expiring(Some(5_000), clock.now())).await.unwrap();
+        let shard = store.shard(&a);
+        assert!(!Arc::ptr_eq(&shard.map[&Key::of(&a)].cookie, &shard.map[&Key::of(&c)].cookie));
+    }
+
+    #[tokio::test]
+    async fn refresh_moves_a_max_age_records_expiry_and_keeps_its_data() {
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).build();
+        let id = SessionId::generate();
+        let mut record = Record::new(SessionCookie::default());
+        record.cookie_mut().set_max_age(Some(Duration::from_secs(10)), clock.now());
+        record.data_mut().insert("user".into(), "ada".into());
+        store.create(&id, &record).await.unwrap();
+        clock.advance(Duration::from_secs(8));
+        assert_eq!(store.refresh(&id).await.unwrap(), TouchOutcome::Touched);
+        clock.advance(Duration::from_secs(8));
+        let got = store.get(&id).await.unwrap().expect("refreshed at 8 s, so alive at 16 s");
+        assert_eq!(got.record.expires(), Some(Timestamp::from_millis(18_000)));
+        assert_eq!(got.record.data()["user"], "ada");
+        clock.advance(Duration::from_secs(3));
+        assert!(store.get(&id).await.unwrap().is_none());
+        assert_eq!(store.refresh(&id).await.unwrap(), TouchOutcome::Gone);
+    }
+
+    #[tokio::test]
+    async fn ids_of_every_format_come_back_from_all() {
+        let store = MemoryStore::new();
+        let ids =
+            [SessionId::generate(), SessionId::new("custom:id/1").unwrap(), SessionId::new("a".repeat(32)).unwrap()];
+        for id in &ids {
+            store.create(id, &Record::new(SessionCookie::default())).await.unwrap();
+        }
+        let mut got: Vec<String> =
+            store.all().await.unwrap().into_iter().map(|(id, _)| id.as_str().to_owned()).collect();
+        let mut want: Vec<String> = ids.iter().map(|id| id.as_str().to_owned()).collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
     }
 }

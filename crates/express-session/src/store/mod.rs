@@ -321,9 +321,8 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// The object-safe twin of [`Store`], implemented for every store; the layer holds an `Arc<dyn DynStore>`.
-#[doc(hidden)]
-pub trait DynStore: fmt::Debug + Send + Sync + 'static {
+/// The store as the session engine calls it: object-safe, each call one boxed future (a [`Guarded`] store).
+pub(crate) trait DynStore: fmt::Debug + Send + Sync + 'static {
     fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
     fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>>;
     fn save_if<'a>(
@@ -338,36 +337,19 @@ pub trait DynStore: fmt::Debug + Send + Sync + 'static {
     fn is_ready(&self) -> bool;
 }
 
-impl<S: Store> DynStore for S {
-    fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
-        Box::pin(Store::get(self, id))
-    }
-    fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
-        Box::pin(Store::create(self, id, record))
-    }
-    fn save_if<'a>(
-        &'a self,
-        id: &'a SessionId,
-        record: &'a Record,
-        expected: &'a Version,
-    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
-        Box::pin(Store::save_if(self, id, record, expected))
-    }
-    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        Box::pin(Store::touch(self, id, record))
-    }
-    fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        Box::pin(Store::refresh(self, id))
-    }
-    fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(Store::destroy(self, id))
-    }
-    fn is_ready(&self) -> bool {
-        Store::is_ready(self)
+/// A user's store as the options hold it, until the layer is built and wraps it in a [`Guarded`] store
+/// (type-erased here so that the options need no type parameter; the guard keeps the concrete type, so each
+/// store call costs one boxed future, not two).
+pub(crate) trait Guardable: fmt::Debug + Send + Sync + 'static {
+    fn guarded(self: Arc<Self>, timeout: std::time::Duration, hash_ids: bool) -> Arc<dyn DynStore>;
+}
+
+impl<S: Store> Guardable for S {
+    fn guarded(self: Arc<Self>, timeout: std::time::Duration, hash_ids: bool) -> Arc<dyn DynStore> {
+        Arc::new(Guarded { inner: self, timeout, hash_ids })
     }
 }
 
-/// Stores shared behind an `Arc` are stores too.
 impl<S: Store> Store for Arc<S> {
     fn get(&self, id: &SessionId) -> impl Future<Output = Result<Option<Versioned>, StoreError>> + Send {
         S::get(self, id)
@@ -418,23 +400,19 @@ impl<S: Store> Store for Arc<S> {
 
 /// What the layer wraps every store in: a timeout on each call (a call that takes longer is the store being
 /// unreachable, so no request waits on a dead backend), and optionally ids hashed at rest.
+/// The store the engine calls: the user's store with a per-call timeout and, if configured, ids hashed at rest.
 #[derive(Debug)]
-struct Guarded {
-    inner: Arc<dyn DynStore>,
+struct Guarded<S> {
+    inner: Arc<S>,
     timeout: std::time::Duration,
     hash_ids: bool,
 }
 
-/// The error of a store call that did not finish in time.
 #[derive(Debug, thiserror::Error)]
 #[error("session store call timed out after {0:?}")]
 struct TimedOut(std::time::Duration);
 
-pub(crate) fn guard(inner: Arc<dyn DynStore>, timeout: std::time::Duration, hash_ids: bool) -> Arc<dyn DynStore> {
-    Arc::new(Guarded { inner, timeout, hash_ids })
-}
-
-impl Guarded {
+impl<S: Store> Guarded<S> {
     fn key<'a>(&self, id: &'a SessionId) -> std::borrow::Cow<'a, SessionId> {
         if !self.hash_ids {
             return std::borrow::Cow::Borrowed(id);
@@ -453,7 +431,7 @@ impl Guarded {
     }
 }
 
-impl DynStore for Guarded {
+impl<S: Store> DynStore for Guarded<S> {
     fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
         Box::pin(async move { self.timed(self.inner.get(&self.key(id))).await })
     }
