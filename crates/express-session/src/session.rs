@@ -1,7 +1,9 @@
 //! The session handle handlers use, and the per-request state behind it.
 
+use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::fmt;
-use std::sync::Arc;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -80,16 +82,23 @@ enum Change {
 
 impl Change {
     fn apply(&self, data: &mut Map<String, Value>) -> Result<(), SessionError> {
-        match self {
-            Change::Set(k, v) => {
-                data.insert(k.clone(), v.clone());
+        // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
+        fn put(data: &mut Map<String, Value>, key: &str, value: Value) {
+            match data.get_mut(key) {
+                Some(slot) => *slot = value,
+                None => {
+                    data.insert(key.to_owned(), value);
+                }
             }
+        }
+        match self {
+            Change::Set(k, v) => put(data, k, v.clone()),
             Change::Remove(k) => {
                 data.shift_remove(k);
             }
             Change::Update(k, f) => {
                 let new = f(data.get(k))?;
-                data.insert(k.clone(), new);
+                put(data, k, new);
             }
             Change::Clear => data.clear(),
         }
@@ -98,26 +107,39 @@ impl Change {
 }
 
 /// express's `savedHash`, lazily: `Original` means "the data as loaded or created".
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Copy, PartialEq)]
 enum SavedHash {
     Unset,
     Original,
-    Value(Map<String, Value>),
+    Value(DataHash),
 }
 
-/// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
-/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
-fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => same_data(x, y),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
-        _ => a == b,
+/// A digest of the JSON text of the session data, which is how express decides "modified" (it hashes
+/// `JSON.stringify` of the session, with a CRC-32); here two keyed 64-bit SipHashes, so key order counts at every
+/// depth and `1` differs from `1.0`, as in the text. Streaming the text into the hashers copies nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct DataHash(u64, u64);
+
+impl DataHash {
+    fn of(data: &Map<String, Value>) -> Self {
+        static KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
+        let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
+        struct Feed(DefaultHasher, DefaultHasher);
+        impl std::io::Write for Feed {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.write(bytes);
+                self.1.write(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut feed = Feed(a.build_hasher(), b.build_hasher());
+        // A map of JSON values always serializes, and the feed never fails.
+        let _ = serde_json::to_writer(&mut feed, data);
+        Self(feed.0.finish(), feed.1.finish())
     }
-}
-
-/// [`same_json`] for the session data.
-fn same_data(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
-    x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
 }
 
 /// The session as this request sees it (express's `req.session` plus the middleware's bookkeeping).
@@ -159,7 +181,7 @@ struct Gone {
 struct State {
     phase: Phase,
     /// express's `originalHash`: a copy of the data taken before the first change (`None`: not yet needed).
-    original: Option<Map<String, Value>>,
+    original: Option<DataHash>,
     /// The data may differ from the original (a change or a reload happened).
     touched_data: bool,
     saved_hash: SavedHash,
@@ -328,7 +350,7 @@ impl Session {
     /// Notes that the data is about to change: keeps a copy of the original data first.
     fn before_change(state: &mut State) {
         if state.original.is_none() {
-            let original = Self::active_mut(state).record.data().clone();
+            let original = DataHash::of(Self::active_mut(state).record.data());
             state.original = Some(original);
         }
         state.touched_data = true;
@@ -698,7 +720,7 @@ impl Session {
     pub async fn save(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         if state.wrapped {
-            let data = Self::active_mut(&mut state).record.data().clone();
+            let data = DataHash::of(Self::active_mut(&mut state).record.data());
             state.saved_hash = SavedHash::Value(data);
         }
         match self.write(&mut state).await? {
@@ -738,8 +760,8 @@ impl Session {
                 let id = self.ensure_id(active)?;
                 // After a first lost race, requests of this session in this process retry one after the other,
                 // so that only requests served by other processes can make a retry lose again. The lock costs
-                // nothing when there is no contention.
-                let lock = config.write_lock(&id);
+                // nothing when there is no contention (the lock is only looked up after a conflict).
+                let lock = OnceLock::new();
                 let mut turn = None;
                 for attempt in 0..=config.max_save_retries {
                     match store.save_if(&id, &active.record, &expected).await? {
@@ -761,7 +783,7 @@ impl Session {
                             // Back off before re-reading, never between the read and the next save, so that the
                             // version the save compares against is as fresh as it can be.
                             if turn.is_none() {
-                                turn = Some(lock.lock().await);
+                                turn = Some(lock.get_or_init(|| config.write_lock(&id)).lock().await);
                             } else {
                                 tokio::time::sleep(backoff(attempt)).await;
                             }
@@ -847,16 +869,20 @@ impl Session {
             _ => None,
         };
         // Unchanged since the original unless a change (or reload) happened and the data differs.
-        let same_as_original = |data: &Map<String, Value>| match &state.original {
-            Some(original) if state.touched_data => same_data(data, original),
+        let current = current.map(|data| (data, std::cell::OnceCell::new()));
+        let hash = |(data, hash): &(&Map<String, Value>, std::cell::OnceCell<DataHash>)| {
+            *hash.get_or_init(|| DataHash::of(data))
+        };
+        let same_as_original = |current| match state.original {
+            Some(original) if state.touched_data => hash(current) == original,
             _ => true,
         };
-        let modified = state.id_changed || current.is_some_and(|data| !same_as_original(data));
+        let modified = state.id_changed || current.as_ref().is_some_and(|c| !same_as_original(c));
         let saved = !state.id_changed
-            && current.is_some_and(|data| match &state.saved_hash {
+            && current.as_ref().is_some_and(|c| match state.saved_hash {
                 SavedHash::Unset => false,
-                SavedHash::Original => same_as_original(data),
-                SavedHash::Value(saved) => same_data(data, saved),
+                SavedHash::Original => same_as_original(c),
+                SavedHash::Value(saved) => hash(c) == saved,
             });
         let (cookie_has_expires, cookie_secure) = match &state.phase {
             Phase::Active(a) => (a.record.cookie().expires().is_some(), a.record.cookie().secure()),
@@ -967,11 +993,13 @@ mod tests {
     /// express compares `JSON.stringify` output: key order counts, at every depth; equal JSON is unmodified.
     #[test]
     fn modification_is_judged_on_the_json_text() {
+        let same = |a: &Map<String, Value>, b: &Map<String, Value>| DataHash::of(a) == DataHash::of(b);
         let a = map(json!({"x": 1, "y": {"p": [1, {"q": 2}], "r": "s"}}));
-        assert!(same_data(&a, &a.clone()));
-        assert!(!same_data(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
-        assert!(!same_data(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
-        assert!(!same_data(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
-        assert!(!same_data(&a, &map(json!({"x": 1}))));
+        assert!(same(&a, &a.clone()));
+        assert!(!same(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
+        assert!(!same(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
+        assert!(!same(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
+        assert!(!same(&a, &map(json!({"x": 1}))));
+        assert!(!same(&map(json!({"a": "b,c"})), &map(json!({"a": "b", "c": null}))), "text, not a loose fold");
     }
 }
