@@ -1,0 +1,1 @@
+//! The helpers and cases the SQL store crates' tests share.
