@@ -171,16 +171,11 @@ impl StoreCore {
         Self {
             backend,
             timeout: options.timeout(),
-            prune_interval: options.prune_interval(),
-            prune_batch_size: options.prune_batch_size(),
-            ensure_table: options.create_table_if_missing().then(OnceCell::new),
+            prune_interval: options.prune_interval,
+            prune_batch_size: options.prune_batch_size,
+            ensure_table: options.create_table_if_missing.then(OnceCell::new),
             pruner: Mutex::new(None),
         }
-    }
-
-    /// The store's [`Backend`].
-    pub fn backend(&self) -> &Backend {
-        &self.backend
     }
 
     /// Runs one store call under the timeout: a call that takes longer is [`StoreError::Unavailable`], a failed

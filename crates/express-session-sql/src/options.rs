@@ -7,29 +7,29 @@ use std::time::Duration;
 ///
 /// | option | default | limit |
 /// |---|---|---|
-/// | [`ttl`](Self::ttl): lifetime of a record without `cookie.expires` | one day | |
-/// | [`timeout`](Self::timeout): longest store call, waiting for a connection included | 5 s | |
-/// | [`max_connections`](Self::max_connections) of the store's own pool | 10 | at least 1 |
-/// | [`create_table_if_missing`](Self::create_table_if_missing) on first use | `false` | |
-/// | [`prune_interval`](Self::prune_interval) of the background pruning task | 15 minutes | zero is `None` (off) |
-/// | [`prune_batch_size`](Self::prune_batch_size): rows one pruning statement deletes at most | 1000 | at least 1 |
+/// | [`ttl`](Self::set_ttl): lifetime of a record without `cookie.expires` | one day | |
+/// | [`timeout`](Self::set_timeout): longest store call, waiting for a connection included | 5 s | |
+/// | [`max_connections`](Self::set_max_connections) of the store's own pool | 10 | at least 1 |
+/// | [`create_table_if_missing`](Self::set_create_table_if_missing) on first use | `false` | |
+/// | [`prune_interval`](Self::set_prune_interval) of the background pruning task | 15 minutes | zero is `None` (off) |
+/// | [`prune_batch_size`](Self::set_prune_batch_size): rows one pruning statement deletes at most | 1000 | at least 1 |
 ///
 /// ```
 /// use std::time::Duration;
 /// let mut options = express_session_sql::SqlOptions::default();
-/// options.set_max_connections(0).set_prune_interval(Some(Duration::ZERO));
+/// options.set_max_connections(0).set_timeout(Duration::from_secs(2));
 /// assert_eq!(options.max_connections(), 1);
-/// assert_eq!(options.prune_interval(), None);
-/// assert_eq!(options.ttl(), Duration::from_secs(86_400));
+/// assert_eq!(options.timeout(), Duration::from_secs(2));
+/// assert_eq!(options.ttl_secs(), 86_400);
 /// ```
 #[derive(Debug, Clone)]
 pub struct SqlOptions {
     ttl: Duration,
     timeout: Duration,
     max_connections: u32,
-    create_table_if_missing: bool,
-    prune_interval: Option<Duration>,
-    prune_batch_size: u32,
+    pub(crate) create_table_if_missing: bool,
+    pub(crate) prune_interval: Option<Duration>,
+    pub(crate) prune_batch_size: u32,
 }
 
 impl Default for SqlOptions {
@@ -51,7 +51,7 @@ impl SqlOptions {
     /// ```
     /// # use std::time::Duration;
     /// let mut options = express_session_sql::SqlOptions::default();
-    /// assert_eq!(options.set_ttl(Duration::from_secs(60)).ttl(), Duration::from_secs(60));
+    /// assert_eq!(options.set_ttl(Duration::from_secs(60)).ttl_secs(), 60);
     /// ```
     pub fn set_ttl(&mut self, ttl: Duration) -> &mut Self {
         self.ttl = ttl;
@@ -85,7 +85,7 @@ impl SqlOptions {
     ///
     /// ```
     /// let mut options = express_session_sql::SqlOptions::default();
-    /// assert!(options.set_create_table_if_missing(true).create_table_if_missing());
+    /// options.set_create_table_if_missing(true);
     /// ```
     pub fn set_create_table_if_missing(&mut self, create: bool) -> &mut Self {
         self.create_table_if_missing = create;
@@ -97,7 +97,7 @@ impl SqlOptions {
     /// ```
     /// # use std::time::Duration;
     /// let mut options = express_session_sql::SqlOptions::default();
-    /// assert_eq!(options.set_prune_interval(Some(Duration::ZERO)).prune_interval(), None);
+    /// options.set_prune_interval(Some(Duration::ZERO)); // off
     /// ```
     pub fn set_prune_interval(&mut self, every: Option<Duration>) -> &mut Self {
         self.prune_interval = every.filter(|d| !d.is_zero());
@@ -109,16 +109,11 @@ impl SqlOptions {
     ///
     /// ```
     /// let mut options = express_session_sql::SqlOptions::default();
-    /// assert_eq!(options.set_prune_batch_size(0).prune_batch_size(), 1);
+    /// options.set_prune_batch_size(0); // 1
     /// ```
     pub fn set_prune_batch_size(&mut self, rows: u32) -> &mut Self {
         self.prune_batch_size = rows.max(1);
         self
-    }
-
-    /// The lifetime of a record without `cookie.expires` (default one day).
-    pub fn ttl(&self) -> Duration {
-        self.ttl
     }
 
     /// The lifetime of a record without `cookie.expires` in whole seconds, saturated to `i64`.
@@ -147,20 +142,5 @@ impl SqlOptions {
     /// The most connections of the store's own pool (default 10).
     pub fn max_connections(&self) -> u32 {
         self.max_connections
-    }
-
-    /// Whether the table is created on first use (default `false`).
-    pub fn create_table_if_missing(&self) -> bool {
-        self.create_table_if_missing
-    }
-
-    /// How often expired rows are pruned in the background (default 15 minutes), or `None`.
-    pub fn prune_interval(&self) -> Option<Duration> {
-        self.prune_interval
-    }
-
-    /// The most rows one pruning statement deletes (default 1000).
-    pub fn prune_batch_size(&self) -> u32 {
-        self.prune_batch_size
     }
 }

@@ -1,1 +1,0 @@
-//! The helpers and cases the SQL store crates' tests share.
