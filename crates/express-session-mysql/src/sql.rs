@@ -4,6 +4,8 @@
 //! row is live while `expires >= round(now)`. `now` is the database's clock, read in a way that does not depend on
 //! the connection's `time_zone` (`UNIX_TIMESTAMP()` plus the microseconds of `NOW(6)`, both the statement's start).
 
+use express_session_sql::Statements;
+
 /// The database's `now` in seconds, with microseconds.
 const NOW: &str = "(UNIX_TIMESTAMP() + MICROSECOND(NOW(6)) / 1000000)";
 
@@ -21,64 +23,44 @@ pub(crate) struct Names {
     pub(crate) data: String,
 }
 
-/// Every statement, for one table.
-#[derive(Debug)]
-pub(crate) struct Sql {
-    /// `? sid` → `data` of the live row.
-    pub(crate) get: String,
-    /// `? sid, ? expires (or NULL), ? ttl ms, ? data`: a plain INSERT (a duplicate is a unique violation).
-    pub(crate) insert: String,
-    /// `? sid`: deletes the row only if it is expired (so that `create` can reuse the id).
-    pub(crate) delete_if_expired: String,
-    /// As `insert`, but express-mysql-session's upsert.
-    pub(crate) upsert: String,
-    /// `? data, ? expires, ? ttl ms, ? sid, ? expected data`: updates the live row whose data is the expected text.
-    pub(crate) save_if: String,
-    /// `? sid` → whether the row is live (to tell Conflict from Gone).
-    pub(crate) is_live: String,
-    /// `? expires, ? ttl ms, ? sid`: moves `expires` of the live row.
-    pub(crate) touch: String,
-    /// `? sid`.
-    pub(crate) destroy: String,
-    /// `session_id, data` of every live row.
-    pub(crate) all: String,
-    /// `COUNT(*)` of the live rows.
-    pub(crate) len: String,
-    /// Deletes every row.
-    pub(crate) clear: String,
-    /// `? batch size`: deletes up to that many expired rows.
-    pub(crate) prune_batch: String,
-}
-
-impl Sql {
-    pub(crate) fn new(names: &Names) -> Self {
-        let t = quote_ident(&names.table);
-        let id = quote_ident(&names.session_id);
-        let exp = quote_ident(&names.expires);
-        let data = quote_ident(&names.data);
-        let live = format!("{exp} >= ROUND({NOW})");
-        let expired = format!("{exp} < ROUND({NOW})");
-        let value = format!("COALESCE(?, ROUND({NOW} + ? / 1000))");
-        Self {
-            get: format!("SELECT {data} FROM {t} WHERE {id} = ? AND {live}"),
-            insert: format!("INSERT INTO {t} ({id}, {exp}, {data}) VALUES (?, {value}, ?)"),
-            delete_if_expired: format!("DELETE FROM {t} WHERE {id} = ? AND {expired}"),
-            upsert: format!(
-                "INSERT INTO {t} ({id}, {exp}, {data}) VALUES (?, {value}, ?) \
-                 ON DUPLICATE KEY UPDATE {exp} = VALUES({exp}), {data} = VALUES({data})"
-            ),
-            save_if: format!(
-                "UPDATE {t} SET {data} = ?, {exp} = {value} \
-                 WHERE {id} = ? AND CAST({data} AS BINARY) = CAST(? AS BINARY) AND {live}"
-            ),
-            is_live: format!("SELECT {live} FROM {t} WHERE {id} = ?"),
-            touch: format!("UPDATE {t} SET {exp} = {value} WHERE {id} = ? AND {live}"),
-            destroy: format!("DELETE FROM {t} WHERE {id} = ?"),
-            all: format!("SELECT {id}, {data} FROM {t} WHERE {live}"),
-            len: format!("SELECT COUNT(*) FROM {t} WHERE {live}"),
-            clear: format!("DELETE FROM {t}"),
-            prune_batch: format!("DELETE FROM {t} WHERE {expired} LIMIT ?"),
-        }
+/// Every statement, for one table. `? ttl ms` is in milliseconds; `? expires` is whole seconds since the epoch
+/// (rounded) or NULL for now + ttl.
+pub(crate) fn statements(names: &Names) -> Statements {
+    let t = quote_ident(&names.table);
+    let id = quote_ident(&names.session_id);
+    let exp = quote_ident(&names.expires);
+    let data = quote_ident(&names.data);
+    let live = format!("{exp} >= ROUND({NOW})");
+    let expired = format!("{exp} < ROUND({NOW})");
+    let value = format!("COALESCE(?, ROUND({NOW} + ? / 1000))");
+    Statements {
+        // ? sid -> data
+        get: format!("SELECT {data} FROM {t} WHERE {id} = ? AND {live}"),
+        // ? sid, ? expires, ? ttl ms, ? data
+        insert: format!("INSERT INTO {t} ({id}, {exp}, {data}) VALUES (?, {value}, ?)"),
+        // ? sid
+        delete_if_expired: format!("DELETE FROM {t} WHERE {id} = ? AND {expired}"),
+        // as insert: express-mysql-session's upsert
+        upsert: format!(
+            "INSERT INTO {t} ({id}, {exp}, {data}) VALUES (?, {value}, ?) \
+             ON DUPLICATE KEY UPDATE {exp} = VALUES({exp}), {data} = VALUES({data})"
+        ),
+        // ? data, ? expires, ? ttl ms, ? sid, ? expected data
+        save_if: format!(
+            "UPDATE {t} SET {data} = ?, {exp} = {value} \
+             WHERE {id} = ? AND CAST({data} AS BINARY) = CAST(? AS BINARY) AND {live}"
+        ),
+        // ? sid -> live
+        is_live: format!("SELECT {live} FROM {t} WHERE {id} = ?"),
+        // ? expires, ? ttl ms, ? sid
+        touch: format!("UPDATE {t} SET {exp} = {value} WHERE {id} = ? AND {live}"),
+        // ? sid
+        destroy: format!("DELETE FROM {t} WHERE {id} = ?"),
+        all: format!("SELECT {id}, {data} FROM {t} WHERE {live}"),
+        len: format!("SELECT COUNT(*) FROM {t} WHERE {live}"),
+        clear: format!("DELETE FROM {t}"),
+        // ? batch size
+        prune_batch: format!("DELETE FROM {t} WHERE {expired} LIMIT ?"),
     }
 }
 

@@ -1,17 +1,17 @@
 //! [`MySqlStore`] and its builder.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use express_session::{Record, SessionId, Timestamp};
+use express_session_sql::{SqlOptions, Statements, StoreCore, inserted, parse_record, version_of};
 use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use tokio::sync::{OnceCell, watch};
 
-use crate::error::{InvalidConfig, NAME, TimedOut, classify};
-use crate::sql::{self, Names, Sql};
+use crate::error::BACKEND;
+use crate::sql::{self, Names};
 
 /// A session store in a MySQL or MariaDB table laid out as express-mysql-session's, shared with Node apps that
 /// use express-mysql-session on the same table.
@@ -41,15 +41,11 @@ pub struct MySqlStore {
 #[derive(Debug)]
 struct Inner {
     pool: MySqlPool,
-    sql: Sql,
+    sql: Statements,
     names: Names,
     ttl_ms: i64,
-    timeout: Duration,
-    prune_batch_size: i64,
-    /// Set when the table is to be created on first use ([`MySqlStoreBuilder::create_table_if_missing`]).
-    ensure_table: Option<OnceCell<()>>,
-    /// Dropping or sending to it stops the pruning task.
-    pruner: Mutex<Option<watch::Sender<bool>>>,
+    /// The timeout, table creation on first use and the pruning task.
+    core: StoreCore,
 }
 
 /// Builds a [`MySqlStore`]: the table, the lifetimes, the timeout and pruning.
@@ -83,12 +79,7 @@ struct Inner {
 #[must_use = "a builder does nothing until `connect`, `connect_lazy` or `build` is called"]
 pub struct MySqlStoreBuilder {
     names: Names,
-    ttl: Duration,
-    timeout: Duration,
-    max_connections: u32,
-    create_table_if_missing: bool,
-    prune_interval: Option<Duration>,
-    prune_batch_size: u32,
+    options: SqlOptions,
 }
 
 impl Default for MySqlStoreBuilder {
@@ -100,12 +91,7 @@ impl Default for MySqlStoreBuilder {
                 expires: "expires".into(),
                 data: "data".into(),
             },
-            ttl: Duration::from_secs(86_400),
-            timeout: Duration::from_secs(5),
-            max_connections: 10,
-            create_table_if_missing: false,
-            prune_interval: Some(Duration::from_secs(15 * 60)),
-            prune_batch_size: 1_000,
+            options: SqlOptions::default(),
         }
     }
 }
@@ -152,7 +138,7 @@ impl MySqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.options.set_ttl(ttl);
         self
     }
 
@@ -165,7 +151,7 @@ impl MySqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options.set_timeout(timeout);
         self
     }
 
@@ -177,7 +163,7 @@ impl MySqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max.max(1);
+        self.options.set_max_connections(max);
         self
     }
 
@@ -189,7 +175,7 @@ impl MySqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn create_table_if_missing(mut self, create: bool) -> Self {
-        self.create_table_if_missing = create;
+        self.options.set_create_table_if_missing(create);
         self
     }
 
@@ -205,7 +191,7 @@ impl MySqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn prune_interval(mut self, every: Option<Duration>) -> Self {
-        self.prune_interval = every.filter(|d| !d.is_zero());
+        self.options.set_prune_interval(every);
         self
     }
 
@@ -217,7 +203,7 @@ impl MySqlStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn prune_batch_size(mut self, rows: u32) -> Self {
-        self.prune_batch_size = rows.max(1);
+        self.options.set_prune_batch_size(rows);
         self
     }
 
@@ -237,8 +223,7 @@ impl MySqlStoreBuilder {
     /// [`StoreError::Unavailable`] when the server cannot be reached within the [timeout](Self::timeout),
     /// [`StoreError::Backend`] for an invalid URL, table or column name, or a failed table creation.
     pub async fn connect(self, url: &str) -> Result<MySqlStore, StoreError> {
-        let options: MySqlConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
-        self.connect_with(options).await
+        self.connect_with(BACKEND.parse_url(url)?).await
     }
 
     /// Like [`connect`](Self::connect), with sqlx's connection options (host, TLS, credentials, ...).
@@ -258,10 +243,7 @@ impl MySqlStoreBuilder {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(self, options: MySqlConnectOptions) -> Result<MySqlStore, StoreError> {
         let store = self.connect_lazy_with(options)?;
-        store.run(async { store.inner.pool.acquire().await.map(drop) }).await?;
-        if store.inner.ensure_table.is_some() {
-            store.ensure_table().await?;
-        }
+        store.inner.core.connect(&store.inner.pool, || store.migrate()).await?;
         Ok(store)
     }
 
@@ -281,8 +263,7 @@ impl MySqlStoreBuilder {
     ///
     /// [`StoreError::Backend`] for an invalid URL, table or column name.
     pub fn connect_lazy(self, url: &str) -> Result<MySqlStore, StoreError> {
-        let options: MySqlConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
-        self.connect_lazy_with(options)
+        self.connect_lazy_with(BACKEND.parse_url(url)?)
     }
 
     /// Like [`connect_lazy`](Self::connect_lazy), with sqlx's connection options.
@@ -306,8 +287,8 @@ impl MySqlStoreBuilder {
         // waiting for its lock (InnoDB's semi-consistent read), and pruning does not keep locks on the rows it
         // scans but leaves. sqlx already pins time_zone to +00:00; the statements do not depend on it.
         let pool = MySqlPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.timeout)
+            .max_connections(self.options.max_connections())
+            .acquire_timeout(self.options.timeout())
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
@@ -337,27 +318,19 @@ impl MySqlStoreBuilder {
     /// [`StoreError::Backend`] for an invalid table or column name.
     pub fn build(self, pool: MySqlPool) -> Result<MySqlStore, StoreError> {
         let names = &self.names;
-        for name in [&names.table, &names.session_id, &names.expires, &names.data] {
-            if name.is_empty() || name.contains('\0') {
-                return Err(StoreError::backend(NAME, InvalidConfig("table and column names must be non-empty text")));
-            }
-        }
-        let store = MySqlStore {
-            inner: Arc::new(Inner {
-                pool,
-                sql: Sql::new(&self.names),
-                names: self.names,
-                ttl_ms: i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX),
-                timeout: self.timeout,
-                prune_batch_size: i64::from(self.prune_batch_size),
-                ensure_table: self.create_table_if_missing.then(OnceCell::new),
-                pruner: Mutex::new(None),
-            }),
-        };
-        if let Some(every) = self.prune_interval {
-            store.start_pruning(every);
-        }
-        Ok(store)
+        BACKEND.check_names(
+            [&names.table, &names.session_id, &names.expires, &names.data].map(String::as_str),
+            "table and column names",
+        )?;
+        let inner = Arc::new(Inner {
+            pool,
+            sql: sql::statements(&self.names),
+            names: self.names,
+            ttl_ms: self.options.ttl_millis(),
+            core: StoreCore::new(BACKEND, &self.options),
+        });
+        inner.core.start_pruning(Arc::downgrade(&inner), |inner| async move { MySqlStore { inner }.prune().await });
+        Ok(MySqlStore { inner })
     }
 }
 
@@ -365,16 +338,6 @@ impl MySqlStoreBuilder {
 /// within the column's `int unsigned`.
 fn round_seconds(t: Timestamp) -> i64 {
     (t.as_millis().saturating_add(500)).div_euclid(1000).clamp(0, i64::from(u32::MAX))
-}
-
-fn parse(id: &SessionId, text: &str) -> Option<Record> {
-    match Record::from_json(text) {
-        Ok(record) => Some(record),
-        Err(error) => {
-            tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
-            None
-        }
-    }
 }
 
 fn text_of(id: &SessionId, bytes: Vec<u8>) -> Option<String> {
@@ -385,10 +348,6 @@ fn text_of(id: &SessionId, bytes: Vec<u8>) -> Option<String> {
             None
         }
     }
-}
-
-fn version_of(text: String) -> Version {
-    Version::from_bytes(text.into_bytes())
 }
 
 impl MySqlStore {
@@ -458,23 +417,9 @@ impl MySqlStore {
     /// As every store call; rows deleted by earlier batches stay deleted.
     pub async fn prune(&self) -> Result<u64, StoreError> {
         self.ensure_table().await?;
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .run(async {
-                    sqlx::query(&self.inner.sql.prune_batch)
-                        .bind(self.inner.prune_batch_size)
-                        .execute(&self.inner.pool)
-                        .await
-                        .map(|r| r.rows_affected())
-                })
-                .await?;
-            total += deleted;
-            if deleted < self.inner.prune_batch_size.unsigned_abs() {
-                return Ok(total);
-            }
-            tokio::task::yield_now().await;
-        }
+        let sql = &self.inner.sql.prune_batch;
+        let delete = |batch| self.run(async move { sqlx::query(sql).bind(batch).execute(&self.inner.pool).await });
+        self.inner.core.prune(|batch| async move { delete(batch).await.map(|r| r.rows_affected()) }).await
     }
 
     /// Stops the background pruning task, if any (it finishes the batch it is deleting). Pruning also stops
@@ -489,9 +434,7 @@ impl MySqlStore {
     /// # }
     /// ```
     pub fn stop_pruning(&self) {
-        if let Some(stop) = self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = stop.send(true);
-        }
+        self.inner.core.stop_pruning();
     }
 
     /// Whether the background pruning task is running.
@@ -505,7 +448,7 @@ impl MySqlStore {
     /// # }
     /// ```
     pub fn is_pruning(&self) -> bool {
-        self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|tx| !tx.is_closed())
+        self.inner.core.is_pruning()
     }
 
     /// The connection pool, for health checks or for queries of your own on the session table.
@@ -537,44 +480,14 @@ impl MySqlStore {
         &self.inner.names.table
     }
 
-    fn start_pruning(&self, every: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no Tokio runtime when the MySQL session store was built; expired rows are not pruned");
-            return;
-        };
-        let (stop, mut stopped) = watch::channel(false);
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        runtime.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    // A stop, or the store dropped (the sender lives in it).
-                    _ = stopped.changed() => return,
-                }
-                let Some(inner) = weak.upgrade() else { return };
-                match (MySqlStore { inner }).prune().await {
-                    Ok(deleted) => tracing::debug!(deleted, "pruned expired sessions"),
-                    Err(error) => tracing::warn!(%error, "pruning expired sessions failed; will try again"),
-                }
-            }
-        });
-        *self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
-    }
-
     /// Runs one store call under the timeout.
     async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.inner.timeout, call).await {
-            Ok(result) => result.map_err(classify),
-            Err(_) => Err(StoreError::unavailable(NAME, TimedOut(self.inner.timeout))),
-        }
+        self.inner.core.run(call).await
     }
 
     /// Creates the table on first use, when asked to.
     async fn ensure_table(&self) -> Result<(), StoreError> {
-        match &self.inner.ensure_table {
-            None => Ok(()),
-            Some(once) => once.get_or_try_init(|| self.migrate()).await.map(|_| ()),
-        }
+        self.inner.core.ensure_table(|| self.migrate()).await
     }
 
     /// The `expires` of the writes: the record's expiry in seconds (rounded), or NULL for the store's ttl.
@@ -585,18 +498,15 @@ impl MySqlStore {
     /// A plain INSERT: `true` when inserted, `false` on a unique violation (the id is taken).
     async fn insert(&self, id: &SessionId, json: &str, expires: Option<i64>) -> Result<bool, StoreError> {
         self.run(async {
-            let result = sqlx::query(&self.inner.sql.insert)
-                .bind(id.as_str())
-                .bind(expires)
-                .bind(self.inner.ttl_ms)
-                .bind(json)
-                .execute(&self.inner.pool)
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-                Err(e) => Err(e),
-            }
+            inserted(
+                sqlx::query(&self.inner.sql.insert)
+                    .bind(id.as_str())
+                    .bind(expires)
+                    .bind(self.inner.ttl_ms)
+                    .bind(json)
+                    .execute(&self.inner.pool)
+                    .await,
+            )
         })
         .await
     }
@@ -611,31 +521,23 @@ impl Store for MySqlStore {
                 sqlx::query_scalar(&self.inner.sql.get).bind(id.as_str()).fetch_optional(&self.inner.pool).await
             })
             .await?;
-        Ok(bytes.flatten().and_then(|bytes| {
-            let text = text_of(id, bytes)?;
-            parse(id, &text).map(|record| Versioned { record, version: version_of(text) })
-        }))
+        Ok(bytes.flatten().and_then(|bytes| express_session_sql::versioned(id, text_of(id, bytes)?)))
     }
 
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
         self.ensure_table().await?;
         let json = record.to_json();
         let expires = Self::expires(record);
-        if self.insert(id, &json, expires).await? {
-            return Ok(CreateOutcome::Created(version_of(json)));
-        }
-        // The id is taken. If only by an expired row (not yet pruned), delete that row and insert once more; a
-        // live row, or a concurrent create that wins the second insert, means it exists.
-        let reclaimed = self
-            .run(async {
-                sqlx::query(&self.inner.sql.delete_if_expired).bind(id.as_str()).execute(&self.inner.pool).await
-            })
-            .await?
-            .rows_affected();
-        if reclaimed > 0 && self.insert(id, &json, expires).await? {
-            return Ok(CreateOutcome::Created(version_of(json)));
-        }
-        Ok(CreateOutcome::Exists)
+        let created = express_session_sql::insert_or_reclaim(
+            || self.insert(id, &json, expires),
+            || async {
+                let sql = &self.inner.sql.delete_if_expired;
+                let deleted = self.run(sqlx::query(sql).bind(id.as_str()).execute(&self.inner.pool)).await?;
+                Ok(deleted.rows_affected())
+            },
+        )
+        .await?;
+        Ok(if created { CreateOutcome::Created(version_of(json)) } else { CreateOutcome::Exists })
     }
 
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
@@ -721,7 +623,7 @@ impl Store for MySqlStore {
             .into_iter()
             .filter_map(|(sid, bytes)| {
                 let id = SessionId::new(String::from_utf8(sid).ok()?)?;
-                let record = parse(&id, &text_of(&id, bytes?)?)?;
+                let record = parse_record(&id, &text_of(&id, bytes?)?)?;
                 Some((id, record))
             })
             .collect())

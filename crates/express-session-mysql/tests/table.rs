@@ -9,6 +9,7 @@ use express_session::SessionId;
 use express_session::store::testing::record;
 use express_session::store::{CreateOutcome, SaveOutcome, Store};
 use express_session_mysql::MySqlStore;
+use express_session_sql::testing;
 use serde_json::json;
 use sqlx::Executor;
 use sqlx::mysql::MySqlPoolOptions;
@@ -71,22 +72,18 @@ async fn saving_the_same_text_again_is_saved_not_gone() {
     assert_eq!(store.save_if(&id, &rec, &version).await.unwrap(), SaveOutcome::Saved(version));
 }
 
+/// `COUNT(*)` of every row of `table`, expired or not.
+async fn count_rows(admin: &sqlx::MySqlPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`")).fetch_one(admin).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_deletes_exactly_the_expired_rows_in_batches() {
     let Some(admin) = common::admin().await else { return };
     let table = common::fresh_table(&admin).await;
     let store = store_on(&table).await;
-    for i in 0..25 {
-        store.set(&SessionId::generate(), &record(&store, Some(-5_000), json!({"i": i}))).await.unwrap();
-    }
-    for _ in 0..3 {
-        store.create(&SessionId::generate(), &record(&store, Some(60_000), json!({}))).await.unwrap();
-    }
-    assert_eq!(store.prune().await.unwrap(), 25);
-    assert_eq!(store.prune().await.unwrap(), 0);
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM `{table}`")).fetch_one(&admin).await.unwrap();
-    assert_eq!(rows, 3);
-    assert_eq!(store.len().await.unwrap(), 3);
+    let (prune, count) = (|| store.prune(), || count_rows(&admin, &table));
+    testing::prune_deletes_exactly_the_expired_rows_in_batches(store.clone(), prune, count).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,21 +98,9 @@ async fn the_pruning_task_runs_and_stops() {
         .connect(&common::url())
         .await
         .unwrap();
-    assert!(store.is_pruning());
-    let count = format!("SELECT COUNT(*) FROM `{table}`");
-    for _ in 0..7 {
-        store.set(&SessionId::generate(), &record(&store, Some(-5_000), json!({}))).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let rows: i64 = sqlx::query_scalar(&count).fetch_one(&admin).await.unwrap();
-    assert_eq!(rows, 0, "the task pruned every expired row");
-
-    store.stop_pruning();
-    assert!(!store.is_pruning());
-    store.set(&SessionId::generate(), &record(&store, Some(-5_000), json!({}))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rows: i64 = sqlx::query_scalar(&count).fetch_one(&admin).await.unwrap();
-    assert_eq!(rows, 1, "a stopped task prunes nothing");
+    let count = || count_rows(&admin, &table);
+    testing::the_pruning_task_runs_and_stops(store.clone(), count, MySqlStore::stop_pruning, MySqlStore::is_pruning)
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,14 +6,11 @@
 //! written and compared does not depend on the connection's `TimeZone` setting; connections the store opens also
 //! pin `TimeZone=UTC`, as the Node side must.
 
+use express_session_sql::{Statements, quote_ident};
+
 /// `now`, rounded up to the whole second, as the UTC wall-clock `timestamp` the column holds: the database's
 /// clock, with connect-pg-simple's ceiling.
 const NOW_CEIL: &str = "(to_timestamp(ceil(extract(epoch FROM now()))::float8) AT TIME ZONE 'UTC')";
-
-/// Quotes a PostgreSQL identifier as connect-pg-simple does: in double quotes, with `"` doubled.
-pub(crate) fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// The value written to `expire`: `$expires` (whole seconds since the epoch, already rounded up) or, when it is
 /// NULL (a browser-session cookie), the database's `now` plus `$ttl` seconds, rounded up.
@@ -24,68 +21,49 @@ fn expire_value(expires: u8, ttl: u8) -> String {
     )
 }
 
-/// Every statement, for one table.
-#[derive(Debug)]
-pub(crate) struct Sql {
-    /// `$1` sid → `sess::text` of the live row.
-    pub(crate) get: String,
-    /// `$1` sess, `$2` expires (seconds or NULL), `$3` sid, `$4` ttl: a plain INSERT (a duplicate is a unique
-    /// violation).
-    pub(crate) insert: String,
-    /// `$1` sid: deletes the row only if it is expired (so that `create` can reuse the id).
-    pub(crate) delete_if_expired: String,
-    /// As `insert`, but connect-pg-simple's upsert.
-    pub(crate) upsert: String,
-    /// `$1` sess, `$2` expires, `$3` sid, `$4` ttl, `$5` the expected `sess` text → `(saved, live)`.
-    pub(crate) save_if: String,
-    /// `$1` sid, `$2` expires, `$3` ttl: moves `expire` of the live row.
-    pub(crate) touch: String,
-    /// `$1` sid.
-    pub(crate) destroy: String,
-    /// `sid, sess::text` of every live row.
-    pub(crate) all: String,
-    /// `count(*)` of the live rows.
-    pub(crate) len: String,
-    /// Deletes every row.
-    pub(crate) clear: String,
-    /// `$1` batch size: deletes up to that many expired rows, skipping rows other transactions hold.
-    pub(crate) prune_batch: String,
-}
-
-impl Sql {
-    pub(crate) fn new(table: &str) -> Self {
-        let live = format!("expire >= {NOW_CEIL}");
-        let expired = format!("expire < {NOW_CEIL}");
-        Self {
-            get: format!("SELECT sess::text FROM {table} WHERE sid = $1 AND {live}"),
-            insert: format!("INSERT INTO {table} (sess, expire, sid) VALUES ($1::json, {}, $3)", expire_value(2, 4)),
-            delete_if_expired: format!("DELETE FROM {table} WHERE sid = $1 AND {expired}"),
-            upsert: format!(
-                "INSERT INTO {table} (sess, expire, sid) VALUES ($1::json, {}, $3) \
-                 ON CONFLICT (sid) DO UPDATE SET sess = excluded.sess, expire = excluded.expire",
-                expire_value(2, 4)
-            ),
-            // One statement, no lock unless it writes: the UPDATE matches only the row whose text is the expected
-            // one and that is live (under READ COMMITTED a concurrently changed row is re-checked after its writer
-            // commits, and a stale version takes no lock at all, so losers of a race do not queue behind the row);
-            // `live` (the row as of the statement's snapshot) tells Conflict from Gone. A missing row is never
-            // inserted.
-            save_if: format!(
-                "WITH upd AS (UPDATE {table} SET sess = $1::json, expire = {} \
-                 WHERE sid = $3 AND sess::text = $5 AND {live} RETURNING 1) \
-                 SELECT (SELECT count(*) FROM upd) AS saved, EXISTS (SELECT 1 FROM {table} WHERE sid = $3 AND {live}) AS live",
-                expire_value(2, 4)
-            ),
-            touch: format!("UPDATE {table} SET expire = {} WHERE sid = $1 AND {live}", expire_value(2, 3)),
-            destroy: format!("DELETE FROM {table} WHERE sid = $1"),
-            all: format!("SELECT sid, sess::text FROM {table} WHERE {live}"),
-            len: format!("SELECT count(*) FROM {table} WHERE {live}"),
-            clear: format!("DELETE FROM {table}"),
-            prune_batch: format!(
-                "DELETE FROM {table} WHERE sid IN \
-                 (SELECT sid FROM {table} WHERE {expired} LIMIT $1 FOR UPDATE SKIP LOCKED) AND {expired}"
-            ),
-        }
+/// Every statement, for one table (quoted, possibly schema-qualified). `$ttl` is in seconds; `$expires` is whole
+/// seconds since the epoch (rounded up) or NULL for now + ttl.
+pub(crate) fn statements(table: &str) -> Statements {
+    let live = format!("expire >= {NOW_CEIL}");
+    let expired = format!("expire < {NOW_CEIL}");
+    Statements {
+        // $1 sid -> sess::text
+        get: format!("SELECT sess::text FROM {table} WHERE sid = $1 AND {live}"),
+        // $1 sess, $2 expires, $3 sid, $4 ttl
+        insert: format!("INSERT INTO {table} (sess, expire, sid) VALUES ($1::json, {}, $3)", expire_value(2, 4)),
+        // $1 sid
+        delete_if_expired: format!("DELETE FROM {table} WHERE sid = $1 AND {expired}"),
+        // as insert: connect-pg-simple's upsert
+        upsert: format!(
+            "INSERT INTO {table} (sess, expire, sid) VALUES ($1::json, {}, $3) \
+             ON CONFLICT (sid) DO UPDATE SET sess = excluded.sess, expire = excluded.expire",
+            expire_value(2, 4)
+        ),
+        // $1 sess, $2 expires, $3 sid, $4 ttl, $5 the expected sess text -> (saved, live).
+        // One statement, no lock unless it writes: the UPDATE matches only the row whose text is the expected
+        // one and that is live (under READ COMMITTED a concurrently changed row is re-checked after its writer
+        // commits, and a stale version takes no lock at all, so losers of a race do not queue behind the row);
+        // `live` (the row as of the statement's snapshot) tells Conflict from Gone. A missing row is never
+        // inserted.
+        save_if: format!(
+            "WITH upd AS (UPDATE {table} SET sess = $1::json, expire = {} \
+             WHERE sid = $3 AND sess::text = $5 AND {live} RETURNING 1) \
+             SELECT (SELECT count(*) FROM upd) AS saved, EXISTS (SELECT 1 FROM {table} WHERE sid = $3 AND {live}) AS live",
+            expire_value(2, 4)
+        ),
+        is_live: String::new(),
+        // $1 sid, $2 expires, $3 ttl
+        touch: format!("UPDATE {table} SET expire = {} WHERE sid = $1 AND {live}", expire_value(2, 3)),
+        // $1 sid
+        destroy: format!("DELETE FROM {table} WHERE sid = $1"),
+        all: format!("SELECT sid, sess::text FROM {table} WHERE {live}"),
+        len: format!("SELECT count(*) FROM {table} WHERE {live}"),
+        clear: format!("DELETE FROM {table}"),
+        // $1 batch size; skips rows other transactions hold
+        prune_batch: format!(
+            "DELETE FROM {table} WHERE sid IN \
+             (SELECT sid FROM {table} WHERE {expired} LIMIT $1 FOR UPDATE SKIP LOCKED) AND {expired}"
+        ),
     }
 }
 

@@ -1,16 +1,16 @@
 //! [`PostgresStore`] and its builder.
 
 use std::future::Future;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use express_session::{Record, SessionId, Timestamp};
+use express_session_sql::{SqlOptions, Statements, StoreCore, inserted, parse_record, quote_ident, version_of};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tokio::sync::{OnceCell, watch};
 
-use crate::error::{InvalidConfig, NAME, TimedOut, classify};
-use crate::sql::{self, Sql, quote_ident};
+use crate::error::BACKEND;
+use crate::sql;
 
 /// A session store in a PostgreSQL table laid out as connect-pg-simple's, shared with Node apps that use
 /// connect-pg-simple on the same table.
@@ -39,18 +39,14 @@ pub struct PostgresStore {
 #[derive(Debug)]
 struct Inner {
     pool: PgPool,
-    sql: Sql,
+    sql: Statements,
     /// The quoted, possibly schema-qualified table name.
     table: String,
     /// The unqualified table name (for the constraint and index names).
     table_name: String,
     ttl_secs: i64,
-    timeout: Duration,
-    prune_batch_size: i64,
-    /// Set when the table is to be created on first use ([`PostgresStoreBuilder::create_table_if_missing`]).
-    ensure_table: Option<OnceCell<()>>,
-    /// Dropping or sending to it stops the pruning task.
-    pruner: Mutex<Option<watch::Sender<bool>>>,
+    /// The timeout, table creation on first use and the pruning task.
+    core: StoreCore,
 }
 
 /// Builds a [`PostgresStore`]: the table, the lifetimes, the timeout and pruning.
@@ -86,12 +82,7 @@ struct Inner {
 pub struct PostgresStoreBuilder {
     table_name: String,
     schema_name: Option<String>,
-    ttl: Duration,
-    timeout: Duration,
-    max_connections: u32,
-    create_table_if_missing: bool,
-    prune_interval: Option<Duration>,
-    prune_batch_size: u32,
+    options: SqlOptions,
     application_name: String,
 }
 
@@ -100,12 +91,7 @@ impl Default for PostgresStoreBuilder {
         Self {
             table_name: "session".into(),
             schema_name: None,
-            ttl: Duration::from_secs(86_400),
-            timeout: Duration::from_secs(5),
-            max_connections: 10,
-            create_table_if_missing: false,
-            prune_interval: Some(Duration::from_secs(15 * 60)),
-            prune_batch_size: 1_000,
+            options: SqlOptions::default(),
             application_name: "express-session".into(),
         }
     }
@@ -144,7 +130,7 @@ impl PostgresStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.options.set_ttl(ttl);
         self
     }
 
@@ -157,7 +143,7 @@ impl PostgresStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options.set_timeout(timeout);
         self
     }
 
@@ -169,7 +155,7 @@ impl PostgresStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max.max(1);
+        self.options.set_max_connections(max);
         self
     }
 
@@ -181,7 +167,7 @@ impl PostgresStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn create_table_if_missing(mut self, create: bool) -> Self {
-        self.create_table_if_missing = create;
+        self.options.set_create_table_if_missing(create);
         self
     }
 
@@ -197,7 +183,7 @@ impl PostgresStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn prune_interval(mut self, every: Option<Duration>) -> Self {
-        self.prune_interval = every.filter(|d| !d.is_zero());
+        self.options.set_prune_interval(every);
         self
     }
 
@@ -209,7 +195,7 @@ impl PostgresStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn prune_batch_size(mut self, rows: u32) -> Self {
-        self.prune_batch_size = rows.max(1);
+        self.options.set_prune_batch_size(rows);
         self
     }
 
@@ -241,8 +227,7 @@ impl PostgresStoreBuilder {
     /// [`StoreError::Unavailable`] when the server cannot be reached within the [timeout](Self::timeout),
     /// [`StoreError::Backend`] for an invalid URL, table or schema name, or a failed table creation.
     pub async fn connect(self, url: &str) -> Result<PostgresStore, StoreError> {
-        let options: PgConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
-        self.connect_with(options).await
+        self.connect_with(BACKEND.parse_url(url)?).await
     }
 
     /// Like [`connect`](Self::connect), with sqlx's connection options (host, TLS, credentials, ...).
@@ -262,10 +247,7 @@ impl PostgresStoreBuilder {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(self, options: PgConnectOptions) -> Result<PostgresStore, StoreError> {
         let store = self.connect_lazy_with(options)?;
-        store.run(async { store.inner.pool.acquire().await.map(drop) }).await?;
-        if store.inner.ensure_table.is_some() {
-            store.ensure_table().await?;
-        }
+        store.inner.core.connect(&store.inner.pool, || store.migrate()).await?;
         Ok(store)
     }
 
@@ -285,8 +267,7 @@ impl PostgresStoreBuilder {
     ///
     /// [`StoreError::Backend`] for an invalid URL, table or schema name.
     pub fn connect_lazy(self, url: &str) -> Result<PostgresStore, StoreError> {
-        let options: PgConnectOptions = url.parse().map_err(|e| StoreError::backend(NAME, e))?;
-        self.connect_lazy_with(options)
+        self.connect_lazy_with(BACKEND.parse_url(url)?)
     }
 
     /// Like [`connect_lazy`](Self::connect_lazy), with sqlx's connection options.
@@ -311,8 +292,8 @@ impl PostgresStoreBuilder {
         // `pool()` on the session table then sees the same wall-clock values as connect-pg-simple pinned to UTC.
         let options = options.application_name(&self.application_name).options([("TimeZone", "UTC")]);
         let pool = PgPoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.timeout)
+            .max_connections(self.options.max_connections())
+            .acquire_timeout(self.options.timeout())
             .connect_lazy_with(options);
         self.build(pool)
     }
@@ -335,32 +316,24 @@ impl PostgresStoreBuilder {
     ///
     /// [`StoreError::Backend`] for an invalid table or schema name.
     pub fn build(self, pool: PgPool) -> Result<PostgresStore, StoreError> {
-        for name in std::iter::once(&self.table_name).chain(self.schema_name.as_ref()) {
-            if name.is_empty() || name.contains('\0') {
-                return Err(StoreError::backend(NAME, InvalidConfig("table and schema names must be non-empty text")));
-            }
-        }
+        BACKEND.check_names(
+            std::iter::once(&self.table_name).chain(&self.schema_name).map(String::as_str),
+            "table and schema names",
+        )?;
         let table = match &self.schema_name {
             Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.table_name)),
             None => quote_ident(&self.table_name),
         };
-        let store = PostgresStore {
-            inner: Arc::new(Inner {
-                pool,
-                sql: Sql::new(&table),
-                table,
-                table_name: self.table_name,
-                ttl_secs: i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX),
-                timeout: self.timeout,
-                prune_batch_size: i64::from(self.prune_batch_size),
-                ensure_table: self.create_table_if_missing.then(OnceCell::new),
-                pruner: Mutex::new(None),
-            }),
-        };
-        if let Some(every) = self.prune_interval {
-            store.start_pruning(every);
-        }
-        Ok(store)
+        let inner = Arc::new(Inner {
+            pool,
+            sql: sql::statements(&table),
+            table,
+            table_name: self.table_name,
+            ttl_secs: self.options.ttl_secs(),
+            core: StoreCore::new(BACKEND, &self.options),
+        });
+        inner.core.start_pruning(Arc::downgrade(&inner), |inner| async move { PostgresStore { inner }.prune().await });
+        Ok(PostgresStore { inner })
     }
 }
 
@@ -368,20 +341,6 @@ impl PostgresStoreBuilder {
 fn ceil_seconds(t: Timestamp) -> i64 {
     let ms = t.as_millis();
     ms.div_euclid(1000) + i64::from(ms.rem_euclid(1000) > 0)
-}
-
-fn parse(id: &SessionId, text: &str) -> Option<Record> {
-    match Record::from_json(text) {
-        Ok(record) => Some(record),
-        Err(error) => {
-            tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
-            None
-        }
-    }
-}
-
-fn version_of(text: String) -> Version {
-    Version::from_bytes(text.into_bytes())
 }
 
 impl PostgresStore {
@@ -465,23 +424,9 @@ impl PostgresStore {
     /// As every store call; rows deleted by earlier batches stay deleted.
     pub async fn prune(&self) -> Result<u64, StoreError> {
         self.ensure_table().await?;
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .run(async {
-                    sqlx::query(&self.inner.sql.prune_batch)
-                        .bind(self.inner.prune_batch_size)
-                        .execute(&self.inner.pool)
-                        .await
-                        .map(|r| r.rows_affected())
-                })
-                .await?;
-            total += deleted;
-            if deleted < self.inner.prune_batch_size.unsigned_abs() {
-                return Ok(total);
-            }
-            tokio::task::yield_now().await;
-        }
+        let sql = &self.inner.sql.prune_batch;
+        let delete = |batch| self.run(async move { sqlx::query(sql).bind(batch).execute(&self.inner.pool).await });
+        self.inner.core.prune(|batch| async move { delete(batch).await.map(|r| r.rows_affected()) }).await
     }
 
     /// Stops the background pruning task, if any (it finishes the batch it is deleting). Pruning also stops
@@ -496,9 +441,7 @@ impl PostgresStore {
     /// # }
     /// ```
     pub fn stop_pruning(&self) {
-        if let Some(stop) = self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = stop.send(true);
-        }
+        self.inner.core.stop_pruning();
     }
 
     /// Whether the background pruning task is running.
@@ -512,7 +455,7 @@ impl PostgresStore {
     /// # }
     /// ```
     pub fn is_pruning(&self) -> bool {
-        self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|tx| !tx.is_closed())
+        self.inner.core.is_pruning()
     }
 
     /// The connection pool, for health checks or for queries of your own on the session table.
@@ -546,44 +489,14 @@ impl PostgresStore {
         &self.inner.table
     }
 
-    fn start_pruning(&self, every: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no Tokio runtime when the PostgreSQL session store was built; expired rows are not pruned");
-            return;
-        };
-        let (stop, mut stopped) = watch::channel(false);
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        runtime.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    // A stop, or the store dropped (the sender lives in it).
-                    _ = stopped.changed() => return,
-                }
-                let Some(inner) = weak.upgrade() else { return };
-                match (PostgresStore { inner }).prune().await {
-                    Ok(deleted) => tracing::debug!(deleted, "pruned expired sessions"),
-                    Err(error) => tracing::warn!(%error, "pruning expired sessions failed; will try again"),
-                }
-            }
-        });
-        *self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
-    }
-
     /// Runs one store call under the timeout.
     async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.inner.timeout, call).await {
-            Ok(result) => result.map_err(classify),
-            Err(_) => Err(StoreError::unavailable(NAME, TimedOut(self.inner.timeout))),
-        }
+        self.inner.core.run(call).await
     }
 
     /// Creates the table on first use, when asked to.
     async fn ensure_table(&self) -> Result<(), StoreError> {
-        match &self.inner.ensure_table {
-            None => Ok(()),
-            Some(once) => once.get_or_try_init(|| self.migrate()).await.map(|_| ()),
-        }
+        self.inner.core.ensure_table(|| self.migrate()).await
     }
 
     /// `$2` of the writes: the record's expiry in seconds (rounded up), or NULL for the store's ttl.
@@ -594,18 +507,15 @@ impl PostgresStore {
     /// A plain INSERT: `true` when inserted, `false` on a unique violation (the id is taken).
     async fn insert(&self, id: &SessionId, json: &str, expires: Option<i64>) -> Result<bool, StoreError> {
         self.run(async {
-            let result = sqlx::query(&self.inner.sql.insert)
-                .bind(json)
-                .bind(expires)
-                .bind(id.as_str())
-                .bind(self.inner.ttl_secs)
-                .execute(&self.inner.pool)
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-                Err(e) => Err(e),
-            }
+            inserted(
+                sqlx::query(&self.inner.sql.insert)
+                    .bind(json)
+                    .bind(expires)
+                    .bind(id.as_str())
+                    .bind(self.inner.ttl_secs)
+                    .execute(&self.inner.pool)
+                    .await,
+            )
         })
         .await
     }
@@ -619,28 +529,23 @@ impl Store for PostgresStore {
                 sqlx::query_scalar(&self.inner.sql.get).bind(id.as_str()).fetch_optional(&self.inner.pool).await
             })
             .await?;
-        Ok(text.and_then(|text| parse(id, &text).map(|record| Versioned { record, version: version_of(text) })))
+        Ok(text.and_then(|text| express_session_sql::versioned(id, text)))
     }
 
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
         self.ensure_table().await?;
         let json = record.to_json();
         let expires = Self::expires(record);
-        if self.insert(id, &json, expires).await? {
-            return Ok(CreateOutcome::Created(version_of(json)));
-        }
-        // The id is taken. If only by an expired row (not yet pruned), delete that row and insert once more; a
-        // live row, or a concurrent create that wins the second insert, means it exists.
-        let reclaimed = self
-            .run(async {
-                sqlx::query(&self.inner.sql.delete_if_expired).bind(id.as_str()).execute(&self.inner.pool).await
-            })
-            .await?
-            .rows_affected();
-        if reclaimed > 0 && self.insert(id, &json, expires).await? {
-            return Ok(CreateOutcome::Created(version_of(json)));
-        }
-        Ok(CreateOutcome::Exists)
+        let created = express_session_sql::insert_or_reclaim(
+            || self.insert(id, &json, expires),
+            || async {
+                let sql = &self.inner.sql.delete_if_expired;
+                let deleted = self.run(sqlx::query(sql).bind(id.as_str()).execute(&self.inner.pool)).await?;
+                Ok(deleted.rows_affected())
+            },
+        )
+        .await?;
+        Ok(if created { CreateOutcome::Created(version_of(json)) } else { CreateOutcome::Exists })
     }
 
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
@@ -719,7 +624,7 @@ impl Store for PostgresStore {
             .into_iter()
             .filter_map(|(sid, text)| {
                 let id = SessionId::new(sid)?;
-                let record = parse(&id, &text)?;
+                let record = parse_record(&id, &text)?;
                 Some((id, record))
             })
             .collect())

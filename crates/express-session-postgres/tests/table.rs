@@ -9,6 +9,7 @@ use express_session::store::testing::record;
 use express_session::store::{CreateOutcome, Store};
 use express_session::{SessionId, Timestamp};
 use express_session_postgres::PostgresStore;
+use express_session_sql::testing;
 use serde_json::json;
 use sqlx::Executor;
 use sqlx::postgres::PgPoolOptions;
@@ -89,53 +90,38 @@ async fn a_row_is_live_through_the_second_its_cookie_expires_in() {
     assert!(store.get(&id).await.unwrap().is_none());
 }
 
+/// `count(*)` of every row of the store's table, expired or not.
+async fn count_rows(admin: &sqlx::PgPool, store: &PostgresStore) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {}", store.table())).fetch_one(admin).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_deletes_exactly_the_expired_rows_in_batches() {
     let Some(admin) = common::admin().await else { return };
-    let schema = common::fresh_schema(&admin).await;
-    let store = store_in(&schema).await;
-    for i in 0..25 {
-        store.set(&SessionId::generate(), &record(&store, Some(-5_000), json!({"i": i}))).await.unwrap();
-    }
-    let live: Vec<_> = (0..3).map(|_| SessionId::generate()).collect();
-    for id in &live {
-        store.create(id, &record(&store, Some(60_000), json!({}))).await.unwrap();
-    }
-    assert_eq!(store.prune().await.unwrap(), 25);
-    assert_eq!(store.prune().await.unwrap(), 0);
-    let rows: i64 =
-        sqlx::query_scalar(&format!("SELECT count(*) FROM {}", store.table())).fetch_one(&admin).await.unwrap();
-    assert_eq!(rows, 3);
-    assert_eq!(store.len().await.unwrap(), 3);
+    let store = store_in(&common::fresh_schema(&admin).await).await;
+    let (prune, count) = (|| store.prune(), || count_rows(&admin, &store));
+    testing::prune_deletes_exactly_the_expired_rows_in_batches(store.clone(), prune, count).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pruning_task_runs_and_stops() {
     let Some(admin) = common::admin().await else { return };
-    let schema = common::fresh_schema(&admin).await;
     let store = PostgresStore::builder()
-        .schema_name(&schema)
+        .schema_name(common::fresh_schema(&admin).await)
         .create_table_if_missing(true)
         .prune_interval(Some(Duration::from_millis(200)))
         .prune_batch_size(3)
         .connect(&common::url())
         .await
         .unwrap();
-    assert!(store.is_pruning());
-    let count = format!("SELECT count(*) FROM {}", store.table());
-    for _ in 0..7 {
-        store.set(&SessionId::generate(), &record(&store, Some(-5_000), json!({}))).await.unwrap();
-    }
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let rows: i64 = sqlx::query_scalar(&count).fetch_one(&admin).await.unwrap();
-    assert_eq!(rows, 0, "the task pruned every expired row");
-
-    store.stop_pruning();
-    assert!(!store.is_pruning());
-    store.set(&SessionId::generate(), &record(&store, Some(-5_000), json!({}))).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let rows: i64 = sqlx::query_scalar(&count).fetch_one(&admin).await.unwrap();
-    assert_eq!(rows, 1, "a stopped task prunes nothing");
+    let count = || count_rows(&admin, &store);
+    testing::the_pruning_task_runs_and_stops(
+        store.clone(),
+        count,
+        PostgresStore::stop_pruning,
+        PostgresStore::is_pruning,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

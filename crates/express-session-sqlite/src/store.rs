@@ -2,16 +2,16 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use express_session::{Clock, Record, SessionId, Timestamp};
+use express_session_sql::{SqlOptions, Statements, StoreCore, inserted, parse_record, version_of};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use tokio::sync::watch;
 
-use crate::error::{InvalidConfig, NAME, TimedOut, classify};
-use crate::sql::{self, Sql};
+use crate::error::BACKEND;
+use crate::sql;
 
 /// An embedded, persistent session store: one SQLite database file (or a database in memory), no server.
 ///
@@ -38,14 +38,12 @@ pub struct SqliteStore {
 #[derive(Debug)]
 struct Inner {
     pool: SqlitePool,
-    sql: Sql,
+    sql: Statements,
     table: String,
     clock: Clock,
     ttl_ms: i64,
-    timeout: Duration,
-    prune_batch_size: i64,
-    /// Dropping or sending to it stops the pruning task.
-    pruner: Mutex<Option<watch::Sender<bool>>>,
+    /// The timeout and the pruning task.
+    core: StoreCore,
 }
 
 /// Builds a [`SqliteStore`]: the table, the clock, the lifetimes, the timeout and pruning.
@@ -70,24 +68,14 @@ struct Inner {
 pub struct SqliteStoreBuilder {
     table_name: String,
     clock: Clock,
-    ttl: Duration,
-    timeout: Duration,
-    max_connections: u32,
-    prune_interval: Option<Duration>,
-    prune_batch_size: u32,
+    options: SqlOptions,
 }
 
 impl Default for SqliteStoreBuilder {
     fn default() -> Self {
-        Self {
-            table_name: "session".into(),
-            clock: Clock::system(),
-            ttl: Duration::from_secs(86_400),
-            timeout: Duration::from_secs(5),
-            max_connections: 4,
-            prune_interval: Some(Duration::from_secs(15 * 60)),
-            prune_batch_size: 1_000,
-        }
+        let mut options = SqlOptions::default();
+        options.set_max_connections(4);
+        Self { table_name: "session".into(), clock: Clock::system(), options }
     }
 }
 
@@ -123,7 +111,7 @@ impl SqliteStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
-        self.ttl = ttl;
+        self.options.set_ttl(ttl);
         self
     }
 
@@ -136,7 +124,7 @@ impl SqliteStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
+        self.options.set_timeout(timeout);
         self
     }
 
@@ -148,7 +136,7 @@ impl SqliteStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn max_connections(mut self, max: u32) -> Self {
-        self.max_connections = max.max(1);
+        self.options.set_max_connections(max);
         self
     }
 
@@ -163,7 +151,7 @@ impl SqliteStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn prune_interval(mut self, every: Option<Duration>) -> Self {
-        self.prune_interval = every.filter(|d| !d.is_zero());
+        self.options.set_prune_interval(every);
         self
     }
 
@@ -175,7 +163,7 @@ impl SqliteStoreBuilder {
     /// # let _ = builder;
     /// ```
     pub fn prune_batch_size(mut self, rows: u32) -> Self {
-        self.prune_batch_size = rows.max(1);
+        self.options.set_prune_batch_size(rows);
         self
     }
 
@@ -199,10 +187,10 @@ impl SqliteStoreBuilder {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(self.timeout);
+            .busy_timeout(self.options.timeout());
         let pool = SqlitePoolOptions::new()
-            .max_connections(self.max_connections)
-            .acquire_timeout(self.timeout)
+            .max_connections(self.options.max_connections())
+            .acquire_timeout(self.options.timeout())
             .connect_lazy_with(options);
         self.build(pool).await
     }
@@ -223,13 +211,13 @@ impl SqliteStoreBuilder {
     ///
     /// [`StoreError::Backend`] for an invalid table name.
     pub async fn open_in_memory(self) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::new().in_memory(true).busy_timeout(self.timeout);
+        let options = SqliteConnectOptions::new().in_memory(true).busy_timeout(self.options.timeout());
         let pool = SqlitePoolOptions::new()
             .min_connections(1)
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .acquire_timeout(self.timeout)
+            .acquire_timeout(self.options.timeout())
             .connect_lazy_with(options);
         self.build(pool).await
     }
@@ -251,41 +239,22 @@ impl SqliteStoreBuilder {
     ///
     /// As [`open`](Self::open).
     pub async fn build(self, pool: SqlitePool) -> Result<SqliteStore, StoreError> {
-        if self.table_name.is_empty() || self.table_name.contains('\0') {
-            return Err(StoreError::backend(NAME, InvalidConfig("the table name must be non-empty text")));
-        }
+        BACKEND.check_names([self.table_name.as_str()], "the table name")?;
         let store = SqliteStore {
             inner: Arc::new(Inner {
                 pool,
-                sql: Sql::new(&self.table_name),
+                sql: sql::statements(&self.table_name),
                 table: self.table_name,
                 clock: self.clock,
-                ttl_ms: i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX),
-                timeout: self.timeout,
-                prune_batch_size: i64::from(self.prune_batch_size),
-                pruner: Mutex::new(None),
+                ttl_ms: self.options.ttl_millis(),
+                core: StoreCore::new(BACKEND, &self.options),
             }),
         };
         store.migrate().await?;
-        if let Some(every) = self.prune_interval {
-            store.start_pruning(every);
-        }
+        let inner = &store.inner;
+        inner.core.start_pruning(Arc::downgrade(inner), |inner| async move { SqliteStore { inner }.prune().await });
         Ok(store)
     }
-}
-
-fn parse(id: &SessionId, text: &str) -> Option<Record> {
-    match Record::from_json(text) {
-        Ok(record) => Some(record),
-        Err(error) => {
-            tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
-            None
-        }
-    }
-}
-
-fn version_of(text: String) -> Version {
-    Version::from_bytes(text.into_bytes())
 }
 
 impl SqliteStore {
@@ -376,24 +345,11 @@ impl SqliteStore {
     ///
     /// As every store call; rows deleted by earlier batches stay deleted.
     pub async fn prune(&self) -> Result<u64, StoreError> {
-        let mut total = 0;
-        loop {
-            let deleted = self
-                .run(async {
-                    sqlx::query(&self.inner.sql.prune_batch)
-                        .bind(self.now_ms())
-                        .bind(self.inner.prune_batch_size)
-                        .execute(&self.inner.pool)
-                        .await
-                        .map(|r| r.rows_affected())
-                })
-                .await?;
-            total += deleted;
-            if deleted < self.inner.prune_batch_size.unsigned_abs() {
-                return Ok(total);
-            }
-            tokio::task::yield_now().await;
-        }
+        let sql = &self.inner.sql.prune_batch;
+        let delete = |batch| {
+            self.run(async move { sqlx::query(sql).bind(self.now_ms()).bind(batch).execute(&self.inner.pool).await })
+        };
+        self.inner.core.prune(|batch| async move { delete(batch).await.map(|r| r.rows_affected()) }).await
     }
 
     /// Stops the background pruning task, if any. Pruning also stops when the last clone of the store is dropped.
@@ -408,9 +364,7 @@ impl SqliteStore {
     /// # }
     /// ```
     pub fn stop_pruning(&self) {
-        if let Some(stop) = self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = stop.send(true);
-        }
+        self.inner.core.stop_pruning();
     }
 
     /// Whether the background pruning task is running.
@@ -424,7 +378,7 @@ impl SqliteStore {
     /// # }
     /// ```
     pub fn is_pruning(&self) -> bool {
-        self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()).as_ref().is_some_and(|tx| !tx.is_closed())
+        self.inner.core.is_pruning()
     }
 
     /// The connection pool, for queries of your own on the session table.
@@ -456,36 +410,9 @@ impl SqliteStore {
         &self.inner.table
     }
 
-    fn start_pruning(&self, every: Duration) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            tracing::warn!("no Tokio runtime when the SQLite session store was built; expired rows are not pruned");
-            return;
-        };
-        let (stop, mut stopped) = watch::channel(false);
-        let weak: Weak<Inner> = Arc::downgrade(&self.inner);
-        runtime.spawn(async move {
-            loop {
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    // A stop, or the store dropped (the sender lives in it).
-                    _ = stopped.changed() => return,
-                }
-                let Some(inner) = weak.upgrade() else { return };
-                match (SqliteStore { inner }).prune().await {
-                    Ok(deleted) => tracing::debug!(deleted, "pruned expired sessions"),
-                    Err(error) => tracing::warn!(%error, "pruning expired sessions failed; will try again"),
-                }
-            }
-        });
-        *self.inner.pruner.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop);
-    }
-
     /// Runs one store call under the timeout.
     async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.inner.timeout, call).await {
-            Ok(result) => result.map_err(classify),
-            Err(_) => Err(StoreError::unavailable(NAME, TimedOut(self.inner.timeout))),
-        }
+        self.inner.core.run(call).await
     }
 
     fn now_ms(&self) -> i64 {
@@ -503,17 +430,14 @@ impl SqliteStore {
     /// A plain INSERT: `true` when inserted, `false` on a unique violation (the id is taken).
     async fn insert(&self, id: &SessionId, json: &str, expire: i64) -> Result<bool, StoreError> {
         self.run(async {
-            let result = sqlx::query(&self.inner.sql.insert)
-                .bind(id.as_str())
-                .bind(json)
-                .bind(expire)
-                .execute(&self.inner.pool)
-                .await;
-            match result {
-                Ok(_) => Ok(true),
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(false),
-                Err(e) => Err(e),
-            }
+            inserted(
+                sqlx::query(&self.inner.sql.insert)
+                    .bind(id.as_str())
+                    .bind(json)
+                    .bind(expire)
+                    .execute(&self.inner.pool)
+                    .await,
+            )
         })
         .await
     }
@@ -530,30 +454,21 @@ impl Store for SqliteStore {
                     .await
             })
             .await?;
-        Ok(text.and_then(|text| parse(id, &text).map(|record| Versioned { record, version: version_of(text) })))
+        Ok(text.and_then(|text| express_session_sql::versioned(id, text)))
     }
 
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
         let json = record.to_json();
         let expire = self.expire_ms(record);
-        if self.insert(id, &json, expire).await? {
-            return Ok(CreateOutcome::Created(version_of(json)));
-        }
-        // The id is taken. If only by an expired row (not yet pruned), delete that row and insert once more.
-        let reclaimed = self
-            .run(async {
-                sqlx::query(&self.inner.sql.delete_if_expired)
-                    .bind(id.as_str())
-                    .bind(self.now_ms())
-                    .execute(&self.inner.pool)
-                    .await
-            })
-            .await?
-            .rows_affected();
-        if reclaimed > 0 && self.insert(id, &json, expire).await? {
-            return Ok(CreateOutcome::Created(version_of(json)));
-        }
-        Ok(CreateOutcome::Exists)
+        let created = express_session_sql::insert_or_reclaim(
+            || self.insert(id, &json, expire),
+            || async {
+                let reclaim = sqlx::query(&self.inner.sql.delete_if_expired).bind(id.as_str()).bind(self.now_ms());
+                Ok(self.run(reclaim.execute(&self.inner.pool)).await?.rows_affected())
+            },
+        )
+        .await?;
+        Ok(if created { CreateOutcome::Created(version_of(json)) } else { CreateOutcome::Exists })
     }
 
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
@@ -637,7 +552,7 @@ impl Store for SqliteStore {
             .into_iter()
             .filter_map(|(sid, text)| {
                 let id = SessionId::new(sid)?;
-                let record = parse(&id, &text)?;
+                let record = parse_record(&id, &text)?;
                 Some((id, record))
             })
             .collect())

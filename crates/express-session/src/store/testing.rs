@@ -337,6 +337,9 @@ mod http_cases {
         }
     }
 
+    /// The secret of the layers [`instance`] builds.
+    pub(super) const SECRET: &str = "a test secret that is long enough for the checks";
+
     /// A service: the session layer over `store` (shared) in front of `handler`.
     pub(super) fn instance<S, F, Fut>(store: &Arc<S>, handler: F) -> crate::SessionManager<App>
     where
@@ -344,9 +347,7 @@ mod http_cases {
         F: Fn(Session, String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), SessionError>> + Send + 'static,
     {
-        let options = SessionOptions::new()
-            .secret("a test secret that is long enough for the checks")
-            .shared_store(Arc::clone(store));
+        let options = SessionOptions::new().secret(SECRET).shared_store(Arc::clone(store));
         let layer = SessionManagerLayer::new(options).expect("valid options");
         let handler: Handler = Arc::new(move |s, p| Box::pin(handler(s, p)));
         layer.layer(App { handler })
@@ -471,4 +472,21 @@ pub async fn http_destroyed_sessions_stay_destroyed<S: Store>(store: S) {
         }
     }
     assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "a slow request recreated the session");
+}
+
+/// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
+/// [`StoreError::Unavailable`]): a returning client's request and a new client's request that use the session
+/// both answer 503, without a `Set-Cookie`. Not part of [`store_suite!`](crate::store_suite): the store must be
+/// made unreachable (for example pointed at a closed port).
+pub async fn an_unreachable_store_answers_503<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let views =
+        |s: crate::Session, _| async move { s.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(drop) };
+    let signed = crate::signature::sign(SessionId::generate().as_str(), http_cases::SECRET.as_bytes());
+    let cookie = format!("connect.sid={}", crate::cookie::encode_uri_component(&format!("s:{signed}")));
+    // A returning client: the handler's first use of the session reads the store.
+    let returning = http_cases::send(http_cases::instance(&store, views), "/", Some(&cookie)).await;
+    assert_eq!(returning, (503, None));
+    // A new client: the session is created at the end of the request.
+    assert_eq!(http_cases::send(http_cases::instance(&store, views), "/", None).await, (503, None));
 }
