@@ -424,6 +424,17 @@ impl<S: Store> Guarded<S> {
     }
 
     async fn timed<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        // A call that is done at its first poll (an in-process store) needs no timer: skipping it saves two clock
+        // reads and a timer-wheel entry per store call.
+        let mut call = std::pin::pin!(call);
+        let first = std::future::poll_fn(|cx| match call.as_mut().poll(cx) {
+            std::task::Poll::Ready(result) => std::task::Poll::Ready(Some(result)),
+            std::task::Poll::Pending => std::task::Poll::Ready(None),
+        })
+        .await;
+        if let Some(result) = first {
+            return result;
+        }
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::unavailable("session", TimedOut(self.timeout))),
