@@ -138,7 +138,7 @@ fn log_error(error: &SessionError) {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionManager<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
     ReqBody: Send + 'static,
@@ -153,9 +153,8 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // Take the service that was driven to readiness, leave a fresh clone in its place.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        // The inner service is called right here (only its future goes into ours), so the instance that was
+        // driven to readiness is the one called, and no clone of it is needed.
         let transport = Transport {
             tls: request.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
             server_says_secure: request.extensions().get::<IsSecure>().is_some_and(|s| s.0),
@@ -173,7 +172,7 @@ where
             },
         );
         let session = match begin {
-            Begin::Skip => return ResponseFuture(Box::pin(inner.call(request))),
+            Begin::Skip => return ResponseFuture(Box::pin(self.inner.call(request))),
             Begin::NotReady => {
                 tracing::warn!("session store is not ready; answering 503");
                 let error = SessionError::Store(crate::StoreError::unavailable("session", StoreNotReadyError));
@@ -183,7 +182,7 @@ where
             Begin::Session(session) => session,
         };
         request.extensions_mut().insert(session.clone());
-        let future = inner.call(request);
+        let future = self.inner.call(request);
         let config = Arc::clone(&self.config);
         ResponseFuture(Box::pin(async move {
             let mut response = future.await?;
