@@ -1,8 +1,6 @@
 //! The session handle handlers use, and the per-request state behind it.
 
-use std::collections::hash_map::{DefaultHasher, RandomState};
 use std::fmt;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -107,38 +105,77 @@ impl Change {
 }
 
 /// express's `savedHash`, lazily: `Original` means "the data as loaded or created".
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, PartialEq)]
 enum SavedHash {
     Unset,
     Original,
-    Value(DataHash),
+    Value(Map<String, Value>),
 }
 
-/// A digest of the JSON text of the session data, which is how express decides "modified" (it hashes
-/// `JSON.stringify` of the session, with a CRC-32); here two keyed 64-bit SipHashes, so key order counts at every
-/// depth and `1` differs from `1.0`, as in the text. Streaming the text into the hashers copies nothing.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct DataHash(u64, u64);
+/// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
+/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => same_data(x, y),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
+        _ => a == b,
+    }
+}
 
-impl DataHash {
-    fn of(data: &Map<String, Value>) -> Self {
-        static KEYS: OnceLock<(RandomState, RandomState)> = OnceLock::new();
-        let (a, b) = KEYS.get_or_init(|| (RandomState::new(), RandomState::new()));
-        struct Feed(DefaultHasher, DefaultHasher);
-        impl std::io::Write for Feed {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.write(bytes);
-                self.1.write(bytes);
-                Ok(bytes.len())
+/// [`same_json`] for the session data.
+fn same_data(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
+    x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+}
+
+/// express's `originalHash` (the data as loaded, to tell whether the request modified it), kept as small as it
+/// can be: while the request only sets or updates keys, the original values of those keys (assigning to a key
+/// keeps its place and a new key goes last, so nothing else can differ); once a key is removed, the data is
+/// cleared or reloaded, a copy of the whole original data.
+enum Original {
+    Keys(Vec<(String, Option<Value>)>),
+    Full(Map<String, Value>),
+}
+
+impl Original {
+    /// Remembers what `key` (`None`: every key) holds in `data` before a change, unless already known.
+    fn note(&mut self, data: &Map<String, Value>, key: Option<&str>) {
+        match (&mut *self, key) {
+            (Original::Full(_), _) => {}
+            (Original::Keys(keys), Some(key)) => {
+                if !keys.iter().any(|(k, _)| k == key) {
+                    keys.push((key.to_owned(), data.get(key).cloned()));
+                }
             }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
+            (Original::Keys(keys), None) => {
+                // Put the noted keys back: set keys in place, new keys (appended last) out.
+                let mut full = data.clone();
+                for (key, value) in keys.drain(..) {
+                    match value {
+                        Some(value) => {
+                            if let Some(slot) = full.get_mut(&key) {
+                                *slot = value;
+                            }
+                        }
+                        None => {
+                            full.shift_remove(&key);
+                        }
+                    }
+                }
+                *self = Original::Full(full);
             }
         }
-        let mut feed = Feed(a.build_hasher(), b.build_hasher());
-        // A map of JSON values always serializes, and the feed never fails.
-        let _ = serde_json::to_writer(&mut feed, data);
-        Self(feed.0.finish(), feed.1.finish())
+    }
+
+    /// Whether `data` has the same JSON text as the original.
+    fn same_as(&self, data: &Map<String, Value>) -> bool {
+        match self {
+            Original::Full(original) => same_data(original, data),
+            Original::Keys(keys) => keys.iter().all(|(key, original)| match (original, data.get(key)) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same_json(a, b),
+                _ => false,
+            }),
+        }
     }
 }
 
@@ -181,7 +218,7 @@ struct Gone {
 struct State {
     phase: Phase,
     /// express's `originalHash`: a copy of the data taken before the first change (`None`: not yet needed).
-    original: Option<DataHash>,
+    original: Option<Original>,
     /// The data may differ from the original (a change or a reload happened).
     touched_data: bool,
     saved_hash: SavedHash,
@@ -347,17 +384,21 @@ impl Session {
         }
     }
 
-    /// Notes that the data is about to change: keeps a copy of the original data first.
-    fn before_change(state: &mut State) {
-        if state.original.is_none() {
-            let original = DataHash::of(Self::active_mut(state).record.data());
-            state.original = Some(original);
+    /// Notes that the data is about to change (`key`, or every key): remembers the original first.
+    fn before_change(state: &mut State, key: Option<&str>) {
+        let State { phase, original, .. } = state;
+        if let Phase::Active(active) = phase {
+            original.get_or_insert_with(|| Original::Keys(Vec::new())).note(active.record.data(), key);
         }
         state.touched_data = true;
     }
 
     fn change(state: &mut State, change: Change) -> Result<(), SessionError> {
-        Self::before_change(state);
+        let key = match &change {
+            Change::Set(key, _) | Change::Update(key, _) => Some(key.as_str()),
+            Change::Remove(_) | Change::Clear => None,
+        };
+        Self::before_change(state, key);
         let active = Self::active_mut(state);
         change.apply(active.record.data_mut())?;
         active.changes.push(change);
@@ -703,7 +744,7 @@ impl Session {
         let mut state = self.active().await?;
         let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
         let Some(found) = self.config().store.get(&id).await? else { return Err(SessionError::NotFound) };
-        Self::before_change(&mut state);
+        Self::before_change(&mut state, None);
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
         state.phase = Phase::Active(Box::new(active));
@@ -720,7 +761,7 @@ impl Session {
     pub async fn save(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         if state.wrapped {
-            let data = DataHash::of(Self::active_mut(&mut state).record.data());
+            let data = Self::active_mut(&mut state).record.data().clone();
             state.saved_hash = SavedHash::Value(data);
         }
         match self.write(&mut state).await? {
@@ -869,20 +910,16 @@ impl Session {
             _ => None,
         };
         // Unchanged since the original unless a change (or reload) happened and the data differs.
-        let current = current.map(|data| (data, std::cell::OnceCell::new()));
-        let hash = |(data, hash): &(&Map<String, Value>, std::cell::OnceCell<DataHash>)| {
-            *hash.get_or_init(|| DataHash::of(data))
-        };
-        let same_as_original = |current| match state.original {
-            Some(original) if state.touched_data => hash(current) == original,
+        let same_as_original = |data: &Map<String, Value>| match &state.original {
+            Some(original) if state.touched_data => original.same_as(data),
             _ => true,
         };
-        let modified = state.id_changed || current.as_ref().is_some_and(|c| !same_as_original(c));
+        let modified = state.id_changed || current.is_some_and(|data| !same_as_original(data));
         let saved = !state.id_changed
-            && current.as_ref().is_some_and(|c| match state.saved_hash {
+            && current.is_some_and(|data| match &state.saved_hash {
                 SavedHash::Unset => false,
-                SavedHash::Original => same_as_original(c),
-                SavedHash::Value(saved) => hash(c) == saved,
+                SavedHash::Original => same_as_original(data),
+                SavedHash::Value(saved) => same_data(data, saved),
             });
         let (cookie_has_expires, cookie_secure) = match &state.phase {
             Phase::Active(a) => (a.record.cookie().expires().is_some(), a.record.cookie().secure()),
@@ -900,7 +937,7 @@ impl Session {
             cookie_id_matches,
             modified,
             saved,
-            saved_hash_set: state.saved_hash != SavedHash::Unset,
+            saved_hash_set: !matches!(state.saved_hash, SavedHash::Unset),
             cookie_has_expires,
             cookie_secure,
             request_secure: self.shared.request_secure,
@@ -993,13 +1030,64 @@ mod tests {
     /// express compares `JSON.stringify` output: key order counts, at every depth; equal JSON is unmodified.
     #[test]
     fn modification_is_judged_on_the_json_text() {
-        let same = |a: &Map<String, Value>, b: &Map<String, Value>| DataHash::of(a) == DataHash::of(b);
         let a = map(json!({"x": 1, "y": {"p": [1, {"q": 2}], "r": "s"}}));
-        assert!(same(&a, &a.clone()));
-        assert!(!same(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
-        assert!(!same(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
-        assert!(!same(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
-        assert!(!same(&a, &map(json!({"x": 1}))));
-        assert!(!same(&map(json!({"a": "b,c"})), &map(json!({"a": "b", "c": null}))), "text, not a loose fold");
+        assert!(same_data(&a, &a.clone()));
+        assert!(!same_data(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
+        assert!(!same_data(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
+        assert!(!same_data(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
+        assert!(!same_data(&a, &map(json!({"x": 1}))));
+    }
+
+    /// The per-key original gives the same verdict as a full copy, whatever the sequence of changes.
+    #[test]
+    fn the_per_key_original_judges_as_a_full_copy_does() {
+        let start = map(json!({"a": 1, "b": {"c": [1, 2]}, "d": "x"}));
+        let steps: Vec<Change> = vec![
+            Change::Set("a".into(), json!(2)),
+            Change::Set("a".into(), json!(1)),
+            Change::Set("e".into(), json!(null)),
+            Change::Remove("e".into()),
+            Change::Set("b".into(), json!({"c": [1, 2]})),
+            Change::Remove("a".into()),
+            Change::Set("a".into(), json!(1)),
+            Change::Clear,
+            Change::Set("d".into(), json!("x")),
+        ];
+        // Every prefix of every rotation of the steps: the lazy original and a full copy agree at each point.
+        let mut checked = 0;
+        for rotation in 0..steps.len() {
+            let order: Vec<&Change> = steps.iter().cycle().skip(rotation).take(steps.len()).collect();
+            for len in 0..=order.len() {
+                let mut data = start.clone();
+                let mut original = Original::Keys(Vec::new());
+                for change in &order[..len] {
+                    let key = match change {
+                        Change::Set(key, _) | Change::Update(key, _) => Some(key.as_str()),
+                        Change::Remove(_) | Change::Clear => None,
+                    };
+                    original.note(&data, key);
+                    change.apply(&mut data).unwrap();
+                }
+                assert_eq!(
+                    original.same_as(&data),
+                    same_data(&start, &data),
+                    "after {len} steps of rotation {rotation}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, steps.len() * (steps.len() + 1));
+        // Changing a value and changing it back is no modification; a new key, a removal or a reorder is one.
+        let mut data = start.clone();
+        let mut original = Original::Keys(Vec::new());
+        original.note(&data, Some("a"));
+        Change::Set("a".into(), json!(5)).apply(&mut data).unwrap();
+        assert!(!original.same_as(&data));
+        Change::Set("a".into(), json!(1)).apply(&mut data).unwrap();
+        assert!(original.same_as(&data));
+        original.note(&data, None);
+        Change::Remove("a".into()).apply(&mut data).unwrap();
+        Change::Set("a".into(), json!(1)).apply(&mut data).unwrap();
+        assert!(!original.same_as(&data), "a moved to the end: the JSON text differs");
     }
 }
