@@ -10,8 +10,9 @@ use express_session::{Clock, Record, SessionId, Timestamp};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, ErrorKind, RedisResult, RedisWrite, Script, ServerErrorKind, ToRedisArgs, Value};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, RedisWrite, Script, ServerErrorKind, ToRedisArgs, Value};
 
+use crate::batch::Batcher;
 use crate::connection::{RedisConnection, STORE, bounded, classify};
 use crate::expiry::{KeyTtl, ROUNDING_SLACK_MS, is_live, key_ttl, ttl_seconds};
 
@@ -54,6 +55,9 @@ pub struct RedisStore {
 
 struct Inner {
     connection: RedisConnection,
+    /// The queue that pipelines the store's commands, on one server (a cluster connection routes each command to
+    /// its node itself).
+    batcher: Option<Batcher>,
     prefix: String,
     /// `SCAN MATCH` pattern: the prefix with glob characters escaped, then `*`.
     pattern: String,
@@ -328,9 +332,15 @@ impl RedisStoreBuilder {
     /// ```
     pub fn build(self, connection: impl Into<RedisConnection>) -> RedisStore {
         let pattern = format!("{}*", escape_glob(&self.prefix));
+        let connection = connection.into();
+        let batcher = match &connection {
+            RedisConnection::Single(manager) => Some(Batcher::new(manager.clone(), self.timeout)),
+            RedisConnection::Cluster(_) => None,
+        };
         RedisStore {
             inner: Arc::new(Inner {
-                connection: connection.into(),
+                connection,
+                batcher,
                 prefix: self.prefix,
                 pattern,
                 ttl_secs: self.ttl_secs,
@@ -396,22 +406,6 @@ fn evalsha(script: &Script, key: Key<'_>, args: usize, len: usize) -> Cmd {
     let mut command = Cmd::with_capacity(4 + args, 64 + key.prefix.len() + key.id.len() + len);
     command.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(key);
     command
-}
-
-/// Runs an `EVALSHA` made by [`evalsha`]; when the server does not know the script yet (a new or restarted server,
-/// `SCRIPT FLUSH`), loads it and runs it again.
-async fn invoke<T: redis::FromRedisValue>(
-    script: &Script,
-    command: &Cmd,
-    connection: &mut RedisConnection,
-) -> RedisResult<T> {
-    match command.query_async(connection).await {
-        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
-            script.load_async(connection).await?;
-            command.query_async(connection).await
-        }
-        result => result,
-    }
 }
 
 /// The `cookie.expires` and text of a version made by [`version`].
@@ -520,6 +514,26 @@ impl RedisStore {
         self.inner.connection.clone()
     }
 
+    /// Sends one command: through the pipelining queue on one server, straight to its node on a cluster.
+    async fn run<T: FromRedisValue>(&self, command: Cmd) -> RedisResult<T> {
+        match &self.inner.batcher {
+            Some(batcher) => Ok(redis::from_redis_value(batcher.query(command).await?)?),
+            None => command.query_async(&mut self.connection()).await,
+        }
+    }
+
+    /// Runs the `EVALSHA` that `command` builds (see [`evalsha`]); when the server does not know the script yet (a
+    /// new or restarted server, `SCRIPT FLUSH`), loads it and runs it again.
+    async fn invoke<T: FromRedisValue>(&self, script: &Script, command: impl Fn() -> Cmd) -> RedisResult<T> {
+        match self.run(command()).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                script.load_async(&mut self.connection()).await?;
+                self.run(command()).await
+            }
+            result => result,
+        }
+    }
+
     fn key_ttl(&self, record: &Record, now: Timestamp) -> KeyTtl {
         key_ttl(record, now, self.inner.ttl_secs, self.inner.disable_ttl)
     }
@@ -539,29 +553,25 @@ impl RedisStore {
     }
 
     /// `get` of one key, as one or (for a record whose text says it has expired) two round trips.
-    async fn read(&self, connection: &mut RedisConnection, id: &str) -> RedisResult<Option<Versioned>> {
+    async fn read(&self, id: &str) -> RedisResult<Option<Versioned>> {
         let key = self.key_arg(id);
-        let json: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(connection).await?;
+        let mut command = Cmd::with_capacity(2, 16 + key.prefix.len() + key.id.len());
+        command.arg("GET").arg(key);
+        let json: Option<Vec<u8>> = self.run(command).await?;
         let Some(json) = json else { return Ok(None) };
-        self.live_record(connection, id, key, json).await
+        self.live_record(id, key, json).await
     }
 
     /// The record in `json` (just read from `key`) if it is live; for one whose `cookie.expires` has passed, asks
     /// Redis whether its key was touched since.
-    async fn live_record(
-        &self,
-        connection: &mut RedisConnection,
-        id: &str,
-        key: Key<'_>,
-        json: Vec<u8>,
-    ) -> RedisResult<Option<Versioned>> {
+    async fn live_record(&self, id: &str, key: Key<'_>, json: Vec<u8>) -> RedisResult<Option<Versioned>> {
         let now = self.now();
         let Some(record) = Self::parse(id, &json) else { return Ok(None) };
         if record.expires().is_none_or(|expires| expires > now) {
             return Ok(Some(Versioned { version: version(record.expires(), &json), record }));
         }
-        let command = evalsha(&self.inner.get_with_ttl, key, 0, 0);
-        let reply: Option<(Vec<u8>, i64)> = invoke(&self.inner.get_with_ttl, &command, connection).await?;
+        let script = &self.inner.get_with_ttl;
+        let reply: Option<(Vec<u8>, i64)> = self.invoke(script, || evalsha(script, key, 0, 0)).await?;
         let Some((current, pttl)) = reply else { return Ok(None) };
         let record = if current == json {
             record
@@ -649,7 +659,7 @@ impl RedisStore {
                     continue;
                 };
                 let key = self.key_arg(id.as_str());
-                let live = bounded(limit, self.live_record(&mut connection, id.as_str(), key, json)).await?;
+                let live = bounded(limit, self.live_record(id.as_str(), key, json)).await?;
                 if let Some(found) = live {
                     out.push((id, found.record));
                 }
@@ -672,8 +682,7 @@ impl Store for RedisStore {
     /// `GET prefix+id`; for a record whose `cookie.expires` has passed, also its key's `PTTL` (in one script),
     /// so that a record touched since (a touch moves only the TTL) is still returned, and an expired one never.
     async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
-        let mut connection = self.connection();
-        bounded(self.inner.timeout, self.read(&mut connection, id.as_str())).await
+        bounded(self.inner.timeout, self.read(id.as_str())).await
     }
 
     /// `SET prefix+id json EX ttl NX`: connect-redis's write, only if the key is absent.
@@ -697,8 +706,7 @@ impl Store for RedisStore {
             }
         }
         command.arg("NX");
-        let mut connection = self.connection();
-        let reply: Value = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        let reply: Value = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(match reply {
             Value::Nil => CreateOutcome::Exists,
             _ => CreateOutcome::Created(version(record.expires(), json.as_bytes())),
@@ -720,8 +728,7 @@ impl Store for RedisStore {
                 command.arg(record.to_json()).arg("EX").arg(ttl);
             }
         }
-        let mut connection = self.connection();
-        let _: Value = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        let _: Value = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(())
     }
 
@@ -736,19 +743,25 @@ impl Store for RedisStore {
         let now = self.now();
         let json = record.to_json();
         let script = &self.inner.save_if;
-        let mut command = evalsha(script, self.key_arg(id.as_str()), 4, expected_json.len() + json.len() + 48);
-        command.arg(expected_json).arg(&json);
-        match self.key_ttl(record, now) {
-            KeyTtl::Never => command.arg(""),
-            KeyTtl::Seconds(ttl) => command.arg(ttl),
-            KeyTtl::Expired => command.arg(0),
+        let ttl = self.key_ttl(record, now);
+        // Gone unless the key was touched past that expiry: now + pttl >= expires + 1000.
+        let min_pttl = expected_expires
+            .filter(|&expires| expires <= now.as_millis())
+            .map(|expires| expires.saturating_add(ROUNDING_SLACK_MS).saturating_sub(now.as_millis()));
+        let command = || {
+            let mut command = evalsha(script, self.key_arg(id.as_str()), 4, expected_json.len() + json.len() + 48);
+            command.arg(expected_json).arg(&json);
+            match ttl {
+                KeyTtl::Never => command.arg(""),
+                KeyTtl::Seconds(ttl) => command.arg(ttl),
+                KeyTtl::Expired => command.arg(0),
+            };
+            if let Some(min_pttl) = min_pttl {
+                command.arg(min_pttl);
+            }
+            command
         };
-        if let Some(expires) = expected_expires.filter(|&expires| expires <= now.as_millis()) {
-            // Gone unless the key was touched past that expiry: now + pttl >= expires + 1000.
-            command.arg(expires.saturating_add(ROUNDING_SLACK_MS).saturating_sub(now.as_millis()));
-        }
-        let mut connection = self.connection();
-        let outcome: i64 = bounded(self.inner.timeout, invoke(script, &command, &mut connection)).await?;
+        let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
         Ok(match outcome {
             1 => SaveOutcome::Saved(version(record.expires(), json.as_bytes())),
             0 => SaveOutcome::Conflict,
@@ -766,8 +779,7 @@ impl Store for RedisStore {
         let ttl = ttl_seconds(record, self.now(), self.inner.ttl_secs);
         let mut command = redis::cmd("EXPIRE");
         command.arg(self.key_arg(id.as_str())).arg(ttl);
-        let mut connection = self.connection();
-        let touched: i64 = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        let touched: i64 = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(if touched == 1 { TouchOutcome::Touched } else { TouchOutcome::Gone })
     }
 
@@ -778,10 +790,13 @@ impl Store for RedisStore {
             return self.exists(id).await;
         }
         let script = &self.inner.refresh;
-        let mut command = evalsha(script, self.key_arg(id.as_str()), 2, 40);
-        command.arg(self.now().as_millis()).arg(self.inner.ttl_secs);
-        let mut connection = self.connection();
-        let outcome: i64 = bounded(self.inner.timeout, invoke(script, &command, &mut connection)).await?;
+        let now = self.now().as_millis();
+        let command = || {
+            let mut command = evalsha(script, self.key_arg(id.as_str()), 2, 40);
+            command.arg(now).arg(self.inner.ttl_secs);
+            command
+        };
+        let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
         Ok(if outcome == 1 { TouchOutcome::Touched } else { TouchOutcome::Gone })
     }
 
@@ -789,8 +804,7 @@ impl Store for RedisStore {
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
         command.arg(self.key_arg(id.as_str()));
-        let mut connection = self.connection();
-        let _: Value = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        let _: Value = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(())
     }
 
