@@ -10,10 +10,11 @@ use express_session::{Clock, Record, SessionId, Timestamp};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, RedisResult, Script, Value};
+use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, RedisWrite, Script, ServerErrorKind, ToRedisArgs, Value};
 
+use crate::batch::Batcher;
 use crate::connection::{RedisConnection, STORE, bounded, classify};
-use crate::expiry::{KeyTtl, is_live, key_ttl, ttl_seconds};
+use crate::expiry::{KeyTtl, ROUNDING_SLACK_MS, is_live, key_ttl, ttl_seconds};
 
 /// connect-redis's defaults.
 const DEFAULT_PREFIX: &str = "sess:";
@@ -54,6 +55,9 @@ pub struct RedisStore {
 
 struct Inner {
     connection: RedisConnection,
+    /// The queue that pipelines the store's commands, on one server (a cluster connection routes each command to
+    /// its node itself).
+    batcher: Option<Batcher>,
     prefix: String,
     /// `SCAN MATCH` pattern: the prefix with glob characters escaped, then `*`.
     pattern: String,
@@ -225,10 +229,12 @@ impl RedisStoreBuilder {
     fn manager_config(&self) -> ConnectionManagerConfig {
         // Few, short reconnection attempts: a request never waits long behind a reconnection (and never longer
         // than `timeout`), and the next request after a failed attempt starts a new one, so the store comes back
-        // as soon as the server does.
+        // as soon as the server does. No response timeout of the connection's own: every store call is already
+        // bounded by `timeout` as a whole (`connection::bounded`, which covers a reconnection too), and a second
+        // timer per command would only cost a timer-wheel entry more.
         ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.timeout))
-            .set_response_timeout(Some(self.timeout))
+            .set_response_timeout(None)
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500))
@@ -326,9 +332,15 @@ impl RedisStoreBuilder {
     /// ```
     pub fn build(self, connection: impl Into<RedisConnection>) -> RedisStore {
         let pattern = format!("{}*", escape_glob(&self.prefix));
+        let connection = connection.into();
+        let batcher = match &connection {
+            RedisConnection::Single(manager) => Some(Batcher::new(manager.clone(), self.timeout)),
+            RedisConnection::Cluster(_) => None,
+        };
         RedisStore {
             inner: Arc::new(Inner {
-                connection: connection.into(),
+                connection,
+                batcher,
                 prefix: self.prefix,
                 pattern,
                 ttl_secs: self.ttl_secs,
@@ -360,10 +372,40 @@ fn escape_glob(prefix: &str) -> String {
 /// A version is the record's stored text, after its `cookie.expires` (8 bytes, big-endian milliseconds,
 /// `i64::MIN` for none) so that `save_if` can tell an expired record without parsing it again.
 fn version(expires: Option<Timestamp>, json: &[u8]) -> Version {
+    // (A `Vec` then a copy into the version's `Arc<[u8]>` is cheaper than collecting the bytes into the `Arc`
+    // directly, which copies them one by one.)
     let mut bytes = Vec::with_capacity(8 + json.len());
     bytes.extend_from_slice(&expires.map_or(i64::MIN, Timestamp::as_millis).to_be_bytes());
     bytes.extend_from_slice(json);
     Version::from_bytes(bytes)
+}
+
+/// A session's key as one command argument, written straight into the command (no `String` per call).
+#[derive(Clone, Copy)]
+struct Key<'a> {
+    prefix: &'a str,
+    id: &'a str,
+}
+
+impl ToRedisArgs for Key<'_> {
+    fn write_redis_args<W>(&self, out: &mut W)
+    where
+        W: ?Sized + RedisWrite,
+    {
+        use std::io::Write as _;
+        let mut arg = out.writer_for_next_arg();
+        // Writing to a command's buffer cannot fail.
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.id.as_bytes());
+    }
+}
+
+/// `EVALSHA script 1 key`, for arguments to be added: the command is built directly (a `ScriptInvocation` would
+/// copy every argument into a `Vec` of its own first).
+fn evalsha(script: &Script, key: Key<'_>, args: usize, len: usize) -> Cmd {
+    let mut command = Cmd::with_capacity(4 + args, 64 + key.prefix.len() + key.id.len() + len);
+    command.arg("EVALSHA").arg(script.get_hash()).arg(1).arg(key);
+    command
 }
 
 /// The `cookie.expires` and text of a version made by [`version`].
@@ -452,6 +494,11 @@ impl RedisStore {
         key
     }
 
+    /// [`key`](Self::key) as a command argument.
+    fn key_arg<'a>(&'a self, id: &'a str) -> Key<'a> {
+        Key { prefix: &self.inner.prefix, id }
+    }
+
     /// A handle to the store's connection, for commands of your own (it is shared, not a new connection).
     ///
     /// ```no_run
@@ -465,6 +512,26 @@ impl RedisStore {
     /// ```
     pub fn connection(&self) -> RedisConnection {
         self.inner.connection.clone()
+    }
+
+    /// Sends one command: through the pipelining queue on one server, straight to its node on a cluster.
+    async fn run<T: FromRedisValue>(&self, command: Cmd) -> RedisResult<T> {
+        match &self.inner.batcher {
+            Some(batcher) => Ok(redis::from_redis_value(batcher.query(command).await?)?),
+            None => command.query_async(&mut self.connection()).await,
+        }
+    }
+
+    /// Runs the `EVALSHA` that `command` builds (see [`evalsha`]); when the server does not know the script yet (a
+    /// new or restarted server, `SCRIPT FLUSH`), loads it and runs it again.
+    async fn invoke<T: FromRedisValue>(&self, script: &Script, command: impl Fn() -> Cmd) -> RedisResult<T> {
+        match self.run(command()).await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                script.load_async(&mut self.connection()).await?;
+                self.run(command()).await
+            }
+            result => result,
+        }
     }
 
     fn key_ttl(&self, record: &Record, now: Timestamp) -> KeyTtl {
@@ -486,27 +553,25 @@ impl RedisStore {
     }
 
     /// `get` of one key, as one or (for a record whose text says it has expired) two round trips.
-    async fn read(&self, connection: &mut RedisConnection, id: &str, key: &str) -> RedisResult<Option<Versioned>> {
-        let json: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(connection).await?;
+    async fn read(&self, id: &str) -> RedisResult<Option<Versioned>> {
+        let key = self.key_arg(id);
+        let mut command = Cmd::with_capacity(2, 16 + key.prefix.len() + key.id.len());
+        command.arg("GET").arg(key);
+        let json: Option<Vec<u8>> = self.run(command).await?;
         let Some(json) = json else { return Ok(None) };
-        self.live_record(connection, id, key, json).await
+        self.live_record(id, key, json).await
     }
 
     /// The record in `json` (just read from `key`) if it is live; for one whose `cookie.expires` has passed, asks
     /// Redis whether its key was touched since.
-    async fn live_record(
-        &self,
-        connection: &mut RedisConnection,
-        id: &str,
-        key: &str,
-        json: Vec<u8>,
-    ) -> RedisResult<Option<Versioned>> {
+    async fn live_record(&self, id: &str, key: Key<'_>, json: Vec<u8>) -> RedisResult<Option<Versioned>> {
         let now = self.now();
         let Some(record) = Self::parse(id, &json) else { return Ok(None) };
         if record.expires().is_none_or(|expires| expires > now) {
             return Ok(Some(Versioned { version: version(record.expires(), &json), record }));
         }
-        let reply: Option<(Vec<u8>, i64)> = self.inner.get_with_ttl.key(key).invoke_async(connection).await?;
+        let script = &self.inner.get_with_ttl;
+        let reply: Option<(Vec<u8>, i64)> = self.invoke(script, || evalsha(script, key, 0, 0)).await?;
         let Some((current, pttl)) = reply else { return Ok(None) };
         let record = if current == json {
             record
@@ -593,7 +658,8 @@ impl RedisStore {
                 let Some(id) = key.strip_prefix(&self.inner.prefix).and_then(SessionId::new) else {
                     continue;
                 };
-                let live = bounded(limit, self.live_record(&mut connection, id.as_str(), &key, json)).await?;
+                let key = self.key_arg(id.as_str());
+                let live = bounded(limit, self.live_record(id.as_str(), key, json)).await?;
                 if let Some(found) = live {
                     out.push((id, found.record));
                 }
@@ -616,17 +682,15 @@ impl Store for RedisStore {
     /// `GET prefix+id`; for a record whose `cookie.expires` has passed, also its key's `PTTL` (in one script),
     /// so that a record touched since (a touch moves only the TTL) is still returned, and an expired one never.
     async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
-        let key = self.key(id);
-        let mut connection = self.connection();
-        bounded(self.inner.timeout, self.read(&mut connection, id.as_str(), &key)).await
+        bounded(self.inner.timeout, self.read(id.as_str())).await
     }
 
     /// `SET prefix+id json EX ttl NX`: connect-redis's write, only if the key is absent.
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
-        let key = self.key(id);
+        let key = self.key_arg(id.as_str());
         let json = record.to_json();
-        let mut command = redis::cmd("SET");
-        command.arg(&key).arg(&json);
+        let mut command = Cmd::with_capacity(6, 48 + key.prefix.len() + key.id.len() + json.len());
+        command.arg("SET").arg(key).arg(&json);
         match self.key_ttl(record, self.now()) {
             KeyTtl::Never => {}
             KeyTtl::Seconds(ttl) => {
@@ -642,8 +706,7 @@ impl Store for RedisStore {
             }
         }
         command.arg("NX");
-        let mut connection = self.connection();
-        let reply: Value = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        let reply: Value = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(match reply {
             Value::Nil => CreateOutcome::Exists,
             _ => CreateOutcome::Created(version(record.expires(), json.as_bytes())),
@@ -653,10 +716,9 @@ impl Store for RedisStore {
     /// connect-redis's `set`, byte for byte: `SET prefix+id json EX ttl`, `DEL prefix+id` when the TTL is not
     /// positive, a plain `SET` with `disable_ttl`.
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        let key = self.key(id);
         let ttl = self.key_ttl(record, self.now());
         let mut command = redis::cmd(if ttl == KeyTtl::Expired { "DEL" } else { "SET" });
-        command.arg(&key);
+        command.arg(self.key_arg(id.as_str()));
         match ttl {
             KeyTtl::Expired => {}
             KeyTtl::Never => {
@@ -666,31 +728,40 @@ impl Store for RedisStore {
                 command.arg(record.to_json()).arg("EX").arg(ttl);
             }
         }
-        let mut connection = self.connection();
-        let _: Value = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        let _: Value = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(())
     }
 
     /// One script: `GET` the key, compare with the version's text, then connect-redis's write (`SET … EX ttl`,
-    /// or `DEL` when the TTL is not positive).
+    /// or `DEL` when the TTL is not positive). Its arguments are the two texts and the TTL; the key's `PTTL` is
+    /// read too only when the text that was read says the record has expired.
     async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
         let Some((expected_expires, expected_json)) = split_version(expected) else {
             // Not a version this store made: it cannot be the current one.
             return Ok(SaveOutcome::Conflict);
         };
-        let key = self.key(id);
         let now = self.now();
         let json = record.to_json();
-        let ttl = match self.key_ttl(record, now) {
-            KeyTtl::Never => String::new(),
-            KeyTtl::Seconds(ttl) => ttl.to_string(),
-            KeyTtl::Expired => "0".to_owned(),
+        let script = &self.inner.save_if;
+        let ttl = self.key_ttl(record, now);
+        // Gone unless the key was touched past that expiry: now + pttl >= expires + 1000.
+        let min_pttl = expected_expires
+            .filter(|&expires| expires <= now.as_millis())
+            .map(|expires| expires.saturating_add(ROUNDING_SLACK_MS).saturating_sub(now.as_millis()));
+        let command = || {
+            let mut command = evalsha(script, self.key_arg(id.as_str()), 4, expected_json.len() + json.len() + 48);
+            command.arg(expected_json).arg(&json);
+            match ttl {
+                KeyTtl::Never => command.arg(""),
+                KeyTtl::Seconds(ttl) => command.arg(ttl),
+                KeyTtl::Expired => command.arg(0),
+            };
+            if let Some(min_pttl) = min_pttl {
+                command.arg(min_pttl);
+            }
+            command
         };
-        let mut call = self.inner.save_if.key(&key);
-        call.arg(expected_json).arg(&json).arg(ttl);
-        call.arg(expected_expires.map(|e| e.to_string()).unwrap_or_default()).arg(now.as_millis());
-        let mut connection = self.connection();
-        let outcome: i64 = bounded(self.inner.timeout, call.invoke_async(&mut connection)).await?;
+        let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
         Ok(match outcome {
             1 => SaveOutcome::Saved(version(record.expires(), json.as_bytes())),
             0 => SaveOutcome::Conflict,
@@ -707,9 +778,8 @@ impl Store for RedisStore {
         }
         let ttl = ttl_seconds(record, self.now(), self.inner.ttl_secs);
         let mut command = redis::cmd("EXPIRE");
-        command.arg(self.key(id)).arg(ttl);
-        let mut connection = self.connection();
-        let touched: i64 = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        command.arg(self.key_arg(id.as_str())).arg(ttl);
+        let touched: i64 = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(if touched == 1 { TouchOutcome::Touched } else { TouchOutcome::Gone })
     }
 
@@ -719,20 +789,22 @@ impl Store for RedisStore {
         if self.inner.disable_touch || self.inner.disable_ttl {
             return self.exists(id).await;
         }
-        let key = self.key(id);
-        let mut call = self.inner.refresh.key(&key);
-        call.arg(self.now().as_millis()).arg(self.inner.ttl_secs);
-        let mut connection = self.connection();
-        let outcome: i64 = bounded(self.inner.timeout, call.invoke_async(&mut connection)).await?;
+        let script = &self.inner.refresh;
+        let now = self.now().as_millis();
+        let command = || {
+            let mut command = evalsha(script, self.key_arg(id.as_str()), 2, 40);
+            command.arg(now).arg(self.inner.ttl_secs);
+            command
+        };
+        let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
         Ok(if outcome == 1 { TouchOutcome::Touched } else { TouchOutcome::Gone })
     }
 
     /// `DEL prefix+id`.
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         let mut command = redis::cmd("DEL");
-        command.arg(self.key(id));
-        let mut connection = self.connection();
-        let _: Value = bounded(self.inner.timeout, command.query_async(&mut connection)).await?;
+        command.arg(self.key_arg(id.as_str()));
+        let _: Value = bounded(self.inner.timeout, self.run(command)).await?;
         Ok(())
     }
 

@@ -158,6 +158,49 @@ async fn calls_fail_within_the_limit_while_redis_is_down_and_work_again_after() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_a_hung_server_fail_within_the_limit() {
+    if !common::redis_server_available() {
+        return;
+    }
+    // A server that keeps the connection open but answers nothing (SIGSTOP): no I/O error ever comes, so only the
+    // store's time limit ends the calls.
+    let server = common::RedisServer::start();
+    let store = store_on(&server).await;
+    let id = SessionId::generate();
+    store.create(&id, &record(&store, 1)).await.unwrap();
+    let read = store.get(&id).await.unwrap().unwrap();
+    server.freeze(true);
+    let started = Instant::now();
+    let calls = (0..4).map(|which| {
+        let (store, id, read) = (store.clone(), id.clone(), read.clone());
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let result = match which {
+                0 => store.get(&id).await.map(drop),
+                1 => store.save_if(&id, &record(&store, 2), &read.version).await.map(drop),
+                2 => store.refresh(&id).await.map(drop),
+                _ => store.create(&SessionId::generate(), &record(&store, 3)).await.map(drop),
+            };
+            (result, start.elapsed())
+        })
+    });
+    for call in calls.collect::<Vec<_>>() {
+        let (result, took) = call.await.unwrap();
+        let error = result.expect_err("a hung server answers nothing");
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error}");
+        assert!(took >= LIMIT, "failed before the limit ({took:?}): {error}");
+        assert!(took <= LIMIT + SLACK, "a call took {took:?} (limit {LIMIT:?})");
+    }
+    assert!(started.elapsed() <= 2 * (LIMIT + SLACK), "the calls queued up: {:?}", started.elapsed());
+    server.freeze(false);
+    // Back: the same store works again (the save that timed out may or may not have been applied).
+    until_back(&store, &id).await;
+    let now = store.get(&id).await.unwrap().unwrap();
+    assert!(matches!(now.record.data()["n"].as_u64(), Some(1 | 2)), "{:?}", now.record.data());
+    assert!(matches!(store.save_if(&id, &record(&store, 4), &now.version).await.unwrap(), SaveOutcome::Saved(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lazy_store_starts_while_redis_is_down() {
     if !common::redis_server_available() {
         return;

@@ -18,44 +18,46 @@ if not ok or type(record) ~= 'table' or type(record.cookie) ~= 'table' then
 end
 local cookie = record.cookie
 
--- Date#toJSON() text (YYYY-MM-DDTHH:MM:SS.sssZ) to ms since the epoch; nil for anything else.
-local function iso_millis(text)
-  local y, mo, d, h, mi, s, frac = string.match(text, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)(%.?%d*)Z$')
-  if not y then
-    return nil
+local expires = cookie.expires
+if type(expires) == 'string' then
+  -- Date#toJSON() text (YYYY-MM-DDTHH:MM:SS.sssZ) to ms since the epoch (inline rather than a local function: a
+  -- closure would be made on every call); anything else counts as no expiry.
+  local y, mo, d, h, mi, s, frac = string.match(expires, '^(%d%d%d%d)%-(%d%d)%-(%d%d)T(%d%d):(%d%d):(%d%d)(%.?%d*)Z$')
+  if y then
+    y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
+    if mo <= 2 then
+      y = y - 1
+    end
+    local era = math.floor(y / 400)
+    local yoe = y - era * 400
+    local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
+    local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+    local days = era * 146097 + doe - 719468
+    local ms = 0
+    if #frac > 1 then
+      ms = math.floor(tonumber('0' .. frac) * 1000 + 0.5)
+    end
+    expires = ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(s) * 1000 + ms
+  else
+    expires = nil
   end
-  y, mo, d = tonumber(y), tonumber(mo), tonumber(d)
-  if mo <= 2 then
-    y = y - 1
+elseif type(expires) ~= 'number' then
+  expires = nil
+end
+if expires ~= nil then
+  local now = tonumber(ARGV[1])
+  if expires <= now then
+    -- Expired by its text, unless a touch moved the key's expiry a second or more past it (see save_if.lua).
+    local pttl = redis.call('PTTL', KEYS[1])
+    if pttl < 0 or now + pttl < expires + 1000 then
+      return -1
+    end
   end
-  local era = math.floor(y / 400)
-  local yoe = y - era * 400
-  local doy = math.floor((153 * ((mo + 9) % 12) + 2) / 5) + d - 1
-  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
-  local days = era * 146097 + doe - 719468
-  local ms = 0
-  if #frac > 1 then
-    ms = math.floor(tonumber('0' .. frac) * 1000 + 0.5)
-  end
-  return ((days * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60000 + tonumber(s) * 1000 + ms
 end
 
-local now = tonumber(ARGV[1])
-local expires = nil
-if type(cookie.expires) == 'string' then
-  expires = iso_millis(cookie.expires)
-elseif type(cookie.expires) == 'number' then
-  expires = cookie.expires
-end
-if expires ~= nil and expires <= now then
-  -- Expired by its text, unless a touch moved the key's expiry a second or more past it (see save_if.lua).
-  local pttl = redis.call('PTTL', KEYS[1])
-  if pttl < 0 or now + pttl < expires + 1000 then
-    return -1
-  end
-end
-
-local ttl = tonumber(ARGV[2])
+-- The TTL option is passed on as the text it came as: a Lua number given to redis.call is formatted with
+-- sprintf, which costs more than the rest of the call.
+local ttl = ARGV[2]
 local max_age = cookie.originalMaxAge
 if type(max_age) == 'number' then
   if max_age >= 0 then

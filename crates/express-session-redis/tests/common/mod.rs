@@ -147,6 +147,18 @@ impl RedisServer {
         wait_until_answers(self.port, &[]);
     }
 
+    /// Freezes the server (SIGSTOP: it keeps its connections and answers nothing, as a hung or overloaded server
+    /// does) or thaws it (SIGCONT).
+    pub fn freeze(&self, frozen: bool) {
+        let child = self.child.as_ref().expect("running");
+        let status = Command::new("kill")
+            .arg(if frozen { "-STOP" } else { "-CONT" })
+            .arg(child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill failed: {status}");
+    }
+
     /// Kills the server (SIGKILL: a crash, not a clean shutdown) and waits until it is gone.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
