@@ -968,8 +968,8 @@ impl Config {
         let opts = &self.cookie;
         let mut cookie = crate::SessionCookie {
             http_only: Some(opts.http_only),
-            path: Some(opts.path.clone()),
-            domain: opts.domain.clone(),
+            path: Some(opts.path.as_str().into()),
+            domain: opts.domain.as_deref().map(Into::into),
             partitioned: opts.partitioned,
             priority: opts.priority.clone(),
             ..Default::default()

@@ -56,20 +56,29 @@ pub fn decode_uri_component(value: &[u8]) -> Option<Cow<'_, str>> {
     if !value.contains(&b'%') {
         return std::str::from_utf8(value).ok().map(Cow::Borrowed);
     }
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%' {
-            let hi = hex(*value.get(i + 1)?)?;
-            let lo = hex(*value.get(i + 2)?)?;
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(value[i]);
-            i += 1;
-        }
-    }
+    let mut out = vec![0; value.len()];
+    let len = percent_decode_into(value, &mut out)?;
+    out.truncate(len);
     String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+/// Percent-decodes `value` into `out` (at least as long as `value`) and returns the decoded length; `None` for a
+/// `%` not followed by two hex digits.
+fn percent_decode_into(value: &[u8], out: &mut [u8]) -> Option<usize> {
+    let (mut i, mut n) = (0, 0);
+    while i < value.len() {
+        let byte = if value[i] == b'%' {
+            let byte = hex(*value.get(i + 1)?)? << 4 | hex(*value.get(i + 2)?)?;
+            i += 3;
+            byte
+        } else {
+            i += 1;
+            value[i - 1]
+        };
+        *out.get_mut(n)? = byte;
+        n += 1;
+    }
+    Some(n)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -144,17 +153,22 @@ where
     })?
 }
 
-/// The value `cookie_value` decodes, with `s:` removed: the signed part of an express-session cookie. Borrows
-/// when it can (the usual `s%3A<id>.<mac>` has no other escape), so a returning client costs no allocation here.
+/// The value `cookie_value` decodes, with `s:` removed: the signed part of an express-session cookie. Decoded
+/// on the stack when it is short (as express's own cookies are), so a returning client costs no allocation here.
 pub(crate) fn signed_session_value<'a, I, R>(headers: I, name: &str, f: impl FnOnce(&str) -> Option<R>) -> Option<R>
 where
     I: IntoIterator<Item = &'a [u8]>,
 {
     with_raw_value(headers, name, |raw| {
-        if let Some(rest) = raw.strip_prefix(b"s%3A")
-            && !rest.contains(&b'%')
-        {
-            return f(std::str::from_utf8(rest).ok()?);
+        // A usual value (`s%3A<id>.<mac>`, the MAC's `+` and `/` escaped too) is decoded on the stack.
+        let mut buffer = [0u8; 160];
+        if let Some(out) = buffer.get_mut(..raw.len()) {
+            let decoded = match percent_decode_into(raw, out) {
+                Some(len) if std::str::from_utf8(&out[..len]).is_ok() => &out[..len],
+                // cookie 0.7.2 keeps a value that does not decode (to UTF-8) as it is.
+                _ => raw,
+            };
+            return f(std::str::from_utf8(decoded).ok()?.strip_prefix("s:")?);
         }
         match decode_uri_component(raw) {
             Some(decoded) => f(decoded.strip_prefix("s:")?),
@@ -344,10 +358,12 @@ mod tests {
     }
 
     #[test]
-    fn the_borrowing_path_reads_what_full_decoding_reads() {
+    fn the_stack_decoding_path_reads_what_full_decoding_reads() {
         // Every value built from these pieces: the fast path (`s%3A` then no escape) and the decoding path must
         // agree with `cookie_value` followed by stripping `s:`.
-        let pieces = ["s%3A", "s:", "%3A", "%2E", "%", "%zz", "abc", ".", "\"", "%C3%A9", "%FF", " ", "s"];
+        // (Three long pieces make a value longer than the stack buffer, which takes the allocating path.)
+        let long = "%2B".repeat(20) + &"L".repeat(10);
+        let pieces = ["s%3A", "s:", "%3A", "%2E", "%", "%zz", "abc", ".", "\"", "%C3%A9", "%FF", " ", "s", &long];
         let mut checked = 0;
         for a in pieces {
             for b in pieces {

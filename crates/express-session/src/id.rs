@@ -29,8 +29,44 @@ pub const MAX_ID_LEN: usize = 1024;
 /// assert_eq!(format!("{id:?}"), format!("SessionId({})", id.log_hash()));
 /// assert!(SessionId::new("").is_none());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Arc<str>);
+#[derive(Clone)]
+pub struct SessionId(Repr);
+
+/// Ids of up to 32 bytes (every default id) are kept inline: reading one from a cookie or making one allocates
+/// nothing.
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Shared(Arc<str>),
+}
+
+const INLINE: usize = 32;
+
+impl PartialEq for SessionId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for SessionId {}
+
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for SessionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SessionId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
 
 impl SessionId {
     /// A fresh random id in express-session's default format (uid-safe with 24 bytes).
@@ -51,13 +87,34 @@ impl SessionId {
 
     /// Encodes random bytes as express-session's default `genid` (uid-safe) does.
     pub(crate) fn from_random_bytes(bytes: &[u8]) -> Self {
-        Self(URL_SAFE_NO_PAD.encode(bytes).into())
+        let mut text = [0u8; INLINE];
+        match URL_SAFE_NO_PAD.encode_slice(bytes, &mut text) {
+            Ok(len) => Self::inline(&text[..len]),
+            Err(_) => Self(Repr::Shared(URL_SAFE_NO_PAD.encode(bytes).into())),
+        }
     }
 
     /// Wraps an id, or `None` if it is empty or longer than [`MAX_ID_LEN`] bytes.
-    pub fn new(id: impl Into<String>) -> Option<Self> {
-        let id = id.into();
-        (!id.is_empty() && id.len() <= MAX_ID_LEN).then(|| Self(id.into()))
+    ///
+    /// ```
+    /// use express_session::SessionId;
+    /// assert_eq!(SessionId::new("abc").unwrap().as_str(), "abc");
+    /// assert_eq!(SessionId::new(String::from("abc")), SessionId::new("abc"));
+    /// assert!(SessionId::new("x".repeat(2000)).is_none());
+    /// ```
+    pub fn new(id: impl AsRef<str>) -> Option<Self> {
+        let id = id.as_ref();
+        if id.is_empty() || id.len() > MAX_ID_LEN {
+            return None;
+        }
+        Some(if id.len() <= INLINE { Self::inline(id.as_bytes()) } else { Self(Repr::Shared(id.into())) })
+    }
+
+    /// An inline id; `text` is UTF-8 of at most [`INLINE`] bytes.
+    fn inline(text: &[u8]) -> Self {
+        let mut bytes = [0u8; INLINE];
+        bytes[..text.len()].copy_from_slice(text);
+        Self(Repr::Inline { len: text.len() as u8, bytes })
     }
 
     /// Whether `id` has the default generator's format: 32 characters of base64url.
@@ -67,13 +124,17 @@ impl SessionId {
 
     /// The id as it is stored and signed.
     pub fn as_str(&self) -> &str {
-        &self.0
+        match &self.0 {
+            // Only ever filled from a `&str` cut at its end, so always UTF-8.
+            Repr::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Repr::Shared(text) => text,
+        }
     }
 
     /// A short, non-reversible fingerprint of the id (first 8 hex digits of its SHA-256), for logs.
     pub fn log_hash(&self) -> String {
         use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(self.0.as_bytes());
+        let digest = sha2::Sha256::digest(self.as_str().as_bytes());
         digest[..4].iter().map(|b| format!("{b:02x}")).collect()
     }
 }
@@ -150,6 +211,25 @@ mod tests {
             }
         }
         assert_eq!(all.len(), 4 * per_thread);
+    }
+
+    #[test]
+    fn short_and_long_ids_behave_as_their_text() {
+        let ids: Vec<SessionId> = ["b", "a", "é-32-bytes-exactly-0123456789ab", &"z".repeat(33), &"a".repeat(500)]
+            .iter()
+            .map(|t| SessionId::new(t).unwrap())
+            .collect();
+        for id in &ids {
+            assert_eq!(SessionId::new(id.as_str()).as_ref(), Some(id));
+        }
+        let mut sorted = ids.clone();
+        sorted.sort();
+        let mut texts: Vec<&str> = ids.iter().map(SessionId::as_str).collect();
+        texts.sort();
+        assert_eq!(sorted.iter().map(SessionId::as_str).collect::<Vec<_>>(), texts);
+        let set: std::collections::HashSet<SessionId> = ids.iter().cloned().collect();
+        assert!(set.contains(&SessionId::new("z".repeat(33)).unwrap()));
+        assert!(set.contains(&SessionId::new("b").unwrap()));
     }
 
     #[test]

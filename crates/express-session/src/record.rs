@@ -174,8 +174,8 @@ pub struct SessionCookie {
     pub(crate) expires: Option<Timestamp>,
     pub(crate) secure: Option<bool>,
     pub(crate) http_only: Option<bool>,
-    pub(crate) domain: Option<String>,
-    pub(crate) path: Option<String>,
+    pub(crate) domain: Option<Arc<str>>,
+    pub(crate) path: Option<Arc<str>>,
     pub(crate) same_site: Option<Spelled<SameSite>>,
 }
 
@@ -265,7 +265,7 @@ impl SessionCookie {
     /// Sets the `Domain` attribute. An invalid domain makes the `Set-Cookie` fail at the end of the request
     /// (logged, no cookie sent), as in express.
     pub fn set_domain(&mut self, domain: Option<String>) {
-        self.domain = domain;
+        self.domain = domain.map(Arc::from);
     }
 
     /// The `Path` attribute.
@@ -275,7 +275,7 @@ impl SessionCookie {
 
     /// Sets the `Path` attribute.
     pub fn set_path(&mut self, path: Option<String>) {
-        self.path = path;
+        self.path = path.map(Arc::from);
     }
 
     /// The `SameSite` attribute, if any.
@@ -338,9 +338,9 @@ impl SessionCookie {
             ("expires", Value::Null | Value::Bool(false)) => self.set_expires(None, now),
             ("originalMaxAge", Value::Number(_)) => self.original_max_age = millis(value),
             ("originalMaxAge", Value::Null) => self.original_max_age = None,
-            ("domain", Value::String(s)) => self.domain = Some(s.clone()),
+            ("domain", Value::String(s)) => self.domain = Some(s.as_str().into()),
             ("domain", Value::Null) => self.domain = None,
-            ("path", Value::String(s)) => self.path = Some(s.clone()),
+            ("path", Value::String(s)) => self.path = Some(s.as_str().into()),
             ("path", Value::Null) => self.path = None,
             ("httpOnly", v) => self.http_only = Some(truthy(v)),
             ("secure", v) => self.secure = Some(truthy(v)),
@@ -389,11 +389,11 @@ impl SessionCookie {
             "partitioned" => self.partitioned = Some(truthy(value)),
             "secure" => self.secure = Some(truthy(value)),
             "httpOnly" => self.http_only = Some(truthy(value)),
-            "domain" => self.domain = value.as_str().map(str::to_owned),
+            "domain" => self.domain = value.as_str().map(Arc::from),
             // A `null` path keeps the default, so that the record reads back the same after a round trip.
             "path" => {
                 if let Some(path) = value.as_str() {
-                    self.path = Some(path.to_owned());
+                    self.path = Some(path.into());
                 }
             }
             "sameSite" => {
@@ -483,10 +483,10 @@ impl Serialize for SessionCookie {
             map.serialize_entry("httpOnly", &v)?;
         }
         if let Some(v) = &self.domain {
-            map.serialize_entry("domain", v)?;
+            map.serialize_entry("domain", &**v)?;
         }
         if let Some(v) = &self.path {
-            map.serialize_entry("path", v)?;
+            map.serialize_entry("path", &**v)?;
         }
         if let Some(v) = &self.same_site {
             map.serialize_entry("sameSite", v)?;

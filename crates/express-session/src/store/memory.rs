@@ -128,7 +128,7 @@ impl Key {
     fn id(&self) -> Option<SessionId> {
         match self {
             Key::Packed(bytes) => Some(SessionId::from_random_bytes(bytes)),
-            Key::Text(text) => SessionId::new(text.to_string()),
+            Key::Text(text) => SessionId::new(text),
         }
     }
 }
