@@ -139,14 +139,33 @@ impl Key {
 struct Entry {
     /// The record's user data: the JSON text of its object without the `cookie` key.
     data: Box<str>,
-    /// The record's cookie, its `expires` left out (it is `expires_at` when `has_expires`).
+    /// The record's cookie, its `expires` left out (it is `expires_at` when the stamp says it has one).
     cookie: Arc<SessionCookie>,
     /// Milliseconds since the epoch; `i64::MAX` for a record that never expires.
     expires_at: i64,
-    /// The record's `cookie.expires` is `expires_at` (otherwise it is a browser-session record and
-    /// `expires_at` comes from the default TTL).
-    has_expires: bool,
-    version: u64,
+    stamp: Stamp,
+}
+
+/// An entry's version and whether its cookie has an expiry, in one word (an entry then takes 40 bytes): without
+/// one, the record is a browser-session record and `expires_at` comes from the default TTL. Versions come from
+/// a counter that starts at 1 and never reaches the top bit.
+#[derive(Debug, Clone, Copy)]
+struct Stamp(u64);
+
+impl Stamp {
+    const HAS_EXPIRES: u64 = 1 << 63;
+
+    fn new(version: u64, has_expires: bool) -> Self {
+        Self((version & !Self::HAS_EXPIRES) | if has_expires { Self::HAS_EXPIRES } else { 0 })
+    }
+
+    fn version(self) -> u64 {
+        self.0 & !Self::HAS_EXPIRES
+    }
+
+    fn has_expires(self) -> bool {
+        self.0 & Self::HAS_EXPIRES != 0
+    }
 }
 
 impl Entry {
@@ -155,7 +174,7 @@ impl Entry {
     }
 
     fn cookie(&self) -> SessionCookie {
-        let expires = self.has_expires.then(|| Timestamp::from_millis(self.expires_at));
+        let expires = self.stamp.has_expires().then(|| Timestamp::from_millis(self.expires_at));
         SessionCookie { expires, ..SessionCookie::clone(&self.cookie) }
     }
 
@@ -173,7 +192,7 @@ impl Entry {
     /// MemoryStore `touch`.
     fn set_cookie(&mut self, shared: Arc<SessionCookie>, cookie: &SessionCookie, lifetime: Lifetime) {
         self.cookie = shared;
-        self.has_expires = cookie.expires.is_some();
+        self.stamp = Stamp::new(self.stamp.version(), cookie.expires.is_some());
         self.expires_at = lifetime.expires_at(cookie.expires);
     }
 }
@@ -293,8 +312,7 @@ impl MemoryStore {
             data,
             cookie: shard.intern(cookie),
             expires_at: lifetime.expires_at(cookie.expires),
-            has_expires: cookie.expires.is_some(),
-            version: self.next_version(),
+            stamp: Stamp::new(self.next_version(), cookie.expires.is_some()),
         }
     }
 
@@ -328,7 +346,7 @@ impl Store for MemoryStore {
         let mut shard = self.shard(id);
         let found = match shard.map.get(&key) {
             Some(e) if e.is_live(now) => {
-                e.record(id).map(|record| Versioned { record, version: Version::from_u64(e.version) })
+                e.record(id).map(|record| Versioned { record, version: Version::from_u64(e.stamp.version()) })
             }
             Some(_) => {
                 shard.map.remove(&key);
@@ -349,7 +367,7 @@ impl Store for MemoryStore {
         }
         self.before_insert(&mut shard, lifetime.now);
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let version = entry.version;
+        let version = entry.stamp.version();
         shard.map.insert(key, entry);
         Ok(CreateOutcome::Created(Version::from_u64(version)))
     }
@@ -374,14 +392,14 @@ impl Store for MemoryStore {
         let mut shard = self.shard(id);
         match shard.map.get(&key) {
             Some(current) if current.is_live(lifetime.now) => {
-                if Some(current.version) != expected.as_u64() {
+                if Some(current.stamp.version()) != expected.as_u64() {
                     return Ok(SaveOutcome::Conflict);
                 }
             }
             _ => return Ok(SaveOutcome::Gone),
         }
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let version = entry.version;
+        let version = entry.stamp.version();
         shard.map.insert(key, entry);
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
@@ -409,7 +427,7 @@ impl Store for MemoryStore {
         // express's `touch()` then `store.touch`: the expiry moves to now + originalMaxAge; nothing else changes,
         // so neither the data nor the shared cookie is rewritten.
         let expires = entry.cookie.original_max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
-        entry.has_expires = expires.is_some();
+        entry.stamp = Stamp::new(entry.stamp.version(), expires.is_some());
         entry.expires_at = lifetime.expires_at(expires);
         Ok(TouchOutcome::Touched)
     }
