@@ -202,7 +202,7 @@ enum Phase {
     /// A valid cookie arrived; the record has not been read yet.
     Unloaded,
     /// `req.session` exists.
-    Active(Box<Active>),
+    Active(Active),
     /// `destroy()` or `unset()` removed `req.session`; `req.sessionID` is kept.
     Gone(Gone),
 }
@@ -287,7 +287,7 @@ impl Session {
             if config.hardening.absolute_timeout.is_some() {
                 record.data_mut().insert(CREATED_AT_KEY.into(), config.clock.now().as_millis().into());
             }
-            Phase::Active(Box::new(Active::fresh(record, None)))
+            Phase::Active(Active::fresh(record, None))
         };
         let state = State {
             phase,
@@ -318,7 +318,7 @@ impl Session {
                 tracing::info!(session = %id.log_hash(), "session reached its absolute timeout; starting a new one");
                 self.config().store.destroy(&id).await?;
                 let cookie = self.config().new_cookie(self.shared.request_secure);
-                state.phase = Phase::Active(Box::new(self.fresh_active(Record::new(cookie), None)));
+                state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
             Ok(Some(found)) => {
                 let mut record = found.record;
@@ -328,7 +328,7 @@ impl Session {
                 }
                 let mut active = Active::fresh(record, Some(id));
                 active.version = Some(found.version);
-                state.phase = Phase::Active(Box::new(active));
+                state.phase = Phase::Active(active);
                 if !self.config().resave {
                     state.saved_hash = SavedHash::Original;
                 }
@@ -337,7 +337,7 @@ impl Session {
                 // Strict ids: a client-supplied id is never adopted.
                 tracing::info!(session = %id.log_hash(), "cookie names no live session; starting a new one");
                 let cookie = self.config().new_cookie(self.shared.request_secure);
-                state.phase = Phase::Active(Box::new(self.fresh_active(Record::new(cookie), None)));
+                state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
             Err(error) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                 tracing::error!(%error, "session store failed; serving the request without a session");
@@ -658,7 +658,7 @@ impl Session {
         };
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
         let record = Record::new(self.config().new_cookie(self.shared.request_secure));
-        state.phase = Phase::Active(Box::new(self.fresh_active(record, Some(new_id))));
+        state.phase = Phase::Active(self.fresh_active(record, Some(new_id)));
         state.id_changed = true;
         state.wrapped = false;
         destroyed.map_err(Into::into)
@@ -688,7 +688,7 @@ impl Session {
         };
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
         let record = active.record.clone();
-        state.phase = Phase::Active(Box::new(Active::fresh(record, Some(new_id))));
+        state.phase = Phase::Active(Active::fresh(record, Some(new_id)));
         state.id_changed = true;
         state.wrapped = false;
         destroyed.map_err(Into::into)
@@ -747,7 +747,7 @@ impl Session {
         Self::before_change(&mut state, None);
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
-        state.phase = Phase::Active(Box::new(active));
+        state.phase = Phase::Active(active);
         Ok(())
     }
 
@@ -886,7 +886,7 @@ impl Session {
                     Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
-                        state.phase = Phase::Active(Box::new(self.fresh_active(Record::new(cookie), None)));
+                        state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
                     }
                     Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                         tracing::error!(%error, "session store failed; serving the request without a session");
