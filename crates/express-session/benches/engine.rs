@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use express_session::cookie::{cookie_value, set_cookie_header};
+use express_session::lifecycle::{Facts, Rules, decide};
 use express_session::signature::Signer;
 use express_session::store::Store;
 use express_session::{MemoryStore, Record, Session, SessionCookie, SessionId, SessionManagerLayer, SessionOptions};
@@ -127,5 +128,18 @@ fn layer(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, cookies, records, memory_store, layer);
+fn decision(c: &mut Criterion) {
+    // A returning client whose session changed, with express's example options.
+    let mut facts = Facts::default();
+    facts.has_session = true;
+    facts.has_session_id = true;
+    facts.cookie_id_matches = true;
+    facts.modified = true;
+    facts.saved_hash_set = true;
+    let mut rules = Rules::default();
+    rules.save_uninitialized = true;
+    c.bench_function("end-of-request decision", |b| b.iter(|| black_box(decide(black_box(&facts), black_box(&rules)))));
+}
+
+criterion_group!(benches, cookies, records, memory_store, decision, layer);
 criterion_main!(benches);

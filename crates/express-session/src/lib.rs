@@ -10,7 +10,7 @@ mod engine;
 mod extract;
 pub mod id;
 mod layer;
-mod lifecycle;
+pub mod lifecycle;
 pub mod record;
 mod session;
 pub mod signature;

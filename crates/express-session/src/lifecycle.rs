@@ -2,43 +2,67 @@
 //!
 //! These are express-session's formulas (`shouldSave`, `shouldTouch`, `shouldSetCookie`, `shouldDestroy` and the
 //! header-time `secure` check) over plain booleans, so that each row of express's decision matrix is one test
-//! below. The session handle gathers the facts; this module decides; the layer carries the decision out.
+//! below. The session handle gathers the facts; this module decides; the layer carries the decision out. It is
+//! public for framework adapters and for anyone who wants to see what express would do:
+//!
+//! ```
+//! use express_session::lifecycle::{decide, Facts, Rules, StoreAction};
+//!
+//! // A returning client whose session the handler changed, with express's example options.
+//! let mut facts = Facts::default();
+//! facts.has_session = true;
+//! facts.has_session_id = true;
+//! facts.cookie_id_matches = true;
+//! facts.modified = true;
+//! facts.saved_hash_set = true;
+//! let mut rules = Rules::default();
+//! rules.save_uninitialized = true;
+//! let decision = decide(&facts, &rules);
+//! assert_eq!(decision.store, StoreAction::Save);
+//! assert!(!decision.set_cookie, "a browser-session cookie is not sent again");
+//! ```
 
 /// What one request knows about its session when it ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Facts {
+#[non_exhaustive]
+pub struct Facts {
     /// The request still has a session (express: `req.session` is set; false after `destroy()` or `unset()`).
-    pub(crate) has_session: bool,
+    pub has_session: bool,
     /// The request has a session id (express: `req.sessionID`; it survives `destroy()`).
-    pub(crate) has_session_id: bool,
+    pub has_session_id: bool,
     /// The id the cookie carried is the session's id now (express: `cookieId === req.sessionID`).
-    pub(crate) cookie_id_matches: bool,
+    pub cookie_id_matches: bool,
     /// express's `isModified`: the id changed (regenerate) or the data differs from what was loaded or created.
-    pub(crate) modified: bool,
+    pub modified: bool,
     /// express's `isSaved`: the id did not change and the data equals what was last saved (or, with
     /// `resave: false`, loaded).
-    pub(crate) saved: bool,
+    pub saved: bool,
     /// express's `savedHash` is set: the session was loaded with `resave: false` or saved explicitly.
-    pub(crate) saved_hash_set: bool,
+    pub saved_hash_set: bool,
     /// The session's cookie has an expiry (not a browser-session cookie).
-    pub(crate) cookie_has_expires: bool,
+    pub cookie_has_expires: bool,
     /// The session's cookie is `Secure`.
-    pub(crate) cookie_secure: bool,
+    pub cookie_secure: bool,
     /// The request came over HTTPS (directly or through a trusted proxy).
-    pub(crate) request_secure: bool,
+    pub request_secure: bool,
 }
 
 /// The options the decisions depend on (`resave` is already folded into [`Facts::saved`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Rules {
-    pub(crate) save_uninitialized: bool,
-    pub(crate) rolling: bool,
-    pub(crate) unset_destroy: bool,
+#[non_exhaustive]
+pub struct Rules {
+    /// express's `saveUninitialized`.
+    pub save_uninitialized: bool,
+    /// express's `rolling`.
+    pub rolling: bool,
+    /// express's `unset: 'destroy'`.
+    pub unset_destroy: bool,
 }
 
 /// What the store should do at the end of the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StoreAction {
+#[non_exhaustive]
+pub enum StoreAction {
     /// Nothing.
     Nothing,
     /// Write the session (create it if new, else a conditional save).
@@ -51,9 +75,12 @@ pub(crate) enum StoreAction {
 
 /// The end-of-request decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Decision {
-    pub(crate) store: StoreAction,
-    pub(crate) set_cookie: bool,
+#[non_exhaustive]
+pub struct Decision {
+    /// What the store should do.
+    pub store: StoreAction,
+    /// Whether to send the session cookie (`Set-Cookie`).
+    pub set_cookie: bool,
 }
 
 fn should_save(f: &Facts, r: &Rules) -> bool {
@@ -75,7 +102,7 @@ fn should_set_cookie(f: &Facts, r: &Rules) -> bool {
 }
 
 /// express-session's end-of-request decision.
-pub(crate) fn decide(f: &Facts, r: &Rules) -> Decision {
+pub fn decide(f: &Facts, r: &Rules) -> Decision {
     if !f.has_session {
         let destroy = f.has_session_id && r.unset_destroy;
         return Decision {
