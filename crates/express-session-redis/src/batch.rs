@@ -35,11 +35,14 @@ struct Job {
     reply: oneshot::Sender<RedisResult<Value>>,
 }
 
-/// The queue in front of one server connection, and its flusher task (started by the first call, on the runtime
-/// that makes it).
+/// The queue in front of one server connection, and its flusher task (started by the first queued call, on the
+/// runtime the store was connected on, where the connection's own driver task runs too).
 pub(crate) struct Batcher {
     connection: ConnectionManager,
     limit: Duration,
+    /// The runtime the store was connected on; `None` if it was built outside one (every call is then sent by
+    /// itself).
+    runtime: Option<tokio::runtime::Handle>,
     queue: OnceLock<mpsc::UnboundedSender<Job>>,
     /// The store's commands sent and not answered (or given up on) yet.
     in_flight: AtomicUsize,
@@ -56,7 +59,8 @@ impl Drop for InFlight<'_> {
 
 impl Batcher {
     pub(crate) fn new(connection: ConnectionManager, limit: Duration) -> Self {
-        Self { connection, limit, queue: OnceLock::new(), in_flight: AtomicUsize::new(0) }
+        let runtime = tokio::runtime::Handle::try_current().ok();
+        Self { connection, limit, runtime, queue: OnceLock::new(), in_flight: AtomicUsize::new(0) }
     }
 
     /// Sends `command` with the others queued now, and returns its reply (a server error as an `Err`, as
@@ -81,13 +85,14 @@ impl Batcher {
         value.extract_error()
     }
 
-    /// The queue, with its flusher started on the current runtime if it is not running yet; `None` outside a
-    /// Tokio runtime (the command is then sent by itself).
+    /// The queue, with its flusher started if it is not running yet; `None` when the store was built outside a
+    /// Tokio runtime, or the caller runs on another runtime (the command is then sent by itself: a flusher on a
+    /// runtime that is not being driven must not hold up the callers of a runtime that is).
     fn queue(&self) -> Option<&mpsc::UnboundedSender<Job>> {
-        if let Some(queue) = self.queue.get() {
-            return Some(queue);
+        let runtime = self.runtime.as_ref()?;
+        if tokio::runtime::Handle::try_current().ok()?.id() != runtime.id() {
+            return None;
         }
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
         Some(self.queue.get_or_init(|| {
             let (queue, jobs) = mpsc::unbounded_channel();
             runtime.spawn(flush(jobs, self.connection.clone(), self.limit));

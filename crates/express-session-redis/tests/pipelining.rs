@@ -106,3 +106,47 @@ async fn a_server_error_fails_only_its_own_call() {
     }
     assert!(matches!(store.get(&broken).await.unwrap_err(), StoreError::Backend { .. }));
 }
+
+/// Several runtimes share one store (actix-web runs one per worker): a runtime that made calls and then stopped
+/// being driven must not hold up the calls of the others. The queue's flusher lives on the runtime the store was
+/// connected on, and calls from any other runtime are sent by themselves.
+#[test]
+fn a_runtime_that_is_no_longer_driven_holds_up_no_other() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let server = common::RedisServer::start();
+    let main = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let store = main.block_on(async {
+        RedisStore::builder()
+            .prefix(common::unique_prefix("runtimes"))
+            .timeout(Duration::from_secs(2))
+            .connect(&server.url())
+            .await
+            .unwrap()
+    });
+    let ids: Vec<SessionId> = (0..50).map(|_| SessionId::generate()).collect();
+    // Another runtime makes concurrent calls, then stays alive without being driven.
+    let other = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    other.block_on(async {
+        let first = record(0);
+        let (a, b) = tokio::join!(store.create(&ids[0], &first), store.get(&ids[1]));
+        assert!(matches!(a.unwrap(), CreateOutcome::Created(_)));
+        assert!(b.unwrap().is_none());
+    });
+    main.block_on(async {
+        let tasks: Vec<_> = ids[1..]
+            .iter()
+            .cloned()
+            .map(|id| {
+                let store = store.clone();
+                tokio::spawn(async move { store.create(&id, &record(1)).await })
+            })
+            .collect();
+        for task in tasks {
+            let created = task.await.unwrap().expect("no call waits for the idle runtime");
+            assert!(matches!(created, CreateOutcome::Created(_)));
+        }
+    });
+    drop(other);
+}

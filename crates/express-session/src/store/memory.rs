@@ -78,13 +78,19 @@ impl Shard {
         {
             return Arc::clone(last);
         }
-        let shared = Arc::new(SessionCookie { expires: None, ..cookie.clone() });
+        let mut stored = SessionCookie { expires: None, ..cookie.clone() };
+        // As the record's JSON reads back from every other store: a missing path is the default `/`.
+        if stored.path.is_none() {
+            stored.path = SessionCookie::default().path;
+        }
+        let shared = Arc::new(stored);
         self.last_cookie = Some(Arc::clone(&shared));
         shared
     }
 }
 
-/// Whether two cookies differ at most in their expiry.
+/// Whether `b` would be stored as `a` (an interned cookie): they differ at most in their expiry, and a missing
+/// path in `b` is the default `/`.
 fn same_but_expiry(a: &SessionCookie, b: &SessionCookie) -> bool {
     let SessionCookie {
         original_max_age,
@@ -103,7 +109,7 @@ fn same_but_expiry(a: &SessionCookie, b: &SessionCookie) -> bool {
         && a.secure == *secure
         && a.http_only == *http_only
         && a.domain == *domain
-        && a.path == *path
+        && a.path.as_deref() == Some(path.as_deref().unwrap_or("/"))
         && a.same_site == *same_site
 }
 
@@ -635,5 +641,19 @@ mod tests {
         got.sort();
         want.sort();
         assert_eq!(got, want);
+    }
+
+    #[tokio::test]
+    async fn a_cookie_reads_back_as_its_json_does_from_every_other_store() {
+        let store = MemoryStore::new();
+        let mut cookie = SessionCookie::default();
+        cookie.set_path(None);
+        cookie.set_domain(Some(String::new()));
+        let record = Record::new(cookie);
+        let id = SessionId::generate();
+        store.create(&id, &record).await.unwrap();
+        let got = store.get(&id).await.unwrap().unwrap().record;
+        assert_eq!(got.cookie(), Record::from_json(&record.to_json()).unwrap().cookie());
+        assert_eq!(got.cookie().path(), Some("/"));
     }
 }
