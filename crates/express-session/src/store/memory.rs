@@ -403,17 +403,17 @@ impl Store for MemoryStore {
         let data = Self::data_json(record);
         let key = Key::of(id);
         let mut shard = self.shard(&key);
-        match shard.map.get(&key) {
-            Some(current) if current.is_live(lifetime.now) => {
-                if Some(current.stamp.version()) != expected.as_u64() {
-                    return Ok(SaveOutcome::Conflict);
-                }
-            }
-            _ => return Ok(SaveOutcome::Gone),
-        }
+        // The new entry is made before the lookup (interning the cookie needs the shard), so that the record is
+        // found, checked and replaced in one lookup.
         let entry = self.entry(&mut shard, record, data, lifetime);
+        let Some(current) = shard.map.get_mut(&key).filter(|e| e.is_live(lifetime.now)) else {
+            return Ok(SaveOutcome::Gone);
+        };
+        if Some(current.stamp.version()) != expected.as_u64() {
+            return Ok(SaveOutcome::Conflict);
+        }
         let version = entry.stamp.version();
-        shard.map.insert(key, entry);
+        *current = entry;
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
 
@@ -421,14 +421,14 @@ impl Store for MemoryStore {
         let lifetime = self.lifetime();
         let key = Key::of(id);
         let mut shard = self.shard(&key);
-        if !shard.map.get(&key).is_some_and(|e| e.is_live(lifetime.now)) {
-            return Ok(TouchOutcome::Gone);
-        }
         let shared = shard.intern(record.cookie());
-        if let Some(entry) = shard.map.get_mut(&key) {
-            entry.set_cookie(shared, record.cookie(), lifetime);
+        match shard.map.get_mut(&key).filter(|e| e.is_live(lifetime.now)) {
+            Some(entry) => {
+                entry.set_cookie(shared, record.cookie(), lifetime);
+                Ok(TouchOutcome::Touched)
+            }
+            None => Ok(TouchOutcome::Gone),
         }
-        Ok(TouchOutcome::Touched)
     }
 
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
