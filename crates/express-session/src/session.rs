@@ -79,6 +79,14 @@ enum Change {
 }
 
 impl Change {
+    /// The one key the change sets or updates; `None` for a change that can remove keys (and so move them).
+    fn key(&self) -> Option<&str> {
+        match self {
+            Change::Set(key, _) | Change::Update(key, _) => Some(key),
+            Change::Remove(_) | Change::Clear => None,
+        }
+    }
+
     fn apply(&self, data: &mut Map<String, Value>) -> Result<(), SessionError> {
         // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
         fn put(data: &mut Map<String, Value>, key: &str, value: Value) {
@@ -394,11 +402,7 @@ impl Session {
     }
 
     fn change(state: &mut State, change: Change) -> Result<(), SessionError> {
-        let key = match &change {
-            Change::Set(key, _) | Change::Update(key, _) => Some(key.as_str()),
-            Change::Remove(_) | Change::Clear => None,
-        };
-        Self::before_change(state, key);
+        Self::before_change(state, change.key());
         let active = Self::active_mut(state);
         change.apply(active.record.data_mut())?;
         active.changes.push(change);
@@ -1061,11 +1065,7 @@ mod tests {
                 let mut data = start.clone();
                 let mut original = Original::Keys(Vec::new());
                 for change in &order[..len] {
-                    let key = match change {
-                        Change::Set(key, _) | Change::Update(key, _) => Some(key.as_str()),
-                        Change::Remove(_) | Change::Clear => None,
-                    };
-                    original.note(&data, key);
+                    original.note(&data, change.key());
                     change.apply(&mut data).unwrap();
                 }
                 assert_eq!(
