@@ -50,11 +50,11 @@ impl<S: Store> Backend<S> {
 /// Redis's TTL up, plus request latency).
 pub fn times(manual: bool) -> (Times, Vec<u64>) {
     if manual {
-        let t = Times { max_age: 60_000, absolute: 150_000, tolerance: 0, manual };
-        (t, vec![1_000, 20_000, 40_000, 59_000, 61_000, 100_000])
+        let t = Times { max_age: 60_000, absolute: 90_000, tolerance: 0, manual };
+        (t, vec![1_000, 20_000, 40_000, 40_000, 59_000, 59_000, 61_000, 100_000])
     } else {
         let t = Times { max_age: 4_000, absolute: 9_000, tolerance: 1_200, manual };
-        (t, vec![300, 1_200, 2_400, 5_500])
+        (t, vec![300, 2_400, 2_400, 2_400, 5_500])
     }
 }
 
@@ -79,7 +79,7 @@ pub fn shape_from_env(manual: bool) -> Shape {
         rolling: env_bool("CHECKER_ROLLING"),
         node: env_bool("CHECKER_NODE").unwrap_or(true),
         moves: times(manual).1,
-        max_steps: env("CHECKER_STEPS").and_then(|v| v.parse().ok()).unwrap_or(if manual { 16 } else { 10 }),
+        max_steps: env("CHECKER_STEPS").and_then(|v| v.parse().ok()).unwrap_or(if manual { 24 } else { 12 }),
     }
 }
 
@@ -230,7 +230,7 @@ async fn fails<S: Store>(backend: &Backend<S>, seq: &Sequence, tries: usize) -> 
 /// kind of failure still shows (each candidate is run a few times: interleavings vary).
 async fn shrink<S: Store>(backend: &Backend<S>, seq: Sequence, failure: Failure, budget: Duration) -> (Sequence, Failure, u64) {
     let deadline = Instant::now() + budget;
-    let tries = if backend.manual { 8 } else { 2 };
+    let tries = if backend.manual { 8 } else { 1 };
     let moves = times(backend.manual).1;
     let (mut best, mut best_failure, mut runs) = (seq, failure, 0u64);
     'outer: loop {

@@ -226,7 +226,8 @@ pub fn generate(seed: u64, shape: &Shape) -> Sequence {
         if time && roll < 25 {
             steps.push(Step::Advance(shape.moves[rng.below(shape.moves.len())]));
         } else if shape.node && roll >= 92 {
-            steps.push(Step::NodeSession { client: rng.below(clients) });
+            let client = if rng.chance(50) { 0 } else { rng.below(clients) };
+            steps.push(Step::NodeSession { client });
         } else {
             let most = if rng.chance(50) { 1 } else { 4 };
             let n = 1 + rng.below(most);
@@ -259,7 +260,9 @@ pub fn generate(seed: u64, shape: &Shape) -> Sequence {
                     }
                     ops.push(op);
                 }
-                requests.push(Request { client: rng.below(clients), instance: rng.below(2), ops });
+                // Client 0 sends half the requests, so that one session lives through many steps.
+                let client = if rng.chance(60) { 0 } else { rng.below(clients) };
+                requests.push(Request { client, instance: rng.below(2), ops });
             }
             steps.push(Step::Requests(requests));
         }
@@ -270,6 +273,9 @@ pub fn generate(seed: u64, shape: &Shape) -> Sequence {
 /// The sequences one step smaller than `seq`, smallest changes last: without a step, without a request, without
 /// an op, with a shorter time move.
 pub fn shrink_candidates(seq: &Sequence, moves: &[u64]) -> Vec<Sequence> {
+    let mut moves = moves.to_vec();
+    moves.sort_unstable();
+    moves.dedup();
     let mut out = Vec::new();
     for i in 0..seq.steps.len() {
         let mut s = seq.clone();
@@ -308,6 +314,9 @@ pub fn shrink_candidates(seq: &Sequence, moves: &[u64]) -> Vec<Sequence> {
     }
     if seq.rolling {
         out.push(Sequence { rolling: false, ..seq.clone() });
+    }
+    if seq.absolute {
+        out.push(Sequence { absolute: false, ..seq.clone() });
     }
     out
 }
