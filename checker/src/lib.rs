@@ -8,8 +8,8 @@
 //! violation is shrunk to a minimal sequence and reported with its seed. See `checker/README.md`.
 
 pub mod exec;
-pub mod sequence;
 pub mod model;
+pub mod sequence;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use express_session::{Clock, Record, SessionId, Store, Timestamp};
 
 use crate::exec::Times;
-use crate::sequence::{Sequence, Shape, Step};
 use crate::model::{Failure, Model, Seen};
+use crate::sequence::{Sequence, Shape, Step};
 
 type MakeStore<S> = Box<dyn Fn(Clock) -> Pin<Box<dyn Future<Output = Option<Arc<S>>> + Send>> + Send + Sync>;
 
@@ -122,7 +122,7 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
         exec::instance(&store, &clock, times, seq.rolling, seq.absolute),
         exec::instance(&store, &clock, times, seq.rolling, seq.absolute),
     ];
-    let mut model = Model::new(times, seq.absolute, seq.clients);
+    let mut model = Model::new(times, seq.absolute, seq.rolling, seq.clients);
     let mut stats = Stats { sequences: 1, ..Stats::default() };
     for (i, step) in seq.steps.iter().enumerate() {
         stats.steps += 1;
@@ -228,7 +228,12 @@ async fn fails<S: Store>(backend: &Backend<S>, seq: &Sequence, tries: usize) -> 
 
 /// Shrinks a failing sequence: greedily drops steps, requests and ops (and shortens time moves) while the same
 /// kind of failure still shows (each candidate is run a few times: interleavings vary).
-async fn shrink<S: Store>(backend: &Backend<S>, seq: Sequence, failure: Failure, budget: Duration) -> (Sequence, Failure, u64) {
+async fn shrink<S: Store>(
+    backend: &Backend<S>,
+    seq: Sequence,
+    failure: Failure,
+    budget: Duration,
+) -> (Sequence, Failure, u64) {
     let deadline = Instant::now() + budget;
     let tries = if backend.manual { 8 } else { 1 };
     let moves = times(backend.manual).1;

@@ -118,6 +118,7 @@ struct Expect {
 pub struct Model {
     times: Times,
     absolute: bool,
+    rolling: bool,
     lins: Vec<Lineage>,
     by_tag: HashMap<String, usize>,
     /// Every session id a client ever held.
@@ -131,10 +132,11 @@ pub struct Model {
 
 impl Model {
     /// A model with `clients` empty cookie jars.
-    pub fn new(times: Times, absolute: bool, clients: usize) -> Self {
+    pub fn new(times: Times, absolute: bool, rolling: bool, clients: usize) -> Self {
         Self {
             times,
             absolute,
+            rolling,
             lins: Vec::new(),
             by_tag: HashMap::new(),
             known: BTreeSet::new(),
@@ -254,7 +256,11 @@ impl Model {
                         );
                     }
                     (None, _) => {
-                        return fail(step, "unknown-data", format!("request {} read a tag {tag} nobody wrote", out.index));
+                        return fail(
+                            step,
+                            "unknown-data",
+                            format!("request {} read a tag {tag} nobody wrote", out.index),
+                        );
                     }
                 },
                 Some(Ok(None)) => {
@@ -287,8 +293,11 @@ impl Model {
             let joined = initial[out.index] == Target::Lin(l);
             let over = self.surely_expired(l, out.wall_start) || self.abs_surely_over(l, out.wall_start);
             if joined && over {
-                let kind =
-                    if self.surely_expired(l, out.wall_start) { "expired-session-readable" } else { "absolute-timeout-ignored" };
+                let kind = if self.surely_expired(l, out.wall_start) {
+                    "expired-session-readable"
+                } else {
+                    "absolute-timeout-ignored"
+                };
                 return fail(
                     step,
                     kind,
@@ -303,7 +312,12 @@ impl Model {
                 return fail(
                     step,
                     "live-session-lost",
-                    format!("request {} at t={} got a new session instead of {}", out.index, out.wall_start, self.describe(l)),
+                    format!(
+                        "request {} at t={} got a new session instead of {}",
+                        out.index,
+                        out.wall_start,
+                        self.describe(l)
+                    ),
                 );
             }
         }
@@ -317,7 +331,11 @@ impl Model {
             let mut target = initial[r];
             let concurrent_on = |l: usize| outs.iter().any(|o| o.index != r && initial[o.index] == Target::Lin(l));
             if let Some(tag) = &out.trace.login {
-                let l = self.add_lineage(tag.clone(), (out.wall_start, Some(out.wall_end)), (out.wall_start + m, out.wall_end + m));
+                let l = self.add_lineage(
+                    tag.clone(),
+                    (out.wall_start, Some(out.wall_end)),
+                    (out.wall_start + m, out.wall_end + m),
+                );
                 created_here.insert(l);
                 target = Target::Lin(l);
             }
@@ -431,6 +449,13 @@ impl Model {
                     }
                 }
                 (Target::Lin(l), cookie) => {
+                    if self.rolling && !movers.contains_key(&l) && !created_here.contains(&l) && cookie.is_none() {
+                        return fail(
+                            step,
+                            "no-rolling-cookie",
+                            format!("request {r} ({req:?}) used its session under `rolling` but got no cookie"),
+                        );
+                    }
                     if created_here.contains(&l) || cycled {
                         return fail(
                             step,
@@ -548,11 +573,8 @@ impl Model {
                     // A logout that completed before cycle_id began: the new id must not carry the session.
                     continue;
                 }
-                let landed: u64 = mine
-                    .iter()
-                    .filter(|cm| cm.request == c.request || cm.end < c.start)
-                    .map(|cm| cm.incs)
-                    .sum();
+                let landed: u64 =
+                    mine.iter().filter(|cm| cm.request == c.request || cm.end < c.start).map(|cm| cm.incs).sum();
                 candidates.push((nid.clone(), lin.count + landed, lin.count + total));
             }
             for (_, nid, _) in &new_ids {
@@ -569,7 +591,12 @@ impl Model {
                 });
             } else {
                 // Destroyed, or found over by a request: it must be gone.
-                self.expects.push(Expect { lin: l, candidates: Vec::new(), must_live: false, keys: allowed_keys(false) });
+                self.expects.push(Expect {
+                    lin: l,
+                    candidates: Vec::new(),
+                    must_live: false,
+                    keys: allowed_keys(false),
+                });
             }
         }
         // 7. The cookie jars: each answer's cookie, in the order the answers came.
@@ -588,7 +615,12 @@ impl Model {
         }
         let mut note = format!("step {step}:");
         for e in &self.expects {
-            let _ = write!(note, " {}@{:?}", self.lins[e.lin].tag, e.candidates.iter().map(|c| &c.0[..6]).collect::<Vec<_>>());
+            let _ = write!(
+                note,
+                " {}@{:?}",
+                self.lins[e.lin].tag,
+                e.candidates.iter().map(|c| &c.0[..6]).collect::<Vec<_>>()
+            );
         }
         self.log.push(note);
         Ok(())
@@ -638,7 +670,9 @@ impl Model {
             let found: Vec<&(String, u64, u64)> = e
                 .candidates
                 .iter()
-                .filter(|(id, _, _)| seen.get(id).and_then(Option::as_ref).is_some_and(|s| s.tag.as_deref() == Some(&tag)))
+                .filter(|(id, _, _)| {
+                    seen.get(id).and_then(Option::as_ref).is_some_and(|s| s.tag.as_deref() == Some(&tag))
+                })
                 .collect();
             if found.len() > 1 {
                 return fail(step, "forked", format!("{} lives under {} ids", self.describe(l), found.len()));
@@ -671,18 +705,12 @@ impl Model {
                     format!("{}: the counter is {}, it must be in {lo}..={hi}", self.describe(l), s.count),
                 );
             }
-            for k in 0..3 {
-                if !e.keys[k].contains(&s.keys[k]) {
+            for ((name, allowed), value) in KEYS.iter().zip(&e.keys).zip(&s.keys) {
+                if !allowed.contains(value) {
                     return fail(
                         step,
                         "write-lost",
-                        format!(
-                            "{}: key {} is {:?}, allowed {:?}",
-                            self.describe(l),
-                            KEYS[k],
-                            s.keys[k],
-                            e.keys[k]
-                        ),
+                        format!("{}: key {name} is {value:?}, allowed {allowed:?}", self.describe(l)),
                     );
                 }
             }
@@ -703,13 +731,8 @@ impl Model {
                 Some(&l) => ("forked", format!("{} (it lives elsewhere)", self.describe(l))),
                 None => ("unknown-record", format!("a record with tag {:?}", s.tag)),
             };
-            return fail(
-                step,
-                what.0,
-                format!("id {} holds {} at t={from}", &id[..8.min(id.len())], what.1),
-            );
+            return fail(step, what.0, format!("id {} holds {} at t={from}", &id[..8.min(id.len())], what.1));
         }
         Ok(())
     }
 }
-

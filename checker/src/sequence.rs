@@ -192,8 +192,20 @@ impl Shape {
 }
 
 /// Every op name, the default of `CHECKER_OPS`.
-pub const ALL_OPS: &[&str] =
-    &["get", "insert", "remove", "update", "save", "touch", "regenerate", "cycle_id", "destroy", "reload", "pause", "time"];
+pub const ALL_OPS: &[&str] = &[
+    "get",
+    "insert",
+    "remove",
+    "update",
+    "save",
+    "touch",
+    "regenerate",
+    "cycle_id",
+    "destroy",
+    "reload",
+    "pause",
+    "time",
+];
 
 /// Generates the sequence of `seed`.
 pub fn generate(seed: u64, shape: &Shape) -> Sequence {
