@@ -29,7 +29,8 @@ pub struct OpOut {
     /// When it returned.
     pub end: i64,
     /// Its value (`get`: the data; `insert`: the value written; `remove`: the old value; `update`: the new
-    /// count; `regenerate`: the new login's tag) or the error's name.
+    /// count; `regenerate`: the new login's tag; `cycle_id`: `{"moved": tag}` or `{"reset": new login's tag}`) or the
+    /// error's name.
     pub result: Result<Value, String>,
 }
 
@@ -87,7 +88,15 @@ async fn run_op(session: &Session, op: Op, value: &str) -> Result<Value, Session
             session.regenerate().await?;
             session.insert("user", value).await.map(|()| json!(value))
         }
-        Op::CycleId => session.cycle_id().await.map(|()| Value::Null),
+        Op::CycleId => {
+            // The session either moved to a new id with its data, or (when a concurrent logout ended it) went on
+            // as a new, empty session, which the handler logs in again.
+            session.cycle_id().await?;
+            match session.get_value("user").await? {
+                Some(tag) => Ok(json!({ "moved": tag })),
+                None => session.insert("user", value).await.map(|()| json!({ "reset": value })),
+            }
+        }
         Op::Destroy => session.destroy().await.map(|()| Value::Null),
         Op::Reload => session.reload().await.map(|()| Value::Null),
         Op::Pause(0) => {

@@ -275,7 +275,8 @@ impl Model {
         for out in outs {
             if let Target::Lin(l) = initial[out.index] {
                 for op in &out.trace.ops {
-                    if op.op.is_mover() && op.result.is_ok() {
+                    let reset = op.result.as_ref().is_ok_and(|v| v.get("reset").is_some());
+                    if op.op.is_mover() && op.result.is_ok() && !reset {
                         let mover =
                             Mover { request: out.index, cycle: op.op == Op::CycleId, start: op.start, end: op.end };
                         movers.entry(l).or_default().push(mover);
@@ -415,7 +416,40 @@ impl Model {
                         incs = 0;
                         keys.clear();
                     }
-                    Op::CycleId => cycled = true,
+                    Op::CycleId => match value.get("reset").and_then(Value::as_str) {
+                        None => cycled = true,
+                        Some(tag) => {
+                            // cycle_id found its session ended and went on with a new, empty one: only a
+                            // concurrent logout (or expiry) may have ended it.
+                            if let Target::Lin(l) = target
+                                && !created_here.contains(&l)
+                            {
+                                let ended = movers.get(&l).is_some_and(|ms| {
+                                    ms.iter().any(|mv| mv.request != r && mv.start < op.end)
+                                }) || !self.surely_live(l, out.wall_end)
+                                    || self.abs_maybe_over(l, out.wall_end);
+                                if !ended {
+                                    return fail(
+                                        step,
+                                        "cycle-dropped-session",
+                                        format!(
+                                            "request {r}: cycle_id started a new session, but nothing ended {}",
+                                            self.describe(l)
+                                        ),
+                                    );
+                                }
+                            }
+                            let l = self.add_lineage(
+                                tag.to_owned(),
+                                (out.wall_start, Some(out.wall_end)),
+                                (out.wall_start + m, out.wall_end + m),
+                            );
+                            created_here.insert(l);
+                            target = Target::Lin(l);
+                            incs = 0;
+                            keys.clear();
+                        }
+                    },
                     Op::Get => {
                         if let Target::Lin(l) = target {
                             let user = value.get("user").and_then(Value::as_str);
