@@ -54,7 +54,7 @@ pub fn times(manual: bool) -> (Times, Vec<u64>) {
         (t, vec![1_000, 20_000, 40_000, 40_000, 59_000, 59_000, 61_000, 100_000])
     } else {
         let t = Times { max_age: 4_000, absolute: 9_000, tolerance: 1_200, manual };
-        (t, vec![300, 2_400, 2_400, 2_400, 5_500])
+        (t, vec![2_400, 2_400, 2_400, 5_500])
     }
 }
 
@@ -79,6 +79,7 @@ pub fn shape_from_env(manual: bool) -> Shape {
         rolling: env_bool("CHECKER_ROLLING"),
         node: env_bool("CHECKER_NODE").unwrap_or(true),
         moves: times(manual).1,
+        time_percent: if manual { 25 } else { 35 },
         max_steps: env("CHECKER_STEPS").and_then(|v| v.parse().ok()).unwrap_or(if manual { 24 } else { 12 }),
     }
 }

@@ -183,6 +183,8 @@ pub struct Shape {
     pub moves: Vec<u64>,
     /// The most steps in a sequence.
     pub max_steps: usize,
+    /// The share of steps that move time, in percent.
+    pub time_percent: usize,
 }
 
 impl Shape {
@@ -235,7 +237,7 @@ pub fn generate(seed: u64, shape: &Shape) -> Sequence {
     let mut steps = Vec::with_capacity(len);
     for _ in 0..len {
         let roll = rng.below(100);
-        if time && roll < 25 {
+        if time && roll < shape.time_percent {
             steps.push(Step::Advance(shape.moves[rng.below(shape.moves.len())]));
         } else if shape.node && roll >= 92 {
             let client = if rng.chance(50) { 0 } else { rng.below(clients) };
