@@ -433,6 +433,9 @@ impl Lifetime {
     }
 }
 
+/// The fewest records a bounded shard holds, when the capacity allows (see [`MemoryStoreBuilder::capacity`]).
+const MIN_SHARE: usize = 256;
+
 /// Builds a [`MemoryStore`].
 #[derive(Debug, Clone)]
 pub struct MemoryStoreBuilder {
@@ -480,6 +483,10 @@ impl MemoryStoreBuilder {
     /// only pushes out other empty sessions. A session whose data is written counts as written then (its turn
     /// moves to the back); empty sessions that are read again are also passed over once.
     ///
+    /// The order is kept per shard (each shard holds at least 256 records; a capacity below 512 means one
+    /// shard): a shard whose share is all sessions with data evicts one of them even while another shard holds
+    /// empty ones, which happens only when sessions with data nearly fill the store.
+    ///
     /// ```
     /// use express_session::MemoryStore;
     ///
@@ -492,7 +499,8 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// How many independently locked shards to use (default 32, at least 1; a capacity below it lowers it).
+    /// How many independently locked shards to use (default 32, at least 1; a bounded store uses fewer when
+    /// its capacity is below 256 per shard).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards.max(1);
         self
@@ -500,8 +508,10 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
+        // A bounded shard holds at least MIN_SHARE records (unless the whole capacity is smaller), so that the
+        // eviction order, kept per shard, is close to the store's.
         let shards = match self.capacity {
-            Some(cap) => self.shards.min(cap),
+            Some(cap) => self.shards.min(cap / MIN_SHARE).max(1),
             None => self.shards,
         };
         // The first `cap % shards` shards take one more, so the shares add up to the capacity exactly.
@@ -947,19 +957,27 @@ mod tests {
 
     #[tokio::test]
     async fn the_capacity_is_never_exceeded_whatever_the_shards() {
-        // 100 over 32 shards: shares of 3 and 4 that add up to 100 (rounding each share up would allow 128).
-        let store = MemoryStore::builder().capacity(100).shards(32).build();
-        for i in 0..5_000 {
+        // 10,000 over 32 shards: shares of 312 and 313 that add up to 10,000 (rounding each share up would
+        // allow 10,016).
+        let capacity = 10_000;
+        let store = MemoryStore::builder().capacity(capacity).shards(32).build();
+        assert_eq!(store.inner.shards.len(), 32);
+        for i in 0..40_000 {
             let data = if i % 2 == 0 { serde_json::json!({}) } else { serde_json::json!({ "n": i }) };
             store.create(&SessionId::generate(), &record_with(data)).await.unwrap();
-            assert!(store.raw_len() <= 100, "{} records", store.raw_len());
+            if i % 97 == 0 {
+                assert!(store.raw_len() <= capacity, "{} records", store.raw_len());
+            }
         }
-        assert!(store.raw_len() >= 95, "a full store holds about its capacity: {}", store.raw_len());
+        assert_eq!(store.raw_len(), capacity, "every shard is full");
         // set inserts too.
-        for _ in 0..500 {
+        for _ in 0..1_000 {
             store.set(&SessionId::generate(), &record_with(serde_json::json!({ "x": 1 }))).await.unwrap();
-            assert!(store.raw_len() <= 100);
         }
+        assert_eq!(store.raw_len(), capacity);
+        // A small capacity is one shard, whose order is the whole store's.
+        assert_eq!(MemoryStore::builder().capacity(300).build().inner.shards.len(), 1);
+        assert_eq!(MemoryStore::builder().capacity(1_000).build().inner.shards.len(), 3);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
