@@ -80,6 +80,13 @@ async fn three_hundred_idle_clients_neither_block_a_request_nor_stay_connected()
     let answer = view(address).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.ends_with("you viewed this page 1 times"), "{answer}");
+    // A kept-alive connection that goes idle after its request counts as idle too.
+    let mut kept_alive = TcpStream::connect(address).await.unwrap();
+    kept_alive.write_all(b"GET /foo HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = kept_alive.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    idle.push(kept_alive);
     // Still connected before the timeout (the request above was not answered by dropping them)...
     if opened.elapsed() < timeout / 2 {
         assert!(!closed_within(&mut idle[0], timeout / 4).await, "closed before the header timeout");
