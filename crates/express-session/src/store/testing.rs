@@ -555,27 +555,36 @@ pub async fn http_explicit_save_after_touches_keeps_the_session<S: Store>(store:
 }
 
 /// Through the HTTP layer, two instances: a logout completes while a slow request of the same session is in
-/// flight; the slow request then calls `cycle_id`. Afterwards no record under any id holds the old data, and no
+/// flight (it has read the session and waits); the slow request then calls `cycle_id`. Afterwards no record under any id holds the old data, and no
 /// cookie names it: the slow request went on with a new, empty session.
 pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S) {
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
-    let slow = http_cases::instance(&store, |s, _| async move {
-        s.get::<String>("user").await?;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        s.cycle_id().await?;
-        if s.get::<String>("user").await?.is_some() {
-            return Err(crate::SessionError::NotFound);
+    let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+        move |s, _| {
+            let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?;
+                loaded.notify_one();
+                go.notified().await;
+                s.cycle_id().await?;
+                if s.get::<String>("user").await?.is_some() {
+                    return Err(crate::SessionError::NotFound);
+                }
+                s.insert("after", true).await
+            }
         }
-        s.insert("after", true).await
     });
     let logout = http_cases::instance(&store, |s, _| async move { s.destroy().await });
     let in_flight = tokio::spawn({
         let cookie = cookie.clone();
         async move { http_cases::send(slow, "/cycle", Some(&cookie)).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    loaded.notified().await;
     assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    go.notify_one();
     let (status, set_cookie) = in_flight.await.expect("task");
     assert_eq!(status, 200, "the handler saw the old data after cycle_id");
     assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the logged-out session came back");
@@ -587,25 +596,34 @@ pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S
     assert_eq!(record.data().get("after"), Some(&json!(true)));
 }
 
-/// Through the HTTP layer, two instances: a request reads the session, changes it and is slow; meanwhile another
-/// request writes a key and completes; then the slow request calls `cycle_id`. The new id holds the other
+/// Through the HTTP layer, two instances: a request reads the session, changes it and waits; meanwhile another
+/// request writes a key and completes; then the waiting request calls `cycle_id`. The new id holds the other
 /// request's key and this request's change, and the old id is gone.
 pub async fn http_cycle_id_keeps_a_concurrent_write<S: Store>(store: S) {
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
-    let slow = http_cases::instance(&store, |s, _| async move {
-        s.get::<String>("user").await?;
-        s.insert("mine", 1).await?;
-        tokio::time::sleep(Duration::from_millis(400)).await;
-        s.cycle_id().await
+    let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+        move |s, _| {
+            let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?;
+                s.insert("mine", 1).await?;
+                loaded.notify_one();
+                go.notified().await;
+                s.cycle_id().await
+            }
+        }
     });
     let writer = http_cases::instance(&store, |s, _| async move { s.insert("theirs", 2).await });
     let in_flight = tokio::spawn({
         let cookie = cookie.clone();
         async move { http_cases::send(slow, "/cycle", Some(&cookie)).await }
     });
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    loaded.notified().await;
     assert_eq!(http_cases::send(writer, "/write", Some(&cookie)).await, (200, None));
+    go.notify_one();
     let (status, set_cookie) = in_flight.await.expect("task");
     assert_eq!(status, 200);
     let new_id = id_of(&set_cookie.expect("the cycled session's cookie"));
@@ -639,7 +657,7 @@ pub async fn http_absolute_timeout_ends_sessions_written_without_a_stamp<S: Stor
         assert_eq!(http_cases::send(instance, "/", Some(&cookie)).await, (200, None), "read {i}");
         tokio::time::sleep(Duration::from_millis(800)).await;
     }
-    tokio::time::sleep(Duration::from_millis(3_300).saturating_sub(first_seen.elapsed())).await;
+    tokio::time::sleep(Duration::from_millis(3_600).saturating_sub(first_seen.elapsed())).await;
     let (status, _) = http_cases::send(b, "/", Some(&cookie)).await;
     assert_eq!(status, 500, "the session outlived its absolute timeout (the handler still saw the user)");
     assert!(store.get(&id).await.expect("get").is_none(), "the timed-out session is still stored");
