@@ -159,6 +159,36 @@ async fn a_client_chosen_https_uri_is_not_tls() {
     assert!(auto.request(request).await.set_cookie.unwrap().contains("; Secure"));
 }
 
+/// The same attack over a real TCP connection to hyper (axum::serve): hyper puts the absolute-form target's
+/// `https` scheme into the request URI, and the layer must not take it for TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_form_https_request_over_plain_tcp_gets_no_secure_cookie() {
+    use std::io::{Read as _, Write as _};
+    let layer =
+        SessionManagerLayer::new(options().proxy(Some(false)).cookie(CookieOptions::new().secure(Secure::Always)))
+            .unwrap();
+    let app = routes()
+        .route("/scheme", get(|request: Request<Body>| async move { format!("{:?}", request.uri().scheme_str()) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(axum::serve(listener, app.layer(layer)).into_future());
+    let exchange = |target: &'static str| {
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(address).unwrap();
+            write!(stream, "GET {target} HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n").unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            response
+        })
+    };
+    let scheme = exchange("https://example.com/scheme").await.unwrap();
+    assert!(scheme.ends_with("Some(\"https\")"), "hyper keeps the client's scheme: {scheme}");
+    let response = exchange("https://example.com/set").await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(!response.to_ascii_lowercase().contains("set-cookie"), "a Secure cookie over plain TCP: {response}");
+    server.abort();
+}
+
 /// A tracing subscriber that counts the warnings whose message contains a text.
 struct CountWarnings {
     needle: &'static str,
