@@ -73,6 +73,11 @@ pub struct TlsConnection;
 /// The tower [`Layer`] that gives every request a [`Session`](crate::Session), as `app.use(session(options))`
 /// does in express.
 ///
+/// As in express: a request that already has a session (an outer session layer gave it one) passes through
+/// untouched, so stacked layers never both set a cookie or save; and the cookie-path gate checks the original
+/// request path (express's `originalUrl`), which under axum's `Router::nest` is the
+/// [`OriginalUri`](https://docs.rs/axum/latest/axum/extract/struct.OriginalUri.html), not the stripped URI.
+///
 /// ```
 /// use express_session::{SessionManagerLayer, SessionOptions};
 ///
