@@ -4,7 +4,7 @@
 //! instances (two session layers over one store), time moves that cross `maxAge` and the absolute timeout, and
 //! sessions written the way the Node app writes them. Each request's handler performs a few session ops (get,
 //! insert, remove, update, save, touch, regenerate, cycle_id, destroy, reload) with pauses between them, so that
-//! requests interleave. After every step the [model](model) says what the answers and the store may be; a
+//! requests interleave. After every step the [`model`] says what the answers and the store may be; a
 //! violation is shrunk to a minimal sequence and reported with its seed. See `checker/README.md`.
 
 pub mod exec;

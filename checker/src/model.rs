@@ -424,9 +424,10 @@ impl Model {
                             if let Target::Lin(l) = target
                                 && !created_here.contains(&l)
                             {
-                                let ended = movers.get(&l).is_some_and(|ms| {
-                                    ms.iter().any(|mv| mv.request != r && mv.start < op.end)
-                                }) || !self.surely_live(l, out.wall_end)
+                                let ended = movers
+                                    .get(&l)
+                                    .is_some_and(|ms| ms.iter().any(|mv| mv.request != r && mv.start < op.end))
+                                    || !self.surely_live(l, out.wall_end)
                                     || self.abs_maybe_over(l, out.wall_end);
                                 if !ended {
                                     return fail(

@@ -11,7 +11,7 @@ fn url() -> String {
 }
 
 /// One store for the whole run (the database's clock is real time; ids never repeat).
-pub(crate) async fn store() -> Option<Arc<PostgresStore>> {
+async fn store() -> Option<Arc<PostgresStore>> {
     static STORE: OnceCell<Option<Arc<PostgresStore>>> = OnceCell::const_new();
     STORE
         .get_or_init(|| async {
