@@ -262,63 +262,121 @@ async fn shrink<S: Store>(
     (best, best_failure, runs)
 }
 
+/// What the workers of [`check`] share.
+struct Search {
+    /// The first failure: its seed, sequence, failure, and when it was found.
+    found: std::sync::Mutex<Option<(u64, Sequence, Failure, Duration)>>,
+    stats: std::sync::Mutex<Stats>,
+    next: std::sync::atomic::AtomicU64,
+    skipped: std::sync::atomic::AtomicBool,
+}
+
+/// One worker of [`check`]: runs sequences of fresh seeds until the time is up or a failure is found.
+async fn search<S: Store>(backend: Arc<Backend<S>>, shape: Shape, search: Arc<Search>, first: u64, until: Instant) {
+    use std::sync::atomic::Ordering;
+    let started = Instant::now();
+    while Instant::now() < until && !search.skipped.load(Ordering::SeqCst) {
+        if search.found.lock().map(|f| f.is_some()).unwrap_or(true) {
+            return;
+        }
+        let seed = mix(first.wrapping_add(search.next.fetch_add(1, Ordering::SeqCst)));
+        let seq = sequence::generate(seed, &shape);
+        match run_sequence(&backend, &seq).await {
+            Ok(None) => search.skipped.store(true, Ordering::SeqCst),
+            Ok(Some(stats)) => {
+                if let Ok(mut total) = search.stats.lock() {
+                    total.add(&stats);
+                }
+            }
+            Err(failure) => {
+                if let Ok(mut found) = search.found.lock()
+                    && found.is_none()
+                {
+                    *found = Some((seed, seq, failure, started.elapsed()));
+                }
+                return;
+            }
+        }
+    }
+}
+
 /// Checks the contract on `backend` for `CHECKER_SECONDS` (default 10), or replays `CHECKER_SEED`; panics with
-/// the shrunk sequence and its seed on a violation.
+/// the shrunk sequence and its seed on a violation. Real-time stores run `CHECKER_PARALLEL` sequences at once
+/// (default 4: they mostly sleep through their time moves; each has its own clients and ids).
 pub async fn check<S: Store>(backend: Backend<S>) {
     let seconds: u64 = env("CHECKER_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(10);
     let shrink_budget = Duration::from_secs(env("CHECKER_SHRINK_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(60));
     let shape = shape_from_env(backend.manual);
     let started = Instant::now();
-    let mut total = Stats::default();
+    let backend = Arc::new(backend);
     let replay: Option<u64> = env("CHECKER_SEED").and_then(|v| v.parse().ok());
-    let first = replay.unwrap_or_else(|| mix(Timestamp::now().as_millis() as u64 ^ u64::from(std::process::id())));
-    let mut k = 0u64;
-    loop {
-        let seed = if replay.is_some() { first } else { mix(first.wrapping_add(k)) };
-        k += 1;
+    let (found, total) = if let Some(seed) = replay {
         let seq = sequence::generate(seed, &shape);
-        let attempts = if replay.is_some() { 20 } else { 1 };
-        let mut outcome = Ok(None);
-        for _ in 0..attempts {
-            outcome = run_sequence(&backend, &seq).await;
-            if outcome.is_err() {
-                break;
+        let mut total = Stats::default();
+        let mut found = None;
+        for _ in 0..20 {
+            match run_sequence(&backend, &seq).await {
+                Ok(None) => {
+                    eprintln!("checker[{}]: store unreachable, skipped", backend.name);
+                    return;
+                }
+                Ok(Some(stats)) => total.add(&stats),
+                Err(failure) => {
+                    found = Some((seed, seq, failure, started.elapsed()));
+                    break;
+                }
             }
         }
-        match outcome {
-            Ok(None) => {
-                eprintln!("checker[{}]: store unreachable, skipped", backend.name);
-                return;
-            }
-            Ok(Some(stats)) => total.add(&stats),
-            Err(failure) => {
-                let found_after = started.elapsed();
-                eprintln!(
-                    "checker[{}]: {} at step {} (seed {seed}) after {:.1}s and {} sequences; shrinking...",
-                    backend.name,
-                    failure.kind,
-                    failure.step,
-                    found_after.as_secs_f64(),
-                    total.sequences + 1
-                );
-                let original_len = seq.steps.len();
-                let (small, failure, runs) = shrink(&backend, seq, failure, shrink_budget).await;
-                panic!(
-                    "\n=== CHECKER FAILURE on {store}: {kind} ===\nseed {seed}, found after {found:.1}s ({n} sequences); \
-                     replay: CHECKER_SEED={seed} cargo test -p express-session-checker --test {store}\n{detail}\n\
-                     minimal sequence (step {step} fails; shrunk from {original_len} steps in {runs} runs):\n{small:?}",
-                    store = backend.name,
-                    kind = failure.kind,
-                    found = found_after.as_secs_f64(),
-                    n = total.sequences + 1,
-                    detail = failure.detail,
-                    step = failure.step,
-                );
+        (found, total)
+    } else {
+        let first = mix(Timestamp::now().as_millis() as u64 ^ u64::from(std::process::id()));
+        let workers: usize =
+            env("CHECKER_PARALLEL").and_then(|v| v.parse().ok()).unwrap_or(if backend.manual { 1 } else { 4 }).max(1);
+        let shared = Arc::new(Search {
+            found: std::sync::Mutex::new(None),
+            stats: std::sync::Mutex::new(Stats::default()),
+            next: std::sync::atomic::AtomicU64::new(0),
+            skipped: std::sync::atomic::AtomicBool::new(false),
+        });
+        let until = started + Duration::from_secs(seconds);
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| tokio::spawn(search(Arc::clone(&backend), shape.clone(), Arc::clone(&shared), first, until)))
+            .collect();
+        for task in tasks {
+            if let Err(error) = task.await {
+                panic!("checker[{}]: a worker panicked: {error}", backend.name);
             }
         }
-        if replay.is_some() || started.elapsed() >= Duration::from_secs(seconds) {
-            break;
+        if shared.skipped.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("checker[{}]: store unreachable, skipped", backend.name);
+            return;
         }
+        let found = shared.found.lock().map(|mut f| f.take()).unwrap_or(None);
+        let total = shared.stats.lock().map(|s| s.clone()).unwrap_or_default();
+        (found, total)
+    };
+    if let Some((seed, seq, failure, found_after)) = found {
+        eprintln!(
+            "checker[{}]: {} at step {} (seed {seed}) after {:.1}s and {} sequences; shrinking...",
+            backend.name,
+            failure.kind,
+            failure.step,
+            found_after.as_secs_f64(),
+            total.sequences + 1
+        );
+        let original_len = seq.steps.len();
+        let (small, failure, runs) = shrink(&backend, seq, failure, shrink_budget).await;
+        panic!(
+            "\n=== CHECKER FAILURE on {store}: {kind} ===\nseed {seed}, found after {found:.1}s ({n} sequences); \
+             replay: CHECKER_SEED={seed} cargo test -p express-session-checker --test {store}\n{detail}\n\
+             minimal sequence (step {step} fails; shrunk from {original_len} steps in {runs} runs):\n{small:?}",
+            store = backend.name,
+            kind = failure.kind,
+            found = found_after.as_secs_f64(),
+            n = total.sequences + 1,
+            detail = failure.detail,
+            step = failure.step,
+        );
     }
     eprintln!(
         "checker[{}]: {} sequences, {} steps, {} requests, {} time moves, {} Node sessions in {:.1}s; ops {:?}",
