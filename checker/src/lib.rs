@@ -310,6 +310,30 @@ pub async fn check<S: Store>(backend: Backend<S>) {
     let started = Instant::now();
     let backend = Arc::new(backend);
     let replay: Option<u64> = env("CHECKER_SEED").and_then(|v| v.parse().ok());
+    // First the minimal sequences of earlier findings (each several times: interleavings vary).
+    if replay.is_none() && env("CHECKER_CORPUS").as_deref() != Some("0") {
+        let tries = if backend.manual { 20 } else { 1 };
+        for (name, seq) in sequence::corpus(backend.manual) {
+            for _ in 0..tries {
+                match run_sequence(&backend, &seq).await {
+                    Ok(None) => {
+                        eprintln!("checker[{}]: store unreachable, skipped", backend.name);
+                        return;
+                    }
+                    Ok(Some(_)) => {}
+                    Err(failure) => panic!(
+                        "\n=== CHECKER FAILURE on {store}: {kind} ===\ncorpus sequence \"{name}\" (checker/FINDINGS.md)\n\
+                         {detail}\nsequence (step {step} fails):\n{seq:?}",
+                        store = backend.name,
+                        kind = failure.kind,
+                        detail = failure.detail,
+                        step = failure.step,
+                    ),
+                }
+            }
+        }
+        eprintln!("checker[{}]: the corpus passes ({:.1}s)", backend.name, started.elapsed().as_secs_f64());
+    }
     let (found, total) = if let Some(seed) = replay {
         let seq = sequence::generate(seed, &shape);
         let mut total = Stats::default();

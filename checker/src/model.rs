@@ -91,6 +91,9 @@ struct Commit {
     end: i64,
     incs: u64,
     keys: BTreeMap<usize, Option<String>>,
+    /// An end-of-request commit that leaves every value as the lineage had it: the request's data may equal what
+    /// it loaded, and the layer then writes nothing (express's "unmodified"), so it overrides nothing.
+    maybe_noop: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -343,6 +346,9 @@ impl Model {
             let mut incs = 0u64;
             let mut keys: BTreeMap<usize, Option<String>> = BTreeMap::new();
             let mut cycled = false;
+            // The request saw a value its lineage did not have at the start of the step (a concurrent write): its
+            // data then differs from what the step began with, and a change of it is never a no-op.
+            let mut saw_other = false;
             let mut last_end = out.trace.first_end;
             for op in &out.trace.ops {
                 last_end = op.end;
@@ -374,6 +380,13 @@ impl Model {
                     }
                     Op::Remove(k) => {
                         if !value.is_null() {
+                            let own = value.as_str().is_some_and(|v| v.starts_with(out.tag.as_str()));
+                            if let Target::Lin(l) = target
+                                && !own
+                                && self.lins[l].keys[usize::from(k)].as_deref() != value.as_str()
+                            {
+                                saw_other = true;
+                            }
                             keys.insert(usize::from(k), None);
                         }
                     }
@@ -381,7 +394,15 @@ impl Model {
                     Op::Save => {
                         if let Target::Lin(l) = target {
                             let keys = std::mem::take(&mut keys);
-                            commits.push(Commit { lin: l, request: r, start: op.start, end: op.end, incs, keys });
+                            commits.push(Commit {
+                                lin: l,
+                                request: r,
+                                start: op.start,
+                                end: op.end,
+                                incs,
+                                keys,
+                                maybe_noop: false,
+                            });
                             incs = 0;
                         }
                     }
@@ -467,7 +488,9 @@ impl Model {
                 }
             }
             if let Target::Lin(l) = target {
-                commits.push(Commit { lin: l, request: r, start: last_end, end: out.end, incs, keys });
+                let base = &self.lins[l].keys;
+                let maybe_noop = !saw_other && incs == 0 && keys.iter().all(|(k, v)| base[*k] == *v);
+                commits.push(Commit { lin: l, request: r, start: last_end, end: out.end, incs, keys, maybe_noop });
             }
             // The cookie the client is given.
             let cookie = out.set_cookies.last().cloned();
@@ -537,7 +560,7 @@ impl Model {
                     }
                     let mut allowed: Vec<Option<String>> = writers
                         .iter()
-                        .filter(|c| !exact || !writers.iter().any(|d| d.start > c.end))
+                        .filter(|c| !exact || !writers.iter().any(|d| d.start > c.end && !d.maybe_noop))
                         .map(|c| c.keys[&k].clone())
                         .collect();
                     if !exact {

@@ -334,3 +334,96 @@ pub fn shrink_candidates(seq: &Sequence, moves: &[u64]) -> Vec<Sequence> {
     }
     out
 }
+
+/// The minimal sequences of what the checker found (`FINDINGS.md`), run before the random search on every run,
+/// with their names. Time moves are scaled to the clock: a manual clock's `maxAge` is 60 s, real time's 4 s.
+pub fn corpus(manual: bool) -> Vec<(&'static str, Sequence)> {
+    let one = |client: usize, ops: Vec<Op>| Request { client, instance: 0, ops };
+    let other = |client: usize, ops: Vec<Op>| Request { client, instance: 1, ops };
+    let at = |requests: Vec<Request>| Step::Requests(requests);
+    let (short, long) = if manual { (20_000, 40_000) } else { (2_400, 2_400) };
+    let seq = |absolute: bool, steps: Vec<Step>| Sequence { clients: 2, rolling: false, absolute, steps };
+    let mut node_reads = vec![Step::NodeSession { client: 0 }, at(vec![one(0, vec![])])];
+    let reads = if manual { vec![40_000, 59_000] } else { vec![2_400; 5] };
+    for ms in reads {
+        node_reads.push(Step::Advance(ms));
+        node_reads.push(at(vec![one(0, vec![Op::Pause(0)])]));
+    }
+    vec![
+        (
+            "defect 1: save() after touches",
+            seq(
+                false,
+                vec![
+                    at(vec![one(0, vec![Op::Insert(0)])]),
+                    Step::Advance(short),
+                    at(vec![one(0, vec![])]),
+                    Step::Advance(long),
+                    at(vec![one(0, vec![Op::Save])]),
+                    Step::Advance(300),
+                    at(vec![one(0, vec![Op::Get])]),
+                ],
+            ),
+        ),
+        (
+            "defect 2: cycle_id after a logout",
+            seq(
+                false,
+                vec![
+                    at(vec![one(0, vec![Op::Update])]),
+                    at(vec![one(0, vec![Op::Destroy, Op::Get]), one(0, vec![Op::Pause(1), Op::Update, Op::CycleId])]),
+                ],
+            ),
+        ),
+        (
+            "defect 2: cycle_id loses a concurrent update",
+            seq(
+                false,
+                vec![
+                    at(vec![one(0, vec![Op::Update])]),
+                    at(vec![other(0, vec![Op::Pause(3), Op::CycleId]), other(0, vec![Op::Update])]),
+                ],
+            ),
+        ),
+        (
+            "defect 2: concurrent cycle_id calls fork the session",
+            seq(
+                false,
+                vec![
+                    at(vec![one(0, vec![Op::Update])]),
+                    at(vec![other(0, vec![Op::CycleId]), one(0, vec![Op::CycleId])]),
+                ],
+            ),
+        ),
+        ("defect 3: absolute timeout of a Node session", seq(true, node_reads)),
+        (
+            "defect 6: a Node session's empty domain",
+            seq(false, vec![Step::NodeSession { client: 0 }, at(vec![other(0, vec![Op::CycleId])])]),
+        ),
+        (
+            "a change after a save() that lost a race",
+            seq(
+                false,
+                vec![
+                    at(vec![one(0, vec![Op::Update])]),
+                    at(vec![one(0, vec![Op::Insert(0)]), one(0, vec![Op::Save, Op::Remove(0)])]),
+                ],
+            ),
+        ),
+        (
+            "a request whose data ends as it loaded it writes nothing (no false alarm)",
+            seq(
+                false,
+                vec![
+                    at(vec![other(0, vec![Op::Remove(2)])]),
+                    at(vec![
+                        other(0, vec![Op::Save]),
+                        other(0, vec![Op::Insert(2), Op::Remove(2)]),
+                        other(0, vec![Op::Insert(2)]),
+                        one(0, vec![Op::Remove(1)]),
+                    ]),
+                ],
+            ),
+        ),
+    ]
+}
