@@ -321,8 +321,9 @@ async fn the_layer_fails_fast_while_redis_is_dead_and_is_back_within_a_second() 
     if !common::redis_server_available() {
         return;
     }
-    let server = std::sync::Arc::new(Mutex::new(common::RedisServer::start()));
-    let store = outage_store(&server.lock().unwrap()).await;
+    let server = common::RedisServer::start();
+    let store = outage_store(&server).await;
+    let server = Mutex::new(server);
     let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
         store,
         express_session::store::testing::Outage::Dead,
