@@ -455,8 +455,8 @@ enum NotCalled {
     /// Nothing was left of the budget.
     #[error("not called: the request's store calls took the whole store timeout ({0:?}) together")]
     OutOfTime(std::time::Duration),
-    /// An earlier call of the same request failed.
-    #[error("not called: an earlier store call of this request failed")]
+    /// An earlier call of the same request failed as unavailable.
+    #[error("not called: an earlier store call of this request failed as unavailable")]
     EarlierFailure,
     /// The circuit breaker is open.
     #[error("not called: the store has been failing for {open_for:?} (circuit open; last failure: {cause})")]
@@ -484,9 +484,6 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-const FAILED_UNAVAILABLE: u8 = 1;
-const FAILED_BACKEND: u8 = 2;
-
 /// The first store failure of a request, for the one log line the layer writes about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct StoreFailure {
@@ -496,14 +493,12 @@ pub(crate) struct StoreFailure {
     pub(crate) more: u32,
 }
 
-/// One request's store calls: the time they took together, and whether one failed (unreachable or backend
-/// error: the next calls then fail at once, the same way, without calling the store). Shared by the clones of
-/// the request's session.
+/// One request's store calls: the time they took together, and whether one failed as unavailable (the next
+/// calls then fail at once, without calling the store). Shared by the clones of the request's session.
 #[derive(Debug, Default)]
 pub(crate) struct RequestCalls {
     spent_nanos: std::sync::atomic::AtomicU64,
-    /// 0: no failure; [`FAILED_UNAVAILABLE`] or [`FAILED_BACKEND`].
-    failed: std::sync::atomic::AtomicU8,
+    unavailable: std::sync::atomic::AtomicBool,
     failure: std::sync::Mutex<Option<StoreFailure>>,
 }
 
@@ -514,18 +509,8 @@ impl RequestCalls {
     }
 
     fn failed(&self, error: &StoreError) {
-        let kind = match error {
-            StoreError::Unavailable { .. } => FAILED_UNAVAILABLE,
-            StoreError::Backend { .. } => FAILED_BACKEND,
-            _ => 0,
-        };
-        if kind != 0 {
-            let _ = self.failed.compare_exchange(
-                0,
-                kind,
-                std::sync::atomic::Ordering::Relaxed,
-                std::sync::atomic::Ordering::Relaxed,
-            );
+        if matches!(error, StoreError::Unavailable { .. }) {
+            self.unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let mut slot = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match &mut *slot {
@@ -694,12 +679,11 @@ impl<S: Store> Guarded<S> {
         calls: &RequestCalls,
         call: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        // After a failed call, the request's later calls fail the same way without a call. Not a new failure:
-        // the request's first one is what gets logged.
-        match calls.failed.load(std::sync::atomic::Ordering::Relaxed) {
-            0 => {}
-            FAILED_UNAVAILABLE => return Err(StoreError::unavailable("session", NotCalled::EarlierFailure)),
-            _ => return Err(StoreError::backend("session", NotCalled::EarlierFailure)),
+        // After a call that failed as unavailable, the request's later calls fail at once. Not a new failure: the
+        // request's first one is what gets logged. (A backend error, a 500, does not stop later calls: each is
+        // the store's answer to its own call, as in express.)
+        if calls.unavailable.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::unavailable("session", NotCalled::EarlierFailure));
         }
         let Some(limit) = self.timeout.checked_sub(calls.spent()).filter(|left| !left.is_zero()) else {
             let error = StoreError::unavailable("session", NotCalled::OutOfTime(self.timeout));
