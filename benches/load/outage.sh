@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The outage benchmark (BENCHMARKS.md, "Store outages"): the view counter on the Redis store (bench-ours) under
 # 32 keep-alive connections, each its own client with its own session, while Redis is killed (SIGKILL) for 5 s
-# and then started again on the same port, and while it is hung (SIGSTOP) for 3 s and then resumed (SIGCONT).
+# and then started again on the same port, and while it is hung (SIGSTOP) for 3 s and for 8 s and then resumed
+# (SIGCONT). (The Redis store's own timeout is 3 s, so a 3 s hang ends just as the first calls time out.)
 # Prints one JSON line per scenario: requests/s, 200s, 503s, p50/p99/max latency before, during and after the
-# fault, and the time from the end of the fault to the first 200. About 25 s of machine time per server binary.
+# fault, the time from the end of the fault to the first 200, and (kill) how long redis-server took to start again
+# and answer PING, which that time includes. About 40 s of machine time per server binary.
 #
 # Usage: benches/load/outage.sh BIN_DIR [LABEL]
 #   BIN_DIR  holds bench-ours (and bench-outage, unless OUTAGE_CLIENT names it), built with
@@ -22,7 +24,7 @@ REDIS_PORT=$(free_port)
 SERVER_PORT=$(free_port)
 PIN_SERVER=(); PIN_CLIENT=()
 if command -v taskset >/dev/null; then PIN_SERVER=(taskset -c 0); PIN_CLIENT=(taskset -c 1); fi
-REDIS_PID=""; SERVER_PID=""
+REDIS_PID=""; SERVER_PID=""; RESTART_MS=0
 
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true
@@ -64,15 +66,18 @@ run() {
     if [ "$scenario" = kill ]; then
         kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
         sleep "$length"
+        local t0; t0=$(date +%s%N)
         start_redis
+        RESTART_MS=$((($(date +%s%N) - t0) / 1000000))
     else
         kill -STOP "$REDIS_PID"
         sleep "$length"
         kill -CONT "$REDIS_PID"
     fi
     wait "$client"
-    printf '{"binary":"%s","scenario":"%s","fault_s":%s,"connections":%s,"result":%s}\n' \
-        "$LABEL" "$scenario" "$length" "$CONNECTIONS" "$(cat "$out")"
+    printf '{"binary":"%s","scenario":"%s","fault_s":%s,"connections":%s,"redis_restart_ms":%s,"result":%s}\n' \
+        "$LABEL" "$scenario" "$length" "$CONNECTIONS" "$RESTART_MS" "$(cat "$out")"
+    RESTART_MS=0
     rm -f "$out"
     kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
     kill -9 "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; REDIS_PID=""
@@ -80,3 +85,4 @@ run() {
 
 run kill 2 5 5
 run stop 2 3 5
+run stop 2 8 5

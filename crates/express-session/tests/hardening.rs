@@ -47,7 +47,7 @@ async fn an_unreachable_store_is_a_503_without_cookie_and_recovers() {
     assert_eq!(down.set_cookie, None);
     assert_eq!(t.get("/set", None).await.status, StatusCode::SERVICE_UNAVAILABLE, "a failed create is a 503 too");
     store.set(Fault::None);
-    // The circuit breaker opened at the first failure: it lets a probe through after its interval (250 ms).
+    // The circuit breaker opened at the first failure: it lets a probe through after its interval (100 ms).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(t.get("/count", Some(&first.cookie())).await.body, "2", "nothing was lost");
 }
