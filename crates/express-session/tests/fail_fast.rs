@@ -427,3 +427,35 @@ fn nonsense_breaker_and_timeout_settings_are_refused_at_build() {
     assert!(build(options().store_circuit_breaker(Some(CircuitBreaker::new().failure_threshold(5)))).is_ok());
     assert!(build(options().store_circuit_breaker(None)).is_ok());
 }
+
+#[tokio::test]
+async fn a_probe_whose_request_goes_away_lets_the_next_request_probe() {
+    let timeout = Duration::from_millis(300);
+    let probe = Duration::from_millis(50);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Hung);
+    let logs = TestLogs::capture();
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    logs.take();
+    // Open: a fast 503 whose one log line names the breaker and the failure that opened it.
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    let text = logs.take();
+    let errors = TestLogs::errors(&text);
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(errors[0].contains("circuit open") && errors[0].contains("timed out"), "{}", errors[0]);
+    h.calls.take();
+
+    // The probe's request is dropped (the client went away) while it waits on the hung store.
+    tokio::time::sleep(probe).await;
+    let dropped = tokio::time::timeout(Duration::from_millis(50), h.app.get("/count", Some(&cookie))).await;
+    assert!(dropped.is_err(), "the probe was waiting");
+    assert_eq!(h.calls.take(), ["get"]);
+    // The next request probes at once, instead of the breaker waiting for a probe that will never finish.
+    h.switch.set(Mode::Up);
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(h.calls.take(), ["get", "save_if"]);
+}
