@@ -439,13 +439,18 @@ async fn a_probe_whose_request_goes_away_lets_the_next_request_probe() {
     h.switch.set(Mode::Hung);
     let logs = TestLogs::capture();
     assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
-    logs.take();
-    // Open: a fast 503 whose one log line names the breaker and the failure that opened it.
+    let text = logs.take();
+    assert_eq!(TestLogs::errors(&text).len(), 1, "the failure that opened the breaker: {text}");
+    assert_eq!(text.lines().filter(|line| line.contains(" WARN ") && line.contains("breaker open")).count(), 1);
+    // Open: a fast 503, logged at debug only (the failure that opened the breaker was logged at error, and the
+    // breaker logs when it opens), naming the breaker and that failure.
     assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
     let text = logs.take();
-    let errors = TestLogs::errors(&text);
-    assert_eq!(errors.len(), 1, "{text}");
-    assert!(errors[0].contains("circuit open") && errors[0].contains("timed out"), "{}", errors[0]);
+    assert!(TestLogs::errors(&text).is_empty(), "{text}");
+    let debug: Vec<&str> =
+        text.lines().filter(|line| line.contains(" DEBUG ") && line.contains("not called")).collect();
+    assert_eq!(debug.len(), 1, "{text}");
+    assert!(debug[0].contains("circuit open") && debug[0].contains("timed out"), "{}", debug[0]);
     h.calls.take();
 
     // The probe's request is dropped (the client went away) while it waits on the hung store.
@@ -458,4 +463,6 @@ async fn a_probe_whose_request_goes_away_lets_the_next_request_probe() {
     let reply = h.app.get("/count", Some(&cookie)).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(h.calls.take(), ["get", "save_if"]);
+    let text = logs.take();
+    assert!(text.lines().any(|line| line.contains(" INFO ") && line.contains("breaker closed")), "{text}");
 }

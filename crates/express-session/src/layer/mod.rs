@@ -127,9 +127,15 @@ fn mark_session_dependent(config: &Config, headers: &mut http::HeaderMap) {
 }
 
 /// The one log line about a request the session layer failed, or whose store calls failed: the request's first
-/// store failure with its cause (once), or the error the end of the request hit.
+/// store failure with its cause (once), or the error the end of the request hit. A request refused by the open
+/// circuit breaker is logged at debug.
 fn log_error(outcome: &'static str, error: Option<&SessionError>, failure: Option<StoreFailure>) {
     match (failure, error) {
+        // Refused by the open circuit breaker: not a new failure (the one that opened it was logged, and the
+        // breaker logs when it opens and closes); at error level it would be one line per request of an outage.
+        (Some(failure), _) if failure.refused => {
+            tracing::debug!(error = %failure.message, "session store not called; {outcome}");
+        }
         (Some(failure), _) => {
             tracing::error!(error = %failure.message, later_failures = failure.more, "session store failed; {outcome}");
         }

@@ -491,6 +491,9 @@ pub(crate) struct StoreFailure {
     pub(crate) message: String,
     /// How many more store calls of the request failed after it (without a call: not counted).
     pub(crate) more: u32,
+    /// The first failure was the open circuit breaker refusing the call: the store failure behind it was logged
+    /// by the request that made that call, and the breaker logs when it opens and closes.
+    pub(crate) refused: bool,
 }
 
 /// One request's store calls: the time they took together, and whether one failed as unavailable (the next
@@ -509,12 +512,20 @@ impl RequestCalls {
     }
 
     fn failed(&self, error: &StoreError) {
+        self.note(error, false);
+    }
+
+    fn refused(&self, error: &StoreError) {
+        self.note(error, true);
+    }
+
+    fn note(&self, error: &StoreError, refused: bool) {
         if matches!(error, StoreError::Unavailable { .. }) {
             self.unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
         }
         let mut slot = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match &mut *slot {
-            None => *slot = Some(StoreFailure { message: error_chain(error), more: 0 }),
+            None => *slot = Some(StoreFailure { message: error_chain(error), more: 0, refused }),
             Some(first) => first.more = first.more.saturating_add(1),
         }
     }
@@ -543,6 +554,8 @@ struct Breaker {
     failures: std::sync::atomic::AtomicU32,
     /// Mirrors `state.is_some()`, so that a closed breaker costs one atomic load per call.
     open: std::sync::atomic::AtomicBool,
+    /// Calls refused since the breaker opened.
+    refused: std::sync::atomic::AtomicU64,
     state: std::sync::Mutex<Option<OpenState>>,
 }
 
@@ -578,6 +591,7 @@ impl Breaker {
             settings,
             failures: std::sync::atomic::AtomicU32::new(0),
             open: std::sync::atomic::AtomicBool::new(false),
+            refused: std::sync::atomic::AtomicU64::new(0),
             state: std::sync::Mutex::new(None),
         }
     }
@@ -599,6 +613,7 @@ impl Breaker {
             return Ok(Some(Probe { breaker: self, done: false }));
         }
         let open_for = now.saturating_duration_since(open.since);
+        self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Err(StoreError::unavailable(open.store, NotCalled::CircuitOpen { open_for, cause: Arc::clone(&open.cause) }))
     }
 
@@ -611,7 +626,12 @@ impl Breaker {
             let mut state = self.lock();
             if let Some(open) = state.take() {
                 self.open.store(false, std::sync::atomic::Ordering::Release);
-                tracing::info!(after = ?open.since.elapsed(), "session store answers again; circuit breaker closed");
+                let refused = self.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    after = ?open.since.elapsed(),
+                    refused,
+                    "session store answers again; circuit breaker closed"
+                );
             }
         }
         if let Some(mut probe) = probe {
@@ -652,11 +672,12 @@ impl Breaker {
                     cause,
                 });
                 self.open.store(true, std::sync::atomic::Ordering::Release);
+                self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
                     failures,
                     probe_interval = ?self.settings.probe_interval,
-                    "session store unreachable; circuit breaker open: store calls fail at once until a probe gets \
-                     an answer"
+                    "session store unreachable; circuit breaker open: store calls fail at once (logged at debug) \
+                     until a probe gets an answer"
                 );
             }
         }
@@ -694,7 +715,7 @@ impl<S: Store> Guarded<S> {
             None | Some(Ok(None)) => None,
             Some(Ok(Some(probe))) => Some(probe),
             Some(Err(error)) => {
-                calls.failed(&error);
+                calls.refused(&error);
                 return Err(error);
             }
         };
