@@ -804,7 +804,10 @@ impl SessionOptions {
     /// How long the store calls of one request may take **together** before the store counts as unreachable
     /// (default 5 s): a request answers 503 at most this long after its first store call, however many calls it
     /// makes. A call with nothing left of this budget fails at once; after a call that failed as unavailable,
-    /// the request's later calls fail at once too, without calling the store. Must be more than zero.
+    /// the request's later calls fail at once too, without calling the store. Must be more than zero. Only the
+    /// time spent waiting on the store counts, not the handler's own time; a handler that makes many store calls
+    /// over a long-lived request (a WebSocket that saves now and then) shares this budget among all of them, so
+    /// give such an app a larger timeout.
     ///
     /// ```
     /// use std::time::Duration;
