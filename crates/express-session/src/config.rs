@@ -536,8 +536,9 @@ impl fmt::Debug for Hardening {
 /// timeout before answering 503. The breaker remembers that the store is down: after `failure_threshold`
 /// unavailable failures in a row (refused or lost connections, timeouts), store calls fail at once with
 /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) (503), except one call at a time, at most every
-/// `probe_interval`, which goes to the store as a probe. The first call that gets any answer from the store
-/// closes the breaker.
+/// `probe_interval`, which goes to the store as a probe. The probe's answer (any answer) closes the breaker. A
+/// call counts only in the state it was let through in: the answer to a call made before the breaker opened does
+/// not close it, and the failure of a call made before it closed does not reopen it.
 ///
 /// Only unavailability counts: a backend error (500), a conflict or a missing record never opens it, and a
 /// timeout counts only for a call that had at least half the store timeout to itself (a request that spent

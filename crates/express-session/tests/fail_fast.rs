@@ -466,3 +466,75 @@ async fn a_probe_whose_request_goes_away_lets_the_next_request_probe() {
     let text = logs.take();
     assert!(text.lines().any(|line| line.contains(" INFO ") && line.contains("breaker closed")), "{text}");
 }
+
+/// Sends `GET path` on its own task (so that it runs while the test goes on).
+fn spawn_get(app: &TestApp, path: &'static str, cookie: &str) -> tokio::task::JoinHandle<(StatusCode, Duration)> {
+    let (app, cookie) = (app.app.clone(), cookie.to_owned());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let request = http::Request::get(path).header("cookie", cookie).body(axum::body::Body::empty());
+        let response = tower::ServiceExt::oneshot(app, request.unwrap()).await.unwrap();
+        (response.status(), started.elapsed())
+    })
+}
+
+#[tokio::test]
+async fn a_failure_of_a_call_made_before_the_store_came_back_does_not_reopen_the_breaker() {
+    let timeout = Duration::from_millis(400);
+    let probe = Duration::from_millis(50);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    // A request's read hangs (a call on a connection that is gone), while the breaker is still closed.
+    h.switch.set(Mode::Hung);
+    let stale = spawn_get(&h.app, "/count", &cookie);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Another request's call is refused: the breaker opens.
+    h.switch.set(Mode::Refused);
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    // The store is back: the probe gets its answer and closes the breaker.
+    h.switch.set(Mode::Up);
+    tokio::time::sleep(probe).await;
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "the probe");
+    assert_eq!(reply.body, "2");
+    // The hung call times out now, long after the store came back: the failure is old news.
+    assert_eq!(stale.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+    h.calls.take();
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "a stale timeout reopened the breaker of a store that answers");
+    assert_eq!(reply.body, "3");
+    assert_eq!(h.calls.take(), ["get", "save_if"]);
+}
+
+#[tokio::test]
+async fn an_answer_to_a_call_made_before_the_breaker_opened_does_not_close_it() {
+    let timeout = Duration::from_millis(300);
+    let probe = Duration::from_secs(5);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    // A request's read is under way (slow) while the breaker is closed.
+    h.switch.set(Mode::Slow(Duration::from_millis(150)));
+    let old = spawn_get(&h.app, "/count", &cookie);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Then the store goes down: a call is refused, the breaker opens; then the store hangs.
+    h.switch.set(Mode::Refused);
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    h.switch.set(Mode::Hung);
+    // The old read's answer (sent before the store went down) arrives now; its request then finds the breaker
+    // open for its save.
+    assert_eq!(old.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+    h.calls.take();
+    // The breaker is still open: no probe is due, so requests fail fast without calling the hung store.
+    let started = Instant::now();
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "an old answer closed the breaker: this request waited {:?} on the hung store",
+        started.elapsed()
+    );
+    assert!(h.calls.take().is_empty());
+}

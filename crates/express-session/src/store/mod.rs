@@ -546,16 +546,22 @@ impl RequestCalls {
 ///
 /// Closed, every call goes to the store. `failure_threshold` unavailable failures in a row (refused or lost
 /// connections, timeouts) open it: calls then fail at once with [`StoreError::Unavailable`], except one call at
-/// a time, at most every `probe_interval`, which goes to the store as a probe. The first call that gets an
-/// answer from the store (any answer, a backend error too: the store is reachable) closes it. Backend errors
-/// and conflicts never count as failures, and the breaker never repeats a call.
+/// a time, at most every `probe_interval`, which goes to the store as a probe. The probe's answer (any answer,
+/// a backend error too: the store is reachable) closes it. Backend errors and conflicts never count as
+/// failures, and the breaker never repeats a call.
+///
+/// A call's outcome counts only in the state it was let through in (see `epoch`): an answer to a call made
+/// before the breaker opened may have left the store before the failure that opened it, so it does not close
+/// the breaker; a failure of a call made before the breaker last closed is older than the probe's answer, so it
+/// does not reopen it (nor hold back the next probe while open).
 #[derive(Debug)]
 struct Breaker {
     settings: crate::config::CircuitBreaker,
-    /// Unavailable failures in a row.
+    /// Unavailable failures in a row (while closed).
     failures: std::sync::atomic::AtomicU32,
-    /// Mirrors `state.is_some()`, so that a closed breaker costs one atomic load per call.
-    open: std::sync::atomic::AtomicBool,
+    /// Even: closed; odd: open (mirrors `state.is_some()`, so that a closed breaker costs one atomic load per
+    /// call). Changed only with `state` locked, by one at each opening and closing.
+    epoch: std::sync::atomic::AtomicU64,
     /// Calls refused since the breaker opened.
     refused: std::sync::atomic::AtomicU64,
     state: std::sync::Mutex<Option<OpenState>>,
@@ -570,19 +576,24 @@ struct OpenState {
     cause: Arc<str>,
 }
 
-/// The one call let through while the breaker is open; dropped unfinished (the request went away), it lets the
-/// next call probe at once.
-struct Probe<'a> {
+/// A call let through by the breaker: the epoch it was let through in, and whether it is the probe. A probe
+/// dropped unfinished (the request went away) lets the next call probe at once.
+struct Ticket<'a> {
     breaker: &'a Breaker,
+    epoch: u64,
+    probe: bool,
     done: bool,
 }
 
-impl Drop for Probe<'_> {
+impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if !self.done
-            && let Some(open) = self.breaker.lock().as_mut()
-        {
-            open.probing = false;
+        if self.probe && !self.done {
+            let mut state = self.breaker.lock();
+            if self.breaker.epoch.load(std::sync::atomic::Ordering::Relaxed) == self.epoch
+                && let Some(open) = state.as_mut()
+            {
+                open.probing = false;
+            }
         }
     }
 }
@@ -592,7 +603,7 @@ impl Breaker {
         Self {
             settings,
             failures: std::sync::atomic::AtomicU32::new(0),
-            open: std::sync::atomic::AtomicBool::new(false),
+            epoch: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::atomic::AtomicU64::new(0),
             state: std::sync::Mutex::new(None),
         }
@@ -602,67 +613,73 @@ impl Breaker {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `Ok(None)`: closed, call. `Ok(Some(probe))`: open, this call probes. `Err`: open, do not call.
-    fn admit(&self) -> Result<Option<Probe<'_>>, StoreError> {
-        if !self.open.load(std::sync::atomic::Ordering::Acquire) {
-            return Ok(None);
+    /// `Ok(ticket)`: call (closed, or open and this call probes). `Err`: open, do not call.
+    fn admit(&self) -> Result<Ticket<'_>, StoreError> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        if epoch.is_multiple_of(2) {
+            return Ok(Ticket { breaker: self, epoch, probe: false, done: false });
         }
         let mut state = self.lock();
-        let Some(open) = state.as_mut() else { return Ok(None) };
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Relaxed);
+        let Some(open) = state.as_mut() else { return Ok(Ticket { breaker: self, epoch, probe: false, done: false }) };
         let now = tokio::time::Instant::now();
         if !open.probing && now >= open.next_probe {
             open.probing = true;
-            return Ok(Some(Probe { breaker: self, done: false }));
+            return Ok(Ticket { breaker: self, epoch, probe: true, done: false });
         }
         let open_for = now.saturating_duration_since(open.since);
         self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Err(StoreError::unavailable(open.store, NotCalled::CircuitOpen { open_for, cause: Arc::clone(&open.cause) }))
     }
 
-    /// The store answered.
-    fn answered(&self, probe: Option<Probe<'_>>) {
-        if self.failures.load(std::sync::atomic::Ordering::Relaxed) != 0 {
-            self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+    /// The store answered the call.
+    fn answered(&self, mut ticket: Ticket<'_>) {
+        ticket.done = true;
+        if self.epoch.load(std::sync::atomic::Ordering::Acquire) != ticket.epoch {
+            // Let through before the breaker last opened or closed: old news.
+            return;
         }
-        if self.open.load(std::sync::atomic::Ordering::Acquire) {
-            let mut state = self.lock();
-            if let Some(open) = state.take() {
-                self.open.store(false, std::sync::atomic::Ordering::Release);
-                let refused = self.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!(
-                    after = ?open.since.elapsed(),
-                    refused,
-                    "session store answers again; circuit breaker closed"
-                );
+        if !ticket.probe {
+            if self.failures.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+                self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
             }
+            return;
         }
-        if let Some(mut probe) = probe {
-            probe.done = true;
+        let mut state = self.lock();
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) == ticket.epoch
+            && let Some(open) = state.take()
+        {
+            self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.epoch.store(ticket.epoch.wrapping_add(1), std::sync::atomic::Ordering::Release);
+            let refused = self.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(after = ?open.since.elapsed(), refused, "session store answers again; circuit breaker closed");
         }
     }
 
     /// The store could not be reached.
-    fn down(&self, probe: Option<Probe<'_>>, store: &'static str, error: &StoreError) {
-        let failures = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
-        let probing = probe.is_some();
-        if let Some(mut probe) = probe {
-            probe.done = true;
-        }
-        if !probing
-            && failures < self.settings.failure_threshold
-            && !self.open.load(std::sync::atomic::Ordering::Acquire)
-        {
+    fn down(&self, mut ticket: Ticket<'_>, store: &'static str, error: &StoreError) {
+        ticket.done = true;
+        if self.epoch.load(std::sync::atomic::Ordering::Acquire) != ticket.epoch {
+            // Let through before the breaker last opened or closed: old news.
             return;
+        }
+        if !ticket.probe {
+            let failures = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
+            if failures < self.settings.failure_threshold {
+                return;
+            }
         }
         let now = tokio::time::Instant::now();
         let cause: Arc<str> = error_chain(error).into();
         let mut state = self.lock();
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) != ticket.epoch {
+            return;
+        }
         match state.as_mut() {
             Some(open) => {
+                // The probe failed.
                 open.next_probe = now + self.settings.probe_interval;
-                if probing {
-                    open.probing = false;
-                }
+                open.probing = false;
                 open.cause = cause;
             }
             None => {
@@ -673,7 +690,8 @@ impl Breaker {
                     store,
                     cause,
                 });
-                self.open.store(true, std::sync::atomic::Ordering::Release);
+                let failures = self.failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+                self.epoch.store(ticket.epoch.wrapping_add(1), std::sync::atomic::Ordering::Release);
                 self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
                 tracing::warn!(
                     failures,
@@ -713,9 +731,9 @@ impl<S: Store> Guarded<S> {
             calls.failed(&error);
             return Err(error);
         };
-        let probe = match self.breaker.as_ref().map(Breaker::admit) {
-            None | Some(Ok(None)) => None,
-            Some(Ok(Some(probe))) => Some(probe),
+        let ticket = match self.breaker.as_ref().map(Breaker::admit) {
+            None => None,
+            Some(Ok(ticket)) => Some(ticket),
             Some(Err(error)) => {
                 calls.refused(&error);
                 return Err(error);
@@ -745,12 +763,12 @@ impl<S: Store> Guarded<S> {
                 result
             }
         };
-        if let Some(breaker) = &self.breaker {
+        if let (Some(breaker), Some(ticket)) = (&self.breaker, ticket) {
             match &result {
                 // A timeout with little of the budget left says the request was slow, not that the store is down.
-                Err(_) if timed_out && limit < self.timeout / 2 => drop(probe),
-                Err(error @ StoreError::Unavailable { store, .. }) => breaker.down(probe, store, error),
-                _ => breaker.answered(probe),
+                Err(_) if timed_out && limit < self.timeout / 2 => drop(ticket),
+                Err(error @ StoreError::Unavailable { store, .. }) => breaker.down(ticket, store, error),
+                _ => breaker.answered(ticket),
             }
         }
         if let Err(error) = &result {
