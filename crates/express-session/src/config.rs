@@ -538,7 +538,9 @@ impl fmt::Debug for Hardening {
 /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) (503), except one call at a time, at most every
 /// `probe_interval`, which goes to the store as a probe. The probe's answer (any answer) closes the breaker. A
 /// call counts only in the state it was let through in: the answer to a call made before the breaker opened does
-/// not close it, and the failure of a call made before it closed does not reopen it.
+/// not close it, and the failure of a call made before it closed does not reopen it. A probe whose request went
+/// away, or whose future the handler keeps without polling it, does not hold the breaker open: the next call
+/// probes at once, or once the held probe is past the store timeout plus a probe interval.
 ///
 /// Only unavailability counts: a backend error (500), a conflict or a missing record never opens it, and a
 /// timeout counts only for a call that had at least half the store timeout to itself (a request that spent

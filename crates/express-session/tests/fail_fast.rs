@@ -538,3 +538,46 @@ async fn an_answer_to_a_call_made_before_the_breaker_opened_does_not_close_it() 
     );
     assert!(h.calls.take().is_empty());
 }
+
+/// Starts a read of the session, gives up on it after 20 ms but keeps the unfinished future (say, in a `select!`
+/// loop) while it goes on working for a long time.
+async fn holds_a_store_call(session: Session) -> &'static str {
+    let read = session.get::<u64>("n");
+    tokio::pin!(read);
+    tokio::select! {
+        _ = &mut read => {}
+        _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    "done"
+}
+
+#[tokio::test]
+async fn a_probe_that_is_never_polled_again_does_not_keep_the_breaker_open() {
+    let timeout = Duration::from_millis(200);
+    let probe = Duration::from_millis(50);
+    let switch = Switch { inner: MemoryStore::new(), mode: Arc::new(Mutex::new(Mode::Up)) };
+    let routes = Router::new().route("/count", get(count)).route("/hold", get(holds_a_store_call));
+    let options =
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe)));
+    let app = TestApp {
+        app: routes.layer(SessionManagerLayer::new(options.store(switch.clone())).unwrap()),
+        store: switch.inner.clone(),
+        clock: Clock::system(),
+    };
+    let cookie = app.get("/count", None).await.cookie();
+    switch.set(Mode::Hung);
+    assert_eq!(app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE, "opens");
+    tokio::time::sleep(probe).await;
+    // This request's read is the probe; the handler stops polling it without dropping it.
+    let held = spawn_get(&app, "/hold", &cookie);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    switch.set(Mode::Up);
+    // The store answers again. Once the held probe is past any time a store call may take (the store timeout),
+    // the breaker lets another call probe.
+    tokio::time::sleep(timeout + probe).await;
+    let reply = app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "the breaker stays open as long as the held probe is kept");
+    assert_eq!(reply.body, "2");
+    held.abort();
+}

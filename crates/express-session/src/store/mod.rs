@@ -571,28 +571,43 @@ struct Breaker {
 struct OpenState {
     since: tokio::time::Instant,
     next_probe: tokio::time::Instant,
-    probing: bool,
+    /// The probe in flight: its number, and when it is overdue (past any time the call may take, plus a probe
+    /// interval: a probe whose future is kept but never polled again, or leaked, must not hold the breaker open).
+    probe: Option<(u64, tokio::time::Instant)>,
+    /// The number of the next probe.
+    probes: u64,
     store: &'static str,
     cause: Arc<str>,
 }
 
-/// A call let through by the breaker: the epoch it was let through in, and whether it is the probe. A probe
-/// dropped unfinished (the request went away) lets the next call probe at once.
+/// A call let through by the breaker: the epoch it was let through in, and whether it is the probe (with its
+/// number). A probe dropped unfinished (the request went away) lets the next call probe at once.
 struct Ticket<'a> {
     breaker: &'a Breaker,
     epoch: u64,
-    probe: bool,
+    probe: Option<u64>,
     done: bool,
+}
+
+impl OpenState {
+    /// The probe numbered `number` is over: the next one may start (if it is still the one in flight).
+    fn probe_over(&mut self, number: u64) {
+        if self.probe.is_some_and(|(current, _)| current == number) {
+            self.probe = None;
+        }
+    }
 }
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if self.probe && !self.done {
+        if let Some(number) = self.probe
+            && !self.done
+        {
             let mut state = self.breaker.lock();
             if self.breaker.epoch.load(std::sync::atomic::Ordering::Relaxed) == self.epoch
                 && let Some(open) = state.as_mut()
             {
-                open.probing = false;
+                open.probe_over(number);
             }
         }
     }
@@ -613,19 +628,22 @@ impl Breaker {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `Ok(ticket)`: call (closed, or open and this call probes). `Err`: open, do not call.
-    fn admit(&self) -> Result<Ticket<'_>, StoreError> {
+    /// `Ok(ticket)`: call (closed, or open and this call probes; `limit`: the most the call may take). `Err`:
+    /// open, do not call.
+    fn admit(&self, limit: std::time::Duration) -> Result<Ticket<'_>, StoreError> {
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         if epoch.is_multiple_of(2) {
-            return Ok(Ticket { breaker: self, epoch, probe: false, done: false });
+            return Ok(Ticket { breaker: self, epoch, probe: None, done: false });
         }
         let mut state = self.lock();
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Relaxed);
-        let Some(open) = state.as_mut() else { return Ok(Ticket { breaker: self, epoch, probe: false, done: false }) };
+        let Some(open) = state.as_mut() else { return Ok(Ticket { breaker: self, epoch, probe: None, done: false }) };
         let now = tokio::time::Instant::now();
-        if !open.probing && now >= open.next_probe {
-            open.probing = true;
-            return Ok(Ticket { breaker: self, epoch, probe: true, done: false });
+        if now >= open.next_probe && open.probe.is_none_or(|(_, overdue)| now >= overdue) {
+            let number = open.probes;
+            open.probes = open.probes.wrapping_add(1);
+            open.probe = Some((number, now + limit + self.settings.probe_interval));
+            return Ok(Ticket { breaker: self, epoch, probe: Some(number), done: false });
         }
         let open_for = now.saturating_duration_since(open.since);
         self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -639,7 +657,7 @@ impl Breaker {
             // Let through before the breaker last opened or closed: old news.
             return;
         }
-        if !ticket.probe {
+        if ticket.probe.is_none() {
             if self.failures.load(std::sync::atomic::Ordering::Relaxed) != 0 {
                 self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
             }
@@ -663,44 +681,49 @@ impl Breaker {
             // Let through before the breaker last opened or closed: old news.
             return;
         }
-        if !ticket.probe {
+        let Some(number) = ticket.probe else {
             let failures = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
             if failures < self.settings.failure_threshold {
                 return;
             }
+            return self.open(ticket.epoch, store, error);
+        };
+        let mut state = self.lock();
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) == ticket.epoch
+            && let Some(open) = state.as_mut()
+        {
+            // The probe failed.
+            open.next_probe = tokio::time::Instant::now() + self.settings.probe_interval;
+            open.probe_over(number);
+            open.cause = error_chain(error).into();
         }
+    }
+
+    /// Opens the breaker, if it is still closed in `epoch`.
+    fn open(&self, epoch: u64, store: &'static str, error: &StoreError) {
         let now = tokio::time::Instant::now();
         let cause: Arc<str> = error_chain(error).into();
         let mut state = self.lock();
-        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) != ticket.epoch {
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) != epoch || state.is_some() {
             return;
         }
-        match state.as_mut() {
-            Some(open) => {
-                // The probe failed.
-                open.next_probe = now + self.settings.probe_interval;
-                open.probing = false;
-                open.cause = cause;
-            }
-            None => {
-                *state = Some(OpenState {
-                    since: now,
-                    next_probe: now + self.settings.probe_interval,
-                    probing: false,
-                    store,
-                    cause,
-                });
-                let failures = self.failures.swap(0, std::sync::atomic::Ordering::Relaxed);
-                self.epoch.store(ticket.epoch.wrapping_add(1), std::sync::atomic::Ordering::Release);
-                self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(
-                    failures,
-                    probe_interval = ?self.settings.probe_interval,
-                    "session store unreachable; circuit breaker open: store calls fail at once (logged at debug) \
-                     until a probe gets an answer"
-                );
-            }
-        }
+        *state = Some(OpenState {
+            since: now,
+            next_probe: now + self.settings.probe_interval,
+            probe: None,
+            probes: 0,
+            store,
+            cause,
+        });
+        let failures = self.failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        self.epoch.store(epoch.wrapping_add(1), std::sync::atomic::Ordering::Release);
+        self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            failures,
+            probe_interval = ?self.settings.probe_interval,
+            "session store unreachable; circuit breaker open: store calls fail at once (logged at debug) until a \
+             probe gets an answer"
+        );
     }
 }
 
@@ -731,7 +754,7 @@ impl<S: Store> Guarded<S> {
             calls.failed(&error);
             return Err(error);
         };
-        let ticket = match self.breaker.as_ref().map(Breaker::admit) {
+        let ticket = match self.breaker.as_ref().map(|breaker| breaker.admit(limit)) {
             None => None,
             Some(Ok(ticket)) => Some(ticket),
             Some(Err(error)) => {
