@@ -581,3 +581,34 @@ async fn a_probe_that_is_never_polled_again_does_not_keep_the_breaker_open() {
     assert_eq!(reply.body, "2");
     held.abort();
 }
+
+/// Reads the session, ignores the failure, and works for a long time (the client gives up first).
+async fn swallows_then_works(session: Session) -> &'static str {
+    let _ = session.get::<u64>("n").await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    "done"
+}
+
+#[tokio::test]
+async fn a_store_failure_is_logged_when_the_client_goes_away_before_the_request_ends() {
+    let logs = TestLogs::capture();
+    for mode in [OnStoreError::Fail, OnStoreError::ServeWithoutSession] {
+        let switch = Switch { inner: MemoryStore::new(), mode: Arc::new(Mutex::new(Mode::Up)) };
+        let routes = Router::new().route("/count", get(count)).route("/slow", get(swallows_then_works));
+        let options = options().store_circuit_breaker(None).on_store_error(mode);
+        let app = TestApp {
+            app: routes.layer(SessionManagerLayer::new(options.store(switch.clone())).unwrap()),
+            store: switch.inner.clone(),
+            clock: Clock::system(),
+        };
+        let cookie = app.get("/count", None).await.cookie();
+        switch.set(Mode::Refused);
+        logs.take();
+        let gone = tokio::time::timeout(Duration::from_millis(100), app.get("/slow", Some(&cookie))).await;
+        assert!(gone.is_err(), "the client went away first");
+        let text = logs.take();
+        let errors = TestLogs::errors(&text);
+        assert_eq!(errors.len(), 1, "{mode:?}: the refused read is logged once:\n{text}");
+        assert_eq!(errors[0].matches("Connection refused").count(), 1, "{}", errors[0]);
+    }
+}

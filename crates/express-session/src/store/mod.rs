@@ -507,6 +507,27 @@ pub(crate) struct RequestCalls {
     failure: std::sync::Mutex<Option<StoreFailure>>,
 }
 
+/// A failure the layer did not take (the response future was dropped: the client went away, or the inner service
+/// failed or panicked, before the end of the request) is logged here, when the last clone of the request's
+/// session goes, so that no store failure goes unlogged.
+impl Drop for RequestCalls {
+    fn drop(&mut self) {
+        let failure = self.failure.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match failure {
+            Some(failure) if failure.refused => tracing::debug!(
+                error = %failure.message,
+                "session store not called; the request went away before it ended"
+            ),
+            Some(failure) => tracing::error!(
+                error = %failure.message,
+                later_failures = failure.more,
+                "session store failed; the request went away before it ended"
+            ),
+            None => {}
+        }
+    }
+}
+
 impl RequestCalls {
     /// The request's first store failure, if any (taken: the layer logs it once).
     pub(crate) fn take_failure(&self) -> Option<StoreFailure> {
