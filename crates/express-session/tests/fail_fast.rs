@@ -612,3 +612,39 @@ async fn a_store_failure_is_logged_when_the_client_goes_away_before_the_request_
         assert_eq!(errors[0].matches("Connection refused").count(), 1, "{}", errors[0]);
     }
 }
+
+#[tokio::test]
+async fn a_change_whose_save_the_open_breaker_refuses_is_a_503_never_a_200() {
+    let probe = Duration::from_secs(5);
+    let switch = Switch { inner: MemoryStore::new(), mode: Arc::new(Mutex::new(Mode::Up)) };
+    let (updated, go_on) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let (u, g) = (Arc::clone(&updated), Arc::clone(&go_on));
+    let routes = Router::new().route("/count", get(count)).route(
+        "/count-then-wait",
+        get(move |session: Session| async move {
+            let n = session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+            u.notify_one();
+            g.notified().await;
+            Ok::<_, SessionError>(n.to_string())
+        }),
+    );
+    let options = options().store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe)));
+    let app = TestApp {
+        app: routes.layer(SessionManagerLayer::new(options.store(switch.clone())).unwrap()),
+        store: switch.inner.clone(),
+        clock: Clock::system(),
+    };
+    let first = app.get("/count", None).await;
+    let (cookie, id) = (first.cookie(), SessionId::new(first.cookie_id()).unwrap());
+    let pending = spawn_get(&app, "/count-then-wait", &cookie);
+    updated.notified().await;
+    // The handler's update returned; then the store goes down and another request opens the breaker.
+    switch.set(Mode::Refused);
+    assert_eq!(app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    switch.set(Mode::Up);
+    go_on.notify_one();
+    // The end of the request's save is refused by the open breaker: the change is not stored, so not a 200.
+    assert_eq!(pending.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+    let stored = switch.inner.get(&id).await.unwrap().expect("the session is still stored");
+    assert_eq!(stored.record.data()["n"], 1, "the refused change was not written");
+}
