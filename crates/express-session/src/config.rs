@@ -544,8 +544,10 @@ impl fmt::Debug for Hardening {
 ///
 /// Only unavailability counts: a backend error (500), a conflict or a missing record never opens it, and a
 /// timeout counts only for a call that had at least half the store timeout to itself (a request that spent
-/// its time budget on earlier calls is slow, not proof that the store is down). The breaker never repeats a
-/// call, so it can never make a write go through twice.
+/// its time budget on earlier calls is slow, not proof that the store is down). A call whose request goes away
+/// (the client gives up) after it waited at least half the store timeout without an answer counts as timed out,
+/// so a hung store opens the breaker even when the clients are less patient than the store timeout. The breaker
+/// never repeats a call, so it can never make a write go through twice.
 ///
 /// ```
 /// use express_session::{CircuitBreaker, SessionOptions};

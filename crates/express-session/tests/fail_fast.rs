@@ -648,3 +648,35 @@ async fn a_change_whose_save_the_open_breaker_refuses_is_a_503_never_a_200() {
     let stored = switch.inner.get(&id).await.unwrap().expect("the session is still stored");
     assert_eq!(stored.record.data()["n"], 1, "the refused change was not written");
 }
+
+#[tokio::test]
+async fn clients_that_give_up_before_the_store_timeout_still_open_the_breaker_and_get_logged() {
+    // The store timeout is longer than the clients' patience (say, a proxy that gives up first): no call ever
+    // times out, each request is dropped while it waits on the hung store.
+    let timeout = Duration::from_millis(400);
+    let patience = Duration::from_millis(250);
+    let h = harness(options().store_timeout(timeout));
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Hung);
+    let logs = TestLogs::capture();
+    let gone = tokio::time::timeout(patience, h.app.get("/count", Some(&cookie))).await;
+    assert!(gone.is_err(), "the client gave up");
+    let text = logs.take();
+    assert_eq!(TestLogs::errors(&text).len(), 1, "the abandoned wait is logged:\n{text}");
+    h.calls.take();
+    // Waiting more than half the store timeout for an answer that never came is the store being down: the next
+    // requests fail fast instead of each hanging until its client gives up.
+    let started = Instant::now();
+    let reply = tokio::time::timeout(patience, h.app.get("/count", Some(&cookie))).await;
+    assert_eq!(reply.expect("answered before the client gave up").status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_millis(50), "took {:?}", started.elapsed());
+    assert!(h.calls.take().is_empty());
+    // A client that goes away early (before half the store timeout) says nothing about the store.
+    let h = harness(options().store_timeout(timeout));
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Slow(timeout / 4));
+    logs.take();
+    assert!(tokio::time::timeout(timeout / 8, h.app.get("/count", Some(&cookie))).await.is_err());
+    assert!(TestLogs::errors(&logs.take()).is_empty());
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::OK, "the breaker stayed closed");
+}

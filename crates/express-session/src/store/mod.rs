@@ -454,6 +454,12 @@ enum NotCalled {
     /// The call took longer than what was left of the request's budget.
     #[error("session store call timed out after {0:?}")]
     TimedOut(std::time::Duration),
+    /// The request went away after the call had waited this long without an answer.
+    #[error(
+        "session store call abandoned after {0:?} without an answer (the request went away: the client gave up \
+         before the store timeout)"
+    )]
+    Abandoned(std::time::Duration),
     /// Nothing was left of the budget.
     #[error("not called: the request's store calls took the whole store timeout ({0:?}) together")]
     OutOfTime(std::time::Duration),
@@ -748,6 +754,38 @@ impl Breaker {
     }
 }
 
+/// A store call waiting for its answer. Dropped while waiting (its request went away: the client gave up, a
+/// timeout layer fired), a call that waited at least half the store timeout counts as timed out: the request's
+/// failure (logged when the request's session goes) and, for the breaker, the store being unreachable, as a
+/// timeout would have. Else, with clients less patient than the store timeout, a hung store would never open the
+/// breaker, and every request would hang until its client gave up, with nothing logged.
+struct Waiting<'a> {
+    calls: &'a RequestCalls,
+    ticket: Option<Ticket<'a>>,
+    start: tokio::time::Instant,
+    timeout: std::time::Duration,
+    /// The call finished (answered or timed out).
+    finished: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let waited = self.start.elapsed();
+        self.calls.spend(waited);
+        if waited < self.timeout / 2 {
+            return;
+        }
+        let error = StoreError::unavailable("session", NotCalled::Abandoned(waited));
+        if let Some(ticket) = self.ticket.take() {
+            ticket.breaker.down(ticket, "session", &error);
+        }
+        self.calls.failed(&error);
+    }
+}
+
 impl<S: Store> Guarded<S> {
     fn key<'a>(&self, id: &'a SessionId) -> std::borrow::Cow<'a, SessionId> {
         if !self.hash_ids {
@@ -775,7 +813,7 @@ impl<S: Store> Guarded<S> {
             calls.failed(&error);
             return Err(error);
         };
-        let ticket = match self.breaker.as_ref().map(|breaker| breaker.admit(limit)) {
+        let mut ticket = match self.breaker.as_ref().map(|breaker| breaker.admit(limit)) {
             None => None,
             Some(Ok(ticket)) => Some(ticket),
             Some(Err(error)) => {
@@ -795,7 +833,13 @@ impl<S: Store> Guarded<S> {
         let result = match first {
             Some(result) => result,
             None => {
-                let start = tokio::time::Instant::now();
+                let mut waiting = Waiting {
+                    calls,
+                    ticket: ticket.take(),
+                    start: tokio::time::Instant::now(),
+                    timeout: self.timeout,
+                    finished: false,
+                };
                 let result = match tokio::time::timeout(limit, call).await {
                     Ok(result) => result,
                     Err(_) => {
@@ -803,7 +847,9 @@ impl<S: Store> Guarded<S> {
                         Err(StoreError::unavailable("session", NotCalled::TimedOut(limit)))
                     }
                 };
-                calls.spend(start.elapsed());
+                calls.spend(waiting.start.elapsed());
+                ticket = waiting.ticket.take();
+                waiting.finished = true;
                 result
             }
         };
