@@ -680,3 +680,50 @@ async fn clients_that_give_up_before_the_store_timeout_still_open_the_breaker_an
     assert!(TestLogs::errors(&logs.take()).is_empty());
     assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::OK, "the breaker stayed closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_requests_at_once_on_several_threads_make_one_probe_at_a_time() {
+    let timeout = Duration::from_millis(300);
+    let probe = Duration::from_millis(100);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Hung);
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    h.calls.take();
+    // 200 requests at once, on four threads, for two and a half probe intervals of a hung store: one probe in
+    // flight at a time, each waiting the whole timeout, so at most one store call (the first probe's).
+    let deadline = Instant::now() + probe * 5 / 2;
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let (app, cookie) = (h.app.app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while Instant::now() < deadline {
+                    let request = http::Request::get("/count").header("cookie", cookie.as_str());
+                    let response =
+                        tower::ServiceExt::oneshot(app.clone(), request.body(axum::body::Body::empty()).unwrap());
+                    statuses.push(response.await.unwrap().status());
+                    tokio::task::yield_now().await;
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for request in requests {
+        for status in request.await.unwrap() {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            answered += 1;
+        }
+    }
+    assert!(answered > 200, "{answered}");
+    assert_eq!(h.calls.take(), ["get"], "one probe at a time ({answered} requests)");
+    // The store answers again: within a probe interval and a timeout, requests get their 200s.
+    h.switch.set(Mode::Up);
+    tokio::time::sleep(timeout + probe).await;
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "2", "nothing lost, nothing applied twice");
+}
