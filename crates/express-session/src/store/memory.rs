@@ -63,9 +63,16 @@ struct Inner {
 struct Shard {
     table: HashTable<Slot>,
     writes_since_sweep: usize,
-    /// Writes allowed before the next sweep: the size after the last sweep (at least 64), so that sweeping
-    /// costs O(1) per write and expired records never make up more than about half of a shard.
+    /// Writes allowed before the next sweep of a shard that is not full: the size after the last sweep (at
+    /// least 64), so that sweeping costs O(1) per write and expired records never make up more than about half
+    /// of a shard.
     sweep_after: usize,
+    /// No record of the shard expires before this (a lower bound, exact after a sweep): until then a sweep
+    /// would find nothing, and none is made.
+    next_expiry: i64,
+    /// What a full shard may spend on sweeping, in records looked at: [`SWEEP_CREDIT`] more per new id, up to
+    /// one sweep's worth. A full shard sweeps as soon as a record may have expired and this covers a sweep.
+    sweep_credit: usize,
     /// The cookie (without its expiry) of the last record written: records made with the same options share
     /// one copy of it.
     last_cookie: Option<Arc<SessionCookie>>,
@@ -145,6 +152,8 @@ impl Shard {
             table: HashTable::new(),
             writes_since_sweep: 0,
             sweep_after: 0,
+            next_expiry: i64::MAX,
+            sweep_credit: 0,
             last_cookie: None,
             bound: capacity.map(|capacity| Bound { capacity, empty: VecDeque::new(), held: VecDeque::new() }),
         }
@@ -182,9 +191,22 @@ impl Shard {
         }
     }
 
+    /// Notes that a record of the shard now expires at `expires_at`.
+    fn expires(&mut self, expires_at: i64) {
+        self.next_expiry = self.next_expiry.min(expires_at);
+    }
+
     /// Removes the expired records.
     fn sweep(&mut self, now: i64) {
-        self.table.retain(|s| s.entry.is_live(now));
+        let mut next_expiry = i64::MAX;
+        self.table.retain(|s| {
+            let live = s.entry.is_live(now);
+            if live {
+                next_expiry = next_expiry.min(s.entry.expires_at);
+            }
+            live
+        });
+        self.next_expiry = next_expiry;
         self.writes_since_sweep = 0;
         self.sweep_after = self.table.len();
     }
@@ -192,11 +214,19 @@ impl Shard {
     /// Before a record with a new id goes in: sweeps when due, and makes room in a full bounded shard.
     fn before_insert(&mut self, now: i64, hasher: &IdHasher) {
         self.writes_since_sweep += 1;
-        let full = self.bound.as_ref().is_some_and(|b| self.table.len() >= b.capacity);
-        // A full shard sweeps more often (every eighth of its size in writes, still O(1) amortised), so that
-        // records that expired are dropped before live ones are evicted.
-        let due = if full { self.table.len() / 8 } else { self.sweep_after };
-        if self.writes_since_sweep >= due.max(64) {
+        let len = self.table.len();
+        self.sweep_credit = (self.sweep_credit + SWEEP_CREDIT).min(len.max(64));
+        // Nothing to sweep before a record can have expired.
+        let expired = self.next_expiry <= now;
+        let full = self.bound.as_ref().is_some_and(|b| len >= b.capacity);
+        // A full shard sweeps as soon as a record may have expired, so that expired records are dropped before
+        // live ones are evicted, as often as its credit allows (a sweep per `len / SWEEP_CREDIT` new ids at
+        // most, so O(1) amortised whatever the expiries); a shard that is not full after its size in writes.
+        let due = if full { self.sweep_credit >= len } else { self.writes_since_sweep >= self.sweep_after.max(64) };
+        if expired && due {
+            if full {
+                self.sweep_credit = 0;
+            }
             self.sweep(now);
         }
         let Some(bound) = &mut self.bound else { return };
@@ -433,6 +463,9 @@ impl Lifetime {
     }
 }
 
+/// Records a full shard may look at in sweeps per new id (see [`Shard::sweep_credit`]).
+const SWEEP_CREDIT: usize = 16;
+
 /// The fewest records a bounded shard holds, when the capacity allows (see [`MemoryStoreBuilder::capacity`]).
 const MIN_SHARE: usize = 256;
 
@@ -471,8 +504,10 @@ impl MemoryStoreBuilder {
     /// and a shard that is full evicts one record for each new id written to it, in constant amortised time
     /// whatever the capacity. Which record goes:
     ///
-    /// 1. Records that have **expired** (they are swept out before any live record is evicted, at least every
-    ///    eighth of a shard's size in writes).
+    /// 1. Records that have **expired**: a full shard sweeps them out as soon as one may have expired, before
+    ///    any live record is evicted. Sweeping is paid for by writes (a shard looks at no more than 16 records
+    ///    per new id in sweeps), so only when records of a full shard expire more often than once per
+    ///    sixteenth of its size in new ids can a live record go while an expired one waits for the next sweep.
     /// 2. **Empty** sessions, oldest write first: records whose data has no key at all besides the
     ///    absolute-timeout stamp `__sessionCreatedAt` (the cookie is not data). These are the sessions a client
     ///    gets by merely arriving (`save_uninitialized(true)`) and never wrote to, or whose data was emptied.
@@ -615,6 +650,7 @@ impl Store for MemoryStore {
         shard.before_insert(lifetime.now, &self.inner.hasher);
         let entry = self.entry(&mut shard, record, data, lifetime);
         let version = entry.stamp.version();
+        shard.expires(entry.expires_at);
         shard.insert_new(key, spot, entry, &self.inner.hasher);
         shard.enqueue(spot, version, holds_data(record));
         Ok(CreateOutcome::Created(Version::from_u64(version)))
@@ -627,6 +663,7 @@ impl Store for MemoryStore {
         let (mut shard, spot) = self.shard(&key);
         let entry = self.entry(&mut shard, record, data, lifetime);
         let version = entry.stamp.version();
+        shard.expires(entry.expires_at);
         match shard.find_mut(&key, spot) {
             Some(current) => *current = entry,
             None => {
@@ -653,7 +690,9 @@ impl Store for MemoryStore {
             return Ok(SaveOutcome::Conflict);
         }
         let version = entry.stamp.version();
+        let expires_at = entry.expires_at;
         *current = entry;
+        shard.expires(expires_at);
         shard.enqueue(spot, version, holds_data(record));
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
@@ -666,6 +705,8 @@ impl Store for MemoryStore {
         match shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) {
             Some(entry) => {
                 entry.set_cookie(shared, record.cookie(), lifetime);
+                let expires_at = entry.expires_at;
+                shard.expires(expires_at);
                 Ok(TouchOutcome::Touched)
             }
             None => Ok(TouchOutcome::Gone),
@@ -684,6 +725,8 @@ impl Store for MemoryStore {
         let expires = entry.cookie.original_max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
         entry.stamp = entry.stamp.used(expires.is_some());
         entry.expires_at = lifetime.expires_at(expires);
+        let expires_at = entry.expires_at;
+        shard.expires(expires_at);
         Ok(TouchOutcome::Touched)
     }
 
@@ -1035,6 +1078,68 @@ mod tests {
         }
         let (queued, held) = tickets(&store);
         assert!(queued <= 2 * held + 65, "{queued} tickets for {held} records");
+    }
+
+    /// A data session with a long lifetime, created before `n` with a short one, in a one-shard store that
+    /// they fill.
+    async fn long_then_short(store: &MemoryStore, clock: &Clock, long: usize, short: usize) -> Vec<SessionId> {
+        let with_data = |at: i64| {
+            let mut record = record_expiring(Some(at), clock.now());
+            record.data_mut().insert("user".into(), "ada".into());
+            record
+        };
+        let keep: Vec<_> = (0..long).map(|i| id("keep", i)).collect();
+        for id in &keep {
+            store.create(id, &with_data(30 * 86_400_000)).await.unwrap();
+        }
+        for i in 0..short {
+            store.create(&id("short", i), &with_data(3_600_000)).await.unwrap();
+        }
+        keep
+    }
+
+    #[tokio::test]
+    async fn a_live_session_is_not_evicted_while_expired_ones_fill_the_shard() {
+        // Sessions with data only (`save_uninitialized(false)`): 100 "remember me" sessions of 30 days, then
+        // 900 of an hour, filling the store.
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(1_000).shards(1).build();
+        let keep = long_then_short(&store, &clock, 100, 900).await;
+        // One more login while all are live: the least recently used goes, as it must.
+        store.create(&id("new", 0), &record_with(serde_json::json!({ "user": "new" }))).await.unwrap();
+        assert!(!present(&store, &keep[0]));
+        // Two hours later the 900 short sessions have expired; ten logins must take their room, not log out
+        // the remember-me sessions.
+        clock.advance(Duration::from_secs(7_200));
+        for i in 1..11 {
+            store.create(&id("new", i), &record_with(serde_json::json!({ "user": "new" }))).await.unwrap();
+        }
+        for id in &keep[1..] {
+            assert!(present(&store, id), "{id:?} was evicted while 900 expired sessions were held");
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_with_data_do_not_keep_taking_room_from_a_flood() {
+        // A full store: 500 sessions with data, all expired, and 500 empty ones. A flood of empty sessions
+        // evicts the live empty ones while the expired ones keep half the store.
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(1_000).shards(1).build();
+        long_then_short(&store, &clock, 0, 500).await;
+        for i in 0..500 {
+            store.create(&id("empty", i), &record_expiring(Some(30 * 86_400_000), clock.now())).await.unwrap();
+        }
+        // A metrics probe sweeps, when nothing had expired yet; two hours later, the 500 have.
+        assert_eq!(store.len().await.unwrap(), 1_000);
+        clock.advance(Duration::from_secs(7_200));
+        let mut evicted_live = 0;
+        for i in 0..100 {
+            store.create(&id("flood", i), &record_expiring(Some(30 * 86_400_000), clock.now())).await.unwrap();
+            if !present(&store, &id("empty", i)) {
+                evicted_live += 1;
+            }
+        }
+        assert_eq!(evicted_live, 0, "live sessions were evicted while 500 expired ones were held");
     }
 
     #[tokio::test]
