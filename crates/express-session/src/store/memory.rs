@@ -109,7 +109,9 @@ struct Bound {
 /// Names one version of one record in 8 bytes: the low half of the key's hash (the table's hash is spread from
 /// it, see [`spread`]) and the low half of the version. Versions are unique across the store, so a ticket can
 /// only match another record after 2^32 writes and then only one whose hash it shares; the cost of such a
-/// match is one record evicted out of order, which a cache may always do.
+/// match is one record evicted out of order, which a cache may always do. A ticket only ever matches a record
+/// of its own queue's kind (the stamp says whether the record holds data), so a wrapped ticket of the empty
+/// queue never evicts a session with data.
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
     hash: u32,
@@ -263,19 +265,19 @@ impl Shard {
 }
 
 impl Bound {
-    /// The slot a ticket names, if its version is still the record's.
-    fn is_current(table: &HashTable<Slot>, ticket: Ticket) -> bool {
-        table.find(spread(ticket.hash), |s| s.entry.stamp.version() as u32 == ticket.version).is_some()
+    /// Whether a ticket of the `held` (or else `empty`) queue names a record of the table.
+    fn is_current(table: &HashTable<Slot>, ticket: Ticket, held: bool) -> bool {
+        table.find(spread(ticket.hash), |s| s.entry.stamp.is_named_by(ticket, held)).is_some()
     }
 
     /// Evicts one record: the first of `empty` with a live ticket, else the first of `held`, each queue a clock.
     /// Returns `false` if both queues ran out.
     fn evict_one(&mut self, table: &mut HashTable<Slot>, now: i64) -> bool {
         loop {
-            let queue = if self.empty.is_empty() { &mut self.held } else { &mut self.empty };
+            let held = self.empty.is_empty();
+            let queue = if held { &mut self.held } else { &mut self.empty };
             let Some(ticket) = queue.pop_front() else { return false };
-            let Ok(mut found) =
-                table.find_entry(spread(ticket.hash), |s| s.entry.stamp.version() as u32 == ticket.version)
+            let Ok(mut found) = table.find_entry(spread(ticket.hash), |s| s.entry.stamp.is_named_by(ticket, held))
             else {
                 continue; // stale
             };
@@ -291,8 +293,8 @@ impl Bound {
 
     /// Drops the stale tickets.
     fn compact(&mut self, table: &HashTable<Slot>) {
-        self.empty.retain(|&t| Self::is_current(table, t));
-        self.held.retain(|&t| Self::is_current(table, t));
+        self.empty.retain(|&t| Self::is_current(table, t, false));
+        self.held.retain(|&t| Self::is_current(table, t, true));
     }
 
     /// A ticket for every record, in table order (see [`Shard::before_insert`]).
@@ -301,8 +303,7 @@ impl Bound {
         self.held.clear();
         for slot in table {
             let ticket = Ticket { hash: short_hash(hasher, &slot.key), version: slot.entry.stamp.version() as u32 };
-            let holds_data = slot.entry.data().map_or(true, |data| data.keys().any(|key| key != CREATED_AT_KEY));
-            if holds_data { self.held.push_back(ticket) } else { self.empty.push_back(ticket) }
+            if slot.entry.stamp.holds_data() { self.held.push_back(ticket) } else { self.empty.push_back(ticket) }
         }
     }
 }
@@ -375,20 +376,34 @@ struct Entry {
     stamp: Stamp,
 }
 
-/// An entry's version, whether its cookie has an expiry, and whether it was used since its eviction ticket last
-/// came up, in one word (an entry then takes 40 bytes): without an expiry, the record is a browser-session
-/// record and `expires_at` comes from the default TTL. Versions come from a counter that starts at 1 and never
-/// reaches the two top bits.
+/// An entry's version, whether its cookie has an expiry, whether it holds data ([`holds_data`], which queue its
+/// ticket is in), and whether it was used since its eviction ticket last came up, in one word (an entry then
+/// takes 40 bytes): without an expiry, the record is a browser-session record and `expires_at` comes from the
+/// default TTL. Versions come from a counter that starts at 1 and never reaches the three top bits.
 #[derive(Debug, Clone, Copy)]
 struct Stamp(u64);
 
 impl Stamp {
     const HAS_EXPIRES: u64 = 1 << 63;
     const REFERENCED: u64 = 1 << 62;
-    const FLAGS: u64 = Self::HAS_EXPIRES | Self::REFERENCED;
+    const HOLDS_DATA: u64 = 1 << 61;
+    const FLAGS: u64 = Self::HAS_EXPIRES | Self::REFERENCED | Self::HOLDS_DATA;
 
-    fn new(version: u64, has_expires: bool) -> Self {
-        Self((version & !Self::FLAGS) | if has_expires { Self::HAS_EXPIRES } else { 0 })
+    fn new(version: u64, has_expires: bool, holds_data: bool) -> Self {
+        Self(
+            (version & !Self::FLAGS)
+                | if has_expires { Self::HAS_EXPIRES } else { 0 }
+                | if holds_data { Self::HOLDS_DATA } else { 0 },
+        )
+    }
+
+    fn holds_data(self) -> bool {
+        self.0 & Self::HOLDS_DATA != 0
+    }
+
+    /// Whether `ticket`, from the `held` (or else `empty`) queue, names this version.
+    fn is_named_by(self, ticket: Ticket, held: bool) -> bool {
+        self.version() as u32 == ticket.version && self.holds_data() == held
     }
 
     fn version(self) -> u64 {
@@ -401,7 +416,7 @@ impl Stamp {
 
     /// The same version, used now (read or touched): its expiry flag set anew.
     fn used(self, has_expires: bool) -> Self {
-        Self(Self::new(self.version(), has_expires).0 | Self::REFERENCED)
+        Self((self.0 & !Self::HAS_EXPIRES) | if has_expires { Self::HAS_EXPIRES } else { 0 } | Self::REFERENCED)
     }
 
     /// Whether it was used since the last call, clearing the flag.
@@ -605,7 +620,7 @@ impl MemoryStore {
             data,
             cookie: shard.intern(cookie),
             expires_at: lifetime.expires_at(cookie.expires),
-            stamp: Stamp::new(self.next_version(), cookie.expires.is_some()),
+            stamp: Stamp::new(self.next_version(), cookie.expires.is_some(), holds_data(record)),
         }
     }
 
@@ -649,10 +664,10 @@ impl Store for MemoryStore {
         }
         shard.before_insert(lifetime.now, &self.inner.hasher);
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let version = entry.stamp.version();
+        let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
         shard.expires(entry.expires_at);
         shard.insert_new(key, spot, entry, &self.inner.hasher);
-        shard.enqueue(spot, version, holds_data(record));
+        shard.enqueue(spot, version, holds_data);
         Ok(CreateOutcome::Created(Version::from_u64(version)))
     }
 
@@ -662,7 +677,7 @@ impl Store for MemoryStore {
         let key = Key::of(id);
         let (mut shard, spot) = self.shard(&key);
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let version = entry.stamp.version();
+        let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
         shard.expires(entry.expires_at);
         match shard.find_mut(&key, spot) {
             Some(current) => *current = entry,
@@ -671,7 +686,7 @@ impl Store for MemoryStore {
                 shard.insert_new(key, spot, entry, &self.inner.hasher);
             }
         }
-        shard.enqueue(spot, version, holds_data(record));
+        shard.enqueue(spot, version, holds_data);
         Ok(())
     }
 
@@ -689,11 +704,11 @@ impl Store for MemoryStore {
         if Some(current.stamp.version()) != expected.as_u64() {
             return Ok(SaveOutcome::Conflict);
         }
-        let version = entry.stamp.version();
+        let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
         let expires_at = entry.expires_at;
         *current = entry;
         shard.expires(expires_at);
-        shard.enqueue(spot, version, holds_data(record));
+        shard.enqueue(spot, version, holds_data);
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
 
@@ -1140,6 +1155,24 @@ mod tests {
             }
         }
         assert_eq!(evicted_live, 0, "live sessions were evicted while 500 expired ones were held");
+    }
+
+    #[tokio::test]
+    async fn a_ticket_whose_version_wrapped_does_not_evict_a_session_with_data() {
+        let store = MemoryStore::builder().capacity(4).shards(1).build();
+        let user = id("user", 0);
+        let CreateOutcome::Created(v) = store.create(&user, &record_with(serde_json::json!({}))).await.unwrap() else {
+            panic!("created")
+        };
+        // 2^32 writes later (elsewhere in the store) the session logs in: its new version has the low half of
+        // the old one, whose ticket still waits in the queue of empty sessions.
+        store.inner.versions.store(v.as_u64().unwrap() + (1 << 32), Ordering::Relaxed);
+        let saved = store.save_if(&user, &record_with(serde_json::json!({ "user": "ada" })), &v).await.unwrap();
+        assert!(matches!(saved, SaveOutcome::Saved(_)));
+        for i in 0..10 {
+            store.create(&id("anon", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        assert!(present(&store, &user), "a session with data was evicted before empty ones");
     }
 
     #[tokio::test]
