@@ -1175,6 +1175,103 @@ mod tests {
         assert!(present(&store, &user), "a session with data was evicted before empty ones");
     }
 
+    /// Checks a bounded store's bookkeeping: each shard within its share, and each record named by exactly
+    /// one ticket, in the queue of its kind.
+    fn check_order(store: &MemoryStore) -> usize {
+        let mut total = 0;
+        for shard in store.inner.shards.iter() {
+            let shard = shard.lock().unwrap();
+            let bound = shard.bound.as_ref().unwrap();
+            assert!(
+                shard.table.len() <= bound.capacity,
+                "{} records in a share of {}",
+                shard.table.len(),
+                bound.capacity
+            );
+            total += bound.capacity;
+            for slot in &shard.table {
+                let hash = short_hash(&store.inner.hasher, &slot.key);
+                let names = |t: &Ticket| t.hash == hash && t.version == slot.entry.stamp.version() as u32;
+                let (empty, held) =
+                    (bound.empty.iter().filter(|t| names(t)).count(), bound.held.iter().filter(|t| names(t)).count());
+                let want = if slot.entry.stamp.holds_data() { (0, 1) } else { (1, 0) };
+                assert_eq!((empty, held), want, "tickets of {:?}", slot.key);
+            }
+        }
+        total
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn every_verb_at_once_on_one_shard_keeps_the_bound_and_one_ticket_per_record() {
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        for (capacity, shards) in [(1, 1), (2, 1), (255, 1), (256, 1), (511, 1), (512, 2)] {
+            let store = MemoryStore::builder().clock(clock.clone()).capacity(capacity).shards(32).build();
+            assert_eq!(store.inner.shards.len(), shards, "capacity {capacity}");
+            // Few ids, so that the tasks keep meeting on the same records; some sessions expire as the clock moves.
+            let pool = 2 * capacity + 3;
+            let tasks: Vec<_> = (0..4u64)
+                .map(|task| {
+                    let (store, clock) = (store.clone(), clock.clone());
+                    tokio::spawn(async move {
+                        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (task + 1);
+                        let mut next = move || {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x
+                        };
+                        for _ in 0..3_000 {
+                            let r = next();
+                            let sid = id("s", (r % pool as u64) as usize);
+                            let expires = Some(clock.now().as_millis() + 1 + (r >> 40) as i64 % 5_000);
+                            let mut record = record_expiring(expires, clock.now());
+                            if r >> 20 & 1 == 1 {
+                                record.data_mut().insert("user".into(), (r % 7).into());
+                            }
+                            match (r >> 8) % 8 {
+                                0 | 1 => drop(store.create(&sid, &record).await.unwrap()),
+                                2 => {
+                                    if let Some(got) = store.get(&sid).await.unwrap() {
+                                        tokio::task::yield_now().await;
+                                        store.save_if(&sid, &record, &got.version).await.unwrap();
+                                    }
+                                }
+                                3 => drop(store.touch(&sid, &record).await.unwrap()),
+                                4 => drop(store.refresh(&sid).await.unwrap()),
+                                5 => store.destroy(&sid).await.unwrap(),
+                                6 => store.set(&sid, &record).await.unwrap(),
+                                _ => clock.advance(Duration::from_millis(r % 50)),
+                            }
+                            assert!(store.raw_len() <= capacity);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            assert_eq!(check_order(&store), capacity, "the shares add up to the capacity");
+        }
+    }
+
+    #[tokio::test]
+    async fn extreme_capacities_neither_panic_nor_exceed_their_bound() {
+        // 0 is taken as 1 (documented: "at least 1").
+        let store = MemoryStore::builder().capacity(0).build();
+        for i in 0..3 {
+            store.create(&id("z", i), &record_with(serde_json::json!({ "n": i }))).await.unwrap();
+        }
+        assert_eq!(store.raw_len(), 1);
+        assert!(present(&store, &id("z", 2)));
+        let store = MemoryStore::builder().capacity(usize::MAX).build();
+        assert_eq!(store.inner.shards.len(), 32);
+        for i in 0..1_000 {
+            store.create(&id("m", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        assert_eq!(store.raw_len(), 1_000);
+        assert_eq!(check_order(&store), usize::MAX);
+    }
+
     #[tokio::test]
     async fn stores_express_json_text() {
         let store = MemoryStore::new();
