@@ -481,6 +481,9 @@ impl Lifetime {
 /// Records a full shard may look at in sweeps per new id (see [`Shard::sweep_credit`]).
 const SWEEP_CREDIT: usize = 16;
 
+/// The most shards a store has (each is a lock and a table allocated up front).
+const MAX_SHARDS: usize = 4096;
+
 /// The fewest records a bounded shard holds, when the capacity allows (see [`MemoryStoreBuilder::capacity`]).
 const MIN_SHARE: usize = 256;
 
@@ -549,10 +552,10 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// How many independently locked shards to use (default 32, at least 1; a bounded store uses fewer when
-    /// its capacity is below 256 per shard).
+    /// How many independently locked shards to use (default 32, at least 1 and at most 4096, far more than
+    /// cores; a bounded store uses fewer when its capacity is below 256 per shard).
     pub fn shards(mut self, shards: usize) -> Self {
-        self.shards = shards.max(1);
+        self.shards = shards.clamp(1, MAX_SHARDS);
         self
     }
 
@@ -1270,6 +1273,11 @@ mod tests {
         }
         assert_eq!(store.raw_len(), 1_000);
         assert_eq!(check_order(&store), usize::MAX);
+        // So many shards that allocating them would abort: capped.
+        let store = MemoryStore::builder().shards(usize::MAX).build();
+        assert_eq!(store.inner.shards.len(), MAX_SHARDS);
+        store.create(&id("s", 0), &record_with(serde_json::json!({}))).await.unwrap();
+        assert!(present(&store, &id("s", 0)));
     }
 
     #[tokio::test]
