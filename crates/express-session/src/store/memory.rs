@@ -681,7 +681,7 @@ impl Store for MemoryStore {
         let (mut shard, spot) = self.shard(&key);
         let entry = self.entry(&mut shard, record, data, lifetime);
         let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
-        shard.expires(entry.expires_at);
+        let expires_at = entry.expires_at;
         match shard.find_mut(&key, spot) {
             Some(current) => *current = entry,
             None => {
@@ -689,6 +689,8 @@ impl Store for MemoryStore {
                 shard.insert_new(key, spot, entry, &self.inner.hasher);
             }
         }
+        // After before_insert, whose sweep sets the bound from the records it keeps.
+        shard.expires(expires_at);
         shard.enqueue(spot, version, holds_data);
         Ok(())
     }
@@ -1192,6 +1194,12 @@ mod tests {
                 bound.capacity
             );
             total += bound.capacity;
+            let earliest = shard.table.iter().map(|s| s.entry.expires_at).min().unwrap_or(i64::MAX);
+            assert!(
+                shard.next_expiry <= earliest,
+                "no sweep until {}, but a record expires at {earliest}",
+                shard.next_expiry
+            );
             for slot in &shard.table {
                 let hash = short_hash(&store.inner.hasher, &slot.key);
                 let names = |t: &Ticket| t.hash == hash && t.version == slot.entry.stamp.version() as u32;
@@ -1278,6 +1286,26 @@ mod tests {
         assert_eq!(store.inner.shards.len(), MAX_SHARDS);
         store.create(&id("s", 0), &record_with(serde_json::json!({}))).await.unwrap();
         assert!(present(&store, &id("s", 0)));
+    }
+
+    #[tokio::test]
+    async fn a_record_set_as_its_shard_sweeps_is_swept_once_it_expires() {
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).shards(1).build();
+        store.create(&id("old", 0), &record_expiring(Some(10), clock.now())).await.unwrap();
+        for i in 0..62 {
+            store.create(&id("long", i), &record_expiring(Some(1_000_000), clock.now())).await.unwrap();
+        }
+        clock.advance(Duration::from_millis(20));
+        // The 64th new id: the shard sweeps "old" out just before `set` puts this one in.
+        let short = id("short", 0);
+        store.set(&short, &record_expiring(Some(30), clock.now())).await.unwrap();
+        assert!(!present(&store, &id("old", 0)));
+        clock.advance(Duration::from_millis(20));
+        for i in 0..200 {
+            store.create(&id("new", i), &record_expiring(Some(1_000_000), clock.now())).await.unwrap();
+        }
+        assert!(!present(&store, &short), "an expired record was never swept");
     }
 
     #[tokio::test]
