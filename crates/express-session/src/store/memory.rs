@@ -78,6 +78,9 @@ struct Shard {
     last_cookie: Option<Arc<SessionCookie>>,
     /// The shard's share of the store's capacity and its eviction order; `None` when unbounded.
     bound: Option<Bound>,
+    /// Records looked at by sweeps, for the tests of their cost.
+    #[cfg(test)]
+    swept: usize,
 }
 
 /// One stored record and its id.
@@ -156,6 +159,8 @@ impl Shard {
             sweep_after: 0,
             next_expiry: i64::MAX,
             sweep_credit: 0,
+            #[cfg(test)]
+            swept: 0,
             last_cookie: None,
             bound: capacity.map(|capacity| Bound { capacity, empty: VecDeque::new(), held: VecDeque::new() }),
         }
@@ -200,6 +205,10 @@ impl Shard {
 
     /// Removes the expired records.
     fn sweep(&mut self, now: i64) {
+        #[cfg(test)]
+        {
+            self.swept += self.table.len();
+        }
         let mut next_expiry = i64::MAX;
         self.table.retain(|s| {
             let live = s.entry.is_live(now);
@@ -1306,6 +1315,34 @@ mod tests {
             store.create(&id("new", i), &record_expiring(Some(1_000_000), clock.now())).await.unwrap();
         }
         assert!(!present(&store, &short), "an expired record was never swept");
+    }
+
+    #[tokio::test]
+    async fn sweeping_costs_o1_per_insert_even_when_a_record_expires_at_every_insert() {
+        // A full shard whose oldest records live for years while every other new one lives 2,000 inserts (a
+        // millisecond apart): from then on a record expires at almost every insert, and the one to evict is
+        // live. A sweep at each would look at the whole shard per insert.
+        let capacity = 4_096;
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(capacity).shards(1).build();
+        let mut record = |i: usize| {
+            let lifetime = if i % 2 == 0 { 10 * 365 * 86_400_000 } else { 2_000 };
+            let mut record = record_expiring(Some(clock.now().as_millis() + lifetime), clock.now());
+            record.data_mut().insert("user".into(), i.into());
+            clock.advance(Duration::from_millis(1));
+            record
+        };
+        for i in 0..4 * capacity {
+            store.create(&id("warm", i), &record(i)).await.unwrap();
+        }
+        let before = store.inner.shards[0].lock().unwrap().swept;
+        let inserts = 8 * capacity;
+        for i in 0..inserts {
+            store.create(&id("steady", i), &record(i)).await.unwrap();
+        }
+        let per_insert = (store.inner.shards[0].lock().unwrap().swept - before) as f64 / inserts as f64;
+        assert!(per_insert <= SWEEP_CREDIT as f64 + 1.0, "{per_insert:.1} records looked at per insert");
+        assert!(store.raw_len() <= capacity);
     }
 
     #[tokio::test]
