@@ -98,7 +98,8 @@ impl Default for Limits {
 /// # }
 /// ```
 pub async fn serve_with(listener: TcpListener, app: axum::Router, limits: Limits, signal: impl Future<Output = ()>) {
-    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Tokio's semaphore holds at most MAX_PERMITS (2^61 - 1) and panics beyond: that many is no limit anyway.
+    let connections = Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);

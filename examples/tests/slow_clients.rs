@@ -155,3 +155,27 @@ async fn connections_that_fail_give_their_slot_back() {
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(5), server).await.expect("graceful shutdown").unwrap();
 }
+
+#[tokio::test]
+async fn shutdown_finishes_while_a_client_trickles_its_body() {
+    let limits = Limits { request_timeout: Duration::from_secs(1), ..Limits::default() };
+    let (address, stop, server) = start_login(limits).await;
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream.write_all(b"POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\nuser=").await.unwrap();
+    let client = tokio::spawn(trickle(stream, b"a", Duration::from_millis(50), Duration::from_secs(10)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(3), server).await.expect("graceful shutdown waited for the body").unwrap();
+    println!("shut down in {:?} while a client trickled its body", started.elapsed());
+    client.abort();
+}
+
+#[tokio::test]
+async fn any_connection_limit_is_accepted() {
+    let (address, stop, server) = start(Limits { max_connections: usize::MAX, ..Limits::default() }).await;
+    let answer = tokio::time::timeout(Duration::from_secs(5), view(address)).await.expect("answered");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server).await.expect("graceful shutdown").unwrap();
+}
