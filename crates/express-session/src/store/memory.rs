@@ -1325,8 +1325,8 @@ mod tests {
         let capacity = 4_096;
         let clock = Clock::manual(Timestamp::from_millis(0));
         let store = MemoryStore::builder().clock(clock.clone()).capacity(capacity).shards(1).build();
-        let mut record = |i: usize| {
-            let lifetime = if i % 2 == 0 { 10 * 365 * 86_400_000 } else { 2_000 };
+        let record = |i: usize| {
+            let lifetime = if i.is_multiple_of(2) { 10 * 365 * 86_400_000 } else { 2_000 };
             let mut record = record_expiring(Some(clock.now().as_millis() + lifetime), clock.now());
             record.data_mut().insert("user".into(), i.into());
             clock.advance(Duration::from_millis(1));
