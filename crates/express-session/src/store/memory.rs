@@ -1214,6 +1214,8 @@ mod tests {
                 let names = |t: &Ticket| t.hash == hash && t.version == slot.entry.stamp.version() as u32;
                 let (empty, held) =
                     (bound.empty.iter().filter(|t| names(t)).count(), bound.held.iter().filter(|t| names(t)).count());
+                let data = slot.entry.data().unwrap();
+                assert_eq!(slot.entry.stamp.holds_data(), data.keys().any(|key| key != CREATED_AT_KEY), "{data:?}");
                 let want = if slot.entry.stamp.holds_data() { (0, 1) } else { (1, 0) };
                 assert_eq!((empty, held), want, "tickets of {:?}", slot.key);
             }
