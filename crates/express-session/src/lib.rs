@@ -21,13 +21,13 @@ mod time;
 pub(crate) mod test_support;
 
 pub use config::{
-    ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure, SessionOptions,
-    StoreNotReady, Unset,
+    CircuitBreaker, ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure,
+    SessionOptions, StoreNotReady, Unset,
 };
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
 pub use id::SessionId;
-pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer};
+pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, TlsConnection};
 pub use record::{Record, RecordError, SessionCookie};
 pub use session::{Session, SessionError};
 pub use store::{MemoryStore, Store, StoreError};
