@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde_json::{Map, Value};
 
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::id::SessionId;
@@ -191,8 +190,8 @@ impl Entry {
     }
 
     fn record(&self, id: &SessionId) -> Option<Record> {
-        match serde_json::from_str::<Map<String, Value>>(&self.data) {
-            Ok(data) => Some(Record::from_parts(self.cookie(), data)),
+        match Record::from_data_json(self.cookie(), &self.data) {
+            Ok(record) => Some(record),
             Err(error) => {
                 tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
                 None
