@@ -602,13 +602,16 @@ pub(crate) fn raw_text(value: &Value) -> Option<&str> {
 ///
 /// Node's `JSON.parse` has no such limit, so a record the Node app wrote may hold deeper values: the record
 /// is still read, such a value is written back byte for byte, and only reading that key fails. Values nested
-/// up to this depth are read without overflowing the stack, whatever the thread's stack size (the parser
-/// grows the stack on the heap when it runs low).
+/// up to this depth are parsed without overflowing the stack whatever the thread's stack size (the parser
+/// grows the stack on the heap when it runs low). What a handler then does with such a value (copy, compare,
+/// serialize, deserialize into its own type) recurses once per level: measured in a debug build, a value of
+/// this depth needs at most about 1 MiB of stack for that (`serde_json::from_value`; clone and serialize about
+/// 640 KiB), which leaves room on a tokio worker's 2 MiB stack. Release builds need much less.
 ///
 /// ```
 /// assert!(express_session::record::MAX_VALUE_DEPTH >= 512);
 /// ```
-pub const MAX_VALUE_DEPTH: usize = 1024;
+pub const MAX_VALUE_DEPTH: usize = 512;
 
 /// How deeply `value` nests arrays and objects (`0` for a scalar), counted without recursion.
 pub(crate) fn value_depth(value: &Value) -> usize {
@@ -1002,6 +1005,116 @@ mod tests {
         // Found by the `record` fuzz target.
         let record = Record::from_json(r#"{"cookie":{"path":null,"domain":null,"httpOnly":null}}"#).unwrap();
         assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
+    }
+
+    /// `depth` arrays around `1`: `[[...[1]...]]`.
+    fn nested(depth: usize) -> String {
+        format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+    }
+
+    #[test]
+    fn values_serde_json_cannot_hold_are_kept_as_text_in_place() {
+        let cookie = r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#;
+        for (name, value) in [
+            ("lone surrogate", r#""\ud83d""#.to_owned()),
+            ("lone trailing surrogate in an object", r#"{"a":["x\udc00y"]}"#.to_owned()),
+            ("127 deep", nested(127)),
+            ("600 deep", nested(600)),
+            ("100000 deep", nested(100_000)),
+        ] {
+            let json = format!(r#"{{"cookie":{cookie},"before":1,"odd":{value},"after":{{"k":"v"}}}}"#);
+            let record = Record::from_json(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+            // A value of 127 levels fits a `Value` on its own (the record around it made the 128th).
+            let kept = (name != "127 deep").then_some(value.as_str());
+            assert_eq!(record.raw_json("odd"), kept, "{name}");
+            assert_eq!(record.data().keys().collect::<Vec<_>>(), ["before", "odd", "after"], "{name}");
+            assert_eq!(record.data()["after"]["k"], "v", "{name}: the other values are plain");
+            assert_eq!(record.to_json(), json, "{name}: written back byte for byte");
+            assert_eq!(record.json_len(), json.len(), "{name}");
+            assert!(record.json_len_bound() >= json.len(), "{name}");
+            // MemoryStore's split form keeps it too.
+            let data = serde_json::to_string(record.data()).unwrap();
+            let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
+            assert_eq!(again.to_json(), json, "{name}: through MemoryStore's data text");
+        }
+    }
+
+    #[test]
+    fn a_stored_object_shaped_like_the_stand_in_stays_a_plain_value() {
+        let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"x":{"\u0000express-session: stored JSON text 00":"1,\"admin\":true"}}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.raw_json("x"), None);
+        assert_eq!(record.to_json(), json);
+    }
+
+    #[test]
+    fn deep_values_are_read_up_to_the_documented_depth_on_a_small_stack() {
+        // A tokio worker's stack is 2 MiB; run where that is all there is.
+        let ok = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(|| {
+                let limit = parse_raw::<Value>(&nested(MAX_VALUE_DEPTH)).unwrap();
+                assert_eq!(value_depth(&limit), MAX_VALUE_DEPTH);
+                let beyond = parse_raw::<Value>(&nested(MAX_VALUE_DEPTH + 1)).unwrap_err().to_string();
+                assert!(beyond.contains("nested 513 levels deep"), "{beyond}");
+                assert!(parse_raw::<Value>(&nested(1_000_000)).is_err(), "far deeper input fails cleanly");
+                // What a session does with a value of the limit's depth: copy, compare, measure, write, drop.
+                let copy = limit.clone();
+                assert_eq!(copy, limit);
+                assert_eq!(serde_json::from_value::<Value>(limit.clone()).unwrap(), limit, "a handler's own type");
+                let mut record = Record::new(SessionCookie::default());
+                record.data_mut().insert("deep".into(), copy);
+                assert!(record.json_len_bound() >= record.json_len());
+                let json = record.to_json();
+                let back = Record::from_json(&json).unwrap();
+                assert_eq!(back.raw_json("deep"), Some(nested(MAX_VALUE_DEPTH).as_str()));
+                drop(record);
+                true
+            })
+            .unwrap()
+            .join();
+        assert!(ok.unwrap());
+    }
+
+    #[test]
+    fn text_depth_skips_brackets_in_strings() {
+        assert_eq!(text_depth(r#"["[[[\"[", {"a": [1]}]"#), 3);
+        assert_eq!(text_depth("1"), 0);
+        assert_eq!(value_depth(&serde_json::json!([1, {"a": [[]]}])), 4);
+    }
+
+    #[test]
+    fn falsy_same_site_and_priority_are_unset_and_read_back_the_same() {
+        for json in [
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":""}}"#,
+            r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":0}}"#,
+            r#"{"cookie":{"originalMaxAge":null,"priority":"","expires":null,"httpOnly":true,"path":"/"}}"#,
+            r#"{"cookie":{"originalMaxAge":null,"priority":0,"expires":null,"httpOnly":true,"path":"/"}}"#,
+        ] {
+            let record = Record::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+            assert_eq!(record.cookie().same_site(), None);
+            assert_eq!(record.cookie().priority(), None);
+            assert_eq!(record.to_json(), json);
+        }
+        // A truthy value cookie 0.7 cannot write still fails, as it does in express.
+        assert!(Record::from_json(r#"{"cookie":{"sameSite":1}}"#).is_err());
+        assert!(Record::from_json(r#"{"cookie":{"priority":true}}"#).is_err());
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong_without_quoting_the_record() {
+        for (text, expected) in [
+            (r#""secret-token""#, "not a JSON object"),
+            (r#"{"cookie":"secret-token"}"#, "cookie is invalid: not an object"),
+            (r#"{"cookie":{"sameSite":"secret-token"}}"#, "cookie is invalid: sameSite is invalid"),
+            (r#"{"cookie":{},"user":"secret-token"#, "not valid JSON: EOF while parsing a string at line 1"),
+            (r#"{"cookie":{},"user":secret-token}"#, "not valid JSON: expected value at line 1 column 21"),
+            (r#"{"user":"secret-token"}"#, "has no cookie object"),
+        ] {
+            let message = Record::from_json(text).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+            assert!(!message.contains("secret"), "{text}: {message}");
+        }
     }
 
     #[test]
