@@ -382,7 +382,9 @@ impl CookieOptions {
             )));
         }
         if name.starts_with("__Host-")
-            && (self.secure != Some(Secure::Always) || self.path != "/" || self.domain.as_ref().is_some_and(|d| !d.is_empty()))
+            && (self.secure != Some(Secure::Always)
+                || self.path != "/"
+                || self.domain.as_ref().is_some_and(|d| !d.is_empty()))
         {
             return Err(ConfigError::new(format!(
                 "a cookie named {name:?} must be Secure, have path \"/\" and no domain"

@@ -672,9 +672,17 @@ pub(crate) fn parse_raw<T: serde::de::DeserializeOwned>(text: &str) -> Result<T,
     }
     let mut de = serde_json::Deserializer::from_str(text);
     de.disable_recursion_limit();
-    let value = T::deserialize(serde_stacker::Deserializer::new(&mut de))?;
-    de.end()?;
-    Ok(value)
+    let value = T::deserialize(serde_stacker::Deserializer::new(&mut de)).and_then(|value| {
+        de.end()?;
+        Ok(value)
+    });
+    value.map_err(|error| match error.classify() {
+        // A string that is not valid Unicode (JavaScript allows lone surrogates; Rust strings do not).
+        serde_json::error::Category::Syntax => {
+            serde_json::Error::custom(format!("the stored JSON value has no Rust form: {error}"))
+        }
+        _ => error,
+    })
 }
 
 /// Writes a value kept as JSON text verbatim (or `null` if the text is not one JSON value, which only a

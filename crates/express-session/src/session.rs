@@ -87,7 +87,9 @@ fn redact(error: serde_json::Error) -> serde_json::Error {
         return error;
     }
     let message = error.to_string();
-    if message.starts_with("the stored value is nested ") {
+    if message.starts_with("the stored value is nested ")
+        || message.starts_with("the stored JSON value has no Rust form")
+    {
         return error;
     }
     match message.rfind(", expected ") {
@@ -523,7 +525,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// As [`get`](Self::get).
+    /// As [`get`](Self::get). The key is removed even when its old value cannot be read as a `T`
+    /// ([`SessionError::Deserialize`] then says why).
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).record.data().get(key).cloned();
