@@ -415,12 +415,14 @@ impl SessionCookie {
             "secure" => self.secure = Some(truthy(value)),
             "httpOnly" => self.http_only = Some(truthy(value)),
             "domain" => self.domain = value.as_str().map(Arc::from),
-            // A `null` path keeps the default, so that the record reads back the same after a round trip.
-            "path" => {
-                if let Some(path) = value.as_str() {
-                    self.path = Some(path.into());
-                }
-            }
+            // A `null` path replaces the default `/` in express too, and cookie 0.7 then writes no `Path`: it is
+            // read as the empty path, which behaves the same on both sides (and reads back the same after a round
+            // trip, where a missing path would read back as `/`).
+            "path" => match value {
+                Value::String(path) => self.path = Some(path.as_str().into()),
+                Value::Null => self.path = Some("".into()),
+                _ => {}
+            },
             "sameSite" => {
                 self.same_site = same_site_from_json(value).map_err(|()| RecordError::Cookie("sameSite is invalid"))?
             }
@@ -1123,6 +1125,19 @@ mod tests {
             assert!(message.contains(expected), "{text}: {message}");
             assert!(!message.contains("secret"), "{text}: {message}");
         }
+    }
+
+    /// What express-session's `new Cookie(stored)` and cookie 0.7's `serialize` do with a null path (checked
+    /// with the real packages): no `Path`.
+    #[test]
+    fn a_null_path_is_left_out_as_cookie_0_7_leaves_it_out() {
+        let record = Record::from_json(r#"{"cookie":{"path":null,"expires":null,"domain":null}}"#).unwrap();
+        assert_eq!(
+            crate::cookie::set_cookie_header("a", "b", record.cookie()).unwrap(),
+            "a=b; HttpOnly",
+            "node -e \"cookie.serialize('a', 'b', new Cookie({{path: null, expires: null, domain: null}}).data)\""
+        );
+        assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
     }
 
     #[test]

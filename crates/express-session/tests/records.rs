@@ -296,3 +296,15 @@ async fn a_session_above_the_size_limit_stays_writable_unless_the_request_grows_
     assert_eq!(fresh.get("/grow", None).await.status, 500);
     assert_eq!(fresh.len().await, 0);
 }
+
+/// Defect 6, the other falsy path: a Node record whose cookie has `path: null` (express's `new Cookie(stored)`
+/// keeps it, and cookie 0.7 then writes no `Path`) gets a cookie without a path, not `Path=/`.
+#[tokio::test]
+async fn a_null_path_is_left_out_too() {
+    let t = TestApp::new(options().rolling(true), routes());
+    let node = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":null},"n":1}"#;
+    let (_, cookie) = node_writes(&t, node).await;
+    let reply = t.get("/count", Some(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
+    assert_eq!(reply.set_cookie, Some(format!("{cookie}; HttpOnly")), "`cookie.serialize` of the same cookie");
+}
