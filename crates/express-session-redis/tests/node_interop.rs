@@ -213,13 +213,13 @@ async fn values_rust_cannot_hold_survive_a_rust_write() {
     let id = id_in(&cookie);
     let deep = format!("{}1{}", "[".repeat(600), "]".repeat(600));
     // `"😀".slice(0, 1)`: half an emoji.
-    let data = format!(r#"{{"half":"\ud83d","deep":{deep},"n":"1"}}"#);
+    let data = format!(r#"{{"half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
     let import = format!("/import?sameSite=&json={}", express_session::cookie::encode_uri_component(&data));
     let imported = common::http_get(node.port, &import, Some(&cookie)).await;
     assert_eq!(imported.status, 200, "{}", imported.body);
     let key = format!("{prefix}{id}");
     let node_text: String = raw.get(&key).await.unwrap();
-    let node_data = format!(r#","user":"alice","half":"\ud83d","deep":{deep},"n":"1"}}"#);
+    let node_data = format!(r#","user":"alice","half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
     assert!(node_text.ends_with(&node_data), "connect-redis wrote {node_text:.300}");
     assert!(node_text.contains(r#","sameSite":""}"#), "{node_text:.300}");
 

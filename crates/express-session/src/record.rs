@@ -534,7 +534,10 @@ impl<'de> serde::de::Visitor<'de> for RecordSeed {
                 // serde_json skips a raw value's strings without checking their escapes pair up, and its nesting
                 // without recursion, so any JSON value gets this far.
                 let raw: &'de RawValue = map.next_value()?;
-                let value = serde_json::from_str::<Value>(raw.get()).unwrap_or_else(|_| raw_placeholder(raw.get()));
+                let value = match serde_json::from_str::<Value>(raw.get()) {
+                    Ok(value) if !prints_apart(&value) => value,
+                    _ => raw_placeholder(raw.get()),
+                };
                 data.insert(key.into_owned(), value);
             } else {
                 data.insert(key.into_owned(), map.next_value()?);
@@ -555,10 +558,29 @@ fn parse_record_text(text: &str) -> Result<Parsed, RecordError> {
         Ok(parsed)
     }
     match parse(text, false) {
+        // A number serde_json would write otherwise than JavaScript wrote it: keep that value's text.
+        Ok((_, data)) if data.values().any(prints_apart) => parse(text, true).map_err(RecordError::from_json_error),
         Ok(parsed) => Ok(parsed),
         // The usual reasons are a value `Value` cannot hold; anything else fails again.
         Err(first) if first.is_syntax() => parse(text, true).map_err(RecordError::from_json_error),
         Err(first) => Err(RecordError::from_json_error(first)),
+    }
+}
+
+/// Whether `value` holds a number that serde_json writes otherwise than JavaScript's `JSON.stringify` (which
+/// is what wrote it, when it comes from the Node app): JavaScript writes every number from 1e-6 up to 1e21 in
+/// positional notation (`0.000001`, `123456789012345680000`), serde_json some of them with an exponent
+/// (`1e-6`, `1.2345678901234568e+20`). Such a value is kept as its text, so that it is written back as it was.
+fn prints_apart(value: &Value) -> bool {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let magnitude = n.as_f64().unwrap_or(0.0).abs();
+            // serde_json writes this range positionally too; outside it, check what it writes.
+            !(1e-5..1e16).contains(&magnitude) && (1e-6..1e21).contains(&magnitude) && n.to_string().contains('e')
+        }
+        Value::Array(items) => items.iter().any(prints_apart),
+        Value::Object(map) => map.values().any(prints_apart),
+        _ => false,
     }
 }
 
@@ -987,6 +1009,29 @@ mod tests {
         assert!(matches!(Record::from_json(r#"{"a":1}"#), Err(RecordError::MissingCookie)));
         assert!(Record::from_json(r#"{"cookie":{"expires":"soon"}}"#).is_err());
         assert!(Record::from_json(r#"{"cookie":{"sameSite":"sideways"}}"#).is_err());
+    }
+
+    /// What `JSON.stringify` wrote (checked with Node 20), and serde_json would write otherwise, is written back
+    /// as it was; what both write alike stays a plain value.
+    #[test]
+    fn numbers_are_written_back_as_javascript_wrote_them() {
+        let js = "[1e+21,1e-7,1.5e-7,0.000001,0.00001,0.0000015,123456789012345680000,18446744073709552000,0.1,123.456,\
+                  -0.000001,5e-324,1.7976931348623157e+308,9007199254740992]";
+        let json = format!(
+            r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}},"a":{js},"b":0.5}}"#
+        );
+        let record = Record::from_json(&json).unwrap();
+        assert_eq!(record.to_json(), json);
+        assert_eq!(record.raw_json("a"), Some(js), "0.000001 would be written 1e-6");
+        assert_eq!(record.raw_json("b"), None);
+        for plain in ["1e+21", "1e-7", "0.00001", "0.1", "123.456", "5e-324", "9007199254740992"] {
+            let value: Value = serde_json::from_str(plain).unwrap();
+            assert!(!prints_apart(&value), "{plain}");
+            assert_eq!(value.to_string(), plain);
+        }
+        for apart in ["0.000001", "0.0000015", "123456789012345680000", "18446744073709552000", "-0.000001"] {
+            assert!(prints_apart(&serde_json::from_str(apart).unwrap()), "{apart}");
+        }
     }
 
     #[test]

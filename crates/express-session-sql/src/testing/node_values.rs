@@ -46,7 +46,8 @@ impl Service<Request<()>> for Handler {
 }
 
 /// Issue 13, defects 6 and 9: the real Node store writes, through express-session's `Cookie`, a session holding
-/// what JavaScript allows and serde_json cannot hold (a string with a lone surrogate, a value nested 600 deep)
+/// what JavaScript allows and serde_json cannot hold (a string with a lone surrogate, a value nested 600 deep, a
+/// number serde_json would write otherwise: `0.000001`)
 /// with a `sameSite` of `""`. The Rust layer (with `saveUninitialized`, where refusing the record would log the
 /// user out on both sides) reads the session: the user stays logged in and gets no new cookie. It changes
 /// another key, and Node reads back every untouched value byte for byte. `stored_text` reads the row's text
@@ -84,14 +85,14 @@ where
     let id = SessionId::generate();
     let deep = format!("{}1{}", "[".repeat(600), "]".repeat(600));
     // `"😀".slice(0, 1)`: half an emoji.
-    let data = format!(r#"{{"user":"alice","half":"\ud83d","deep":{deep},"n":"1"}}"#);
+    let data = format!(r#"{{"user":"alice","half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
     let set = node
         .call(
             json!({"op": "set", "sid": id.as_str(), "max_age": 600_000, "cookie": {"sameSite": ""}, "data_json": data}),
         )
         .await;
     let node_text = set["json"].as_str().expect("the text Node wrote").to_owned();
-    let node_data = format!(r#","user":"alice","half":"\ud83d","deep":{deep},"n":"1"}}"#);
+    let node_data = format!(r#","user":"alice","half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
     assert!(node_text.ends_with(&node_data), "{node_text:.300}");
     assert!(node_text.contains(r#","sameSite":""}"#), "{node_text:.300}");
     assert_eq!(stored_text(id.clone()).await, node_text, "the column keeps Node's text");
