@@ -137,7 +137,7 @@ async fn a_record_node_can_read_is_read_and_its_untouched_values_written_back_un
     let t = TestApp::new(options().save_uninitialized(true), routes());
     let (half, deep, abyss) = (r#""\ud83d""#, nested(MAX_VALUE_DEPTH), nested(100_000));
     let node = format!(
-        r#"{{"cookie":{NODE_COOKIE},"user":"alice","half":{half},"deep":{deep},"n":1,"abyss":{abyss},"last":{{"k":"v"}}}}"#
+        r#"{{"cookie":{NODE_COOKIE},"user":"alice","half":{half},"deep":{deep},"n":1,"abyss":{abyss},"tiny":0.000001,"last":{{"k":"v"}}}}"#
     );
     let (id, cookie) = node_writes(&t, &node).await;
 
@@ -146,8 +146,12 @@ async fn a_record_node_can_read_is_read_and_its_untouched_values_written_back_un
     assert_eq!(user.set_cookie, None, "still logged in: no new session, no cookie");
     let body: Value = serde_json::from_str(&user.body).unwrap();
     assert_eq!(body["user"], "alice");
-    assert_eq!(body["keys"], json!(["user", "half", "deep", "n", "abyss", "last"]));
-    assert_eq!(body["data_keys"], json!(["user", "deep", "n", "last"]), "data() leaves out what has no Rust form");
+    assert_eq!(body["keys"], json!(["user", "half", "deep", "n", "abyss", "tiny", "last"]));
+    assert_eq!(
+        body["data_keys"],
+        json!(["user", "deep", "n", "tiny", "last"]),
+        "data() leaves out what has no Rust form"
+    );
 
     let counted = t.get("/count", Some(&cookie)).await;
     assert_eq!((counted.status.as_u16(), counted.body.as_str()), (200, "2"));
@@ -171,8 +175,9 @@ async fn a_record_node_can_read_is_read_and_its_untouched_values_written_back_un
     // Removing or replacing such a value works as for any other.
     assert_eq!(t.get("/remove?key=abyss", Some(&cookie)).await.body, "ok");
     assert_eq!(t.get("/set?key=half&depth=0", Some(&cookie)).await.body, "ok");
-    let expected =
-        format!(r#"{{"cookie":{NODE_COOKIE},"user":"alice","half":1,"deep":{deep},"n":2,"last":{{"k":"v"}}}}"#);
+    let expected = format!(
+        r#"{{"cookie":{NODE_COOKIE},"user":"alice","half":1,"deep":{deep},"n":2,"tiny":0.000001,"last":{{"k":"v"}}}}"#
+    );
     assert_eq!(stored(&t, &id).await, expected);
 }
 
