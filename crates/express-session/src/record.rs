@@ -639,16 +639,22 @@ pub const MAX_VALUE_DEPTH: usize = 512;
 
 /// How deeply `value` nests arrays and objects (`0` for a scalar), counted without recursion.
 pub(crate) fn value_depth(value: &Value) -> usize {
+    fn is_container(value: &&Value) -> bool {
+        matches!(value, Value::Array(_) | Value::Object(_))
+    }
     let mut deepest = 0;
-    let mut pending = vec![(value, 0usize)];
+    // Containers still to look into, with their depth: one allocation, as wide as the value.
+    let mut pending: Vec<(&Value, usize)> = Vec::new();
+    if is_container(&value) {
+        pending.push((value, 1));
+    }
     while let Some((value, depth)) = pending.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match value {
-            Value::Array(items) => Box::new(items.iter()),
-            Value::Object(map) => Box::new(map.values()),
-            _ => continue,
-        };
-        deepest = deepest.max(depth + 1);
-        pending.extend(children.map(|child| (child, depth + 1)));
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => pending.extend(items.iter().filter(is_container).map(|c| (c, depth + 1))),
+            Value::Object(map) => pending.extend(map.values().filter(is_container).map(|c| (c, depth + 1))),
+            _ => {}
+        }
     }
     deepest
 }
