@@ -850,7 +850,10 @@ impl Record {
     }
 
     /// The user's data. A value kept as JSON text (see [`raw_json`](Self::raw_json)) appears as an opaque
-    /// one-entry object that stands in for it: leave it in place, and the text is written back unchanged.
+    /// one-entry object that stands in for it: leave it in place, and the text is written back unchanged. The
+    /// stand-in means something only in this process: a store persists a record with
+    /// [`to_json`](Self::to_json) (or, like MemoryStore, within the process), never by serializing `data()`
+    /// for another process to read.
     pub fn data(&self) -> &Map<String, Value> {
         &self.data
     }

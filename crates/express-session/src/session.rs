@@ -29,7 +29,9 @@ pub enum SessionError {
     /// A value could not be converted to JSON.
     #[error("session value could not be serialized")]
     Serialize(#[source] serde_json::Error),
-    /// A stored value does not have the requested type.
+    /// A stored value does not have the requested type, or has no Rust form (a string with a lone UTF-16
+    /// surrogate, nesting deeper than [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH)). The source says
+    /// what was expected, never what the value holds.
     #[error("session value could not be deserialized")]
     Deserialize(#[source] serde_json::Error),
     /// The key is one express-session reserves (see [`RESERVED_KEYS`](crate::record::RESERVED_KEYS)).
