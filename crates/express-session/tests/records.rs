@@ -161,6 +161,7 @@ async fn a_record_node_can_read_is_read_and_its_untouched_values_written_back_un
         node.replace(r#""n":1"#, r#""n":2"#),
         "only n changed; every other value is the same bytes in the same place"
     );
+    assert_eq!(t.store.raw_json(&id), Some(node.replace(r#""n":1"#, r#""n":2"#)), "MemoryStore::raw_json too");
 
     // Reading a value without a Rust form fails that read only, and says why without quoting it.
     let half_read = t.get("/get?key=half", Some(&cookie)).await;

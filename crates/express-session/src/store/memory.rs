@@ -505,8 +505,7 @@ impl MemoryStore {
         let key = Key::of(id);
         let shard = self.shard(&key);
         let entry = shard.map.get(&key)?;
-        let data = serde_json::from_str(&entry.data).ok()?;
-        Some(Record::from_parts(entry.cookie(), data).to_json())
+        Some(Record::from_data_json(entry.cookie(), &entry.data).ok()?.to_json())
     }
 }
 
