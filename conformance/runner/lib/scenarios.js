@@ -54,7 +54,10 @@ function validateRequest (req, where, inParallel) {
   onlyKeys(req, REQUEST_KEYS, where)
   if ('delay_ms' in req && !inParallel) fail(where, 'delay_ms is only allowed inside "parallel"')
   if ('method' in req && !['GET', 'POST'].includes(req.method)) fail(where, 'method must be GET or POST')
-  if ('path' in req && (typeof req.path !== 'string' || !req.path.startsWith('/'))) fail(where, 'path must start with /')
+  // An absolute https target (absolute-form request line) is allowed, to check that the client's scheme is not TLS.
+  if ('path' in req && (typeof req.path !== 'string' || !(req.path.startsWith('/') || req.path.startsWith('https://')))) {
+    fail(where, 'path must start with / (or be an absolute https:// target)')
+  }
   if ('headers' in req) {
     for (const [k, v] of Object.entries(req.headers)) {
       if (k.toLowerCase() === 'cookie') fail(where, 'send cookies with "cookies", not "headers"')

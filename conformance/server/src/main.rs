@@ -1,6 +1,6 @@
 //! The Rust twin of the conformance harness: the protocol of `conformance/README.md`, served by our session
 //! layer. Started with `PORT` and `SESSION_OPTIONS` (express-session's options as JSON, plus `trustProxy`,
-//! `store` and `storeFail`). Options that are absent take **express-session's** defaults, and the settings that
+//! `store`, `storeFail` and `memoryCapacity`). Options that are absent take **express-session's** defaults, and the settings that
 //! restore express's behaviour where ours differs on purpose are turned on (insecure cookie attributes are sent,
 //! a disconnected store passes requests through), so that what remains different is listed in
 //! `conformance/KNOWN_DIFFERENCES.md`.
@@ -232,7 +232,7 @@ fn options<S: Store + Clone>(config: &Value, store: HarnessStore<S>) -> Result<S
         .max_record_size(None);
     let mut express = config.clone();
     if let Some(obj) = express.as_object_mut() {
-        for harness_key in ["trustProxy", "store", "storeFail"] {
+        for harness_key in ["trustProxy", "store", "storeFail", "memoryCapacity"] {
             obj.remove(harness_key);
         }
     }
@@ -256,7 +256,10 @@ async fn main() {
     let config: Value = serde_json::from_str(&std::env::var("SESSION_OPTIONS").unwrap_or_else(|_| "{}".into()))
         .expect("SESSION_OPTIONS must be JSON");
     match config["store"].as_str().unwrap_or("memory") {
-        "memory" => serve(port, config, MemoryStore::new()).await,
+        "memory" => match memory_store(&config) {
+            Ok(store) => serve(port, config, store).await,
+            Err(error) => fail(&error),
+        },
         "postgres" => {
             let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into());
             let table = std::env::var("PG_TABLE").unwrap_or_else(|_| "session".into());
@@ -279,6 +282,17 @@ async fn main() {
             }
         }
         other => fail(&format!("store {other:?} is not available (memory, redis, postgres)")),
+    }
+}
+
+/// The MemoryStore, bounded at `memoryCapacity` sessions when it is given (express's MemoryStore has no bound).
+fn memory_store(config: &Value) -> Result<MemoryStore, String> {
+    match &config["memoryCapacity"] {
+        Value::Null => Ok(MemoryStore::new()),
+        value => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n > 0 => Ok(MemoryStore::builder().capacity(n).build()),
+            _ => Err(format!("memoryCapacity must be a positive integer, not {value}")),
+        },
     }
 }
 

@@ -619,7 +619,9 @@ impl SessionOptions {
 
     /// `proxy`: `Some(true)` trusts `X-Forwarded-Proto` for "is this request secure", `Some(false)` trusts only
     /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::IsSecure)
-    /// request extension (express: `req.secure`).
+    /// request extension (express: `req.secure`). Whatever the setting, a request the server marked with
+    /// [`TlsConnection`](crate::TlsConnection) (it arrived over TLS) is secure; the request URI's scheme, which
+    /// the client chooses, never counts.
     pub fn proxy(mut self, proxy: Option<bool>) -> Self {
         self.proxy = proxy;
         self
@@ -763,7 +765,9 @@ impl SessionOptions {
 
     /// An absolute lifetime: a session older than this is over, however active it is (`rolling` and touches
     /// never extend it). The creation time is kept in the record under the key
-    /// [`CREATED_AT_KEY`](crate::record::CREATED_AT_KEY). Not set by default, as in express.
+    /// [`CREATED_AT_KEY`](crate::record::CREATED_AT_KEY). A session stored without it (created before the option
+    /// was set, or by the Node app) gets it, set to the time it is first read, stored right away with a
+    /// conditional write, even by a read-only request. Not set by default, as in express.
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.hardening.absolute_timeout = Some(timeout);
         self

@@ -20,10 +20,12 @@ pub(crate) enum Begin {
     Session(Session),
 }
 
-/// How secure the request is, as far as the adapter can tell.
+/// How secure the request is, as far as the server established it. Nothing the client chose counts: not the
+/// request URI's scheme (`GET https://example.com/ HTTP/1.1` can be sent over plain TCP, and HTTP/2's
+/// `:scheme` is the client's too), and `X-Forwarded-Proto` only when the proxy is trusted.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Transport<'a> {
-    /// The connection itself is TLS.
+    /// The connection itself is TLS, as the server's TLS acceptor says (express: `req.connection.encrypted`).
     pub(crate) tls: bool,
     /// The server says the request is secure (express: `req.secure`, from its `trust proxy` setting).
     pub(crate) server_says_secure: bool,

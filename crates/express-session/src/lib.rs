@@ -27,7 +27,7 @@ pub use config::{
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
 pub use id::SessionId;
-pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer};
+pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, TlsConnection};
 pub use record::{Record, RecordError, SessionCookie};
 pub use session::{Session, SessionError};
 pub use store::{MemoryStore, Store, StoreError};

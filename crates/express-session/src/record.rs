@@ -834,6 +834,10 @@ impl Record {
     /// A record from a cookie and the JSON text of its data (an object without the `cookie` key), as MemoryStore
     /// keeps them; values kept as text read back as they were written.
     pub(crate) fn from_data_json(cookie: SessionCookie, text: &str) -> Result<Self, RecordError> {
+        if text.is_empty() {
+            // MemoryStore keeps an empty object as no text at all.
+            return Ok(Self { cookie, data: Map::new(), loaded_len: Some(LoadedLen::Data("{}".len())) });
+        }
         let (_, mut data) = parse_record_text(text)?;
         data.retain(|k, _| !is_reserved_key(k));
         Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Data(text.len())) })

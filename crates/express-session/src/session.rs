@@ -13,7 +13,7 @@ use crate::config::{Config, OnStoreError, RequestHead, Unset};
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
-use crate::store::{CreateOutcome, SaveOutcome, StoreError, TouchOutcome, Version};
+use crate::store::{CreateOutcome, SaveOutcome, StoreError, TouchOutcome, Version, Versioned};
 use crate::time::Timestamp;
 
 /// An error from a [`Session`] call.
@@ -274,8 +274,10 @@ enum Phase {
 
 /// What is left of a session after `destroy()` or `unset()`.
 struct Gone {
-    /// express's `req.sessionID`.
+    /// express's `req.sessionID`: the id the session had (generated now for a new session that had none yet).
     id: Option<SessionId>,
+    /// The session was known to be stored under `id` (so `unset: 'destroy'` has something to destroy).
+    stored: bool,
     /// The cookie of a session that was destroyed (not merely unset with `unset: 'keep'`), for the removal cookie.
     destroyed_cookie: Option<SessionCookie>,
 }
@@ -335,6 +337,8 @@ pub(crate) struct Finished {
     pub(crate) set_cookie: Option<String>,
     /// The handler used the session or a cookie is sent: the response depends on the session.
     pub(crate) used: bool,
+    /// A `Secure` cookie would have been sent but the request is not secure (express: "not secured").
+    pub(crate) secure_cookie_held_back: bool,
 }
 
 impl Session {
@@ -386,14 +390,16 @@ impl Session {
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
             Ok(Some(found)) => {
-                let mut record = found.record;
-                if self.config().hardening.absolute_timeout.is_some() && !record.data().contains_key(CREATED_AT_KEY) {
-                    // A session created before the option (or by Node): its lifetime starts now.
-                    record.data_mut().insert(CREATED_AT_KEY.into(), self.now().as_millis().into());
-                }
-                let mut active = Active::fresh(record, Some(id));
+                let unstamped = self.config().hardening.absolute_timeout.is_some()
+                    && !found.record.data().contains_key(CREATED_AT_KEY);
+                let mut active = Active::fresh(found.record, Some(id));
                 active.version = Some(found.version);
                 state.phase = Phase::Active(active);
+                if unstamped {
+                    // A session created before the option (or by Node): its lifetime starts now, and the stamp is
+                    // stored at once, even by a read-only request, or the absolute timeout would never end it.
+                    self.store_creation_stamp(state).await?;
+                }
                 if !self.config().resave {
                     state.saved_hash = SavedHash::Original;
                 }
@@ -406,13 +412,58 @@ impl Session {
             }
             Err(error) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                 tracing::error!(%error, "session store failed; serving the request without a session");
-                state.phase = Phase::Gone(Gone { id: None, destroyed_cookie: None });
+                state.phase = Phase::Gone(Gone { id: None, stored: false, destroyed_cookie: None });
                 return Err(SessionError::NoSession);
             }
             // The phase stays `Unloaded`: a later call, or the end of the request, tries again.
             Err(error) => return Err(error.into()),
         }
         Ok(())
+    }
+
+    /// Stores the creation stamp of a loaded session that had none, with a conditional write (the stamp of another
+    /// request or server instance that got there first wins). Nothing else the request does is written with it.
+    async fn store_creation_stamp(&self, state: &mut State) -> Result<(), SessionError> {
+        let now = self.now().as_millis();
+        let stamp = Change::Update(
+            CREATED_AT_KEY.into(),
+            Arc::new(move |stored: Option<&Value>| Ok(stored.cloned().unwrap_or_else(|| now.into()))),
+        );
+        let active = Self::active_mut(state);
+        stamp.apply(active.record.data_mut())?;
+        active.changes.push(stamp);
+        let id = active.id.clone();
+        match self.write(state).await {
+            Ok(WriteOutcome::Written) => Ok(()),
+            Ok(WriteOutcome::Gone) => {
+                // Destroyed meanwhile: as if the cookie had named no live session.
+                let cookie = self.config().new_cookie(self.shared.request_secure);
+                state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
+                Ok(())
+            }
+            Err(SessionError::Store(error))
+                if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession =>
+            {
+                tracing::error!(%error, "session store failed; serving the request without a session");
+                state.phase = Phase::Gone(Gone { id: None, stored: false, destroyed_cookie: None });
+                Err(SessionError::NoSession)
+            }
+            Err(error @ SessionError::Store(_)) => {
+                // As when the read fails: a later call, or the end of the request, tries again.
+                state.phase = Phase::Unloaded;
+                Err(error)
+            }
+            Err(error) => {
+                // The record cannot be written back as it is (too large, or lost every race): the stamp stays in
+                // this request's copy and is written with its next save; a later request tries again.
+                tracing::warn!(
+                    session = ?id.as_ref().map(SessionId::log_hash),
+                    %error,
+                    "the session's creation stamp (absolute timeout) could not be stored"
+                );
+                Ok(())
+            }
+        }
     }
 
     /// A new session's state, stamped with its creation time when there is an absolute timeout.
@@ -755,26 +806,96 @@ impl Session {
     /// # }
     /// ```
     ///
+    /// It is atomic with respect to the other requests of the session: the old record is retired only if it is
+    /// still the version this request read. If another request saved it in between, what that request saved
+    /// moves too (this request's changes are re-applied on it, as a save does). If another request destroyed it
+    /// in between (a logout), nothing moves: the request goes on with a new, empty session, never with the old
+    /// data under a new id. The new record is written at the end of the request (or by [`save`](Self::save)).
+    ///
     /// # Errors
     ///
-    /// As [`regenerate`](Self::regenerate).
+    /// [`SessionError::Store`] when the store failed (the session is then left as it was),
+    /// [`SessionError::SaveConflict`] when concurrent writes kept winning, [`SessionError::InvalidGeneratedId`]
+    /// from a custom `genid`, and the errors of [`get`](Self::get).
     pub async fn cycle_id(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
+        let config = Arc::clone(&self.shared.config);
+        // The new id first: a failing `genid` leaves the session as it was.
+        let new_id = config.generate_id(self.shared.head.as_ref())?;
         let active = Self::active_mut(&mut state);
-        let destroyed = match (&active.id, active.version.is_some()) {
-            (Some(id), true) => self.config().store.destroy(id).await,
-            _ => Ok(()),
-        };
-        let new_id = self.config().generate_id(self.shared.head.as_ref())?;
-        let record = active.record.clone();
+        if let Some(old) = active.id.clone().filter(|_| active.version.is_some())
+            && !self.retire(&config, &old, active).await?
+        {
+            tracing::warn!(
+                session = %old.log_hash(),
+                "cycle_id: the session was destroyed by another request; going on with a new, empty session"
+            );
+            let cookie = config.new_cookie(self.shared.request_secure);
+            state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
+            state.original = None;
+            state.touched_data = false;
+            state.saved_hash = SavedHash::Unset;
+            state.id_changed = false;
+            state.wrapped = true;
+            return Ok(());
+        }
+        let record = Self::active_mut(&mut state).record.clone();
         state.phase = Phase::Active(Active::fresh(record, Some(new_id)));
         state.id_changed = true;
         state.wrapped = false;
-        destroyed.map_err(Into::into)
+        Ok(())
+    }
+
+    /// Takes the stored record of `id` out of use, only if it is still the version `active` was read at: one
+    /// conditional save of an empty record that has already expired (every store then treats it as absent:
+    /// Redis deletes the key, the SQL stores write an `expire` in the past), then a destroy to remove it. On a
+    /// conflict it re-reads the record and re-applies this request's changes to it (so that `active` holds what
+    /// must move) and tries again. Returns `false` when the record was destroyed (or expired) meanwhile.
+    async fn retire(&self, config: &Config, id: &SessionId, active: &mut Active) -> Result<bool, SessionError> {
+        let store = &config.store;
+        for attempt in 0..=config.max_save_retries {
+            let Some(expected) = active.version.clone() else { return Ok(true) };
+            let mut cookie = active.record.cookie().clone();
+            cookie.expires = Some(Timestamp::from_millis(0));
+            let retired = Record::from_parts(cookie, Map::new());
+            match store.save_if(id, &retired, &expected).await? {
+                SaveOutcome::Saved(_) => {
+                    // The record is already unreadable; removing it is tidiness (pruning would do it too).
+                    if let Err(error) = store.destroy(id).await {
+                        tracing::warn!(session = %id.log_hash(), %error, "retired session record not removed");
+                    }
+                    return Ok(true);
+                }
+                SaveOutcome::Gone => return Ok(false),
+                SaveOutcome::Conflict => {
+                    tracing::debug!(session = %id.log_hash(), attempt, "cycle_id lost a race; re-applying changes");
+                    if attempt > 0 {
+                        tokio::time::sleep(backoff(attempt)).await;
+                    }
+                    let Some(fresh) = store.get(id).await? else { return Ok(false) };
+                    Self::rebase(config, active, fresh)?;
+                }
+            }
+        }
+        Err(SessionError::SaveConflict)
     }
 
     /// express's `req.session.destroy()`: removes the stored session now. Later calls in this request get
-    /// [`SessionError::NoSession`]; no cookie is sent (express leaves the browser's cookie alone).
+    /// [`SessionError::NoSession`]; [`id`](Self::id) still returns the id the session had (express keeps
+    /// `req.sessionID`).
+    ///
+    /// The response carries a cookie that makes the browser drop the session cookie (same name, path and
+    /// domain, an empty value, an expiry in 1970) when the request came with one. express sends no cookie at
+    /// all; [`clear_cookie_on_destroy(false)`](crate::SessionOptions::clear_cookie_on_destroy) does the same.
+    ///
+    /// ```
+    /// # async fn logout(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// let id = session.id().await?;
+    /// session.destroy().await?;
+    /// assert_eq!(session.id().await?, id, "the id stays readable");
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -782,10 +903,12 @@ impl Session {
     pub async fn destroy(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let active = Self::active_mut(&mut state);
-        let id = active.id.clone();
         let stored = active.version.is_some();
+        // express's `req.sessionID` exists from the start of the request; here a new session's id may not have
+        // been generated yet. A custom `genid` that fails leaves none.
+        let id = self.ensure_id(active).ok();
         let destroyed_cookie = Some(active.record.cookie().clone());
-        state.phase = Phase::Gone(Gone { id: id.clone(), destroyed_cookie });
+        state.phase = Phase::Gone(Gone { id: id.clone(), stored, destroyed_cookie });
         match id {
             Some(id) if stored => self.config().store.destroy(&id).await.map_err(Into::into),
             _ => Ok(()),
@@ -804,11 +927,13 @@ impl Session {
         if matches!(state.phase, Phase::Unloaded) {
             self.load(&mut state).await?;
         }
-        if let Phase::Active(active) = &state.phase {
-            let id = if active.version.is_some() { active.id.clone() } else { None };
-            let destroyed = self.config().unset == Unset::Destroy && id.is_some();
+        if let Phase::Active(active) = &mut state.phase {
+            let stored = active.version.is_some() && active.id.is_some();
+            // express keeps `req.sessionID`; a new session's id is generated now if it was not yet.
+            let id = self.ensure_id(active).ok();
+            let destroyed = self.config().unset == Unset::Destroy && stored;
             let destroyed_cookie = destroyed.then(|| active.record.cookie().clone());
-            state.phase = Phase::Gone(Gone { id, destroyed_cookie });
+            state.phase = Phase::Gone(Gone { id, stored, destroyed_cookie });
         }
         Ok(())
     }
@@ -852,10 +977,17 @@ impl Session {
 
     /// Writes the active session: `create` when it is new, else a conditional save that re-applies this
     /// request's changes on the latest record when another request wrote in between.
+    ///
+    /// Every write stores the cookie touched now (express's `touch()`: expires = now + originalMaxAge), as
+    /// express's end-of-request save does. The loaded `cookie.expires` may be long past: store-side touches (of
+    /// earlier read-only requests) move only the key's TTL or the row's `expire`, not the stored text, and
+    /// writing that stale expiry back would end a live session. A cookie the handler changed is touched too:
+    /// its `originalMaxAge` is what the handler set.
     async fn write(&self, state: &mut State) -> Result<WriteOutcome, SessionError> {
         let config = Arc::clone(&self.shared.config);
         let store = &config.store;
         let active = Self::active_mut(state);
+        active.record.cookie_mut().touch(config.clock.now());
         Self::check_size(&config, &active.record)?;
         match active.version.clone() {
             None => {
@@ -876,7 +1008,7 @@ impl Session {
                 }
                 Err(SessionError::IdCollision)
             }
-            Some(mut expected) => {
+            Some(_) => {
                 let id = self.ensure_id(active)?;
                 // After a first lost race, requests of this session in this process retry one after the other,
                 // so that only requests served by other processes can make a retry lose again. The lock costs
@@ -884,6 +1016,7 @@ impl Session {
                 let lock = OnceLock::new();
                 let mut turn = None;
                 for attempt in 0..=config.max_save_retries {
+                    let expected = active.version.clone().expect("a stored session has a version");
                     match store.save_if(&id, &active.record, &expected).await? {
                         SaveOutcome::Saved(version) => {
                             active.version = Some(version);
@@ -914,25 +1047,31 @@ impl Session {
                                 );
                                 return Ok(WriteOutcome::Gone);
                             };
-                            let mut record = fresh.record;
-                            if active.cookie_changed {
-                                *record.cookie_mut() = active.record.cookie().clone();
-                            } else {
-                                let now = config.clock.now();
-                                record.cookie_mut().touch(now);
-                            }
-                            for change in &active.changes {
-                                change.apply(record.data_mut())?;
-                            }
-                            Self::check_size(&config, &record)?;
-                            active.record = record;
-                            expected = fresh.version;
+                            Self::rebase(&config, active, fresh)?;
                         }
                     }
                 }
                 Err(SessionError::SaveConflict)
             }
         }
+    }
+
+    /// Makes this request's session the latest stored record with this request's changes re-applied (what a
+    /// write does after losing a race): the cookie is this request's if the handler changed it, else the stored one
+    /// touched now.
+    fn rebase(config: &Config, active: &mut Active, fresh: Versioned) -> Result<(), SessionError> {
+        let mut record = fresh.record;
+        if active.cookie_changed {
+            *record.cookie_mut() = active.record.cookie().clone();
+        }
+        record.cookie_mut().touch(config.clock.now());
+        for change in &active.changes {
+            change.apply(record.data_mut())?;
+        }
+        Self::check_size(config, &record)?;
+        active.record = record;
+        active.version = Some(fresh.version);
+        Ok(())
     }
 
     /// Refuses a record above [`max_record_size`](crate::SessionOptions::max_record_size) that this request made
@@ -947,8 +1086,11 @@ impl Session {
         if size <= limit {
             return Ok(());
         }
+        // The creation stamp the layer adds to a session without one (absolute timeout) is not growth the
+        // request caused: room for `,"__sessionCreatedAt":` and the longest number.
+        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) { CREATED_AT_KEY.len() + 24 } else { 0 };
         match record.loaded_len() {
-            Some(loaded) if size <= loaded => {
+            Some(loaded) if size <= loaded + stamp_room => {
                 tracing::debug!(size, limit, loaded, "session above max_record_size written: it did not grow");
                 Ok(())
             }
@@ -988,7 +1130,8 @@ impl Session {
         }
         let (has_session, session_id) = match &state.phase {
             Phase::Active(a) => (true, a.id.clone()),
-            Phase::Gone(gone) => (false, gone.id.clone()),
+            // Only a stored session has something for `unset: 'destroy'` to destroy.
+            Phase::Gone(gone) => (false, gone.id.clone().filter(|_| gone.stored)),
             Phase::Unloaded => return Err(SessionError::NoSession),
         };
         let accessed = state.accessed;
@@ -1031,6 +1174,11 @@ impl Session {
             request_secure: self.shared.request_secure,
         };
         let Decision { store: action, set_cookie } = lifecycle::decide(&facts, &rules);
+        // Header time held a `Secure` cookie back that a secure request would have got.
+        let held_back = !set_cookie
+            && facts.cookie_secure
+            && !facts.request_secure
+            && lifecycle::decide(&Facts { request_secure: true, ..facts }, &rules).set_cookie;
         if let Phase::Active(active) = &mut state.phase {
             active.record.cookie_mut().touch(now);
         }
@@ -1054,14 +1202,18 @@ impl Session {
             && config.hardening.clear_cookie_on_destroy
             && self.shared.cookie_id.is_some()
         {
-            return Ok(Finished { set_cookie: self.removal_cookie(cookie), used: true });
+            return Ok(Finished { set_cookie: self.removal_cookie(cookie), used: true, ..Finished::default() });
         }
         if !set_cookie || gone {
-            return Ok(Finished { set_cookie: None, used: accessed });
+            return Ok(Finished { set_cookie: None, used: accessed, secure_cookie_held_back: held_back && !gone });
         }
         let active = Self::active_mut(&mut state);
         let id = self.ensure_id(active)?;
-        Ok(Finished { set_cookie: self.set_cookie_value(&id, active.record.cookie()), used: true })
+        Ok(Finished {
+            set_cookie: self.set_cookie_value(&id, active.record.cookie()),
+            used: true,
+            ..Finished::default()
+        })
     }
 
     /// The cookie that makes the browser drop the session cookie: same name, path, domain and attributes, an

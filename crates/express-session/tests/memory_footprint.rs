@@ -11,10 +11,15 @@ use express_session::{MemoryStore, Record, SessionCookie, SessionId};
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
-/// Heap bytes per session after `n` view-counter sessions are created in a new store.
-fn bytes_per_session(runtime: &tokio::runtime::Runtime, record: &Record, n: usize) -> usize {
+/// Heap bytes per session held after `n` view-counter sessions are created in a new store that then holds `held`.
+fn bytes_per_session(
+    runtime: &tokio::runtime::Runtime,
+    store: MemoryStore,
+    record: &Record,
+    n: usize,
+    held: usize,
+) -> usize {
     let ids: Vec<SessionId> = (0..n).map(|_| SessionId::generate()).collect();
-    let store = MemoryStore::new();
     let before = dhat::HeapStats::get().curr_bytes;
     runtime.block_on(async {
         for id in &ids {
@@ -22,8 +27,8 @@ fn bytes_per_session(runtime: &tokio::runtime::Runtime, record: &Record, n: usiz
         }
     });
     let after = dhat::HeapStats::get().curr_bytes;
-    assert_eq!(store.raw_len(), n);
-    (after - before) / n
+    assert_eq!(store.raw_len(), held);
+    (after - before) / held
 }
 
 #[test]
@@ -40,16 +45,24 @@ fn an_idle_view_counter_session_takes_less_than_twice_its_json_record() {
     );
     // The hash tables double as they fill: 15,000 sessions is just past a doubling (the worst case, tables
     // less than half full), 28,000 just before the next one (the best).
-    for n in [15_000, 28_000] {
-        let per_session = bytes_per_session(&runtime, &record, n);
+    // A bounded store also keeps each session's place in its eviction order (8 bytes in a queue that doubles
+    // as it fills); a full one, after twice its capacity in creations, holds exactly its capacity.
+    for (kind, n, held, store) in [
+        ("unbounded", 15_000, 15_000, MemoryStore::new()),
+        ("unbounded", 28_000, 28_000, MemoryStore::new()),
+        ("bounded", 15_000, 15_000, MemoryStore::builder().capacity(1_000_000).build()),
+        ("bounded", 28_000, 28_000, MemoryStore::builder().capacity(1_000_000).build()),
+        ("bounded and full", 30_000, 15_000, MemoryStore::builder().capacity(15_000).build()),
+    ] {
+        let per_session = bytes_per_session(&runtime, store, &record, n, held);
         println!(
-            "{n} sessions: {per_session} heap bytes each, {:.2}x the {}-byte record",
+            "{kind}, {held} sessions: {per_session} heap bytes each, {:.2}x the {}-byte record",
             per_session as f64 / json.len() as f64,
             json.len()
         );
         assert!(
             per_session <= 2 * json.len(),
-            "{n} sessions: {per_session} bytes per session, more than twice the {}-byte record",
+            "{kind}, {held} sessions: {per_session} bytes per session, more than twice the {}-byte record",
             json.len()
         );
     }

@@ -1,5 +1,15 @@
-//! The shared store suite against `MemoryStore`.
+//! The shared store suite against `MemoryStore`, unbounded and bounded (whose eviction must keep the contract).
 
 use express_session::MemoryStore;
 
-express_session::store_suite!(|| async { Some(MemoryStore::new()) });
+mod unbounded {
+    use super::MemoryStore;
+
+    express_session::store_suite!(|| async { Some(MemoryStore::new()) });
+}
+
+mod bounded {
+    use super::MemoryStore;
+
+    express_session::store_suite!(|| async { Some(MemoryStore::builder().capacity(10_000).build()) });
+}

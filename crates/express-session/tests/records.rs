@@ -314,3 +314,21 @@ async fn a_null_path_is_left_out_too() {
     assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
     assert_eq!(reply.set_cookie, Some(format!("{cookie}; HttpOnly")), "`cookie.serialize` of the same cookie");
 }
+
+/// Defect 10 with an absolute timeout: the creation stamp the layer adds to a Node session (which has none) is
+/// not growth the request caused, so a session above the limit keeps working and gets its stamp stored.
+#[tokio::test]
+async fn the_creation_stamp_does_not_count_as_growth() {
+    let limit = 4096;
+    let options = options().max_record_size(Some(limit)).absolute_timeout(std::time::Duration::from_secs(3600));
+    let t = TestApp::new(options, routes());
+    let big = "x".repeat(2 * limit);
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"big":"{big}","n":1}}"#);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let reply = t.get("/count", Some(&cookie)).await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"));
+    let text = stored(&t, &id).await;
+    assert!(text.contains(r#""n":2"#), "{text:.200}");
+    assert!(text.contains(r#""__sessionCreatedAt":"#), "the stamp is stored");
+    assert_eq!(t.get("/grow", Some(&cookie)).await.status, 500, "growth beyond the stamp is still refused");
+}

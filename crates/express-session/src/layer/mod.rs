@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY};
@@ -13,14 +14,16 @@ use tower_service::Service;
 
 use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions};
 use crate::engine::{self, Begin, Transport};
-use crate::session::SessionError;
+use crate::session::{Session, SessionError};
 
-/// A request extension that tells the layer the request is secure (express: `req.secure`).
+/// A request extension that tells the layer the request is secure (express: `req.secure`, which Express derives
+/// from its `trust proxy` setting).
 ///
-/// With the default `proxy` option (unset), the layer considers a request secure when its URI has the `https`
-/// scheme or this extension says `true`. Insert it from your TLS acceptor, or from the layer that applies your
-/// trust-proxy policy. With `proxy: Some(true)` the layer reads `X-Forwarded-Proto` itself; with
-/// `proxy: Some(false)` only an `https` URI counts.
+/// It is read only when the [`proxy`](crate::SessionOptions::proxy) option is unset (the default): the layer then
+/// considers a request secure when it arrived over a TLS connection (see [`TlsConnection`]) or this extension says
+/// `true`. Insert it from the layer that applies your trust-proxy policy. With `proxy(Some(true))` the layer reads
+/// `X-Forwarded-Proto` itself; with `proxy(Some(false))` only [`TlsConnection`] counts. The request URI's scheme
+/// never counts: the client chooses it (`GET https://example.com/ HTTP/1.1` can be sent over plain TCP).
 ///
 /// ```
 /// use express_session::IsSecure;
@@ -30,8 +33,50 @@ use crate::session::SessionError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct IsSecure(pub bool);
 
+/// A request extension that says the request arrived over a TLS connection the server itself accepted (express:
+/// `req.connection.encrypted`). Such a request is secure whatever the [`proxy`](crate::SessionOptions::proxy)
+/// option says, so `Secure` cookies are sent and `Secure::Auto` / `SameSite` auto resolve to `Secure` and `None`.
+///
+/// Only the server knows this, so only the server may insert it: the code that serves connections accepted by
+/// its TLS acceptor (tokio-rustls, native-tls, axum-server's `bind_rustls`) adds it to every request of those
+/// connections. Never derive it from anything in the request (its URI scheme, HTTP/2 `:scheme`, a header): the
+/// client chooses those. Behind a TLS-terminating proxy, use `proxy(Some(true))` (the layer then trusts
+/// `X-Forwarded-Proto`) instead.
+///
+/// With hyper, in the per-connection service of a TLS listener:
+///
+/// ```
+/// use express_session::TlsConnection;
+/// let mut request = http::Request::new(());
+/// request.extensions_mut().insert(TlsConnection);
+/// ```
+///
+/// With axum, on the router that only a TLS listener serves (for example `axum_server::bind_rustls(..)
+/// .serve(app.into_make_service())`); a router served on plain HTTP too gets the extension only on its TLS
+/// listener's copy:
+///
+/// ```
+/// use axum::{Extension, Router};
+/// use express_session::{SessionManagerLayer, SessionOptions, TlsConnection};
+///
+/// let sessions = SessionManagerLayer::new(SessionOptions::new().secret("a long random secret, from your configuration"))
+///     .expect("valid options");
+/// let app = Router::new().layer(sessions);
+/// // Layers added later run first: the extension is there when the session layer looks.
+/// let served_over_tls: Router = app.clone().layer(Extension(TlsConnection));
+/// let served_over_http: Router = app;
+/// # let _ = (served_over_tls, served_over_http);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TlsConnection;
+
 /// The tower [`Layer`] that gives every request a [`Session`](crate::Session), as `app.use(session(options))`
 /// does in express.
+///
+/// As in express: a request that already has a session (an outer session layer gave it one) passes through
+/// untouched, so stacked layers never both set a cookie or save; and the cookie-path gate checks the original
+/// request path (express's `originalUrl`), which under axum's `Router::nest` is the
+/// [`OriginalUri`](https://docs.rs/axum/latest/axum/extract/struct.OriginalUri.html), not the stripped URI.
 ///
 /// ```
 /// use express_session::{SessionManagerLayer, SessionOptions};
@@ -49,6 +94,8 @@ pub struct IsSecure(pub bool);
 #[derive(Clone)]
 pub struct SessionManagerLayer {
     config: Arc<Config>,
+    /// Whether this layer already warned that a `Secure` cookie was held back on an insecure request.
+    warned_insecure: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for SessionManagerLayer {
@@ -66,7 +113,7 @@ impl SessionManagerLayer {
     /// `SameSite=None` or `Partitioned` without `Secure`, a `__Host-`/`__Secure-` name without the attributes
     /// its prefix requires). The message says how to fix it.
     pub fn new(options: SessionOptions) -> Result<Self, ConfigError> {
-        Ok(Self { config: Arc::new(options.build()?) })
+        Ok(Self { config: Arc::new(options.build()?), warned_insecure: Arc::new(AtomicBool::new(false)) })
     }
 }
 
@@ -74,7 +121,7 @@ impl<S> Layer<S> for SessionManagerLayer {
     type Service = SessionManager<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionManager { inner, config: Arc::clone(&self.config) }
+        SessionManager { inner, config: Arc::clone(&self.config), warned_insecure: Arc::clone(&self.warned_insecure) }
     }
 }
 
@@ -83,6 +130,7 @@ impl<S> Layer<S> for SessionManagerLayer {
 pub struct SessionManager<S> {
     inner: S,
     config: Arc<Config>,
+    warned_insecure: Arc<AtomicBool>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
@@ -155,14 +203,19 @@ where
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         // The inner service is called right here (only its future goes into ours), so the instance that was
         // driven to readiness is the one called, and no clone of it is needed.
+        // express's first gate: a request that already has a session (an outer session layer gave it one) passes
+        // through untouched, so stacked layers never both run (no second Set-Cookie, no second save).
+        if request.extensions().get::<Session>().is_some() {
+            return ResponseFuture(Box::pin(self.inner.call(request)));
+        }
         let transport = Transport {
-            tls: request.uri().scheme() == Some(&http::uri::Scheme::HTTPS),
+            tls: request.extensions().get::<TlsConnection>().is_some(),
             server_says_secure: request.extensions().get::<IsSecure>().is_some_and(|s| s.0),
             forwarded_proto: request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes),
         };
         let begin = engine::begin(
             &self.config,
-            request.uri().path(),
+            original_path(&request),
             request.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes),
             transport,
             || RequestHead {
@@ -184,10 +237,20 @@ where
         request.extensions_mut().insert(session.clone());
         let future = self.inner.call(request);
         let config = Arc::clone(&self.config);
+        let warned_insecure = Arc::clone(&self.warned_insecure);
         ResponseFuture(Box::pin(async move {
             let mut response = future.await?;
             match session.finish().await {
                 Ok(finished) => {
+                    if finished.secure_cookie_held_back && !warned_insecure.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "a Secure session cookie was not sent: the request is not secure as far as the session \
+                             layer can tell, so the browser keeps no session. Behind a TLS-terminating proxy set \
+                             `proxy(Some(true))` (X-Forwarded-Proto is then trusted); a server that terminates TLS \
+                             itself inserts the `TlsConnection` extension on its TLS connections' requests. Logged \
+                             once per layer"
+                        );
+                    }
                     if let Some(cookie) = finished.set_cookie {
                         match HeaderValue::try_from(cookie) {
                             Ok(value) => {
@@ -212,6 +275,16 @@ where
             }
         }))
     }
+}
+
+/// The path express's cookie-path gate checks: `req.originalUrl`'s. Under axum's `nest` the router strips the
+/// prefix from the URI and keeps the original in [`OriginalUri`](axum::extract::OriginalUri).
+fn original_path<B>(request: &Request<B>) -> &str {
+    #[cfg(feature = "axum")]
+    if let Some(original) = request.extensions().get::<axum::extract::OriginalUri>() {
+        return original.0.path();
+    }
+    request.uri().path()
 }
 
 /// The cause logged when the store reports it is not ready.

@@ -1,6 +1,6 @@
 //! The embedded store: sharded, expiring, optionally bounded.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hashbrown::HashTable;
+use serde_json::{Map, Value};
 
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::id::SessionId;
-use crate::record::{Record, SessionCookie};
+use crate::record::{CREATED_AT_KEY, Record, SessionCookie};
 use crate::time::{Clock, Timestamp, duration_millis};
 
 /// The in-process store, and the layer's default.
@@ -24,12 +26,14 @@ use crate::time::{Clock, Timestamp, duration_millis};
 ///   [`default_ttl`](MemoryStoreBuilder::default_ttl) (one day, connect-redis's default). Expired records are
 ///   never returned, and each shard sweeps them out as it is written to (amortised, no timer task), so the
 ///   store does not grow without bound as express's does.
-/// - **Bounded** (optional): with [`capacity`](MemoryStoreBuilder::capacity), a full shard first sweeps, then
-///   evicts the record that expires soonest.
+/// - **Bounded** (optional): with [`capacity`](MemoryStoreBuilder::capacity), a full store evicts in constant
+///   amortised time per insert, empty sessions first, so that a flood of new clients cannot push out the
+///   sessions that hold data (the order is on [`capacity`](MemoryStoreBuilder::capacity)).
 ///
 /// Records are kept small: the user data as its JSON text (as express's MemoryStore keeps whole records), the
 /// cookie as one copy shared by all records whose cookies differ only in their expiry, and the id in 24 bytes.
-/// A view counter's session takes about 150 bytes, less than twice its JSON record.
+/// A view counter's session takes about 150 bytes, less than twice its JSON record; a bounded store adds 8 to
+/// 16 bytes for the eviction order.
 ///
 /// ```
 /// use express_session::MemoryStore;
@@ -53,12 +57,11 @@ struct Inner {
     versions: AtomicU64,
     clock: Clock,
     default_ttl: Option<i64>,
-    shard_capacity: Option<usize>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shard {
-    map: HashMap<Key, Entry, IdHasher>,
+    table: HashTable<Slot>,
     writes_since_sweep: usize,
     /// Writes allowed before the next sweep: the size after the last sweep (at least 64), so that sweeping
     /// costs O(1) per write and expired records never make up more than about half of a shard.
@@ -66,9 +69,87 @@ struct Shard {
     /// The cookie (without its expiry) of the last record written: records made with the same options share
     /// one copy of it.
     last_cookie: Option<Arc<SessionCookie>>,
+    /// The shard's share of the store's capacity and its eviction order; `None` when unbounded.
+    bound: Option<Bound>,
+}
+
+/// One stored record and its id.
+#[derive(Debug)]
+struct Slot {
+    key: Key,
+    entry: Entry,
+}
+
+/// A bounded shard's eviction order: two queues of [`Ticket`]s, oldest write first. Every record in the shard
+/// has exactly one ticket naming its current version (pushed when that version was written); tickets of versions
+/// since replaced, destroyed, expired or evicted are stale and skipped when they come up (lazy deletion), and
+/// dropped in one pass when they outnumber the records, so each write costs O(1) amortised.
+///
+/// Eviction takes the first ticket of `empty`, or of `held` when `empty` has no live one left: sessions without
+/// data go before any session with data. Within a queue it is a clock (second chance): a record read or touched
+/// since its ticket was queued has its ticket moved to the back once, so the one evicted is approximately the
+/// least recently used.
+#[derive(Debug)]
+struct Bound {
+    /// The most records the shard holds.
+    capacity: usize,
+    /// Tickets of records without data ([`holds_data`] is false).
+    empty: VecDeque<Ticket>,
+    /// Tickets of records with data.
+    held: VecDeque<Ticket>,
+}
+
+/// Names one version of one record in 8 bytes: the low half of the key's hash (the table's hash is spread from
+/// it, see [`spread`]) and the low half of the version. Versions are unique across the store, so a ticket can
+/// only match another record after 2^32 writes and then only one whose hash it shares; the cost of such a
+/// match is one record evicted out of order, which a cache may always do.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    hash: u32,
+    version: u32,
+}
+
+/// Whether a record holds session data: a user key in its data. The absolute-timeout stamp
+/// ([`CREATED_AT_KEY`]) is not data; the cookie is not in the data.
+fn holds_data(record: &Record) -> bool {
+    record.data().keys().any(|key| key != CREATED_AT_KEY)
+}
+
+/// A table hash from the low half of a key's hash (the shard is picked by the high half): a multiplication
+/// by an odd constant, so that the top bits hashbrown probes with depend on all 32 bits.
+fn spread(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// The low half of a key's hash: its hash within its shard.
+fn short_hash(hasher: &IdHasher, key: &Key) -> u32 {
+    hasher.hash_one(key) as u32
+}
+
+/// Where a key lives: its shard and its hash in that shard's table.
+#[derive(Debug, Clone, Copy)]
+struct Spot {
+    shard: usize,
+    hash: u32,
+}
+
+impl Spot {
+    fn table_hash(self) -> u64 {
+        spread(self.hash)
+    }
 }
 
 impl Shard {
+    fn new(capacity: Option<usize>) -> Self {
+        Self {
+            table: HashTable::new(),
+            writes_since_sweep: 0,
+            sweep_after: 0,
+            last_cookie: None,
+            bound: capacity.map(|capacity| Bound { capacity, empty: VecDeque::new(), held: VecDeque::new() }),
+        }
+    }
+
     /// `cookie` without its expiry, shared with the previous record's when they are alike (they almost
     /// always are: every session of an app gets its cookie from the same options).
     fn intern(&mut self, cookie: &SessionCookie) -> Arc<SessionCookie> {
@@ -86,8 +167,115 @@ impl Shard {
         self.last_cookie = Some(Arc::clone(&shared));
         shared
     }
+
+    fn find(&self, key: &Key, spot: Spot) -> Option<&Entry> {
+        self.table.find(spot.table_hash(), |s| s.key == *key).map(|s| &s.entry)
+    }
+
+    fn find_mut(&mut self, key: &Key, spot: Spot) -> Option<&mut Entry> {
+        self.table.find_mut(spot.table_hash(), |s| s.key == *key).map(|s| &mut s.entry)
+    }
+
+    fn remove(&mut self, key: &Key, spot: Spot) {
+        if let Ok(found) = self.table.find_entry(spot.table_hash(), |s| s.key == *key) {
+            found.remove();
+        }
+    }
+
+    /// Removes the expired records.
+    fn sweep(&mut self, now: i64) {
+        self.table.retain(|s| s.entry.is_live(now));
+        self.writes_since_sweep = 0;
+        self.sweep_after = self.table.len();
+    }
+
+    /// Before a record with a new id goes in: sweeps when due, and makes room in a full bounded shard.
+    fn before_insert(&mut self, now: i64, hasher: &IdHasher) {
+        self.writes_since_sweep += 1;
+        let full = self.bound.as_ref().is_some_and(|b| self.table.len() >= b.capacity);
+        // A full shard sweeps more often (every eighth of its size in writes, still O(1) amortised), so that
+        // records that expired are dropped before live ones are evicted.
+        let due = if full { self.table.len() / 8 } else { self.sweep_after };
+        if self.writes_since_sweep >= due.max(64) {
+            self.sweep(now);
+        }
+        let Some(bound) = &mut self.bound else { return };
+        while self.table.len() >= bound.capacity {
+            if !bound.evict_one(&mut self.table, now) {
+                // Unreachable while every record has its ticket; should that ever not hold, the order is
+                // rebuilt from the table (once, O(n)) rather than the bound exceeded.
+                bound.rebuild(&self.table, hasher);
+                if !bound.evict_one(&mut self.table, now) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Inserts a record whose id is not in the table (after [`before_insert`](Self::before_insert)).
+    fn insert_new(&mut self, key: Key, spot: Spot, entry: Entry, hasher: &IdHasher) {
+        self.table.insert_unique(spot.table_hash(), Slot { key, entry }, |s| spread(short_hash(hasher, &s.key)));
+    }
+
+    /// Queues the ticket of a version just written (a bounded shard only).
+    fn enqueue(&mut self, spot: Spot, version: u64, holds_data: bool) {
+        let Some(bound) = &mut self.bound else { return };
+        let ticket = Ticket { hash: spot.hash, version: version as u32 };
+        if holds_data {
+            bound.held.push_back(ticket)
+        } else {
+            bound.empty.push_back(ticket)
+        }
+        if bound.empty.len() + bound.held.len() > 2 * self.table.len() + 64 {
+            bound.compact(&self.table);
+        }
+    }
 }
 
+impl Bound {
+    /// The slot a ticket names, if its version is still the record's.
+    fn is_current(table: &HashTable<Slot>, ticket: Ticket) -> bool {
+        table.find(spread(ticket.hash), |s| s.entry.stamp.version() as u32 == ticket.version).is_some()
+    }
+
+    /// Evicts one record: the first of `empty` with a live ticket, else the first of `held`, each queue a clock.
+    /// Returns `false` if both queues ran out.
+    fn evict_one(&mut self, table: &mut HashTable<Slot>, now: i64) -> bool {
+        loop {
+            let queue = if self.empty.is_empty() { &mut self.held } else { &mut self.empty };
+            let Some(ticket) = queue.pop_front() else { return false };
+            let Ok(mut found) =
+                table.find_entry(spread(ticket.hash), |s| s.entry.stamp.version() as u32 == ticket.version)
+            else {
+                continue; // stale
+            };
+            let entry = &mut found.get_mut().entry;
+            if entry.is_live(now) && entry.stamp.take_referenced() {
+                queue.push_back(ticket);
+                continue;
+            }
+            found.remove();
+            return true;
+        }
+    }
+
+    /// Drops the stale tickets.
+    fn compact(&mut self, table: &HashTable<Slot>) {
+        self.empty.retain(|&t| Self::is_current(table, t));
+        self.held.retain(|&t| Self::is_current(table, t));
+    }
+
+    /// A ticket for every record, in table order (see [`Shard::before_insert`]).
+    fn rebuild(&mut self, table: &HashTable<Slot>, hasher: &IdHasher) {
+        self.empty.clear();
+        self.held.clear();
+        for slot in table {
+            let ticket = Ticket { hash: short_hash(hasher, &slot.key), version: slot.entry.stamp.version() as u32 };
+            let holds_data = slot.entry.data().map_or(true, |data| data.keys().any(|key| key != CREATED_AT_KEY));
+            if holds_data { self.held.push_back(ticket) } else { self.empty.push_back(ticket) }
+        }
+    }
+}
 /// Whether `b` would be stored as `a` (an interned cookie): they differ at most in their expiry, and a missing
 /// path in `b` is the default `/`.
 fn same_but_expiry(a: &SessionCookie, b: &SessionCookie) -> bool {
@@ -148,7 +336,7 @@ impl Key {
 /// the cookie (shared between records, see [`Shard::intern`]) and the expiry as a number.
 #[derive(Debug)]
 struct Entry {
-    /// The record's user data: the JSON text of its object without the `cookie` key.
+    /// The record's user data: the JSON text of its object without the `cookie` key, empty for `{}`.
     data: Box<str>,
     /// The record's cookie, its `expires` left out (it is `expires_at` when the stamp says it has one).
     cookie: Arc<SessionCookie>,
@@ -157,25 +345,40 @@ struct Entry {
     stamp: Stamp,
 }
 
-/// An entry's version and whether its cookie has an expiry, in one word (an entry then takes 40 bytes): without
-/// one, the record is a browser-session record and `expires_at` comes from the default TTL. Versions come from
-/// a counter that starts at 1 and never reaches the top bit.
+/// An entry's version, whether its cookie has an expiry, and whether it was used since its eviction ticket last
+/// came up, in one word (an entry then takes 40 bytes): without an expiry, the record is a browser-session
+/// record and `expires_at` comes from the default TTL. Versions come from a counter that starts at 1 and never
+/// reaches the two top bits.
 #[derive(Debug, Clone, Copy)]
 struct Stamp(u64);
 
 impl Stamp {
     const HAS_EXPIRES: u64 = 1 << 63;
+    const REFERENCED: u64 = 1 << 62;
+    const FLAGS: u64 = Self::HAS_EXPIRES | Self::REFERENCED;
 
     fn new(version: u64, has_expires: bool) -> Self {
-        Self((version & !Self::HAS_EXPIRES) | if has_expires { Self::HAS_EXPIRES } else { 0 })
+        Self((version & !Self::FLAGS) | if has_expires { Self::HAS_EXPIRES } else { 0 })
     }
 
     fn version(self) -> u64 {
-        self.0 & !Self::HAS_EXPIRES
+        self.0 & !Self::FLAGS
     }
 
     fn has_expires(self) -> bool {
         self.0 & Self::HAS_EXPIRES != 0
+    }
+
+    /// The same version, used now (read or touched): its expiry flag set anew.
+    fn used(self, has_expires: bool) -> Self {
+        Self(Self::new(self.version(), has_expires).0 | Self::REFERENCED)
+    }
+
+    /// Whether it was used since the last call, clearing the flag.
+    fn take_referenced(&mut self) -> bool {
+        let was = self.0 & Self::REFERENCED != 0;
+        self.0 &= !Self::REFERENCED;
+        was
     }
 }
 
@@ -187,6 +390,12 @@ impl Entry {
     fn cookie(&self) -> SessionCookie {
         let expires = self.stamp.has_expires().then(|| Timestamp::from_millis(self.expires_at));
         SessionCookie { expires, ..SessionCookie::clone(&self.cookie) }
+    }
+
+    /// The user data. An empty object is kept as no text at all (no allocation: most sessions of a flood are
+    /// empty).
+    fn data(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        if self.data.is_empty() { Ok(Map::new()) } else { serde_json::from_str(&self.data) }
     }
 
     fn record(&self, id: &SessionId) -> Option<Record> {
@@ -203,7 +412,7 @@ impl Entry {
     /// MemoryStore `touch`.
     fn set_cookie(&mut self, shared: Arc<SessionCookie>, cookie: &SessionCookie, lifetime: Lifetime) {
         self.cookie = shared;
-        self.stamp = Stamp::new(self.stamp.version(), cookie.expires.is_some());
+        self.stamp = self.stamp.used(cookie.expires.is_some());
         self.expires_at = lifetime.expires_at(cookie.expires);
     }
 }
@@ -223,6 +432,9 @@ impl Lifetime {
         }
     }
 }
+
+/// The fewest records a bounded shard holds, when the capacity allows (see [`MemoryStoreBuilder::capacity`]).
+const MIN_SHARE: usize = 256;
 
 /// Builds a [`MemoryStore`].
 #[derive(Debug, Clone)]
@@ -253,13 +465,42 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// The most records the store holds (spread evenly over the shards). Unbounded by default.
+    /// The most records the store holds, at least 1. Unbounded by default.
+    ///
+    /// The capacity is split over the shards (their shares add up to it exactly, so the store never holds more),
+    /// and a shard that is full evicts one record for each new id written to it, in constant amortised time
+    /// whatever the capacity. Which record goes:
+    ///
+    /// 1. Records that have **expired** (they are swept out before any live record is evicted, at least every
+    ///    eighth of a shard's size in writes).
+    /// 2. **Empty** sessions, oldest write first: records whose data has no key at all besides the
+    ///    absolute-timeout stamp `__sessionCreatedAt` (the cookie is not data). These are the sessions a client
+    ///    gets by merely arriving (`save_uninitialized(true)`) and never wrote to, or whose data was emptied.
+    /// 3. Only when no empty session is left, sessions **holding data**, least recently used first (read,
+    ///    touched or written; approximately, by a clock: one used since its turn last came is passed over once).
+    ///
+    /// So a session with data outlives any number of empty ones: a flood of new clients can fill the store but
+    /// only pushes out other empty sessions. A session whose data is written counts as written then (its turn
+    /// moves to the back); empty sessions that are read again are also passed over once.
+    ///
+    /// The order is kept per shard (each shard holds at least 256 records; a capacity below 512 means one
+    /// shard): a shard whose share is all sessions with data evicts one of them even while another shard holds
+    /// empty ones, which happens only when sessions with data nearly fill the store.
+    ///
+    /// ```
+    /// use express_session::MemoryStore;
+    ///
+    /// // At most 100,000 sessions; a flood of cookie-less requests evicts other empty sessions first.
+    /// let store = MemoryStore::builder().capacity(100_000).build();
+    /// # let _ = store;
+    /// ```
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
     }
 
-    /// How many independently locked shards to use (default 32, at least 1).
+    /// How many independently locked shards to use (default 32, at least 1; a bounded store uses fewer when
+    /// its capacity is below 256 per shard).
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards.max(1);
         self
@@ -267,18 +508,21 @@ impl MemoryStoreBuilder {
 
     /// The store.
     pub fn build(self) -> MemoryStore {
+        // A bounded shard holds at least MIN_SHARE records (unless the whole capacity is smaller), so that the
+        // eviction order, kept per shard, is close to the store's.
         let shards = match self.capacity {
-            Some(cap) => self.shards.min(cap),
+            Some(cap) => self.shards.min(cap / MIN_SHARE).max(1),
             None => self.shards,
         };
+        // The first `cap % shards` shards take one more, so the shares add up to the capacity exactly.
+        let share = |i: usize| self.capacity.map(|cap| cap / shards + usize::from(i < cap % shards));
         MemoryStore {
             inner: Arc::new(Inner {
-                shards: (0..shards).map(|_| Mutex::default()).collect(),
+                shards: (0..shards).map(|i| Mutex::new(Shard::new(share(i)))).collect(),
                 hasher: IdHasher::default(),
                 versions: AtomicU64::new(1),
                 clock: self.clock,
                 default_ttl: self.default_ttl.map(duration_millis),
-                shard_capacity: self.capacity.map(|c| c.div_ceil(shards)),
             }),
         }
     }
@@ -301,12 +545,14 @@ impl MemoryStore {
         MemoryStoreBuilder::default()
     }
 
-    fn shard(&self, key: &Key) -> MutexGuard<'_, Shard> {
-        // The high half of the hash picks the shard; the map uses the low bits, so they stay independent.
-        let index = (self.inner.hasher.hash_one(key) >> 32) as usize % self.inner.shards.len();
+    /// The key's shard (locked) and its place there.
+    fn shard(&self, key: &Key) -> (MutexGuard<'_, Shard>, Spot) {
+        let hash = self.inner.hasher.hash_one(key);
+        // The high half of the hash picks the shard; the table uses the low half, so they stay independent.
+        let spot = Spot { shard: (hash >> 32) as usize % self.inner.shards.len(), hash: hash as u32 };
         // A panic while a shard is locked can only come from an allocation failure; the map stays consistent,
         // so a poisoned lock is safe to keep using.
-        self.inner.shards[index].lock().unwrap_or_else(|e| e.into_inner())
+        (self.inner.shards[spot.shard].lock().unwrap_or_else(|e| e.into_inner()), spot)
     }
 
     fn next_version(&self) -> u64 {
@@ -328,26 +574,12 @@ impl MemoryStore {
         }
     }
 
+    /// The data's JSON text, or none for an empty object (see [`Entry::data`]).
     fn data_json(record: &Record) -> Box<str> {
-        serde_json::to_string(record.data()).map_or_else(|_| "{}".into(), String::into_boxed_str)
-    }
-
-    fn before_insert(&self, shard: &mut Shard, now: i64) {
-        shard.writes_since_sweep += 1;
-        let full = self.inner.shard_capacity.is_some_and(|cap| shard.map.len() >= cap);
-        if full || shard.writes_since_sweep >= shard.sweep_after.max(64) {
-            shard.map.retain(|_, e| e.is_live(now));
-            shard.writes_since_sweep = 0;
-            shard.sweep_after = shard.map.len();
+        if record.data().is_empty() {
+            return Box::default();
         }
-        if let Some(cap) = self.inner.shard_capacity {
-            while shard.map.len() >= cap {
-                let Some(victim) = shard.map.iter().min_by_key(|(_, e)| e.expires_at).map(|(k, _)| k.clone()) else {
-                    break;
-                };
-                shard.map.remove(&victim);
-            }
-        }
+        serde_json::to_string(record.data()).map_or_else(|_| Box::default(), String::into_boxed_str)
     }
 }
 
@@ -355,13 +587,14 @@ impl Store for MemoryStore {
     async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
         let now = self.now().as_millis();
         let key = Key::of(id);
-        let mut shard = self.shard(&key);
-        let found = match shard.map.get(&key) {
+        let (mut shard, spot) = self.shard(&key);
+        let found = match shard.find_mut(&key, spot) {
             Some(e) if e.is_live(now) => {
+                e.stamp = e.stamp.used(e.stamp.has_expires());
                 e.record(id).map(|record| Versioned { record, version: Version::from_u64(e.stamp.version()) })
             }
             Some(_) => {
-                shard.map.remove(&key);
+                shard.remove(&key, spot);
                 None
             }
             None => None,
@@ -373,14 +606,17 @@ impl Store for MemoryStore {
         let lifetime = self.lifetime();
         let data = Self::data_json(record);
         let key = Key::of(id);
-        let mut shard = self.shard(&key);
-        if shard.map.get(&key).is_some_and(|e| e.is_live(lifetime.now)) {
-            return Ok(CreateOutcome::Exists);
+        let (mut shard, spot) = self.shard(&key);
+        match shard.find(&key, spot) {
+            Some(e) if e.is_live(lifetime.now) => return Ok(CreateOutcome::Exists),
+            Some(_) => shard.remove(&key, spot),
+            None => {}
         }
-        self.before_insert(&mut shard, lifetime.now);
+        shard.before_insert(lifetime.now, &self.inner.hasher);
         let entry = self.entry(&mut shard, record, data, lifetime);
         let version = entry.stamp.version();
-        shard.map.insert(key, entry);
+        shard.insert_new(key, spot, entry, &self.inner.hasher);
+        shard.enqueue(spot, version, holds_data(record));
         Ok(CreateOutcome::Created(Version::from_u64(version)))
     }
 
@@ -388,12 +624,17 @@ impl Store for MemoryStore {
         let lifetime = self.lifetime();
         let data = Self::data_json(record);
         let key = Key::of(id);
-        let mut shard = self.shard(&key);
-        if !shard.map.contains_key(&key) {
-            self.before_insert(&mut shard, lifetime.now);
-        }
+        let (mut shard, spot) = self.shard(&key);
         let entry = self.entry(&mut shard, record, data, lifetime);
-        shard.map.insert(key, entry);
+        let version = entry.stamp.version();
+        match shard.find_mut(&key, spot) {
+            Some(current) => *current = entry,
+            None => {
+                shard.before_insert(lifetime.now, &self.inner.hasher);
+                shard.insert_new(key, spot, entry, &self.inner.hasher);
+            }
+        }
+        shard.enqueue(spot, version, holds_data(record));
         Ok(())
     }
 
@@ -401,11 +642,11 @@ impl Store for MemoryStore {
         let lifetime = self.lifetime();
         let data = Self::data_json(record);
         let key = Key::of(id);
-        let mut shard = self.shard(&key);
+        let (mut shard, spot) = self.shard(&key);
         // The new entry is made before the lookup (interning the cookie needs the shard), so that the record is
         // found, checked and replaced in one lookup.
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let Some(current) = shard.map.get_mut(&key).filter(|e| e.is_live(lifetime.now)) else {
+        let Some(current) = shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) else {
             return Ok(SaveOutcome::Gone);
         };
         if Some(current.stamp.version()) != expected.as_u64() {
@@ -413,15 +654,16 @@ impl Store for MemoryStore {
         }
         let version = entry.stamp.version();
         *current = entry;
+        shard.enqueue(spot, version, holds_data(record));
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
 
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
         let lifetime = self.lifetime();
         let key = Key::of(id);
-        let mut shard = self.shard(&key);
+        let (mut shard, spot) = self.shard(&key);
         let shared = shard.intern(record.cookie());
-        match shard.map.get_mut(&key).filter(|e| e.is_live(lifetime.now)) {
+        match shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) {
             Some(entry) => {
                 entry.set_cookie(shared, record.cookie(), lifetime);
                 Ok(TouchOutcome::Touched)
@@ -433,21 +675,22 @@ impl Store for MemoryStore {
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
         let lifetime = self.lifetime();
         let key = Key::of(id);
-        let mut shard = self.shard(&key);
-        let Some(entry) = shard.map.get_mut(&key).filter(|e| e.is_live(lifetime.now)) else {
+        let (mut shard, spot) = self.shard(&key);
+        let Some(entry) = shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) else {
             return Ok(TouchOutcome::Gone);
         };
         // express's `touch()` then `store.touch`: the expiry moves to now + originalMaxAge; nothing else changes,
         // so neither the data nor the shared cookie is rewritten.
         let expires = entry.cookie.original_max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
-        entry.stamp = Stamp::new(entry.stamp.version(), expires.is_some());
+        entry.stamp = entry.stamp.used(expires.is_some());
         entry.expires_at = lifetime.expires_at(expires);
         Ok(TouchOutcome::Touched)
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = Key::of(id);
-        self.shard(&key).map.remove(&key);
+        let (mut shard, spot) = self.shard(&key);
+        shard.remove(&key, spot);
         Ok(())
     }
 
@@ -460,10 +703,10 @@ impl Store for MemoryStore {
         let mut out = Vec::new();
         for shard in self.inner.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            shard.map.retain(|_, e| e.is_live(now));
-            out.extend(shard.map.iter().filter_map(|(key, e)| {
+            shard.sweep(now);
+            out.extend(shard.table.iter().filter_map(|Slot { key, entry }| {
                 let id = key.id()?;
-                let record = e.record(&id)?;
+                let record = entry.record(&id)?;
                 Some((id, record))
             }));
         }
@@ -478,8 +721,8 @@ impl Store for MemoryStore {
             .iter()
             .map(|shard| {
                 let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-                shard.map.retain(|_, e| e.is_live(now));
-                shard.map.len()
+                shard.sweep(now);
+                shard.table.len()
             })
             .sum())
     }
@@ -487,8 +730,12 @@ impl Store for MemoryStore {
     async fn clear(&self) -> Result<(), StoreError> {
         for shard in self.inner.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            shard.map.clear();
+            shard.table.clear();
             shard.last_cookie = None;
+            if let Some(bound) = &mut shard.bound {
+                bound.empty.clear();
+                bound.held.clear();
+            }
         }
         Ok(())
     }
@@ -497,14 +744,14 @@ impl Store for MemoryStore {
 impl MemoryStore {
     /// How many records are held, expired ones not yet swept included (for tests and metrics).
     pub fn raw_len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).map.len()).sum()
+        self.inner.shards.iter().map(|s| s.lock().unwrap_or_else(|e| e.into_inner()).table.len()).sum()
     }
 
     /// The stored JSON text of a record, expired or not (for interop tests and debugging).
     pub fn raw_json(&self, id: &SessionId) -> Option<String> {
         let key = Key::of(id);
-        let shard = self.shard(&key);
-        let entry = shard.map.get(&key)?;
+        let (shard, spot) = self.shard(&key);
+        let entry = shard.find(&key, spot)?;
         Some(Record::from_data_json(entry.cookie(), &entry.data).ok()?.to_json())
     }
 }
@@ -513,6 +760,14 @@ impl MemoryStore {
 mod tests {
     use super::*;
     use crate::record::SessionCookie;
+
+    impl MemoryStore {
+        /// Where `id` lives, without locking (for tests on a one-shard store).
+        fn shard_spot(&self, id: &SessionId) -> Spot {
+            let hash = self.inner.hasher.hash_one(Key::of(id));
+            Spot { shard: (hash >> 32) as usize % self.inner.shards.len(), hash: hash as u32 }
+        }
+    }
 
     fn record_expiring(at: Option<i64>, now: Timestamp) -> Record {
         let mut cookie = SessionCookie::default();
@@ -549,17 +804,236 @@ mod tests {
         assert!(store.get(&id).await.unwrap().is_none());
     }
 
+    fn record_with(data: serde_json::Value) -> Record {
+        let mut record = Record::new(SessionCookie::default());
+        if let serde_json::Value::Object(map) = data {
+            *record.data_mut() = map;
+        }
+        record
+    }
+
+    fn id(name: &str, i: usize) -> SessionId {
+        SessionId::new(format!("{name}-{i}")).unwrap()
+    }
+
+    async fn alive(store: &MemoryStore, id: &SessionId) -> bool {
+        store.get(id).await.unwrap().is_some()
+    }
+
+    /// The eviction queues' total length and the shard's size, for one shard.
+    fn tickets(store: &MemoryStore) -> (usize, usize) {
+        let shard = store.inner.shards[0].lock().unwrap();
+        let bound = shard.bound.as_ref().unwrap();
+        (bound.empty.len() + bound.held.len(), shard.table.len())
+    }
+
     #[tokio::test]
-    async fn capacity_evicts_the_soonest_expiring() {
+    async fn empty_sessions_are_evicted_before_sessions_with_data() {
+        let store = MemoryStore::builder().capacity(4).shards(1).build();
+        let (d0, d1) = (id("data", 0), id("data", 1));
+        store.create(&d0, &record_with(serde_json::json!({ "user": "ada" }))).await.unwrap();
+        for i in 0..3 {
+            store.create(&id("empty", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        // The store is full; the next data session pushes out the oldest empty one, not the older data one.
+        store.create(&d1, &record_with(serde_json::json!({ "user": "bob" }))).await.unwrap();
+        assert_eq!(store.raw_len(), 4);
+        assert!(alive(&store, &d0).await && alive(&store, &d1).await);
+        assert!(!alive(&store, &id("empty", 0)).await, "the oldest empty session goes first");
+        assert!(alive(&store, &id("empty", 1)).await && alive(&store, &id("empty", 2)).await);
+    }
+
+    #[tokio::test]
+    async fn the_absolute_timeout_stamp_is_not_data() {
+        let store = MemoryStore::builder().capacity(2).shards(1).build();
+        let data = id("data", 0);
+        store.create(&data, &record_with(serde_json::json!({ "cart": [] }))).await.unwrap();
+        let stamped = id("stamped", 0);
+        store.create(&stamped, &record_with(serde_json::json!({ CREATED_AT_KEY: 1_000 }))).await.unwrap();
+        store.create(&id("empty", 0), &record_with(serde_json::json!({}))).await.unwrap();
+        assert!(!alive(&store, &stamped).await, "a session holding only its creation stamp is empty");
+        assert!(alive(&store, &data).await);
+    }
+
+    #[tokio::test]
+    async fn sessions_with_data_survive_a_flood_of_ten_times_the_capacity() {
+        let capacity = 1_000;
+        let store = MemoryStore::builder().capacity(capacity).build();
+        let logged_in: Vec<_> = (0..50).map(|i| id("user", i)).collect();
+        for (i, id) in logged_in.iter().enumerate() {
+            store.create(id, &record_with(serde_json::json!({ "user": i }))).await.unwrap();
+        }
+        for i in 0..10 * capacity {
+            store.create(&id("anon", i), &record_with(serde_json::json!({}))).await.unwrap();
+            assert!(store.raw_len() <= capacity, "{} records after {i} creations", store.raw_len());
+        }
+        for id in &logged_in {
+            assert!(alive(&store, id).await, "{id:?} was evicted by empty sessions");
+        }
+        // The newest empty sessions are the ones kept.
+        assert!(alive(&store, &id("anon", 10 * capacity - 1)).await);
+        assert!(!alive(&store, &id("anon", 0)).await);
+    }
+
+    #[tokio::test]
+    async fn a_session_that_gets_data_leaves_the_empty_queue() {
+        let store = MemoryStore::builder().capacity(3).shards(1).build();
+        let first = id("first", 0);
+        let created = store.create(&first, &record_with(serde_json::json!({}))).await.unwrap();
+        let CreateOutcome::Created(version) = created else { panic!("created") };
+        // Logs in after arriving anonymously.
+        let saved = store.save_if(&first, &record_with(serde_json::json!({ "user": "ada" })), &version).await;
+        let SaveOutcome::Saved(version) = saved.unwrap() else { panic!("saved") };
+        for i in 0..30 {
+            store.create(&id("anon", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        assert!(alive(&store, &first).await);
+        // Logs out: its data emptied, it is evicted like any empty session.
+        store.save_if(&first, &record_with(serde_json::json!({})), &version).await.unwrap();
+        for i in 30..33 {
+            store.create(&id("anon", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        assert!(!alive(&store, &first).await);
+    }
+
+    /// Whether a record is held, without counting as a use (unlike `get`).
+    fn present(store: &MemoryStore, id: &SessionId) -> bool {
+        store.raw_json(id).is_some()
+    }
+
+    #[tokio::test]
+    async fn among_sessions_with_data_the_least_recently_used_goes() {
+        let store = MemoryStore::builder().capacity(3).shards(1).build();
+        let user = |name: &str| record_with(serde_json::json!({ "user": name }));
+        let [a, b, c, d, e, f, g] = ["a", "b", "c", "d", "e", "f", "g"].map(|name| id(name, 0));
+        for (id, name) in [(&a, "a"), (&b, "b"), (&c, "c")] {
+            store.create(id, &user(name)).await.unwrap();
+        }
+        // A read: a is passed over, b goes.
+        assert!(store.get(&a).await.unwrap().is_some());
+        store.create(&d, &user("d")).await.unwrap();
+        assert!(!present(&store, &b));
+        assert!(present(&store, &a) && present(&store, &c) && present(&store, &d));
+        // A touch: c is passed over; a, whose read was already counted, goes.
+        store.touch(&c, &user("c")).await.unwrap();
+        store.create(&e, &user("e")).await.unwrap();
+        assert!(!present(&store, &a));
+        assert!(present(&store, &c) && present(&store, &d) && present(&store, &e));
+        // A write: d moves behind c and e; c goes.
+        let got = store.get(&d).await.unwrap().unwrap();
+        store.save_if(&d, &user("d2"), &got.version).await.unwrap();
+        store.create(&f, &user("f")).await.unwrap();
+        assert!(!present(&store, &c));
+        assert!(present(&store, &d) && present(&store, &e) && present(&store, &f));
+        // A refresh: e is passed over; d goes.
+        store.refresh(&e).await.unwrap();
+        store.create(&g, &user("g")).await.unwrap();
+        assert!(!present(&store, &d));
+        assert!(present(&store, &e) && present(&store, &f) && present(&store, &g));
+    }
+
+    #[tokio::test]
+    async fn expired_records_go_before_live_ones_and_are_never_returned() {
         let clock = Clock::manual(Timestamp::from_millis(0));
-        let store = MemoryStore::builder().clock(clock.clone()).capacity(2).shards(1).build();
-        let ids: Vec<_> = (0..3).map(|i| SessionId::new(format!("id-{i}")).unwrap()).collect();
-        store.create(&ids[0], &record_expiring(Some(5_000), clock.now())).await.unwrap();
-        store.create(&ids[1], &record_expiring(Some(1_000), clock.now())).await.unwrap();
-        store.create(&ids[2], &record_expiring(Some(9_000), clock.now())).await.unwrap();
-        assert_eq!(store.len().await.unwrap(), 2);
-        assert!(store.get(&ids[1]).await.unwrap().is_none());
-        assert!(store.get(&ids[0]).await.unwrap().is_some());
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(1_000).shards(1).build();
+        let live: Vec<_> = (0..500).map(|i| id("live", i)).collect();
+        for id in &live {
+            store.create(id, &record_expiring(Some(10_000_000), clock.now())).await.unwrap();
+        }
+        for i in 0..500 {
+            store.create(&id("short", i), &record_expiring(Some(1_000), clock.now())).await.unwrap();
+        }
+        clock.advance(Duration::from_secs(2));
+        assert!(!alive(&store, &id("short", 7)).await, "an expired record is never returned");
+        for i in 0..200 {
+            store.create(&id("new", i), &record_expiring(Some(10_000_000), clock.now())).await.unwrap();
+        }
+        for id in &live {
+            assert!(alive(&store, id).await, "{id:?} was evicted while expired records were held");
+        }
+        assert_eq!(store.len().await.unwrap(), 700);
+    }
+
+    #[tokio::test]
+    async fn the_capacity_is_never_exceeded_whatever_the_shards() {
+        // 10,000 over 32 shards: shares of 312 and 313 that add up to 10,000 (rounding each share up would
+        // allow 10,016).
+        let capacity = 10_000;
+        let store = MemoryStore::builder().capacity(capacity).shards(32).build();
+        assert_eq!(store.inner.shards.len(), 32);
+        for i in 0..40_000 {
+            let data = if i % 2 == 0 { serde_json::json!({}) } else { serde_json::json!({ "n": i }) };
+            store.create(&SessionId::generate(), &record_with(data)).await.unwrap();
+            if i % 97 == 0 {
+                assert!(store.raw_len() <= capacity, "{} records", store.raw_len());
+            }
+        }
+        assert_eq!(store.raw_len(), capacity, "every shard is full");
+        // set inserts too.
+        for _ in 0..1_000 {
+            store.set(&SessionId::generate(), &record_with(serde_json::json!({ "x": 1 }))).await.unwrap();
+        }
+        assert_eq!(store.raw_len(), capacity);
+        // A small capacity is one shard, whose order is the whole store's.
+        assert_eq!(MemoryStore::builder().capacity(300).build().inner.shards.len(), 1);
+        assert_eq!(MemoryStore::builder().capacity(1_000).build().inner.shards.len(), 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creates_keep_the_bound_and_the_sessions_with_data() {
+        let capacity = 2_000;
+        let store = MemoryStore::builder().capacity(capacity).build();
+        let logged_in: Vec<_> = (0..50).map(|_| SessionId::generate()).collect();
+        for id in &logged_in {
+            store.create(id, &record_with(serde_json::json!({ "user": 1 }))).await.unwrap();
+        }
+        let tasks: Vec<_> = (0..4)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..5_000 {
+                        store.create(&SessionId::generate(), &record_with(serde_json::json!({}))).await.unwrap();
+                        assert!(store.raw_len() <= capacity);
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert!(store.raw_len() <= capacity);
+        for id in &logged_in {
+            assert!(alive(&store, id).await);
+        }
+    }
+
+    #[tokio::test]
+    async fn stale_tickets_are_dropped_so_the_order_stays_proportional_to_the_records() {
+        let store = MemoryStore::builder().capacity(1_000).shards(1).build();
+        let ids: Vec<_> = (0..10).map(|i| id("busy", i)).collect();
+        let mut versions = Vec::new();
+        for id in &ids {
+            let CreateOutcome::Created(v) = store.create(id, &record_with(serde_json::json!({}))).await.unwrap() else {
+                panic!("created")
+            };
+            versions.push(v);
+        }
+        // Every write queues a ticket and leaves the previous one stale.
+        for round in 0..2_000 {
+            for (id, version) in ids.iter().zip(versions.iter_mut()) {
+                let record = record_with(serde_json::json!({ "n": round }));
+                let SaveOutcome::Saved(v) = store.save_if(id, &record, version).await.unwrap() else { panic!("saved") };
+                *version = v;
+            }
+            let (queued, held) = tickets(&store);
+            assert!(queued <= 2 * held + 65, "{queued} tickets for {held} records");
+        }
+        for i in 0..100 {
+            store.destroy(&id("busy", i % 10)).await.unwrap();
+            store.create(&id("other", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        let (queued, held) = tickets(&store);
+        assert!(queued <= 2 * held + 65, "{queued} tickets for {held} records");
     }
 
     #[tokio::test]
@@ -589,8 +1063,9 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         store.create(&b, &ten_seconds(clock.now())).await.unwrap();
         {
-            let shard = store.shard(&Key::of(&a));
-            let (ea, eb) = (&shard.map[&Key::of(&a)], &shard.map[&Key::of(&b)]);
+            let (shard, spot) = store.shard(&Key::of(&a));
+            let ea = shard.find(&Key::of(&a), spot).unwrap();
+            let eb = shard.find(&Key::of(&b), store.shard_spot(&b)).unwrap();
             assert!(Arc::ptr_eq(&ea.cookie, &eb.cookie), "alike cookies are stored once");
             assert_eq!((ea.expires_at, eb.expires_at), (10_000, 11_000));
         }
@@ -601,8 +1076,9 @@ mod tests {
         // A different cookie gets its own copy.
         let c = SessionId::generate();
         store.create(&c, &record_expiring(Some(5_000), clock.now())).await.unwrap();
-        let shard = store.shard(&Key::of(&a));
-        assert!(!Arc::ptr_eq(&shard.map[&Key::of(&a)].cookie, &shard.map[&Key::of(&c)].cookie));
+        let (shard, spot) = store.shard(&Key::of(&a));
+        let ea = shard.find(&Key::of(&a), spot).unwrap();
+        assert!(!Arc::ptr_eq(&ea.cookie, &shard.find(&Key::of(&c), store.shard_spot(&c)).unwrap().cookie));
     }
 
     #[tokio::test]

@@ -16,7 +16,9 @@
 //!   overwrites.
 //! - [`save_if`](Store::save_if) replaces the record only if it is still the version that was read. It reports
 //!   [`SaveOutcome::Conflict`] when another write came in between and [`SaveOutcome::Gone`] when the record was
-//!   destroyed or expired meanwhile; it never recreates a missing record.
+//!   destroyed or expired meanwhile; it never recreates a missing record. Saving a record whose `cookie.expires`
+//!   has already passed is therefore a conditional destroy (`get` no longer returns it): the layer's
+//!   `Session::cycle_id` retires the old id that way.
 //! - [`set`](Store::set) is express's unconditional upsert, for tools and migrations; the layer does not use it.
 //! - [`touch`](Store::touch) moves the expiry (to the given record's `cookie.expires`) only if the record exists;
 //!   it does not change the stored data and does not change the version.

@@ -252,6 +252,27 @@ pub async fn concurrent_creates_have_one_winner<S: Store>(store: S) {
     assert_eq!(created, 1);
 }
 
+/// `save_if` of a record whose `cookie.expires` has passed, with the version just read, takes the record out of
+/// use: `get` no longer returns it (the session layer's `cycle_id` retires the old id this way, atomically with
+/// respect to other writers). With a stale version it conflicts and the record stays.
+pub async fn save_if_of_an_expired_record_retires_it<S: Store>(store: S) {
+    let id = SessionId::generate();
+    store.create(&id, &record(&store, Some(60_000), json!({"v": 1}))).await.unwrap();
+    let first = must_get(&store, &id).await;
+    store.save_if(&id, &record(&store, Some(60_000), json!({"v": 2})), &first.version).await.unwrap();
+    let expired = record(&store, Some(-60_000), json!({}));
+    assert_eq!(store.save_if(&id, &expired, &first.version).await.unwrap(), SaveOutcome::Conflict);
+    let current = must_get(&store, &id).await;
+    assert_eq!(current.record.data()["v"], 2, "a conflicting save_if writes nothing");
+    let retired = store.save_if(&id, &expired, &current.version).await.unwrap();
+    assert!(matches!(retired, SaveOutcome::Saved(_)), "{retired:?}");
+    assert!(store.get(&id).await.unwrap().is_none(), "an expired record is absent");
+    assert_eq!(
+        store.save_if(&id, &record(&store, Some(60_000), json!({})), &current.version).await.unwrap(),
+        SaveOutcome::Gone
+    );
+}
+
 /// Stamps one `#[tokio::test]` per case of [`store::testing`](crate::store::testing) into the calling file.
 ///
 /// The argument is a closure returning a future of `Option<store>`: `None` skips the case (say why on stderr).
@@ -274,9 +295,14 @@ macro_rules! store_suite {
             all_len_clear_agree,
             concurrent_compare_and_set_loses_nothing,
             concurrent_creates_have_one_winner,
+            save_if_of_an_expired_record_retires_it,
             http_parallel_writes_keep_every_key,
             http_parallel_updates_are_atomic,
-            http_destroyed_sessions_stay_destroyed
+            http_destroyed_sessions_stay_destroyed,
+            http_explicit_save_after_touches_keeps_the_session,
+            http_cycle_id_after_a_logout_brings_nothing_back,
+            http_cycle_id_keeps_a_concurrent_write,
+            http_absolute_timeout_ends_sessions_written_without_a_stamp
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -347,7 +373,21 @@ mod http_cases {
         F: Fn(Session, String) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), SessionError>> + Send + 'static,
     {
-        let options = SessionOptions::new().secret(SECRET).shared_store(Arc::clone(store));
+        instance_with(store, |options| options, handler)
+    }
+
+    /// [`instance`] with more options.
+    pub(super) fn instance_with<S, F, Fut>(
+        store: &Arc<S>,
+        options: impl FnOnce(SessionOptions) -> SessionOptions,
+        handler: F,
+    ) -> crate::SessionManager<App>
+    where
+        S: Store,
+        F: Fn(Session, String) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), SessionError>> + Send + 'static,
+    {
+        let options = options(SessionOptions::new().secret(SECRET).shared_store(Arc::clone(store)));
         let layer = SessionManagerLayer::new(options).expect("valid options");
         let handler: Handler = Arc::new(move |s, p| Box::pin(handler(s, p)));
         layer.layer(App { handler })
@@ -474,6 +514,155 @@ pub async fn http_destroyed_sessions_stay_destroyed<S: Store>(store: S) {
     assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "a slow request recreated the session");
 }
 
+/// The session cookie (`name=value`) for `id`, signed with the test secret.
+fn cookie_for(id: &SessionId) -> String {
+    let signed = crate::signature::sign(id.as_str(), http_cases::SECRET.as_bytes());
+    format!("connect.sid={}", crate::cookie::encode_uri_component(&format!("s:{signed}")))
+}
+
+/// Through the HTTP layer, in real time (the SQL stores expire by the database's clock): maxAge 4 s; log in; two
+/// read-only requests 1.5 s apart (each touch moves only Redis's TTL or the SQL `expire` column: the stored
+/// text keeps the first `cookie.expires`); then, 2.5 s later, when that stored expiry has passed, a handler
+/// inserts a key and calls `save()`. The session lives on with the key: no write stores an expiry earlier than
+/// the session's live one.
+pub async fn http_explicit_save_after_touches_keeps_the_session<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let max_age = |o: crate::SessionOptions| o.cookie(crate::CookieOptions::new().max_age(Duration::from_secs(4)));
+    let login = http_cases::instance_with(&store, max_age, |s, _| async move { s.insert("user", "alice").await });
+    let (status, cookie) = http_cases::send(login, "/login", None).await;
+    assert_eq!(status, 200);
+    let cookie = cookie.expect("a session cookie");
+    let id = id_of(&cookie);
+    let read = http_cases::instance_with(&store, max_age, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound).map(drop)
+    });
+    let save = http_cases::instance_with(&store, max_age, |s, _| async move {
+        s.insert("k", true).await?;
+        s.save().await
+    });
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(http_cases::send(read.clone(), "/", Some(&cookie)).await, (200, None), "a read-only request");
+    }
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(http_cases::send(save, "/save", Some(&cookie)).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let stored = store.get(&id).await.expect("get").expect("the session outlived the explicit save");
+    assert_eq!(stored.record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(stored.record.data().get("k"), Some(&json!(true)));
+    assert!(stored.record.expires().expect("an expiry") > store.now(), "the stored expiry is the live one");
+    assert_eq!(http_cases::send(read, "/", Some(&cookie)).await, (200, None), "the client is still logged in");
+}
+
+/// Through the HTTP layer, two instances: a logout completes while a slow request of the same session is in
+/// flight (it has read the session and waits); the slow request then calls `cycle_id`. Afterwards no record under any id holds the old data, and no
+/// cookie names it: the slow request went on with a new, empty session.
+pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+        move |s, _| {
+            let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?;
+                loaded.notify_one();
+                go.notified().await;
+                s.cycle_id().await?;
+                if s.get::<String>("user").await?.is_some() {
+                    return Err(crate::SessionError::NotFound);
+                }
+                s.insert("after", true).await
+            }
+        }
+    });
+    let logout = http_cases::instance(&store, |s, _| async move { s.destroy().await });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/cycle", Some(&cookie)).await }
+    });
+    loaded.notified().await;
+    assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200, "the handler saw the old data after cycle_id");
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the logged-out session came back");
+    let set_cookie = set_cookie.expect("the new, empty session's cookie");
+    let new_id = id_of(&set_cookie);
+    assert_ne!(new_id, id_of(&cookie));
+    let record = must_get(&*store, &new_id).await.record;
+    assert_eq!(record.data().get("user"), None, "the old data moved under a new id");
+    assert_eq!(record.data().get("after"), Some(&json!(true)));
+}
+
+/// Through the HTTP layer, two instances: a request reads the session, changes it and waits; meanwhile another
+/// request writes a key and completes; then the waiting request calls `cycle_id`. The new id holds the other
+/// request's key and this request's change, and the old id is gone.
+pub async fn http_cycle_id_keeps_a_concurrent_write<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+        move |s, _| {
+            let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?;
+                s.insert("mine", 1).await?;
+                loaded.notify_one();
+                go.notified().await;
+                s.cycle_id().await
+            }
+        }
+    });
+    let writer = http_cases::instance(&store, |s, _| async move { s.insert("theirs", 2).await });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/cycle", Some(&cookie)).await }
+    });
+    loaded.notified().await;
+    assert_eq!(http_cases::send(writer, "/write", Some(&cookie)).await, (200, None));
+    go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    let new_id = id_of(&set_cookie.expect("the cycled session's cookie"));
+    assert_ne!(new_id, id_of(&cookie));
+    let record = must_get(&*store, &new_id).await.record;
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.data().get("mine"), Some(&json!(1)), "this request's change moved");
+    assert_eq!(record.data().get("theirs"), Some(&json!(2)), "the concurrent write was lost");
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the old id still works");
+}
+
+/// Through the HTTP layer, two instances, in real time: a session the Node app wrote (no creation stamp), under
+/// a 3 s absolute timeout and a 60 s maxAge, read by read-only requests every 0.8 s: it ends once 3 s have
+/// passed since it was first seen here, however often it is read.
+pub async fn http_absolute_timeout_ends_sessions_written_without_a_stamp<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let id = SessionId::generate();
+    store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
+    let cookie = cookie_for(&id);
+    let options = |o: crate::SessionOptions| {
+        o.cookie(crate::CookieOptions::new().max_age(Duration::from_secs(60))).absolute_timeout(Duration::from_secs(3))
+    };
+    let read = |s: crate::Session, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound).map(drop)
+    };
+    let a = http_cases::instance_with(&store, options, read);
+    let b = http_cases::instance_with(&store, options, read);
+    let first_seen = std::time::Instant::now();
+    for i in 0..3 {
+        let instance = if i % 2 == 0 { a.clone() } else { b.clone() };
+        assert_eq!(http_cases::send(instance, "/", Some(&cookie)).await, (200, None), "read {i}");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(3_600).saturating_sub(first_seen.elapsed())).await;
+    let (status, _) = http_cases::send(b, "/", Some(&cookie)).await;
+    assert_eq!(status, 500, "the session outlived its absolute timeout (the handler still saw the user)");
+    assert!(store.get(&id).await.expect("get").is_none(), "the timed-out session is still stored");
+}
+
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
 /// [`StoreError::Unavailable`]): a returning client's request and a new client's request that use the session
 /// both answer 503, without a `Set-Cookie`. Not part of [`store_suite!`](crate::store_suite): the store must be
@@ -482,8 +671,7 @@ pub async fn an_unreachable_store_answers_503<S: Store>(store: S) {
     let store = Arc::new(store);
     let views =
         |s: crate::Session, _| async move { s.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(drop) };
-    let signed = crate::signature::sign(SessionId::generate().as_str(), http_cases::SECRET.as_bytes());
-    let cookie = format!("connect.sid={}", crate::cookie::encode_uri_component(&format!("s:{signed}")));
+    let cookie = cookie_for(&SessionId::generate());
     // A returning client: the handler's first use of the session reads the store.
     let returning = http_cases::send(http_cases::instance(&store, views), "/", Some(&cookie)).await;
     assert_eq!(returning, (503, None));
