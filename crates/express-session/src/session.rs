@@ -13,7 +13,9 @@ use crate::config::{Config, OnStoreError, RequestHead, Unset};
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
-use crate::store::{CreateOutcome, SaveOutcome, StoreError, TouchOutcome, Version, Versioned};
+use crate::store::{
+    CreateOutcome, RequestCalls, RequestStore, SaveOutcome, StoreError, TouchOutcome, Version, Versioned,
+};
 use crate::time::Timestamp;
 
 /// An error from a [`Session`] call.
@@ -302,6 +304,8 @@ struct Shared {
     cookie_id: Option<SessionId>,
     request_secure: bool,
     head: Option<RequestHead>,
+    /// The request's store calls: their common time budget and failures.
+    calls: RequestCalls,
     state: Mutex<State>,
 }
 
@@ -367,7 +371,16 @@ impl Session {
             wrapped: true,
             accessed: false,
         };
-        Self { shared: Arc::new(Shared { config, cookie_id, request_secure, head, state: Mutex::new(state) }) }
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                cookie_id,
+                request_secure,
+                head,
+                calls: RequestCalls::default(),
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     fn config(&self) -> &Config {
@@ -378,14 +391,25 @@ impl Session {
         self.config().clock.now()
     }
 
+    /// The store, as this request calls it: one time budget for all the request's calls, and no call after one
+    /// that failed as unavailable.
+    fn store(&self) -> RequestStore<'_> {
+        RequestStore { store: &*self.shared.config.store, calls: &self.shared.calls }
+    }
+
+    /// The request's first store failure, for the layer's one log line about it.
+    pub(crate) fn take_store_failure(&self) -> Option<crate::store::StoreFailure> {
+        self.shared.calls.take_failure()
+    }
+
     /// Reads the record for the cookie's id, or starts a new session when there is none (express's `store.get`
     /// at the start of the request).
     async fn load(&self, state: &mut State) -> Result<(), SessionError> {
         let Some(id) = self.shared.cookie_id.clone() else { return Ok(()) };
-        match self.config().store.get(&id).await {
+        match self.store().get(&id).await {
             Ok(Some(found)) if self.past_absolute_timeout(&found.record) => {
                 tracing::info!(session = %id.log_hash(), "session reached its absolute timeout; starting a new one");
-                self.config().store.destroy(&id).await?;
+                self.store().destroy(&id).await?;
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
@@ -410,8 +434,8 @@ impl Session {
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
-            Err(error) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                tracing::error!(%error, "session store failed; serving the request without a session");
+            // Logged once, by the layer, at the end of the request.
+            Err(_) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                 state.phase = Phase::Gone(Gone { id: None, stored: false, destroyed_cookie: None });
                 return Err(SessionError::NoSession);
             }
@@ -783,7 +807,7 @@ impl Session {
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).id.clone();
         let destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
-            (Some(id), true) => self.config().store.destroy(id).await,
+            (Some(id), true) => self.store().destroy(id).await,
             _ => Ok(()),
         };
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
@@ -852,7 +876,7 @@ impl Session {
     /// conflict it re-reads the record and re-applies this request's changes to it (so that `active` holds what
     /// must move) and tries again. Returns `false` when the record was destroyed (or expired) meanwhile.
     async fn retire(&self, config: &Config, id: &SessionId, active: &mut Active) -> Result<bool, SessionError> {
-        let store = &config.store;
+        let store = self.store();
         for attempt in 0..=config.max_save_retries {
             let Some(expected) = active.version.clone() else { return Ok(true) };
             let mut cookie = active.record.cookie().clone();
@@ -910,7 +934,7 @@ impl Session {
         let destroyed_cookie = Some(active.record.cookie().clone());
         state.phase = Phase::Gone(Gone { id: id.clone(), stored, destroyed_cookie });
         match id {
-            Some(id) if stored => self.config().store.destroy(&id).await.map_err(Into::into),
+            Some(id) if stored => self.store().destroy(&id).await.map_err(Into::into),
             _ => Ok(()),
         }
     }
@@ -947,7 +971,7 @@ impl Session {
     pub async fn reload(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
-        let Some(found) = self.config().store.get(&id).await? else { return Err(SessionError::NotFound) };
+        let Some(found) = self.store().get(&id).await? else { return Err(SessionError::NotFound) };
         Self::before_change(&mut state, None);
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
@@ -985,7 +1009,7 @@ impl Session {
     /// its `originalMaxAge` is what the handler set.
     async fn write(&self, state: &mut State) -> Result<WriteOutcome, SessionError> {
         let config = Arc::clone(&self.shared.config);
-        let store = &config.store;
+        let store = self.store();
         let active = Self::active_mut(state);
         active.record.cookie_mut().touch(config.clock.now());
         Self::check_size(&config, &active.record)?;
@@ -1112,14 +1136,14 @@ impl Session {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
             if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
                 // The outcome depends only on whether the record exists (see `must_load_untouched`).
-                match config.store.refresh(&id).await {
+                match self.store().refresh(&id).await {
                     Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
                         state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
                     }
-                    Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                        tracing::error!(%error, "session store failed; serving the request without a session");
+                    // Logged once, by the layer, at the end of the request.
+                    Err(_) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                         return Ok(Finished::default());
                     }
                     Err(error) => return Err(error.into()),
@@ -1187,13 +1211,13 @@ impl Session {
             StoreAction::Nothing => {}
             StoreAction::Destroy => {
                 if let Some(id) = &session_id {
-                    config.store.destroy(id).await?;
+                    self.store().destroy(id).await?;
                 }
             }
             StoreAction::Touch => {
                 let active = Self::active_mut(&mut state);
                 if let Some(id) = &active.id {
-                    config.store.touch(id, &active.record).await?;
+                    self.store().touch(id, &active.record).await?;
                 }
             }
             StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
