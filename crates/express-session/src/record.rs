@@ -630,7 +630,8 @@ pub(crate) fn raw_text(value: &Value) -> Option<&str> {
 /// grows the stack on the heap when it runs low). What a handler then does with such a value (copy, compare,
 /// serialize, deserialize into its own type) recurses once per level: measured in a debug build, a value of
 /// this depth needs at most about 1 MiB of stack for that (`serde_json::from_value`; clone and serialize about
-/// 640 KiB), which leaves room on a tokio worker's 2 MiB stack. Release builds need much less.
+/// 640 KiB), which leaves room on a tokio worker's 2 MiB stack; in a release build, at most about 384 KiB
+/// (clone 128 KiB, serialize 48 KiB).
 ///
 /// ```
 /// assert!(express_session::record::MAX_VALUE_DEPTH >= 512);
