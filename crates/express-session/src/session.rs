@@ -13,7 +13,9 @@ use crate::config::{Config, OnStoreError, RequestHead, Unset};
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
-use crate::store::{CreateOutcome, SaveOutcome, StoreError, TouchOutcome, Version, Versioned};
+use crate::store::{
+    CreateOutcome, RequestCalls, RequestStore, SaveOutcome, StoreError, TouchOutcome, Version, Versioned,
+};
 use crate::time::Timestamp;
 
 /// An error from a [`Session`] call.
@@ -29,7 +31,9 @@ pub enum SessionError {
     /// A value could not be converted to JSON.
     #[error("session value could not be serialized")]
     Serialize(#[source] serde_json::Error),
-    /// A stored value does not have the requested type.
+    /// A stored value does not have the requested type, or has no Rust form (a string with a lone UTF-16
+    /// surrogate, nesting deeper than [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH)). The source says
+    /// what was expected, never what the value holds.
     #[error("session value could not be deserialized")]
     Deserialize(#[source] serde_json::Error),
     /// The key is one express-session reserves (see [`RESERVED_KEYS`](crate::record::RESERVED_KEYS)).
@@ -47,7 +51,8 @@ pub enum SessionError {
     /// A save kept losing races with concurrent writes of the same session.
     #[error("session save kept conflicting with concurrent requests")]
     SaveConflict,
-    /// The session's JSON is larger than the configured [`max_record_size`](crate::SessionOptions::max_record_size).
+    /// The session's JSON is larger than the configured [`max_record_size`](crate::SessionOptions::max_record_size),
+    /// and larger than the stored record this request read.
     #[error("session is too large to store ({size} bytes, the limit is {limit})")]
     TooLarge {
         /// The size of the session's JSON, in bytes.
@@ -55,6 +60,59 @@ pub enum SessionError {
         /// The configured limit.
         limit: usize,
     },
+    /// A value to store nests arrays and objects deeper than
+    /// [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH), so it could not be read back: it is refused, and
+    /// the session is left as it was.
+    #[error("session value is nested {depth} levels deep; at most {limit} can be read back")]
+    TooDeep {
+        /// How deeply the value nests.
+        depth: usize,
+        /// [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
+        limit: usize,
+    },
+}
+
+/// Reads a stored value as a `T`. A value kept as JSON text (see [`Record::raw_json`]) is parsed now, without
+/// serde_json's recursion limit up to [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
+fn read_value<T: DeserializeOwned>(value: &Value) -> Result<T, SessionError> {
+    let read = match crate::record::raw_text(value) {
+        Some(text) => crate::record::parse_raw(text),
+        None => T::deserialize(value),
+    };
+    read.map_err(|error| SessionError::Deserialize(redact(error)))
+}
+
+/// serde's type errors quote the value (`invalid type: string "alice", expected u64`), and errors are logged:
+/// keep only what the program expected.
+fn redact(error: serde_json::Error) -> serde_json::Error {
+    use serde::de::Error as _;
+    if !error.is_data() {
+        // Syntax errors (a lone surrogate, an unreadable depth) name the problem and its position only.
+        return error;
+    }
+    let message = error.to_string();
+    if message.starts_with("the stored value is nested ")
+        || message.starts_with("the stored JSON value has no Rust form")
+    {
+        return error;
+    }
+    match message.rfind(", expected ") {
+        Some(at) => serde_json::Error::custom(format!(
+            "the stored value does not have the requested type ({})",
+            &message[at + 2..]
+        )),
+        None => serde_json::Error::custom("the stored value does not have the requested type"),
+    }
+}
+
+/// Refuses a value that could not be read back once stored.
+fn check_depth(value: &Value) -> Result<(), SessionError> {
+    let limit = crate::record::MAX_VALUE_DEPTH;
+    let depth = crate::record::value_depth(value);
+    if depth > limit {
+        return Err(SessionError::TooDeep { depth, limit });
+    }
+    Ok(())
 }
 
 impl SessionError {
@@ -104,6 +162,7 @@ impl Change {
             }
             Change::Update(k, f) => {
                 let new = f(data.get(k))?;
+                check_depth(&new)?;
                 put(data, k, new);
             }
             Change::Clear => data.clear(),
@@ -245,6 +304,8 @@ struct Shared {
     cookie_id: Option<SessionId>,
     request_secure: bool,
     head: Option<RequestHead>,
+    /// The request's store calls: their common time budget and failures.
+    calls: RequestCalls,
     state: Mutex<State>,
 }
 
@@ -310,7 +371,16 @@ impl Session {
             wrapped: true,
             accessed: false,
         };
-        Self { shared: Arc::new(Shared { config, cookie_id, request_secure, head, state: Mutex::new(state) }) }
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                cookie_id,
+                request_secure,
+                head,
+                calls: RequestCalls::default(),
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     fn config(&self) -> &Config {
@@ -321,14 +391,25 @@ impl Session {
         self.config().clock.now()
     }
 
+    /// The store, as this request calls it: one time budget for all the request's calls, and no call after one
+    /// that failed as unavailable.
+    fn store(&self) -> RequestStore<'_> {
+        RequestStore { store: &*self.shared.config.store, calls: &self.shared.calls }
+    }
+
+    /// The request's first store failure, for the layer's one log line about it.
+    pub(crate) fn take_store_failure(&self) -> Option<crate::store::StoreFailure> {
+        self.shared.calls.take_failure()
+    }
+
     /// Reads the record for the cookie's id, or starts a new session when there is none (express's `store.get`
     /// at the start of the request).
     async fn load(&self, state: &mut State) -> Result<(), SessionError> {
         let Some(id) = self.shared.cookie_id.clone() else { return Ok(()) };
-        match self.config().store.get(&id).await {
+        match self.store().get(&id).await {
             Ok(Some(found)) if self.past_absolute_timeout(&found.record) => {
                 tracing::info!(session = %id.log_hash(), "session reached its absolute timeout; starting a new one");
-                self.config().store.destroy(&id).await?;
+                self.store().destroy(&id).await?;
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
@@ -353,8 +434,8 @@ impl Session {
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
-            Err(error) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                tracing::error!(%error, "session store failed; serving the request without a session");
+            // Logged once, by the layer, at the end of the request.
+            Err(_) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                 state.phase = Phase::Gone(Gone { id: None, stored: false, destroyed_cookie: None });
                 return Err(SessionError::NoSession);
             }
@@ -462,34 +543,42 @@ impl Session {
 
     /// The value under `key`, deserialized; `None` when absent.
     ///
+    /// A value the Node app stored that has no Rust form (a string with a lone UTF-16 surrogate, nesting deeper
+    /// than [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH)) fails only this read: the session and its other
+    /// keys are unaffected, and the value is written back unchanged unless the handler replaces or removes it.
+    ///
     /// # Errors
     ///
-    /// [`SessionError::Deserialize`] when the value has another shape, [`SessionError::Store`] when loading
-    /// failed, [`SessionError::NoSession`] after `destroy`/`unset`.
+    /// [`SessionError::Deserialize`] when the value has another shape or no Rust form (its message never quotes
+    /// the value), [`SessionError::Store`] when loading failed, [`SessionError::NoSession`] after
+    /// `destroy`/`unset`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
         match Self::active_mut(&mut state).record.data().get(key) {
             None => Ok(None),
-            Some(v) => T::deserialize(v).map(Some).map_err(SessionError::Deserialize),
+            Some(v) => read_value(v).map(Some),
         }
     }
 
-    /// The raw JSON value under `key`.
+    /// The JSON value under `key`.
     ///
     /// # Errors
     ///
     /// As [`get`](Self::get).
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
         let mut state = self.active().await?;
-        Ok(Self::active_mut(&mut state).record.data().get(key).cloned())
+        match Self::active_mut(&mut state).record.data().get(key) {
+            None => Ok(None),
+            Some(v) => read_value(v).map(Some),
+        }
     }
 
     /// Sets `key` to `value` (express: `req.session[key] = value`).
     ///
     /// # Errors
     ///
-    /// [`SessionError::Serialize`], [`SessionError::ReservedKey`] for a key express reserves, and the errors of
-    /// [`get`](Self::get).
+    /// [`SessionError::Serialize`], [`SessionError::ReservedKey`] for a key express reserves,
+    /// [`SessionError::TooDeep`] for a value that could not be read back, and the errors of [`get`](Self::get).
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), SessionError> {
         let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
         self.insert_value(key, value).await
@@ -504,6 +593,7 @@ impl Session {
         if is_reserved_key(key) || key == CREATED_AT_KEY {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
+        check_depth(&value)?;
         let mut state = self.active().await?;
         Self::change(&mut state, Change::Set(key.to_owned(), value))
     }
@@ -512,7 +602,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// As [`get`](Self::get).
+    /// As [`get`](Self::get). The key is removed even when its old value cannot be read as a `T`
+    /// ([`SessionError::Deserialize`] then says why).
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).record.data().get(key).cloned();
@@ -521,7 +612,7 @@ impl Session {
         }
         match old {
             None => Ok(None),
-            Some(v) => serde_json::from_value(v).map(Some).map_err(SessionError::Deserialize),
+            Some(v) => read_value(&v).map(Some),
         }
     }
 
@@ -540,8 +631,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`SessionError::Deserialize`] when the stored value is not a `T`, and the errors of
-    /// [`insert`](Self::insert).
+    /// [`SessionError::Deserialize`] when the stored value is not a `T` (or has no Rust form, see
+    /// [`get`](Self::get)), and the errors of [`insert`](Self::insert).
     pub async fn update<T, F>(&self, key: &str, f: F) -> Result<T, SessionError>
     where
         T: Serialize + DeserializeOwned,
@@ -553,14 +644,14 @@ impl Session {
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
             let old = match old {
                 None => None,
-                Some(v) => Some(T::deserialize(v).map_err(SessionError::Deserialize)?),
+                Some(v) => Some(read_value(v)?),
             };
             serde_json::to_value(f(old)).map_err(SessionError::Serialize)
         });
         let mut state = self.active().await?;
         Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
         let new = Self::active_mut(&mut state).record.data().get(key).unwrap_or(&Value::Null);
-        T::deserialize(new).map_err(SessionError::Deserialize)
+        read_value(new)
     }
 
     /// Removes every key (the cookie stays).
@@ -583,14 +674,22 @@ impl Session {
         Ok(Self::active_mut(&mut state).record.data().keys().cloned().collect())
     }
 
-    /// A copy of all the data.
+    /// A copy of all the data. A value without a Rust form (see [`get`](Self::get)) is left out; [`keys`](Self::keys)
+    /// lists it.
     ///
     /// # Errors
     ///
     /// As [`get`](Self::get).
     pub async fn data(&self) -> Result<Map<String, Value>, SessionError> {
         let mut state = self.active().await?;
-        Ok(Self::active_mut(&mut state).record.data().clone())
+        let data = Self::active_mut(&mut state).record.data();
+        Ok(data
+            .iter()
+            .filter_map(|(k, v)| match crate::record::raw_text(v) {
+                None => Some((k.clone(), v.clone())),
+                Some(text) => crate::record::parse_raw(text).ok().map(|v| (k.clone(), v)),
+            })
+            .collect())
     }
 
     /// The session id (express: `req.sessionID`), generating it for a new session. After `destroy` or `unset`
@@ -708,7 +807,7 @@ impl Session {
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).id.clone();
         let destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
-            (Some(id), true) => self.config().store.destroy(id).await,
+            (Some(id), true) => self.store().destroy(id).await,
             _ => Ok(()),
         };
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
@@ -777,7 +876,7 @@ impl Session {
     /// conflict it re-reads the record and re-applies this request's changes to it (so that `active` holds what
     /// must move) and tries again. Returns `false` when the record was destroyed (or expired) meanwhile.
     async fn retire(&self, config: &Config, id: &SessionId, active: &mut Active) -> Result<bool, SessionError> {
-        let store = &config.store;
+        let store = self.store();
         for attempt in 0..=config.max_save_retries {
             let Some(expected) = active.version.clone() else { return Ok(true) };
             let mut cookie = active.record.cookie().clone();
@@ -835,7 +934,7 @@ impl Session {
         let destroyed_cookie = Some(active.record.cookie().clone());
         state.phase = Phase::Gone(Gone { id: id.clone(), stored, destroyed_cookie });
         match id {
-            Some(id) if stored => self.config().store.destroy(&id).await.map_err(Into::into),
+            Some(id) if stored => self.store().destroy(&id).await.map_err(Into::into),
             _ => Ok(()),
         }
     }
@@ -872,7 +971,7 @@ impl Session {
     pub async fn reload(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
-        let Some(found) = self.config().store.get(&id).await? else { return Err(SessionError::NotFound) };
+        let Some(found) = self.store().get(&id).await? else { return Err(SessionError::NotFound) };
         Self::before_change(&mut state, None);
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
@@ -910,7 +1009,7 @@ impl Session {
     /// its `originalMaxAge` is what the handler set.
     async fn write(&self, state: &mut State) -> Result<WriteOutcome, SessionError> {
         let config = Arc::clone(&self.shared.config);
-        let store = &config.store;
+        let store = self.store();
         let active = Self::active_mut(state);
         active.record.cookie_mut().touch(config.clock.now());
         Self::check_size(&config, &active.record)?;
@@ -999,16 +1098,28 @@ impl Session {
         Ok(())
     }
 
+    /// Refuses a record above [`max_record_size`](crate::SessionOptions::max_record_size) that this request made
+    /// larger than the stored record it read: a session the Node app (or a larger earlier limit) made big stays
+    /// writable as long as it does not grow.
     fn check_size(config: &Config, record: &Record) -> Result<(), SessionError> {
         let Some(limit) = config.hardening.max_record_size else { return Ok(()) };
         if record.json_len_bound() <= limit {
             return Ok(());
         }
         let size = record.json_len();
-        if size > limit {
-            return Err(SessionError::TooLarge { size, limit });
+        if size <= limit {
+            return Ok(());
         }
-        Ok(())
+        // The creation stamp the layer adds to a session without one (absolute timeout) is not growth the
+        // request caused: room for `,"__sessionCreatedAt":` and the longest number.
+        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) { CREATED_AT_KEY.len() + 24 } else { 0 };
+        match record.loaded_len() {
+            Some(loaded) if size <= loaded + stamp_room => {
+                tracing::debug!(size, limit, loaded, "session above max_record_size written: it did not grow");
+                Ok(())
+            }
+            _ => Err(SessionError::TooLarge { size, limit }),
+        }
     }
 
     /// The end of the request: express's header-time and `res.end` work. Decides, writes, and returns the
@@ -1025,14 +1136,14 @@ impl Session {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
             if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
                 // The outcome depends only on whether the record exists (see `must_load_untouched`).
-                match config.store.refresh(&id).await {
+                match self.store().refresh(&id).await {
                     Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
                         state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
                     }
-                    Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                        tracing::error!(%error, "session store failed; serving the request without a session");
+                    // Logged once, by the layer, at the end of the request.
+                    Err(_) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                         return Ok(Finished::default());
                     }
                     Err(error) => return Err(error.into()),
@@ -1100,13 +1211,13 @@ impl Session {
             StoreAction::Nothing => {}
             StoreAction::Destroy => {
                 if let Some(id) = &session_id {
-                    config.store.destroy(id).await?;
+                    self.store().destroy(id).await?;
                 }
             }
             StoreAction::Touch => {
                 let active = Self::active_mut(&mut state);
                 if let Some(id) = &active.id {
-                    config.store.touch(id, &active.record).await?;
+                    self.store().touch(id, &active.record).await?;
                 }
             }
             StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
