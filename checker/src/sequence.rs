@@ -411,6 +411,16 @@ pub fn corpus(manual: bool) -> Vec<(&'static str, Sequence)> {
             ),
         ),
         (
+            "a change after a reload() that brings the data back to what was loaded",
+            seq(
+                false,
+                vec![
+                    at(vec![one(0, vec![Op::CycleId])]),
+                    at(vec![one(0, vec![Op::Insert(1)]), one(0, vec![Op::Reload, Op::Pause(3), Op::Remove(1)])]),
+                ],
+            ),
+        ),
+        (
             "a request whose data ends as it loaded it writes nothing (no false alarm)",
             seq(
                 false,
