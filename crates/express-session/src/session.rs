@@ -973,6 +973,12 @@ impl Session {
         let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
         let Some(found) = self.store().get(&id).await? else { return Err(SessionError::NotFound) };
         Self::before_change(&mut state, None);
+        // What the store holds is now the reloaded data, which may carry other requests' writes: a later change
+        // that makes the data equal to what was loaded first (removing a key another request added) must still
+        // be written. Whether the data counts as modified stays judged against the first load, as in express.
+        if !matches!(state.saved_hash, SavedHash::Unset) {
+            state.saved_hash = SavedHash::Value(found.record.data().clone());
+        }
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
         state.phase = Phase::Active(active);
@@ -988,11 +994,15 @@ impl Session {
     /// winning, and the errors of [`get`](Self::get).
     pub async fn save(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
+        let outcome = self.write(&mut state).await?;
         if state.wrapped {
+            // express's `savedHash`, taken of what was written: a save that lost a race wrote this request's
+            // changes re-applied on the other request's record, so a later change back to the data as this
+            // request had it before the save (removing a key the other request added) must still be written.
             let data = Self::active_mut(&mut state).record.data().clone();
             state.saved_hash = SavedHash::Value(data);
         }
-        match self.write(&mut state).await? {
+        match outcome {
             WriteOutcome::Written => Ok(()),
             // express would recreate it; we do not bring back a session another request destroyed.
             WriteOutcome::Gone => Ok(()),
