@@ -338,13 +338,13 @@ impl Session {
                 let mut active = Active::fresh(found.record, Some(id));
                 active.version = Some(found.version);
                 state.phase = Phase::Active(active);
+                if !self.config().resave {
+                    state.saved_hash = SavedHash::Original;
+                }
                 if unstamped {
                     // A session created before the option (or by Node): its lifetime starts now, and the stamp is
                     // stored at once, even by a read-only request, or the absolute timeout would never end it.
                     self.store_creation_stamp(state).await?;
-                }
-                if !self.config().resave {
-                    state.saved_hash = SavedHash::Original;
                 }
             }
             Ok(None) => {
@@ -379,9 +379,11 @@ impl Session {
         match self.write(state).await {
             Ok(WriteOutcome::Written) => Ok(()),
             Ok(WriteOutcome::Gone) => {
-                // Destroyed meanwhile: as if the cookie had named no live session.
+                // Destroyed meanwhile: as if the cookie had named no live session (a new session has no saved
+                // hash, so that `saveUninitialized` stores it before its cookie is sent).
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
+                state.saved_hash = SavedHash::Unset;
                 Ok(())
             }
             Err(SessionError::Store(error))

@@ -302,7 +302,8 @@ macro_rules! store_suite {
             http_explicit_save_after_touches_keeps_the_session,
             http_cycle_id_after_a_logout_brings_nothing_back,
             http_cycle_id_keeps_a_concurrent_write,
-            http_absolute_timeout_ends_sessions_written_without_a_stamp
+            http_absolute_timeout_ends_sessions_written_without_a_stamp,
+            http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -661,6 +662,97 @@ pub async fn http_absolute_timeout_ends_sessions_written_without_a_stamp<S: Stor
     let (status, _) = http_cases::send(b, "/", Some(&cookie)).await;
     assert_eq!(status, 500, "the session outlived its absolute timeout (the handler still saw the user)");
     assert!(store.get(&id).await.expect("get").is_none(), "the timed-out session is still stored");
+}
+
+/// A store that passes every call to `inner`, except that the first `save_if` after [`arm`](Self::arm) waits:
+/// it signals `reached`, then goes on only after `go`. Lets a case put another request's work between a request's
+/// read and its first write, where no handler code runs (the creation stamp's write on load).
+#[derive(Debug)]
+struct PauseFirstSaveIf<S> {
+    inner: Arc<S>,
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+impl<S: Store> PauseFirstSaveIf<S> {
+    fn new(inner: &Arc<S>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::clone(inner),
+            armed: std::sync::atomic::AtomicBool::new(true),
+            reached: tokio::sync::Notify::new(),
+            go: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+impl<S: Store> Store for PauseFirstSaveIf<S> {
+    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.inner.create(id, record).await
+    }
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.inner.set(id, record).await
+    }
+    async fn save_if(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        expected: &super::Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+        self.inner.save_if(id, record, expected).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
+        self.inner.touch(id, record).await
+    }
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.destroy(id).await
+    }
+    fn now(&self) -> crate::Timestamp {
+        self.inner.now()
+    }
+}
+
+/// Through the HTTP layer, two instances, `saveUninitialized` and an absolute timeout: a request reads a session
+/// the Node app wrote (no creation stamp); before its stamp is written, a logout on the other instance destroys
+/// the session. The request goes on with a new session, as when a cookie names no live session: nothing of the
+/// old one comes back, and a cookie it sends names a session that is stored (express saves the new,
+/// uninitialized session and sends its cookie).
+pub async fn http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let id = SessionId::generate();
+    store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
+    let cookie = cookie_for(&id);
+    let options = |o: crate::SessionOptions| o.save_uninitialized(true).absolute_timeout(Duration::from_secs(60));
+    let paused = PauseFirstSaveIf::new(&store);
+    let reader = http_cases::instance_with(&paused, options, |s, _| async move {
+        match s.get::<String>("user").await? {
+            Some(_) => Err(crate::SessionError::NotFound),
+            None => Ok(()),
+        }
+    });
+    let logout = http_cases::instance_with(&store, options, |s, _| async move { s.destroy().await });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(reader, "/read", Some(&cookie)).await }
+    });
+    paused.reached.notified().await;
+    assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    paused.go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200, "the request saw the logged-out user");
+    assert!(store.get(&id).await.expect("get").is_none(), "the logged-out session came back");
+    let set_cookie = set_cookie.expect("saveUninitialized: the new session's cookie");
+    let new_id = id_of(&set_cookie);
+    assert_ne!(new_id, id);
+    let stored = store.get(&new_id).await.expect("get").expect("the cookie names a session that was never stored");
+    assert_eq!(stored.record.data().get("user"), None);
 }
 
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
