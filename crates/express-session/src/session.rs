@@ -1108,7 +1108,9 @@ impl Session {
             StoreAction::Touch => {
                 let active = Self::active_mut(&mut state);
                 if let Some(id) = &active.id {
-                    config.store.touch(id, &active.record).await?;
+                    // Destroyed (or moved by `cycle_id`) since it was read: a rolling cookie would name a dead
+                    // session, and could overwrite the cookie another request just sent for the session's new id.
+                    gone = config.store.touch(id, &active.record).await? == TouchOutcome::Gone;
                 }
             }
             StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),

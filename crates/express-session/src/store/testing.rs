@@ -303,7 +303,8 @@ macro_rules! store_suite {
             http_cycle_id_after_a_logout_brings_nothing_back,
             http_cycle_id_keeps_a_concurrent_write,
             http_absolute_timeout_ends_sessions_written_without_a_stamp,
-            http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session
+            http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session,
+            http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -753,6 +754,43 @@ pub async fn http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored
     assert_ne!(new_id, id);
     let stored = store.get(&new_id).await.expect("get").expect("the cookie names a session that was never stored");
     assert_eq!(stored.record.data().get("user"), None);
+}
+
+/// Through the HTTP layer, two instances, `rolling`: a read-only request has read the session when a logout
+/// completes on the other instance. Its end-of-request touch finds the session gone, so it sends no cookie for
+/// it (express's rolling cookie would name a destroyed session; after a `cycle_id` elsewhere it would overwrite
+/// the browser's new cookie with the retired one).
+pub async fn http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let rolling = |o: crate::SessionOptions| o.rolling(true);
+    let reader = http_cases::instance_with(&store, rolling, {
+        let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+        move |s, _| {
+            let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+                loaded.notify_one();
+                go.notified().await;
+                Ok(())
+            }
+        }
+    });
+    let logout = http_cases::instance_with(&store, rolling, |s, _| async move { s.destroy().await });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(reader, "/read", Some(&cookie)).await }
+    });
+    loaded.notified().await;
+    assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the touch brought the session back");
+    if let Some(set_cookie) = set_cookie {
+        assert_ne!(id_of(&set_cookie), id_of(&cookie), "a rolling cookie for the destroyed session");
+    }
 }
 
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
