@@ -106,7 +106,9 @@ impl Change {
                 let new = f(data.get(k))?;
                 put(data, k, new);
             }
-            Change::Clear => data.clear(),
+            // The creation stamp is the session's age, not its data: clearing keeps it, or clearing would
+            // restart the absolute timeout.
+            Change::Clear => data.retain(|key, _| key == CREATED_AT_KEY),
         }
         Ok(())
     }
@@ -514,8 +516,12 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// As [`get`](Self::get).
+    /// [`SessionError::ReservedKey`] for the creation stamp ([`CREATED_AT_KEY`]), which the layer keeps, and
+    /// the errors of [`get`](Self::get).
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        if key == CREATED_AT_KEY {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).record.data().get(key).cloned();
         if old.is_some() {
@@ -565,7 +571,9 @@ impl Session {
         T::deserialize(new).map_err(SessionError::Deserialize)
     }
 
-    /// Removes every key (the cookie stays).
+    /// Removes every key (the cookie stays, and so does the creation stamp of the
+    /// [`absolute_timeout`](crate::SessionOptions::absolute_timeout): clearing the data does not make the session
+    /// younger).
     ///
     /// # Errors
     ///

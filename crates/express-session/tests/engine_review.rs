@@ -1,0 +1,72 @@
+//! Adversarial review of issue 13's engine fixes (cycle_id, the creation stamp, touch at write): each case is a
+//! defect found by attacking them, reproduced through the HTTP layer on MemoryStore with a manual clock. The
+//! concurrency cases that must hold on every store are in the shared store suite.
+
+mod common;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use common::{TestApp, options};
+use express_session::{CookieOptions, Session, SessionError};
+
+async fn login(session: Session) -> Result<&'static str, SessionError> {
+    session.insert("user", "alice").await?;
+    Ok("ok")
+}
+
+async fn read_user(session: Session) -> Result<String, SessionError> {
+    Ok(session.get::<String>("user").await?.unwrap_or_else(|| "anonymous".into()))
+}
+
+/// `clear()` empties the session's data, not its age: a handler that clears and rebuilds the session (here on
+/// every visit) must not restart the absolute timeout, or a session used often enough lives forever.
+#[tokio::test]
+async fn clear_does_not_restart_the_absolute_timeout() {
+    async fn rebuild(session: Session) -> Result<&'static str, SessionError> {
+        let user: Option<String> = session.get("user").await?;
+        session.clear().await?;
+        if let Some(user) = user {
+            session.insert("user", user).await?;
+        }
+        Ok("ok")
+    }
+    let options = options()
+        .cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
+        .absolute_timeout(Duration::from_secs(60));
+    let routes =
+        Router::new().route("/login", get(login)).route("/rebuild", get(rebuild)).route("/read", get(read_user));
+    let t = TestApp::new(options, routes);
+    let cookie = t.get("/login", None).await.cookie();
+    for _ in 0..3 {
+        t.clock.advance(Duration::from_secs(25));
+        assert_eq!(t.get("/rebuild", Some(&cookie)).await.status, 200);
+    }
+    // 75 s after the login, with the session cleared and rebuilt 25 s ago.
+    assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "the absolute timeout was restarted by clear()");
+}
+
+/// The creation stamp is the layer's, as `cookie` is express's: a handler cannot remove it (that too would
+/// restart the absolute timeout), as it cannot insert or update it.
+#[tokio::test]
+async fn the_creation_stamp_cannot_be_removed() {
+    async fn remove_stamp(session: Session) -> Result<String, SessionError> {
+        match session.remove::<serde_json::Value>(express_session::record::CREATED_AT_KEY).await {
+            Err(SessionError::ReservedKey(_)) => Ok("refused".into()),
+            Err(other) => Err(other),
+            Ok(_) => Ok("removed".into()),
+        }
+    }
+    let options = options()
+        .cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
+        .absolute_timeout(Duration::from_secs(60));
+    let routes =
+        Router::new().route("/login", get(login)).route("/remove", get(remove_stamp)).route("/read", get(read_user));
+    let t = TestApp::new(options, routes);
+    let cookie = t.get("/login", None).await.cookie();
+    t.clock.advance(Duration::from_secs(50));
+    assert_eq!(t.get("/remove", Some(&cookie)).await.body, "refused");
+    t.clock.advance(Duration::from_secs(20));
+    assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "the absolute timeout was restarted");
+}
