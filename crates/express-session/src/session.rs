@@ -751,13 +751,16 @@ impl Session {
     ///
     /// [`SessionError::Store`] when the store failed (the session is then left as it was),
     /// [`SessionError::SaveConflict`] when concurrent writes kept winning, [`SessionError::InvalidGeneratedId`]
-    /// from a custom `genid`, and the errors of [`get`](Self::get).
+    /// from a custom `genid`, [`SessionError::TooLarge`] when the session could not be written under the new id
+    /// (nothing moves), and the errors of [`get`](Self::get).
     pub async fn cycle_id(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let config = Arc::clone(&self.shared.config);
         // The new id first: a failing `genid` leaves the session as it was.
         let new_id = config.generate_id(self.shared.head.as_ref())?;
         let active = Self::active_mut(&mut state);
+        // What cannot be written under the new id must not be retired under the old one.
+        Self::check_size(&config, &active.record)?;
         if let Some(old) = active.id.clone().filter(|_| active.version.is_some())
             && !self.retire(&config, &old, active).await?
         {

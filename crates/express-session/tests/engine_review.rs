@@ -70,3 +70,28 @@ async fn the_creation_stamp_cannot_be_removed() {
     t.clock.advance(Duration::from_secs(20));
     assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "the absolute timeout was restarted");
 }
+
+/// `cycle_id` of a session too large to be written back (the Node app, which has no size limit, wrote it): the
+/// move is refused before the old record is retired, so the session stays readable under its id. Before, the old
+/// record was retired, the new one could not be written (`TooLarge`), and the whole session was lost.
+#[tokio::test]
+async fn cycle_id_of_a_session_that_cannot_be_written_back_keeps_it() {
+    async fn cycle(session: Session) -> Result<&'static str, SessionError> {
+        session.cycle_id().await?;
+        Ok("cycled")
+    }
+    let options = options().max_record_size(Some(1024));
+    let t = TestApp::new(options, Router::new().route("/cycle", get(cycle)).route("/read", get(read_user)));
+    let id = express_session::SessionId::generate();
+    let mut cookie = express_session::SessionCookie::default();
+    cookie.set_max_age(Some(Duration::from_secs(3600)), t.clock.now());
+    let data = serde_json::json!({"user": "node", "blob": "x".repeat(4096)}).as_object().unwrap().clone();
+    express_session::Store::create(&t.store, &id, &express_session::Record::from_parts(cookie, data)).await.unwrap();
+    let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
+    let cookie = format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+    assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "readable before");
+    let cycled = t.get("/cycle", Some(&cookie)).await;
+    assert_eq!(cycled.status, 500, "the move cannot be stored");
+    assert_eq!(cycled.set_cookie, None);
+    assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "the session was lost");
+}
