@@ -304,6 +304,7 @@ macro_rules! store_suite {
             http_cycle_id_keeps_a_concurrent_write,
             http_absolute_timeout_ends_sessions_written_without_a_stamp,
             http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session,
+            http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp,
             http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile
         );
     };
@@ -754,6 +755,48 @@ pub async fn http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored
     assert_ne!(new_id, id);
     let stored = store.get(&new_id).await.expect("get").expect("the cookie names a session that was never stored");
     assert_eq!(stored.record.data().get("user"), None);
+}
+
+/// Through the HTTP layer, two instances, an absolute timeout: two requests read a session the Node app wrote
+/// (no creation stamp). The first is held before its stamp write while the second stamps the session, writes a
+/// key and completes; the first then loses the race, re-reads, keeps the second's stamp (the session has one age)
+/// and key, and adds its own.
+pub async fn http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let id = SessionId::generate();
+    store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
+    let cookie = cookie_for(&id);
+    let options = |o: crate::SessionOptions| o.absolute_timeout(Duration::from_secs(60));
+    let paused = PauseFirstSaveIf::new(&store);
+    let slow = http_cases::instance_with(&paused, options, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.insert("mine", 1).await
+    });
+    let fast = http_cases::instance_with(&store, options, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.insert("theirs", 2).await
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/slow", Some(&cookie)).await }
+    });
+    paused.reached.notified().await;
+    // Two stamps taken apart differ, so that a stamp overwritten by the slow request would show.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, set_cookie) = http_cases::send(fast, "/fast", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie.map(|c| id_of(&c)), Some(id.clone()), "a modified session with a maxAge: its cookie");
+    let stamp = must_get(&*store, &id).await.record.data().get(crate::record::CREATED_AT_KEY).cloned();
+    assert!(stamp.is_some(), "the first request to get there stored the stamp");
+    paused.go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie.map(|c| id_of(&c)), Some(id.clone()));
+    let record = must_get(&*store, &id).await.record;
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.data().get("theirs"), Some(&json!(2)), "the other request's write was lost");
+    assert_eq!(record.data().get("mine"), Some(&json!(1)));
+    assert_eq!(record.data().get(crate::record::CREATED_AT_KEY), stamp.as_ref(), "the session's age moved");
 }
 
 /// Through the HTTP layer, two instances, `rolling`: a read-only request has read the session when a logout
