@@ -95,3 +95,66 @@ async fn cycle_id_of_a_session_that_cannot_be_written_back_keeps_it() {
     assert_eq!(cycled.set_cookie, None);
     assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "the session was lost");
 }
+
+/// What a request does after `cycle_id`, before its move is written, acts on the session where it still is:
+/// `destroy()` and `regenerate()` remove the old record, `unset()` with `unset: 'destroy'` too, with `'keep'`
+/// the session stays as it was; `save()` writes the move, and a later change is saved under the new id; a
+/// second `cycle_id` only picks another id. Each leaves exactly the records it should.
+#[tokio::test]
+async fn what_follows_cycle_id_in_the_same_request() {
+    async fn then(session: Session, step: &str) -> Result<String, SessionError> {
+        session.cycle_id().await?;
+        match step {
+            "destroy" => session.destroy().await?,
+            "regenerate" => session.regenerate().await?,
+            "unset" => session.unset().await?,
+            "save" => {
+                session.save().await?;
+                session.insert("later", true).await?;
+            }
+            "twice" => session.cycle_id().await?,
+            _ => {}
+        }
+        Ok("ok".into())
+    }
+    for (step, unset, survives_at_old, new_cookie) in [
+        ("destroy", express_session::Unset::Keep, false, false),
+        ("regenerate", express_session::Unset::Keep, false, true),
+        ("unset", express_session::Unset::Destroy, false, false),
+        ("unset", express_session::Unset::Keep, true, false),
+        ("save", express_session::Unset::Keep, false, true),
+        ("twice", express_session::Unset::Keep, false, true),
+    ] {
+        let routes = Router::new().route("/login", get(login)).route("/read", get(read_user)).route(
+            "/step/{step}",
+            get(|session: Session, axum::extract::Path(step): axum::extract::Path<String>| async move {
+                then(session, &step).await
+            }),
+        );
+        let t = TestApp::new(options().unset(unset), routes);
+        let cookie = t.get("/login", None).await.cookie();
+        let reply = t.get(&format!("/step/{step}"), Some(&cookie)).await;
+        assert_eq!(reply.status, 200, "{step} {unset:?}");
+        let at_old = t.get("/read", Some(&cookie)).await.body;
+        assert_eq!(at_old == "alice", survives_at_old, "{step} {unset:?}: the old id reads {at_old}");
+        // A removal cookie (after destroy) names no session.
+        let names_session = reply.set_cookie.as_deref().is_some_and(|c| !c.starts_with("connect.sid=;"));
+        assert_eq!(names_session, new_cookie, "{step} {unset:?}: {:?}", reply.set_cookie);
+        let expected_records = match step {
+            "regenerate" | "save" | "twice" => 1,
+            "unset" if unset == express_session::Unset::Keep => 1,
+            _ => 0,
+        };
+        assert_eq!(t.len().await, expected_records, "{step} {unset:?}");
+        if names_session {
+            let new = reply.cookie();
+            let expected = if step == "regenerate" { "anonymous" } else { "alice" };
+            assert_eq!(t.get("/read", Some(&new)).await.body, expected, "{step}: the new id");
+        }
+        if step == "save" {
+            let id = express_session::SessionId::new(reply.cookie_id()).unwrap();
+            let stored = express_session::Store::get(&t.store, &id).await.unwrap().unwrap();
+            assert_eq!(stored.record.data().get("later"), Some(&serde_json::json!(true)), "the change after save()");
+        }
+    }
+}

@@ -302,6 +302,9 @@ macro_rules! store_suite {
             http_explicit_save_after_touches_keeps_the_session,
             http_cycle_id_after_a_logout_brings_nothing_back,
             http_cycle_id_keeps_a_concurrent_write,
+            http_cycle_id_keeps_a_write_made_before_the_move_is_written,
+            http_a_dropped_request_after_cycle_id_loses_nothing,
+            http_two_cycle_ids_leave_one_session,
             http_absolute_timeout_ends_sessions_written_without_a_stamp,
             http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session,
             http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp,
@@ -557,9 +560,19 @@ pub async fn http_explicit_save_after_touches_keeps_the_session<S: Store>(store:
     assert_eq!(http_cases::send(read, "/", Some(&cookie)).await, (200, None), "the client is still logged in");
 }
 
+/// Every record the store lists (`all`), or `None` when it cannot list them.
+async fn all_records<S: Store>(store: &S) -> Option<Vec<(SessionId, Record)>> {
+    match store.all().await {
+        Ok(all) => Some(all),
+        Err(StoreError::Unsupported { .. }) => None,
+        Err(error) => panic!("all failed: {error}"),
+    }
+}
+
 /// Through the HTTP layer, two instances: a logout completes while a slow request of the same session is in
-/// flight (it has read the session and waits); the slow request then calls `cycle_id`. Afterwards no record under any id holds the old data, and no
-/// cookie names it: the slow request went on with a new, empty session.
+/// flight (it has read the session and waits); the slow request then calls `cycle_id` and changes the session.
+/// Afterwards no record under any id holds the old data, and no cookie names one: the move found the session
+/// destroyed, so nothing moved and the request's changes were dropped, as a save's are.
 pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S) {
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
@@ -573,9 +586,6 @@ pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S
                 loaded.notify_one();
                 go.notified().await;
                 s.cycle_id().await?;
-                if s.get::<String>("user").await?.is_some() {
-                    return Err(crate::SessionError::NotFound);
-                }
                 s.insert("after", true).await
             }
         }
@@ -589,14 +599,137 @@ pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S
     assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
     go.notify_one();
     let (status, set_cookie) = in_flight.await.expect("task");
-    assert_eq!(status, 200, "the handler saw the old data after cycle_id");
+    assert_eq!(status, 200);
     assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the logged-out session came back");
-    let set_cookie = set_cookie.expect("the new, empty session's cookie");
-    let new_id = id_of(&set_cookie);
+    if let Some(set_cookie) = set_cookie {
+        let record = store.get(&id_of(&set_cookie)).await.expect("get").map(|v| v.record);
+        assert_eq!(record.and_then(|r| r.data().get("user").cloned()), None, "the old data moved under a new id");
+    }
+    if let Some(all) = all_records(&*store).await {
+        assert!(all.iter().all(|(_, r)| r.data().get("user").is_none()), "the old data lives on: {all:?}");
+    }
+}
+
+/// Through the HTTP layer, two instances: a request reads the session and calls `cycle_id`, then waits;
+/// meanwhile another request of the session (sent with the old cookie) writes a key and completes; then the
+/// first request changes the session and ends. The new id holds both writes: the move is written at the end of
+/// the request, and what was saved under the old id until then moves with it.
+pub async fn http_cycle_id_keeps_a_write_made_before_the_move_is_written<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (cycled, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+        move |s, _| {
+            let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?;
+                s.cycle_id().await?;
+                cycled.notify_one();
+                go.notified().await;
+                s.insert("mine", 1).await
+            }
+        }
+    });
+    let writer = http_cases::instance(&store, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.insert("theirs", 2).await
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/cycle", Some(&cookie)).await }
+    });
+    cycled.notified().await;
+    assert_eq!(http_cases::send(writer, "/write", Some(&cookie)).await, (200, None), "the session is still there");
+    go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    let new_id = id_of(&set_cookie.expect("the cycled session's cookie"));
     assert_ne!(new_id, id_of(&cookie));
     let record = must_get(&*store, &new_id).await.record;
-    assert_eq!(record.data().get("user"), None, "the old data moved under a new id");
-    assert_eq!(record.data().get("after"), Some(&json!(true)));
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.data().get("mine"), Some(&json!(1)));
+    assert_eq!(record.data().get("theirs"), Some(&json!(2)), "the other request's write was lost");
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the old id still works");
+}
+
+/// Through the HTTP layer: a request calls `cycle_id` and never ends (the client went away, or a timeout layer
+/// dropped it). The session stays under the id the browser has, with its data: nothing was moved.
+pub async fn http_a_dropped_request_after_cycle_id_loses_nothing<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let cycled = Arc::new(tokio::sync::Notify::new());
+    let abandoned = http_cases::instance(&store, {
+        let cycled = Arc::clone(&cycled);
+        move |s, _| {
+            let cycled = Arc::clone(&cycled);
+            async move {
+                s.cycle_id().await?;
+                s.insert("after", true).await?;
+                cycled.notify_one();
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        }
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(abandoned, "/login", Some(&cookie)).await }
+    });
+    cycled.notified().await;
+    in_flight.abort();
+    assert!(in_flight.await.expect_err("aborted").is_cancelled());
+    let record = store.get(&id_of(&cookie)).await.expect("get").expect("the session was lost");
+    assert_eq!(record.record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.record.data().get("after"), None, "a change of a request that never ended was stored");
+    if let Some(all) = all_records(&*store).await {
+        assert_eq!(all.len(), 1, "a copy of the session under another id: {all:?}");
+    }
+}
+
+/// Through the HTTP layer, two instances: two requests of one session both call `cycle_id` (a double-clicked
+/// login). The first to write its move wins; the other finds the old record retired, removes its copy and sends
+/// no cookie, so the browser ends up with the one session that lives on, never with an empty one.
+pub async fn http_two_cycle_ids_leave_one_session<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (cycled, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+        move |s, _| {
+            let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+                s.cycle_id().await?;
+                cycled.notify_one();
+                go.notified().await;
+                s.insert("slow", true).await
+            }
+        }
+    });
+    let fast = http_cases::instance(&store, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.cycle_id().await?;
+        s.insert("fast", true).await
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/login", Some(&cookie)).await }
+    });
+    cycled.notified().await;
+    let (status, fast_cookie) = http_cases::send(fast, "/login", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    go.notify_one();
+    let (status, slow_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    assert_eq!(slow_cookie, None, "the request whose move lost sent a cookie (for an empty or orphaned session)");
+    let new_id = id_of(&fast_cookie.expect("the winner's cookie"));
+    let record = must_get(&*store, &new_id).await.record;
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the old id still works");
+    if let Some(all) = all_records(&*store).await {
+        assert_eq!(all.len(), 1, "copies of the session: {all:?}");
+    }
 }
 
 /// Through the HTTP layer, two instances: a request reads the session, changes it and waits; meanwhile another
