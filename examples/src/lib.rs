@@ -12,7 +12,6 @@ use http::StatusCode;
 use http::header::LOCATION;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -53,7 +52,7 @@ pub async fn serve(app: axum::Router) -> std::io::Result<()> {
 /// use express_session_examples::Limits;
 /// use std::time::Duration;
 ///
-/// let limits = Limits { header_read_timeout: Duration::from_secs(5), max_connections: 256 };
+/// let limits = Limits { header_read_timeout: Duration::from_secs(5), max_connections: 256, ..Limits::default() };
 /// assert!(limits.max_connections < 1024, "below the usual limit of open files");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,11 +65,19 @@ pub struct Limits {
     /// for the store's connections). Further clients wait in the listen backlog until one closes, which the
     /// header timeout guarantees for idle ones.
     pub max_connections: usize,
+    /// How long a request may take once its header is in: reading its body and answering it. Then it is
+    /// answered `408 Request Timeout` and the connection is closed, so that a client trickling a body (a
+    /// form field a byte a second) cannot hold a connection for ever either. Default 30 s.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { header_read_timeout: Duration::from_secs(10), max_connections: 512 }
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 512,
+            request_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -91,7 +98,8 @@ impl Default for Limits {
 /// # }
 /// ```
 pub async fn serve_with(listener: TcpListener, app: axum::Router, limits: Limits, signal: impl Future<Output = ()>) {
-    let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    // Tokio's semaphore holds at most MAX_PERMITS (2^61 - 1) and panics beyond: that many is no limit anyway.
+    let connections = Arc::new(Semaphore::new(limits.max_connections.clamp(1, Semaphore::MAX_PERMITS)));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
@@ -119,7 +127,7 @@ pub async fn serve_with(listener: TcpListener, app: axum::Router, limits: Limits
             },
             () = &mut signal => break,
         };
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = http.serve_connection(TokioIo::new(stream), within(limits.request_timeout, app.clone()));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -131,6 +139,30 @@ pub async fn serve_with(listener: TcpListener, app: axum::Router, limits: Limits
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// `app` as a hyper service whose requests are answered `408 Request Timeout`, and their connection closed, when
+/// reading their body and answering them takes longer than `timeout` (hyper's header timeout ends with the
+/// header).
+fn within(
+    timeout: Duration,
+    app: axum::Router,
+) -> impl hyper::service::Service<
+    http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+        let app = app.clone();
+        async move {
+            match tokio::time::timeout(timeout, tower::ServiceExt::oneshot(app, request)).await {
+                Ok(answered) => answered,
+                // The request is dropped with its body unread: hyper closes the connection after this answer.
+                Err(_) => Ok((StatusCode::REQUEST_TIMEOUT, [(http::header::CONNECTION, "close")]).into_response()),
+            }
+        }
+    })
 }
 
 async fn shutdown() {

@@ -73,7 +73,8 @@ async fn idle_clients_cannot_starve_the_server() {
 
 async fn three_hundred_idle_clients_neither_block_a_request_nor_stay_connected() {
     let timeout = Duration::from_millis(800);
-    let (address, stop, server) = start(Limits { header_read_timeout: timeout, max_connections: 512 }).await;
+    let (address, stop, server) =
+        start(Limits { header_read_timeout: timeout, max_connections: 512, ..Limits::default() }).await;
     let opened = Instant::now();
     let mut idle = idle_clients(address, 300).await;
 
@@ -101,7 +102,8 @@ async fn three_hundred_idle_clients_neither_block_a_request_nor_stay_connected()
 
 async fn the_server_holds_at_most_its_connection_limit_and_still_answers() {
     let timeout = Duration::from_millis(300);
-    let (address, stop, server) = start(Limits { header_read_timeout: timeout, max_connections: 20 }).await;
+    let (address, stop, server) =
+        start(Limits { header_read_timeout: timeout, max_connections: 20, ..Limits::default() }).await;
     let before = open_files();
     let _idle = idle_clients(address, 100).await;
     tokio::time::sleep(Duration::from_millis(100)).await;

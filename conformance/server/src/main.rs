@@ -1,6 +1,6 @@
 //! The Rust twin of the conformance harness: the protocol of `conformance/README.md`, served by our session
 //! layer. Started with `PORT` and `SESSION_OPTIONS` (express-session's options as JSON, plus `trustProxy`,
-//! `store`, `storeFail` and `memoryCapacity`). Options that are absent take **express-session's** defaults, and the settings that
+//! `store`, `storeFail`, `storeTimeoutMs` and `memoryCapacity`). Options that are absent take **express-session's** defaults, and the settings that
 //! restore express's behaviour where ours differs on purpose are turned on (insecure cookie attributes are sent,
 //! a disconnected store passes requests through), so that what remains different is listed in
 //! `conformance/KNOWN_DIFFERENCES.md`.
@@ -232,11 +232,19 @@ fn options<S: Store + Clone>(config: &Value, store: HarnessStore<S>) -> Result<S
         .max_record_size(None);
     let mut express = config.clone();
     if let Some(obj) = express.as_object_mut() {
-        for harness_key in ["trustProxy", "store", "storeFail", "memoryCapacity"] {
+        for harness_key in ["trustProxy", "store", "storeFail", "storeTimeoutMs", "memoryCapacity"] {
             obj.remove(harness_key);
         }
     }
-    Ok(base.merge_express_json(&express).map_err(|e| e.to_string())?.store(store))
+    let mut options = base.merge_express_json(&express).map_err(|e| e.to_string())?.store(store);
+    match &config["storeTimeoutMs"] {
+        Value::Null => {}
+        value => {
+            let ms = value.as_u64().filter(|ms| *ms > 0).ok_or("storeTimeoutMs must be a positive integer (ms)")?;
+            options = options.store_timeout(std::time::Duration::from_millis(ms));
+        }
+    }
+    Ok(options)
 }
 
 /// Express's `req.secure` under its `trust proxy` setting: the first `X-Forwarded-Proto` value, trimmed, exactly

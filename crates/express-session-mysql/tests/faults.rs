@@ -107,3 +107,76 @@ async fn a_server_that_goes_away_and_comes_back() {
         .unwrap();
     testing::a_server_that_goes_away_and_comes_back(store, &proxy).await;
 }
+
+/// The layer's store timeout in the outage tests; the store's own (3 s) is longer, so that the layer's one
+/// budget per request is what ends a call that waits.
+const LAYER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The database gone: the store (one connection) reaches MariaDB/MySQL through a proxy, which stops listening
+/// (new connections are refused), and the store's connection is killed with `KILL`. The layer answers the first
+/// request 503 within one store timeout, the next ones in a median under 50 ms, and once the proxy listens
+/// again the first 200 comes within 1 s (targets and margins: `an_outage_fails_fast_and_recovers`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_fails_fast_while_the_database_is_gone_and_is_back_within_a_second() {
+    let Some(admin) = common::admin().await else { return };
+    let table = common::fresh_table(&admin).await;
+    let options: MySqlConnectOptions = common::url().parse().unwrap();
+    let proxy = testing::Proxy::to(options.get_host(), options.get_port()).await;
+    let store = MySqlStore::builder()
+        .table_name(&table)
+        .create_table_if_missing(true)
+        .timeout(Duration::from_secs(3))
+        .max_connections(1)
+        .prune_interval(None)
+        .connect_with(options.clone().host("127.0.0.1").port(proxy.port))
+        .await
+        .unwrap();
+    let connection = connection_id(&store).await;
+    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+        store,
+        express_session::store::testing::Outage::Dead,
+        LAYER_TIMEOUT,
+        || async {
+            proxy.stop().await;
+            // The proxy's cut may have ended it already.
+            let _ = sqlx::query(&format!("KILL {connection}")).execute(&admin).await;
+        },
+        || proxy.start(),
+    )
+    .await;
+    eprintln!("MySQL gone: {figures:?}");
+}
+
+/// The database hung: an admin connection holds `LOCK TABLES … WRITE` on the store's table, so every store
+/// query waits. The first request waits at most one store timeout, the next ones answer 503 in a median under
+/// 100 ms, and once the lock is released the first 200 comes within 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_fails_fast_while_the_database_hangs_and_is_back_within_a_second() {
+    use sqlx::Connection as _;
+    let Some(admin) = common::admin().await else { return };
+    let store = MySqlStore::builder()
+        .table_name(common::fresh_table(&admin).await)
+        .create_table_if_missing(true)
+        .timeout(Duration::from_secs(3))
+        .max_connections(4)
+        .prune_interval(None)
+        .connect(&common::url())
+        .await
+        .unwrap();
+    let lock = format!("LOCK TABLES `{}` WRITE", store.table());
+    let holder = tokio::sync::Mutex::new(sqlx::MySqlConnection::connect(&common::url()).await.unwrap());
+    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+        store,
+        express_session::store::testing::Outage::Hung,
+        LAYER_TIMEOUT,
+        || async {
+            sqlx::query(&lock).execute(&mut *holder.lock().await).await.unwrap();
+        },
+        || async {
+            sqlx::query("UNLOCK TABLES").execute(&mut *holder.lock().await).await.unwrap();
+        },
+    )
+    .await;
+    assert!(figures.first >= LAYER_TIMEOUT, "a hung database is only noticed at the timeout: {figures:?}");
+    eprintln!("MySQL hung: {figures:?}");
+}

@@ -107,3 +107,87 @@ async fn a_server_that_goes_away_and_comes_back() {
         .unwrap();
     testing::a_server_that_goes_away_and_comes_back(store, &proxy).await;
 }
+
+/// The layer's store timeout in the outage tests; the store's own (3 s) is longer, so that the layer's one
+/// budget per request is what ends a call that waits.
+const LAYER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Terminates every backend of the store's pool (found by its `application_name`), on the shared server.
+async fn terminate_backends(admin: &sqlx::PgPool, app_name: &str) {
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1")
+        .bind(app_name)
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// The database gone: the store reaches PostgreSQL through a proxy, which stops listening (new connections are
+/// refused), and the pool's backends are terminated with `pg_terminate_backend`. The layer answers the first
+/// request 503 within one store timeout, the next ones in a median under 50 ms, and once the proxy listens
+/// again the first 200 comes within 1 s (targets and margins: `an_outage_fails_fast_and_recovers`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_fails_fast_while_the_database_is_gone_and_is_back_within_a_second() {
+    let Some(admin) = common::admin().await else { return };
+    let schema = common::fresh_schema(&admin).await;
+    let options: PgConnectOptions = common::url().parse().unwrap();
+    let proxy = testing::Proxy::to(options.get_host(), options.get_port()).await;
+    let app_name = format!("es-outage-{}", testing::random_suffix());
+    let store = PostgresStore::builder()
+        .schema_name(&schema)
+        .create_table_if_missing(true)
+        .application_name(&app_name)
+        .timeout(Duration::from_secs(3))
+        .max_connections(4)
+        .prune_interval(None)
+        .connect_with(options.clone().host("127.0.0.1").port(proxy.port))
+        .await
+        .unwrap();
+    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+        store,
+        express_session::store::testing::Outage::Dead,
+        LAYER_TIMEOUT,
+        || async {
+            proxy.stop().await;
+            terminate_backends(&admin, &app_name).await;
+        },
+        || proxy.start(),
+    )
+    .await;
+    eprintln!("PostgreSQL gone: {figures:?}");
+}
+
+/// The database hung: an admin transaction holds `ACCESS EXCLUSIVE` on the store's table, so every store query
+/// waits. The first request waits at most one store timeout, the next ones answer 503 in a median under 100
+/// ms, and once the lock is released the first 200 comes within 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_fails_fast_while_the_database_hangs_and_is_back_within_a_second() {
+    let Some(admin) = common::admin().await else { return };
+    let schema = common::fresh_schema(&admin).await;
+    let store = PostgresStore::builder()
+        .schema_name(&schema)
+        .create_table_if_missing(true)
+        .timeout(Duration::from_secs(3))
+        .max_connections(4)
+        .prune_interval(None)
+        .connect(&common::url())
+        .await
+        .unwrap();
+    let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", store.table());
+    let holder = tokio::sync::Mutex::new(None);
+    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+        store,
+        express_session::store::testing::Outage::Hung,
+        LAYER_TIMEOUT,
+        || async {
+            let mut transaction = admin.begin().await.unwrap();
+            sqlx::query(&lock).execute(&mut *transaction).await.unwrap();
+            *holder.lock().await = Some(transaction);
+        },
+        || async {
+            holder.lock().await.take().expect("the lock is held").rollback().await.unwrap();
+        },
+    )
+    .await;
+    assert!(figures.first >= LAYER_TIMEOUT, "a hung database is only noticed at the timeout: {figures:?}");
+    eprintln!("PostgreSQL hung: {figures:?}");
+}

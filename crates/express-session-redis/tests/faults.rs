@@ -299,3 +299,59 @@ async fn the_layer_answers_503_while_redis_is_down_then_serves_the_same_session(
     assert_eq!(status, StatusCode::OK);
     assert!(cookie.is_some());
 }
+
+/// The layer's store timeout in the outage tests; the store's own (3 s) is longer, so that the layer's one
+/// budget per request is what ends a call to a hung server.
+const LAYER_TIMEOUT: Duration = Duration::from_secs(1);
+
+async fn outage_store(server: &common::RedisServer) -> RedisStore {
+    RedisStore::builder()
+        .prefix(common::unique_prefix("outage"))
+        .timeout(Duration::from_secs(3))
+        .connect(&server.url())
+        .await
+        .unwrap()
+}
+
+/// Redis killed (SIGKILL): the first request answers 503 within one store timeout, the next ones in a median
+/// under 50 ms (the circuit breaker), and once a new server answers on the same port, the first 200 comes
+/// within 1 s. The targets and margins are `an_outage_fails_fast_and_recovers`'s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_fails_fast_while_redis_is_dead_and_is_back_within_a_second() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let server = common::RedisServer::start();
+    let store = outage_store(&server).await;
+    let server = Mutex::new(server);
+    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+        store,
+        express_session::store::testing::Outage::Dead,
+        LAYER_TIMEOUT,
+        || async { server.lock().unwrap().stop() },
+        || async { server.lock().unwrap().restart() },
+    )
+    .await;
+    eprintln!("Redis killed: {figures:?}");
+}
+
+/// Redis hung (SIGSTOP): the first request waits at most one store timeout, the next ones answer 503 in a
+/// median under 100 ms, and after SIGCONT the first 200 comes within 1 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_layer_fails_fast_while_redis_is_hung_and_is_back_within_a_second() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let server = common::RedisServer::start();
+    let store = outage_store(&server).await;
+    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+        store,
+        express_session::store::testing::Outage::Hung,
+        LAYER_TIMEOUT,
+        || async { server.freeze(true) },
+        || async { server.freeze(false) },
+    )
+    .await;
+    assert!(figures.first >= LAYER_TIMEOUT, "a hung server is only noticed at the timeout: {figures:?}");
+    eprintln!("Redis hung: {figures:?}");
+}

@@ -481,6 +481,7 @@ pub(crate) struct Hardening {
     pub(crate) allow_short_secret: bool,
     pub(crate) accept_any_id: bool,
     pub(crate) store_timeout: Duration,
+    pub(crate) breaker: Option<CircuitBreaker>,
     pub(crate) max_record_size: Option<usize>,
     pub(crate) clear_cookie_on_destroy: bool,
     pub(crate) cache_control_no_store: bool,
@@ -497,6 +498,7 @@ impl Default for Hardening {
             allow_short_secret: false,
             accept_any_id: false,
             store_timeout: Duration::from_secs(5),
+            breaker: Some(CircuitBreaker::new()),
             max_record_size: Some(64 * 1024),
             clear_cookie_on_destroy: true,
             cache_control_no_store: false,
@@ -515,6 +517,7 @@ impl fmt::Debug for Hardening {
             .field("allow_short_secret", &self.allow_short_secret)
             .field("accept_any_id", &self.accept_any_id)
             .field("store_timeout", &self.store_timeout)
+            .field("breaker", &self.breaker)
             .field("max_record_size", &self.max_record_size)
             .field("clear_cookie_on_destroy", &self.clear_cookie_on_destroy)
             .field("cache_control_no_store", &self.cache_control_no_store)
@@ -524,6 +527,99 @@ impl fmt::Debug for Hardening {
             .field("on_store_error", &self.on_store_error)
             .field("error_response", &self.error_response.as_ref().map(|_| "custom"))
             .finish()
+    }
+}
+
+/// The circuit breaker between the layer and the store (see [`SessionOptions::store_circuit_breaker`]).
+///
+/// While the store cannot be reached, every request would otherwise wait for its own connection attempt or
+/// timeout before answering 503. The breaker remembers that the store is down: after `failure_threshold`
+/// unavailable failures in a row (refused or lost connections, timeouts), store calls fail at once with
+/// [`StoreError::Unavailable`](crate::StoreError::Unavailable) (503), except one call at a time, at most every
+/// `probe_interval`, which goes to the store as a probe. The first call that gets any answer from the store
+/// closes the breaker.
+///
+/// Only unavailability counts: a backend error (500), a conflict or a missing record never opens it, and a
+/// timeout counts only for a call that had at least half the store timeout to itself (a request that spent
+/// its time budget on earlier calls is slow, not proof that the store is down). The breaker never repeats a
+/// call, so it can never make a write go through twice.
+///
+/// ```
+/// use express_session::{CircuitBreaker, SessionOptions};
+/// use std::time::Duration;
+///
+/// let options = SessionOptions::new()
+///     .store_circuit_breaker(Some(CircuitBreaker::new().failure_threshold(3).probe_interval(Duration::from_millis(500))));
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub(crate) failure_threshold: u32,
+    pub(crate) probe_interval: Duration,
+}
+
+impl Default for CircuitBreaker {
+    fn default() -> Self {
+        Self { failure_threshold: 1, probe_interval: Duration::from_millis(100) }
+    }
+}
+
+impl CircuitBreaker {
+    /// The defaults: open at the first unavailable failure, probe every 100 ms.
+    ///
+    /// One failure is enough because an unavailable failure already cost its request a refused connection or a
+    /// whole timeout; with a hung store, waiting for a second one would make a second request wait a timeout.
+    /// A store that blips once costs at most one probe interval of 503s. A short interval costs little: probing
+    /// a dead store is one refused connection, and a hung store is probed by one request at a time anyway.
+    ///
+    /// ```
+    /// let breaker = express_session::CircuitBreaker::new();
+    /// # let _ = breaker;
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many unavailable failures in a row open the breaker (default 1; at least 1).
+    ///
+    /// ```
+    /// let breaker = express_session::CircuitBreaker::new().failure_threshold(3);
+    /// # let _ = breaker;
+    /// ```
+    pub fn failure_threshold(mut self, failures: u32) -> Self {
+        self.failure_threshold = failures;
+        self
+    }
+
+    /// How long the open breaker waits before it lets one call through as a probe, and after each probe that
+    /// failed (default 100 ms; between 1 ms and 60 s). A store that comes back is used again at most this long
+    /// (plus the probe's own time) after.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let breaker = express_session::CircuitBreaker::new().probe_interval(Duration::from_millis(100));
+    /// # let _ = breaker;
+    /// ```
+    pub fn probe_interval(mut self, interval: Duration) -> Self {
+        self.probe_interval = interval;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.failure_threshold == 0 {
+            return Err(ConfigError::new(
+                "the circuit breaker's failure_threshold must be at least 1 (use .store_circuit_breaker(None) to \
+                 turn the breaker off)",
+            ));
+        }
+        if self.probe_interval < Duration::from_millis(1) || self.probe_interval > Duration::from_secs(60) {
+            return Err(ConfigError::new(format!(
+                "the circuit breaker's probe_interval must be between 1 ms and 60 s (got {:?}): shorter probes a \
+                 dead store all the time, longer keeps answering 503 long after the store is back",
+                self.probe_interval
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -707,9 +803,35 @@ impl SessionOptions {
         self
     }
 
-    /// How long one store call may take before it counts as the store being unreachable (default 5 s).
+    /// How long the store calls of one request may take **together** before the store counts as unreachable
+    /// (default 5 s): a request answers 503 at most this long after its first store call, however many calls it
+    /// makes. A call with nothing left of this budget fails at once; after a call that failed as unavailable,
+    /// the request's later calls fail at once too, without calling the store. Must be more than zero. Only the
+    /// time spent waiting on the store counts, not the handler's own time; a handler that makes many store calls
+    /// over a long-lived request (a WebSocket that saves now and then) shares this budget among all of them, so
+    /// give such an app a larger timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = express_session::SessionOptions::new().store_timeout(Duration::from_secs(2));
+    /// # let _ = options;
+    /// ```
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.hardening.store_timeout = timeout;
+        self
+    }
+
+    /// The circuit breaker between the layer and the store (default: on, [`CircuitBreaker::new`]); `None` turns
+    /// it off, so that every request calls the store whatever happened to the previous ones.
+    ///
+    /// ```
+    /// use express_session::{CircuitBreaker, SessionOptions};
+    /// let options = SessionOptions::new().store_circuit_breaker(Some(CircuitBreaker::new().failure_threshold(2)));
+    /// let without = SessionOptions::new().store_circuit_breaker(None);
+    /// # let _ = (options, without);
+    /// ```
+    pub fn store_circuit_breaker(mut self, breaker: Option<CircuitBreaker>) -> Self {
+        self.hardening.breaker = breaker;
         self
     }
 
@@ -883,7 +1005,17 @@ impl SessionOptions {
             Some(store) => store,
             None => Arc::new(MemoryStore::builder().clock(self.clock.clone()).build()),
         };
-        let store = store.guarded(self.hardening.store_timeout, self.hardening.hash_ids_at_rest);
+        if self.hardening.store_timeout.is_zero() {
+            return Err(ConfigError::new("store_timeout must be more than zero"));
+        }
+        if let Some(breaker) = &self.hardening.breaker {
+            breaker.validate()?;
+        }
+        let store = store.guarded(crate::store::GuardOptions {
+            timeout: self.hardening.store_timeout,
+            hash_ids: self.hardening.hash_ids_at_rest,
+            breaker: self.hardening.breaker,
+        });
         let mut hardening = self.hardening;
         hardening.accept_any_id |= self.genid.is_some();
         Ok(Config {

@@ -66,11 +66,20 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
 }
 
 /// A handler can return `Result<_, SessionError>`: the error becomes a 503 (store unreachable) or 500 response
-/// with a short body; the cause is logged, never sent.
+/// with a short body; the cause is logged, never sent. A store failure is logged once, by the session layer at
+/// the end of the request (with its cause); other errors are logged here.
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
         let status = self.status();
-        tracing::error!(error = %self, source = ?std::error::Error::source(&self), "session error");
+        match &self {
+            SessionError::Store(_) => {
+                tracing::debug!(%status, "session store error answered; the session layer logs it")
+            }
+            // After `destroy`/`unset`, or when the store failed and the layer serves without a session (that
+            // failure is logged by the layer).
+            SessionError::NoSession => tracing::warn!(error = %self, "session error"),
+            _ => tracing::error!(error = %crate::store::error_chain(&self), "session error"),
+        }
         let body =
             if status == StatusCode::SERVICE_UNAVAILABLE { "session store unavailable" } else { "session error" };
         (status, body).into_response()

@@ -21,8 +21,8 @@ mod time;
 pub(crate) mod test_support;
 
 pub use config::{
-    ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure, SessionOptions,
-    StoreNotReady, Unset,
+    CircuitBreaker, ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure,
+    SessionOptions, StoreNotReady, Unset,
 };
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;

@@ -13,7 +13,9 @@ use crate::config::{Config, OnStoreError, RequestHead, Unset};
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
-use crate::store::{CreateOutcome, SaveOutcome, StoreError, TouchOutcome, Version, Versioned};
+use crate::store::{
+    CreateOutcome, RequestCalls, RequestStore, SaveOutcome, StoreError, TouchOutcome, Version, Versioned,
+};
 use crate::time::Timestamp;
 
 /// An error from a [`Session`] call.
@@ -257,6 +259,8 @@ struct Shared {
     cookie_id: Option<SessionId>,
     request_secure: bool,
     head: Option<RequestHead>,
+    /// The request's store calls: their common time budget and failures.
+    calls: RequestCalls,
     state: Mutex<State>,
 }
 
@@ -322,7 +326,16 @@ impl Session {
             wrapped: true,
             accessed: false,
         };
-        Self { shared: Arc::new(Shared { config, cookie_id, request_secure, head, state: Mutex::new(state) }) }
+        Self {
+            shared: Arc::new(Shared {
+                config,
+                cookie_id,
+                request_secure,
+                head,
+                calls: RequestCalls::default(),
+                state: Mutex::new(state),
+            }),
+        }
     }
 
     fn config(&self) -> &Config {
@@ -333,14 +346,25 @@ impl Session {
         self.config().clock.now()
     }
 
+    /// The store, as this request calls it: one time budget for all the request's calls, and no call after one
+    /// that failed as unavailable.
+    fn store(&self) -> RequestStore<'_> {
+        RequestStore { store: &*self.shared.config.store, calls: &self.shared.calls }
+    }
+
+    /// The request's first store failure, for the layer's one log line about it.
+    pub(crate) fn take_store_failure(&self) -> Option<crate::store::StoreFailure> {
+        self.shared.calls.take_failure()
+    }
+
     /// Reads the record for the cookie's id, or starts a new session when there is none (express's `store.get`
     /// at the start of the request).
     async fn load(&self, state: &mut State) -> Result<(), SessionError> {
         let Some(id) = self.shared.cookie_id.clone() else { return Ok(()) };
-        match self.config().store.get(&id).await {
+        match self.store().get(&id).await {
             Ok(Some(found)) if self.past_absolute_timeout(&found.record) => {
                 tracing::info!(session = %id.log_hash(), "session reached its absolute timeout; starting a new one");
-                self.config().store.destroy(&id).await?;
+                self.store().destroy(&id).await?;
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
@@ -365,8 +389,8 @@ impl Session {
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
             }
-            Err(error) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                tracing::error!(%error, "session store failed; serving the request without a session");
+            // Logged once, by the layer, at the end of the request.
+            Err(_) if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                 state.phase = Phase::Gone(Gone { id: None, stored: false, destroyed_cookie: None });
                 return Err(SessionError::NoSession);
             }
@@ -729,12 +753,12 @@ impl Session {
         let old = Self::active_mut(&mut state).id.clone();
         let moved_from = Self::active_mut(&mut state).moved_from.take();
         let mut destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
-            (Some(id), true) => self.config().store.destroy(id).await,
+            (Some(id), true) => self.store().destroy(id).await,
             _ => Ok(()),
         };
         if let (Some(from), Ok(())) = (moved_from, &destroyed) {
             // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
-            destroyed = self.config().store.destroy(&from.id).await;
+            destroyed = self.store().destroy(&from.id).await;
         }
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
         let record = Record::new(self.config().new_cookie(self.shared.request_secure));
@@ -802,7 +826,7 @@ impl Session {
         active: &mut Active,
         mut from: MovedFrom,
     ) -> Result<bool, SessionError> {
-        let store = &config.store;
+        let store = self.store();
         let new_id = active.id.clone().expect("a created session has an id");
         for attempt in 0..=config.max_save_retries {
             let mut cookie = active.record.cookie().clone();
@@ -812,7 +836,7 @@ impl Session {
                 Ok(outcome) => outcome,
                 Err(error) => {
                     // The old record may still hold the session: the new one must not stay as a second copy.
-                    self.abandon_new(config, &new_id).await;
+                    self.abandon_new(&new_id).await;
                     return Err(error.into());
                 }
             };
@@ -825,7 +849,7 @@ impl Session {
                     return Ok(true);
                 }
                 SaveOutcome::Gone => {
-                    self.abandon_new(config, &new_id).await;
+                    self.abandon_new(&new_id).await;
                     return Ok(false);
                 }
                 SaveOutcome::Conflict => {
@@ -850,25 +874,25 @@ impl Session {
                             from.version = old_version;
                         }
                         Ok(None) => {
-                            self.abandon_new(config, &new_id).await;
+                            self.abandon_new(&new_id).await;
                             return Ok(false);
                         }
                         Err(error) => {
-                            self.abandon_new(config, &new_id).await;
+                            self.abandon_new(&new_id).await;
                             return Err(error);
                         }
                     }
                 }
             }
         }
-        self.abandon_new(config, &new_id).await;
+        self.abandon_new(&new_id).await;
         Err(SessionError::SaveConflict)
     }
 
     /// Removes the record a move created under `id` that is not to live on (logged when the store fails: the
     /// record is then only an orphan no cookie names, until it expires).
-    async fn abandon_new(&self, config: &Config, id: &SessionId) {
-        if let Err(error) = config.store.destroy(id).await {
+    async fn abandon_new(&self, id: &SessionId) {
+        if let Err(error) = self.store().destroy(id).await {
             tracing::warn!(session = %id.log_hash(), %error, "cycle_id: the new record was not removed");
         }
     }
@@ -905,10 +929,10 @@ impl Session {
         state.phase = Phase::Gone(Gone { id: id.clone(), stored, destroyed_cookie });
         if let Some(from) = moved_from {
             // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
-            self.config().store.destroy(&from.id).await?;
+            self.store().destroy(&from.id).await?;
         }
         match id {
-            Some(id) if stored => self.config().store.destroy(&id).await.map_err(Into::into),
+            Some(id) if stored => self.store().destroy(&id).await.map_err(Into::into),
             _ => Ok(()),
         }
     }
@@ -931,7 +955,7 @@ impl Session {
             {
                 // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
                 // (With `unset: 'keep'` it stays there, as it was.)
-                self.config().store.destroy(&from.id).await?;
+                self.store().destroy(&from.id).await?;
             }
             let stored = active.version.is_some() && active.id.is_some();
             // express keeps `req.sessionID`; a new session's id is generated now if it was not yet.
@@ -952,7 +976,7 @@ impl Session {
     pub async fn reload(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
-        let Some(found) = self.config().store.get(&id).await? else { return Err(SessionError::NotFound) };
+        let Some(found) = self.store().get(&id).await? else { return Err(SessionError::NotFound) };
         Self::before_change(&mut state, None);
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
@@ -990,7 +1014,7 @@ impl Session {
     /// its `originalMaxAge` is what the handler set.
     async fn write(&self, state: &mut State) -> Result<WriteOutcome, SessionError> {
         let config = Arc::clone(&self.shared.config);
-        let store = &config.store;
+        let store = self.store();
         let active = Self::active_mut(state);
         active.record.cookie_mut().touch(config.clock.now());
         Self::check_size(&config, &active.record)?;
@@ -1130,14 +1154,14 @@ impl Session {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
             if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
                 // The outcome depends only on whether the record exists (see `must_load_untouched`).
-                match config.store.refresh(&id).await {
+                match self.store().refresh(&id).await {
                     Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
                         state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
                     }
-                    Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                        tracing::error!(%error, "session store failed; serving the request without a session");
+                    // Logged once, by the layer, at the end of the request.
+                    Err(_) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
                         return Ok(Finished::default());
                     }
                     Err(error) => return Err(error.into()),
@@ -1205,7 +1229,7 @@ impl Session {
             StoreAction::Nothing => {}
             StoreAction::Destroy => {
                 if let Some(id) = &session_id {
-                    config.store.destroy(id).await?;
+                    self.store().destroy(id).await?;
                 }
             }
             StoreAction::Touch => {
@@ -1213,7 +1237,7 @@ impl Session {
                 if let Some(id) = &active.id {
                     // Destroyed (or moved by `cycle_id`) since it was read: a rolling cookie would name a dead
                     // session, and could overwrite the cookie another request just sent for the session's new id.
-                    gone = config.store.touch(id, &active.record).await? == TouchOutcome::Gone;
+                    gone = self.store().touch(id, &active.record).await? == TouchOutcome::Gone;
                 }
             }
             StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),

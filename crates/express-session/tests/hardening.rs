@@ -47,6 +47,8 @@ async fn an_unreachable_store_is_a_503_without_cookie_and_recovers() {
     assert_eq!(down.set_cookie, None);
     assert_eq!(t.get("/set", None).await.status, StatusCode::SERVICE_UNAVAILABLE, "a failed create is a 503 too");
     store.set(Fault::None);
+    // The circuit breaker opened at the first failure: it lets a probe through after its interval (100 ms).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(t.get("/count", Some(&first.cookie())).await.body, "2", "nothing was lost");
 }
 
@@ -71,6 +73,7 @@ async fn serve_without_session_mode_keeps_serving() {
     let r = t.get("/count", Some(&first.cookie())).await;
     assert_eq!(r.status, StatusCode::INTERNAL_SERVER_ERROR, "a handler that needs the session gets NoSession");
     store.set(Fault::None);
+    tokio::time::sleep(Duration::from_millis(300)).await; // the circuit breaker's probe interval
     assert_eq!(t.get("/count", Some(&first.cookie())).await.body, "2");
 }
 

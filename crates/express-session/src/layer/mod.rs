@@ -15,6 +15,7 @@ use tower_service::Service;
 use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions};
 use crate::engine::{self, Begin, Transport};
 use crate::session::{Session, SessionError};
+use crate::store::StoreFailure;
 
 /// A request extension that tells the layer the request is secure (express: `req.secure`, which Express derives
 /// from its `trust proxy` setting).
@@ -173,15 +174,24 @@ fn mark_session_dependent(config: &Config, headers: &mut http::HeaderMap) {
     }
 }
 
-fn log_error(error: &SessionError) {
-    let mut causes = String::new();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        causes.push_str(": ");
-        causes.push_str(&cause.to_string());
-        source = cause.source();
+/// The one log line about a request the session layer failed, or whose store calls failed: the request's first
+/// store failure with its cause (once), or the error the end of the request hit. A request refused by the open
+/// circuit breaker is logged at debug.
+fn log_error(outcome: &'static str, error: Option<&SessionError>, failure: Option<StoreFailure>) {
+    match (failure, error) {
+        // Refused by the open circuit breaker: not a new failure (the one that opened it was logged, and the
+        // breaker logs when it opens and closes); at error level it would be one line per request of an outage.
+        (Some(failure), _) if failure.refused => {
+            tracing::debug!(error = %failure.message, "session store not called; {outcome}");
+        }
+        (Some(failure), _) => {
+            tracing::error!(error = %failure.message, later_failures = failure.more, "session store failed; {outcome}");
+        }
+        (None, Some(error)) => {
+            tracing::error!(error = %crate::store::error_chain(error), "session middleware failed; {outcome}");
+        }
+        (None, None) => {}
     }
-    tracing::error!(%error, causes = %causes, "session middleware failed the request");
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionManager<S>
@@ -240,8 +250,19 @@ where
         let warned_insecure = Arc::clone(&self.warned_insecure);
         ResponseFuture(Box::pin(async move {
             let mut response = future.await?;
-            match session.finish().await {
+            let finished = session.finish().await;
+            // The request's store failure, if any (handler's calls included), is logged once, here.
+            let failure = session.take_store_failure();
+            // A store error from `finish` is the request's store failure (or came without a call after it).
+            let other = |error: &SessionError| !matches!(error, SessionError::Store(_));
+            match finished {
                 Ok(finished) => {
+                    let outcome = if config.hardening.on_store_error == OnStoreError::ServeWithoutSession {
+                        "serving the request without a session"
+                    } else {
+                        "the request went on without it"
+                    };
+                    log_error(outcome, None, failure);
                     if finished.secure_cookie_held_back && !warned_insecure.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
                             "a Secure session cookie was not sent: the request is not secure as far as the session \
@@ -265,11 +286,22 @@ where
                     Ok(response)
                 }
                 Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                    log_error(&error);
+                    if failure.is_some() && other(&error) {
+                        log_error("serving the request without a session", Some(&error), None);
+                    }
+                    log_error("serving the request without a session", Some(&error), failure);
                     Ok(response)
                 }
                 Err(error) => {
-                    log_error(&error);
+                    let outcome = if error.status() == StatusCode::SERVICE_UNAVAILABLE {
+                        "answering 503"
+                    } else {
+                        "answering 500"
+                    };
+                    if failure.is_some() && other(&error) {
+                        log_error(outcome, Some(&error), None);
+                    }
+                    log_error(outcome, Some(&error), failure);
                     Ok(error_response(&config, &error))
                 }
             }

@@ -63,14 +63,24 @@ struct Inner {
 struct Shard {
     table: HashTable<Slot>,
     writes_since_sweep: usize,
-    /// Writes allowed before the next sweep: the size after the last sweep (at least 64), so that sweeping
-    /// costs O(1) per write and expired records never make up more than about half of a shard.
+    /// Writes allowed before the next sweep of a shard that is not full: the size after the last sweep (at
+    /// least 64), so that sweeping costs O(1) per write and expired records never make up more than about half
+    /// of a shard.
     sweep_after: usize,
+    /// No record of the shard expires before this (a lower bound, exact after a sweep): until then a sweep
+    /// would find nothing, and none is made.
+    next_expiry: i64,
+    /// What a full shard may spend on sweeping, in records looked at: [`SWEEP_CREDIT`] more per new id, up to
+    /// one sweep's worth. A full shard sweeps as soon as a record may have expired and this covers a sweep.
+    sweep_credit: usize,
     /// The cookie (without its expiry) of the last record written: records made with the same options share
     /// one copy of it.
     last_cookie: Option<Arc<SessionCookie>>,
     /// The shard's share of the store's capacity and its eviction order; `None` when unbounded.
     bound: Option<Bound>,
+    /// Records looked at by sweeps, for the tests of their cost.
+    #[cfg(test)]
+    swept: usize,
 }
 
 /// One stored record and its id.
@@ -102,7 +112,9 @@ struct Bound {
 /// Names one version of one record in 8 bytes: the low half of the key's hash (the table's hash is spread from
 /// it, see [`spread`]) and the low half of the version. Versions are unique across the store, so a ticket can
 /// only match another record after 2^32 writes and then only one whose hash it shares; the cost of such a
-/// match is one record evicted out of order, which a cache may always do.
+/// match is one record evicted out of order, which a cache may always do. A ticket only ever matches a record
+/// of its own queue's kind (the stamp says whether the record holds data), so a wrapped ticket of the empty
+/// queue never evicts a session with data.
 #[derive(Debug, Clone, Copy)]
 struct Ticket {
     hash: u32,
@@ -145,6 +157,10 @@ impl Shard {
             table: HashTable::new(),
             writes_since_sweep: 0,
             sweep_after: 0,
+            next_expiry: i64::MAX,
+            sweep_credit: 0,
+            #[cfg(test)]
+            swept: 0,
             last_cookie: None,
             bound: capacity.map(|capacity| Bound { capacity, empty: VecDeque::new(), held: VecDeque::new() }),
         }
@@ -182,9 +198,26 @@ impl Shard {
         }
     }
 
+    /// Notes that a record of the shard now expires at `expires_at`.
+    fn expires(&mut self, expires_at: i64) {
+        self.next_expiry = self.next_expiry.min(expires_at);
+    }
+
     /// Removes the expired records.
     fn sweep(&mut self, now: i64) {
-        self.table.retain(|s| s.entry.is_live(now));
+        #[cfg(test)]
+        {
+            self.swept += self.table.len();
+        }
+        let mut next_expiry = i64::MAX;
+        self.table.retain(|s| {
+            let live = s.entry.is_live(now);
+            if live {
+                next_expiry = next_expiry.min(s.entry.expires_at);
+            }
+            live
+        });
+        self.next_expiry = next_expiry;
         self.writes_since_sweep = 0;
         self.sweep_after = self.table.len();
     }
@@ -192,11 +225,19 @@ impl Shard {
     /// Before a record with a new id goes in: sweeps when due, and makes room in a full bounded shard.
     fn before_insert(&mut self, now: i64, hasher: &IdHasher) {
         self.writes_since_sweep += 1;
-        let full = self.bound.as_ref().is_some_and(|b| self.table.len() >= b.capacity);
-        // A full shard sweeps more often (every eighth of its size in writes, still O(1) amortised), so that
-        // records that expired are dropped before live ones are evicted.
-        let due = if full { self.table.len() / 8 } else { self.sweep_after };
-        if self.writes_since_sweep >= due.max(64) {
+        let len = self.table.len();
+        self.sweep_credit = (self.sweep_credit + SWEEP_CREDIT).min(len.max(64));
+        // Nothing to sweep before a record can have expired.
+        let expired = self.next_expiry <= now;
+        let full = self.bound.as_ref().is_some_and(|b| len >= b.capacity);
+        // A full shard sweeps as soon as a record may have expired, so that expired records are dropped before
+        // live ones are evicted, as often as its credit allows (a sweep per `len / SWEEP_CREDIT` new ids at
+        // most, so O(1) amortised whatever the expiries); a shard that is not full after its size in writes.
+        let due = if full { self.sweep_credit >= len } else { self.writes_since_sweep >= self.sweep_after.max(64) };
+        if expired && due {
+            if full {
+                self.sweep_credit = 0;
+            }
             self.sweep(now);
         }
         let Some(bound) = &mut self.bound else { return };
@@ -233,19 +274,19 @@ impl Shard {
 }
 
 impl Bound {
-    /// The slot a ticket names, if its version is still the record's.
-    fn is_current(table: &HashTable<Slot>, ticket: Ticket) -> bool {
-        table.find(spread(ticket.hash), |s| s.entry.stamp.version() as u32 == ticket.version).is_some()
+    /// Whether a ticket of the `held` (or else `empty`) queue names a record of the table.
+    fn is_current(table: &HashTable<Slot>, ticket: Ticket, held: bool) -> bool {
+        table.find(spread(ticket.hash), |s| s.entry.stamp.is_named_by(ticket, held)).is_some()
     }
 
     /// Evicts one record: the first of `empty` with a live ticket, else the first of `held`, each queue a clock.
     /// Returns `false` if both queues ran out.
     fn evict_one(&mut self, table: &mut HashTable<Slot>, now: i64) -> bool {
         loop {
-            let queue = if self.empty.is_empty() { &mut self.held } else { &mut self.empty };
+            let held = self.empty.is_empty();
+            let queue = if held { &mut self.held } else { &mut self.empty };
             let Some(ticket) = queue.pop_front() else { return false };
-            let Ok(mut found) =
-                table.find_entry(spread(ticket.hash), |s| s.entry.stamp.version() as u32 == ticket.version)
+            let Ok(mut found) = table.find_entry(spread(ticket.hash), |s| s.entry.stamp.is_named_by(ticket, held))
             else {
                 continue; // stale
             };
@@ -261,8 +302,8 @@ impl Bound {
 
     /// Drops the stale tickets.
     fn compact(&mut self, table: &HashTable<Slot>) {
-        self.empty.retain(|&t| Self::is_current(table, t));
-        self.held.retain(|&t| Self::is_current(table, t));
+        self.empty.retain(|&t| Self::is_current(table, t, false));
+        self.held.retain(|&t| Self::is_current(table, t, true));
     }
 
     /// A ticket for every record, in table order (see [`Shard::before_insert`]).
@@ -271,8 +312,7 @@ impl Bound {
         self.held.clear();
         for slot in table {
             let ticket = Ticket { hash: short_hash(hasher, &slot.key), version: slot.entry.stamp.version() as u32 };
-            let holds_data = slot.entry.data().map_or(true, |data| data.keys().any(|key| key != CREATED_AT_KEY));
-            if holds_data { self.held.push_back(ticket) } else { self.empty.push_back(ticket) }
+            if slot.entry.stamp.holds_data() { self.held.push_back(ticket) } else { self.empty.push_back(ticket) }
         }
     }
 }
@@ -345,20 +385,34 @@ struct Entry {
     stamp: Stamp,
 }
 
-/// An entry's version, whether its cookie has an expiry, and whether it was used since its eviction ticket last
-/// came up, in one word (an entry then takes 40 bytes): without an expiry, the record is a browser-session
-/// record and `expires_at` comes from the default TTL. Versions come from a counter that starts at 1 and never
-/// reaches the two top bits.
+/// An entry's version, whether its cookie has an expiry, whether it holds data ([`holds_data`], which queue its
+/// ticket is in), and whether it was used since its eviction ticket last came up, in one word (an entry then
+/// takes 40 bytes): without an expiry, the record is a browser-session record and `expires_at` comes from the
+/// default TTL. Versions come from a counter that starts at 1 and never reaches the three top bits.
 #[derive(Debug, Clone, Copy)]
 struct Stamp(u64);
 
 impl Stamp {
     const HAS_EXPIRES: u64 = 1 << 63;
     const REFERENCED: u64 = 1 << 62;
-    const FLAGS: u64 = Self::HAS_EXPIRES | Self::REFERENCED;
+    const HOLDS_DATA: u64 = 1 << 61;
+    const FLAGS: u64 = Self::HAS_EXPIRES | Self::REFERENCED | Self::HOLDS_DATA;
 
-    fn new(version: u64, has_expires: bool) -> Self {
-        Self((version & !Self::FLAGS) | if has_expires { Self::HAS_EXPIRES } else { 0 })
+    fn new(version: u64, has_expires: bool, holds_data: bool) -> Self {
+        Self(
+            (version & !Self::FLAGS)
+                | if has_expires { Self::HAS_EXPIRES } else { 0 }
+                | if holds_data { Self::HOLDS_DATA } else { 0 },
+        )
+    }
+
+    fn holds_data(self) -> bool {
+        self.0 & Self::HOLDS_DATA != 0
+    }
+
+    /// Whether `ticket`, from the `held` (or else `empty`) queue, names this version.
+    fn is_named_by(self, ticket: Ticket, held: bool) -> bool {
+        self.version() as u32 == ticket.version && self.holds_data() == held
     }
 
     fn version(self) -> u64 {
@@ -371,7 +425,7 @@ impl Stamp {
 
     /// The same version, used now (read or touched): its expiry flag set anew.
     fn used(self, has_expires: bool) -> Self {
-        Self(Self::new(self.version(), has_expires).0 | Self::REFERENCED)
+        Self((self.0 & !Self::HAS_EXPIRES) | if has_expires { Self::HAS_EXPIRES } else { 0 } | Self::REFERENCED)
     }
 
     /// Whether it was used since the last call, clearing the flag.
@@ -433,6 +487,12 @@ impl Lifetime {
     }
 }
 
+/// Records a full shard may look at in sweeps per new id (see [`Shard::sweep_credit`]).
+const SWEEP_CREDIT: usize = 16;
+
+/// The most shards a store has (each is a lock and a table allocated up front).
+const MAX_SHARDS: usize = 4096;
+
 /// The fewest records a bounded shard holds, when the capacity allows (see [`MemoryStoreBuilder::capacity`]).
 const MIN_SHARE: usize = 256;
 
@@ -471,8 +531,10 @@ impl MemoryStoreBuilder {
     /// and a shard that is full evicts one record for each new id written to it, in constant amortised time
     /// whatever the capacity. Which record goes:
     ///
-    /// 1. Records that have **expired** (they are swept out before any live record is evicted, at least every
-    ///    eighth of a shard's size in writes).
+    /// 1. Records that have **expired**: a full shard sweeps them out as soon as one may have expired, before
+    ///    any live record is evicted. Sweeping is paid for by writes (a shard looks at no more than 16 records
+    ///    per new id in sweeps), so only when records of a full shard expire more often than once per
+    ///    sixteenth of its size in new ids can a live record go while an expired one waits for the next sweep.
     /// 2. **Empty** sessions, oldest write first: records whose data has no key at all besides the
     ///    absolute-timeout stamp `__sessionCreatedAt` (the cookie is not data). These are the sessions a client
     ///    gets by merely arriving (`save_uninitialized(true)`) and never wrote to, or whose data was emptied.
@@ -499,10 +561,10 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// How many independently locked shards to use (default 32, at least 1; a bounded store uses fewer when
-    /// its capacity is below 256 per shard).
+    /// How many independently locked shards to use (default 32, at least 1 and at most 4096, far more than
+    /// cores; a bounded store uses fewer when its capacity is below 256 per shard).
     pub fn shards(mut self, shards: usize) -> Self {
-        self.shards = shards.max(1);
+        self.shards = shards.clamp(1, MAX_SHARDS);
         self
     }
 
@@ -570,7 +632,7 @@ impl MemoryStore {
             data,
             cookie: shard.intern(cookie),
             expires_at: lifetime.expires_at(cookie.expires),
-            stamp: Stamp::new(self.next_version(), cookie.expires.is_some()),
+            stamp: Stamp::new(self.next_version(), cookie.expires.is_some(), holds_data(record)),
         }
     }
 
@@ -614,9 +676,10 @@ impl Store for MemoryStore {
         }
         shard.before_insert(lifetime.now, &self.inner.hasher);
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let version = entry.stamp.version();
+        let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
+        shard.expires(entry.expires_at);
         shard.insert_new(key, spot, entry, &self.inner.hasher);
-        shard.enqueue(spot, version, holds_data(record));
+        shard.enqueue(spot, version, holds_data);
         Ok(CreateOutcome::Created(Version::from_u64(version)))
     }
 
@@ -626,7 +689,8 @@ impl Store for MemoryStore {
         let key = Key::of(id);
         let (mut shard, spot) = self.shard(&key);
         let entry = self.entry(&mut shard, record, data, lifetime);
-        let version = entry.stamp.version();
+        let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
+        let expires_at = entry.expires_at;
         match shard.find_mut(&key, spot) {
             Some(current) => *current = entry,
             None => {
@@ -634,7 +698,9 @@ impl Store for MemoryStore {
                 shard.insert_new(key, spot, entry, &self.inner.hasher);
             }
         }
-        shard.enqueue(spot, version, holds_data(record));
+        // After before_insert, whose sweep sets the bound from the records it keeps.
+        shard.expires(expires_at);
+        shard.enqueue(spot, version, holds_data);
         Ok(())
     }
 
@@ -652,9 +718,11 @@ impl Store for MemoryStore {
         if Some(current.stamp.version()) != expected.as_u64() {
             return Ok(SaveOutcome::Conflict);
         }
-        let version = entry.stamp.version();
+        let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
+        let expires_at = entry.expires_at;
         *current = entry;
-        shard.enqueue(spot, version, holds_data(record));
+        shard.expires(expires_at);
+        shard.enqueue(spot, version, holds_data);
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
 
@@ -666,6 +734,8 @@ impl Store for MemoryStore {
         match shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) {
             Some(entry) => {
                 entry.set_cookie(shared, record.cookie(), lifetime);
+                let expires_at = entry.expires_at;
+                shard.expires(expires_at);
                 Ok(TouchOutcome::Touched)
             }
             None => Ok(TouchOutcome::Gone),
@@ -684,6 +754,8 @@ impl Store for MemoryStore {
         let expires = entry.cookie.original_max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
         entry.stamp = entry.stamp.used(expires.is_some());
         entry.expires_at = lifetime.expires_at(expires);
+        let expires_at = entry.expires_at;
+        shard.expires(expires_at);
         Ok(TouchOutcome::Touched)
     }
 
@@ -1035,6 +1107,244 @@ mod tests {
         }
         let (queued, held) = tickets(&store);
         assert!(queued <= 2 * held + 65, "{queued} tickets for {held} records");
+    }
+
+    /// A data session with a long lifetime, created before `n` with a short one, in a one-shard store that
+    /// they fill.
+    async fn long_then_short(store: &MemoryStore, clock: &Clock, long: usize, short: usize) -> Vec<SessionId> {
+        let with_data = |at: i64| {
+            let mut record = record_expiring(Some(at), clock.now());
+            record.data_mut().insert("user".into(), "ada".into());
+            record
+        };
+        let keep: Vec<_> = (0..long).map(|i| id("keep", i)).collect();
+        for id in &keep {
+            store.create(id, &with_data(30 * 86_400_000)).await.unwrap();
+        }
+        for i in 0..short {
+            store.create(&id("short", i), &with_data(3_600_000)).await.unwrap();
+        }
+        keep
+    }
+
+    #[tokio::test]
+    async fn a_live_session_is_not_evicted_while_expired_ones_fill_the_shard() {
+        // Sessions with data only (`save_uninitialized(false)`): 100 "remember me" sessions of 30 days, then
+        // 900 of an hour, filling the store.
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(1_000).shards(1).build();
+        let keep = long_then_short(&store, &clock, 100, 900).await;
+        // One more login while all are live: the least recently used goes, as it must.
+        store.create(&id("new", 0), &record_with(serde_json::json!({ "user": "new" }))).await.unwrap();
+        assert!(!present(&store, &keep[0]));
+        // Two hours later the 900 short sessions have expired; ten logins must take their room, not log out
+        // the remember-me sessions.
+        clock.advance(Duration::from_secs(7_200));
+        for i in 1..11 {
+            store.create(&id("new", i), &record_with(serde_json::json!({ "user": "new" }))).await.unwrap();
+        }
+        for id in &keep[1..] {
+            assert!(present(&store, id), "{id:?} was evicted while 900 expired sessions were held");
+        }
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_with_data_do_not_keep_taking_room_from_a_flood() {
+        // A full store: 500 sessions with data, all expired, and 500 empty ones. A flood of empty sessions
+        // evicts the live empty ones while the expired ones keep half the store.
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(1_000).shards(1).build();
+        long_then_short(&store, &clock, 0, 500).await;
+        for i in 0..500 {
+            store.create(&id("empty", i), &record_expiring(Some(30 * 86_400_000), clock.now())).await.unwrap();
+        }
+        // A metrics probe sweeps, when nothing had expired yet; two hours later, the 500 have.
+        assert_eq!(store.len().await.unwrap(), 1_000);
+        clock.advance(Duration::from_secs(7_200));
+        let mut evicted_live = 0;
+        for i in 0..100 {
+            store.create(&id("flood", i), &record_expiring(Some(30 * 86_400_000), clock.now())).await.unwrap();
+            if !present(&store, &id("empty", i)) {
+                evicted_live += 1;
+            }
+        }
+        assert_eq!(evicted_live, 0, "live sessions were evicted while 500 expired ones were held");
+    }
+
+    #[tokio::test]
+    async fn a_ticket_whose_version_wrapped_does_not_evict_a_session_with_data() {
+        let store = MemoryStore::builder().capacity(4).shards(1).build();
+        let user = id("user", 0);
+        let CreateOutcome::Created(v) = store.create(&user, &record_with(serde_json::json!({}))).await.unwrap() else {
+            panic!("created")
+        };
+        // 2^32 writes later (elsewhere in the store) the session logs in: its new version has the low half of
+        // the old one, whose ticket still waits in the queue of empty sessions.
+        store.inner.versions.store(v.as_u64().unwrap() + (1 << 32), Ordering::Relaxed);
+        let saved = store.save_if(&user, &record_with(serde_json::json!({ "user": "ada" })), &v).await.unwrap();
+        assert!(matches!(saved, SaveOutcome::Saved(_)));
+        for i in 0..10 {
+            store.create(&id("anon", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        assert!(present(&store, &user), "a session with data was evicted before empty ones");
+    }
+
+    /// Checks a bounded store's bookkeeping: each shard within its share, and each record named by exactly
+    /// one ticket, in the queue of its kind.
+    fn check_order(store: &MemoryStore) -> usize {
+        let mut total = 0;
+        for shard in store.inner.shards.iter() {
+            let shard = shard.lock().unwrap();
+            let bound = shard.bound.as_ref().unwrap();
+            assert!(
+                shard.table.len() <= bound.capacity,
+                "{} records in a share of {}",
+                shard.table.len(),
+                bound.capacity
+            );
+            total += bound.capacity;
+            let earliest = shard.table.iter().map(|s| s.entry.expires_at).min().unwrap_or(i64::MAX);
+            assert!(
+                shard.next_expiry <= earliest,
+                "no sweep until {}, but a record expires at {earliest}",
+                shard.next_expiry
+            );
+            for slot in &shard.table {
+                let hash = short_hash(&store.inner.hasher, &slot.key);
+                let names = |t: &Ticket| t.hash == hash && t.version == slot.entry.stamp.version() as u32;
+                let (empty, held) =
+                    (bound.empty.iter().filter(|t| names(t)).count(), bound.held.iter().filter(|t| names(t)).count());
+                let data = slot.entry.data().unwrap();
+                assert_eq!(slot.entry.stamp.holds_data(), data.keys().any(|key| key != CREATED_AT_KEY), "{data:?}");
+                let want = if slot.entry.stamp.holds_data() { (0, 1) } else { (1, 0) };
+                assert_eq!((empty, held), want, "tickets of {:?}", slot.key);
+            }
+        }
+        total
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn every_verb_at_once_on_one_shard_keeps_the_bound_and_one_ticket_per_record() {
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        for (capacity, shards) in [(1, 1), (2, 1), (255, 1), (256, 1), (511, 1), (512, 2)] {
+            let store = MemoryStore::builder().clock(clock.clone()).capacity(capacity).shards(32).build();
+            assert_eq!(store.inner.shards.len(), shards, "capacity {capacity}");
+            // Few ids, so that the tasks keep meeting on the same records; some sessions expire as the clock moves.
+            let pool = 2 * capacity + 3;
+            let tasks: Vec<_> = (0..4u64)
+                .map(|task| {
+                    let (store, clock) = (store.clone(), clock.clone());
+                    tokio::spawn(async move {
+                        let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ (task + 1);
+                        let mut next = move || {
+                            x ^= x << 13;
+                            x ^= x >> 7;
+                            x ^= x << 17;
+                            x
+                        };
+                        for _ in 0..3_000 {
+                            let r = next();
+                            let sid = id("s", (r % pool as u64) as usize);
+                            let expires = Some(clock.now().as_millis() + 1 + (r >> 40) as i64 % 5_000);
+                            let mut record = record_expiring(expires, clock.now());
+                            if r >> 20 & 1 == 1 {
+                                record.data_mut().insert("user".into(), (r % 7).into());
+                            }
+                            match (r >> 8) % 8 {
+                                0 | 1 => drop(store.create(&sid, &record).await.unwrap()),
+                                2 => {
+                                    if let Some(got) = store.get(&sid).await.unwrap() {
+                                        tokio::task::yield_now().await;
+                                        store.save_if(&sid, &record, &got.version).await.unwrap();
+                                    }
+                                }
+                                3 => drop(store.touch(&sid, &record).await.unwrap()),
+                                4 => drop(store.refresh(&sid).await.unwrap()),
+                                5 => store.destroy(&sid).await.unwrap(),
+                                6 => store.set(&sid, &record).await.unwrap(),
+                                _ => clock.advance(Duration::from_millis(r % 50)),
+                            }
+                            assert!(store.raw_len() <= capacity);
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await.unwrap();
+            }
+            assert_eq!(check_order(&store), capacity, "the shares add up to the capacity");
+        }
+    }
+
+    #[tokio::test]
+    async fn extreme_capacities_neither_panic_nor_exceed_their_bound() {
+        // 0 is taken as 1 (documented: "at least 1").
+        let store = MemoryStore::builder().capacity(0).build();
+        for i in 0..3 {
+            store.create(&id("z", i), &record_with(serde_json::json!({ "n": i }))).await.unwrap();
+        }
+        assert_eq!(store.raw_len(), 1);
+        assert!(present(&store, &id("z", 2)));
+        let store = MemoryStore::builder().capacity(usize::MAX).build();
+        assert_eq!(store.inner.shards.len(), 32);
+        for i in 0..1_000 {
+            store.create(&id("m", i), &record_with(serde_json::json!({}))).await.unwrap();
+        }
+        assert_eq!(store.raw_len(), 1_000);
+        assert_eq!(check_order(&store), usize::MAX);
+        // So many shards that allocating them would abort: capped.
+        let store = MemoryStore::builder().shards(usize::MAX).build();
+        assert_eq!(store.inner.shards.len(), MAX_SHARDS);
+        store.create(&id("s", 0), &record_with(serde_json::json!({}))).await.unwrap();
+        assert!(present(&store, &id("s", 0)));
+    }
+
+    #[tokio::test]
+    async fn a_record_set_as_its_shard_sweeps_is_swept_once_it_expires() {
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).shards(1).build();
+        store.create(&id("old", 0), &record_expiring(Some(10), clock.now())).await.unwrap();
+        for i in 0..62 {
+            store.create(&id("long", i), &record_expiring(Some(1_000_000), clock.now())).await.unwrap();
+        }
+        clock.advance(Duration::from_millis(20));
+        // The 64th new id: the shard sweeps "old" out just before `set` puts this one in.
+        let short = id("short", 0);
+        store.set(&short, &record_expiring(Some(30), clock.now())).await.unwrap();
+        assert!(!present(&store, &id("old", 0)));
+        clock.advance(Duration::from_millis(20));
+        for i in 0..200 {
+            store.create(&id("new", i), &record_expiring(Some(1_000_000), clock.now())).await.unwrap();
+        }
+        assert!(!present(&store, &short), "an expired record was never swept");
+    }
+
+    #[tokio::test]
+    async fn sweeping_costs_o1_per_insert_even_when_a_record_expires_at_every_insert() {
+        // A full shard whose oldest records live for years while every other new one lives 2,000 inserts (a
+        // millisecond apart): from then on a record expires at almost every insert, and the one to evict is
+        // live. A sweep at each would look at the whole shard per insert.
+        let capacity = 4_096;
+        let clock = Clock::manual(Timestamp::from_millis(0));
+        let store = MemoryStore::builder().clock(clock.clone()).capacity(capacity).shards(1).build();
+        let record = |i: usize| {
+            let lifetime = if i.is_multiple_of(2) { 10 * 365 * 86_400_000 } else { 2_000 };
+            let mut record = record_expiring(Some(clock.now().as_millis() + lifetime), clock.now());
+            record.data_mut().insert("user".into(), i.into());
+            clock.advance(Duration::from_millis(1));
+            record
+        };
+        for i in 0..4 * capacity {
+            store.create(&id("warm", i), &record(i)).await.unwrap();
+        }
+        let before = store.inner.shards[0].lock().unwrap().swept;
+        let inserts = 8 * capacity;
+        for i in 0..inserts {
+            store.create(&id("steady", i), &record(i)).await.unwrap();
+        }
+        let per_insert = (store.inner.shards[0].lock().unwrap().swept - before) as f64 / inserts as f64;
+        assert!(per_insert <= SWEEP_CREDIT as f64 + 1.0, "{per_insert:.1} records looked at per insert");
+        assert!(store.raw_len() <= capacity);
     }
 
     #[tokio::test]

@@ -324,31 +324,66 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// The store as the session engine calls it: object-safe, each call one boxed future (a [`Guarded`] store).
+/// Every call takes the request's [`RequestCalls`], which holds the request's time budget and failures.
 pub(crate) trait DynStore: fmt::Debug + Send + Sync + 'static {
-    fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
-    fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>>;
+    fn get<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
+    fn create<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<CreateOutcome, StoreError>>;
     fn save_if<'a>(
         &'a self,
+        calls: &'a RequestCalls,
         id: &'a SessionId,
         record: &'a Record,
         expected: &'a Version,
     ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>>;
-    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
-    fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
-    fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn touch<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
+    fn refresh<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
+    fn destroy<'a>(&'a self, calls: &'a RequestCalls, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn is_ready(&self) -> bool;
+}
+
+/// How the layer guards the user's store (from the options).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GuardOptions {
+    /// The time one request's store calls may take together.
+    pub(crate) timeout: std::time::Duration,
+    pub(crate) hash_ids: bool,
+    /// `None`: no circuit breaker.
+    pub(crate) breaker: Option<crate::config::CircuitBreaker>,
 }
 
 /// A user's store as the options hold it, until the layer is built and wraps it in a [`Guarded`] store
 /// (type-erased here so that the options need no type parameter; the guard keeps the concrete type, so each
 /// store call costs one boxed future, not two).
 pub(crate) trait Guardable: fmt::Debug + Send + Sync + 'static {
-    fn guarded(self: Arc<Self>, timeout: std::time::Duration, hash_ids: bool) -> Arc<dyn DynStore>;
+    fn guarded(self: Arc<Self>, options: GuardOptions) -> Arc<dyn DynStore>;
 }
 
 impl<S: Store> Guardable for S {
-    fn guarded(self: Arc<Self>, timeout: std::time::Duration, hash_ids: bool) -> Arc<dyn DynStore> {
-        Arc::new(Guarded { inner: self, timeout, hash_ids })
+    fn guarded(self: Arc<Self>, options: GuardOptions) -> Arc<dyn DynStore> {
+        Arc::new(Guarded {
+            inner: self,
+            timeout: options.timeout,
+            hash_ids: options.hash_ids,
+            breaker: options.breaker.map(Breaker::new),
+        })
     }
 }
 
@@ -400,19 +435,256 @@ impl<S: Store> Store for Arc<S> {
     }
 }
 
-/// What the layer wraps every store in: a timeout on each call (a call that takes longer is the store being
-/// unreachable, so no request waits on a dead backend), and optionally ids hashed at rest.
-/// The store the engine calls: the user's store with a per-call timeout and, if configured, ids hashed at rest.
+/// What the layer wraps every store in: one time budget per request for all its store calls (a call that takes
+/// longer than what is left of it is the store being unreachable, so no request waits on a dead backend longer
+/// than one store timeout), no call after one that failed as unavailable in the same request, a circuit breaker
+/// shared by every request (see [`CircuitBreaker`](crate::config::CircuitBreaker)), and optionally ids hashed at
+/// rest.
 #[derive(Debug)]
 struct Guarded<S> {
     inner: Arc<S>,
     timeout: std::time::Duration,
     hash_ids: bool,
+    breaker: Option<Breaker>,
 }
 
+/// Why a store call failed without the store's own error: it was not made, or it was cut short.
 #[derive(Debug, thiserror::Error)]
-#[error("session store call timed out after {0:?}")]
-struct TimedOut(std::time::Duration);
+enum NotCalled {
+    /// The call took longer than what was left of the request's budget.
+    #[error("session store call timed out after {0:?}")]
+    TimedOut(std::time::Duration),
+    /// Nothing was left of the budget.
+    #[error("not called: the request's store calls took the whole store timeout ({0:?}) together")]
+    OutOfTime(std::time::Duration),
+    /// An earlier call of the same request failed as unavailable.
+    #[error("not called: an earlier store call of this request failed as unavailable")]
+    EarlierFailure,
+    /// The circuit breaker is open.
+    #[error("not called: the store has been failing for {open_for:?} (circuit open; last failure: {cause})")]
+    CircuitOpen {
+        /// How long the breaker has been open.
+        open_for: std::time::Duration,
+        /// The failure that opened it (or the last probe's).
+        cause: Arc<str>,
+    },
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text is already in the line (an error
+/// that prints its source and also returns it from `source()`, or `#[error(transparent)]`) is left out.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// The first store failure of a request, for the one log line the layer writes about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoreFailure {
+    /// The error and its causes ([`error_chain`]).
+    pub(crate) message: String,
+    /// How many more store calls of the request failed after it (without a call: not counted).
+    pub(crate) more: u32,
+    /// The first failure was the open circuit breaker refusing the call: the store failure behind it was logged
+    /// by the request that made that call, and the breaker logs when it opens and closes.
+    pub(crate) refused: bool,
+}
+
+/// One request's store calls: the time they took together, and whether one failed as unavailable (the next
+/// calls then fail at once, without calling the store). Shared by the clones of the request's session.
+#[derive(Debug, Default)]
+pub(crate) struct RequestCalls {
+    spent_nanos: std::sync::atomic::AtomicU64,
+    unavailable: std::sync::atomic::AtomicBool,
+    failure: std::sync::Mutex<Option<StoreFailure>>,
+}
+
+impl RequestCalls {
+    /// The request's first store failure, if any (taken: the layer logs it once).
+    pub(crate) fn take_failure(&self) -> Option<StoreFailure> {
+        self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
+    }
+
+    fn failed(&self, error: &StoreError) {
+        self.note(error, false);
+    }
+
+    fn refused(&self, error: &StoreError) {
+        self.note(error, true);
+    }
+
+    fn note(&self, error: &StoreError, refused: bool) {
+        if matches!(error, StoreError::Unavailable { .. }) {
+            self.unavailable.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        let mut slot = self.failure.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &mut *slot {
+            None => *slot = Some(StoreFailure { message: error_chain(error), more: 0, refused }),
+            Some(first) => first.more = first.more.saturating_add(1),
+        }
+    }
+
+    fn spend(&self, time: std::time::Duration) {
+        let nanos = u64::try_from(time.as_nanos()).unwrap_or(u64::MAX);
+        self.spent_nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn spent(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.spent_nanos.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// The circuit breaker at the store guard (settings: [`CircuitBreaker`](crate::config::CircuitBreaker)).
+///
+/// Closed, every call goes to the store. `failure_threshold` unavailable failures in a row (refused or lost
+/// connections, timeouts) open it: calls then fail at once with [`StoreError::Unavailable`], except one call at
+/// a time, at most every `probe_interval`, which goes to the store as a probe. The first call that gets an
+/// answer from the store (any answer, a backend error too: the store is reachable) closes it. Backend errors
+/// and conflicts never count as failures, and the breaker never repeats a call.
+#[derive(Debug)]
+struct Breaker {
+    settings: crate::config::CircuitBreaker,
+    /// Unavailable failures in a row.
+    failures: std::sync::atomic::AtomicU32,
+    /// Mirrors `state.is_some()`, so that a closed breaker costs one atomic load per call.
+    open: std::sync::atomic::AtomicBool,
+    /// Calls refused since the breaker opened.
+    refused: std::sync::atomic::AtomicU64,
+    state: std::sync::Mutex<Option<OpenState>>,
+}
+
+#[derive(Debug)]
+struct OpenState {
+    since: tokio::time::Instant,
+    next_probe: tokio::time::Instant,
+    probing: bool,
+    store: &'static str,
+    cause: Arc<str>,
+}
+
+/// The one call let through while the breaker is open; dropped unfinished (the request went away), it lets the
+/// next call probe at once.
+struct Probe<'a> {
+    breaker: &'a Breaker,
+    done: bool,
+}
+
+impl Drop for Probe<'_> {
+    fn drop(&mut self) {
+        if !self.done
+            && let Some(open) = self.breaker.lock().as_mut()
+        {
+            open.probing = false;
+        }
+    }
+}
+
+impl Breaker {
+    fn new(settings: crate::config::CircuitBreaker) -> Self {
+        Self {
+            settings,
+            failures: std::sync::atomic::AtomicU32::new(0),
+            open: std::sync::atomic::AtomicBool::new(false),
+            refused: std::sync::atomic::AtomicU64::new(0),
+            state: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<OpenState>> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `Ok(None)`: closed, call. `Ok(Some(probe))`: open, this call probes. `Err`: open, do not call.
+    fn admit(&self) -> Result<Option<Probe<'_>>, StoreError> {
+        if !self.open.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(None);
+        }
+        let mut state = self.lock();
+        let Some(open) = state.as_mut() else { return Ok(None) };
+        let now = tokio::time::Instant::now();
+        if !open.probing && now >= open.next_probe {
+            open.probing = true;
+            return Ok(Some(Probe { breaker: self, done: false }));
+        }
+        let open_for = now.saturating_duration_since(open.since);
+        self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Err(StoreError::unavailable(open.store, NotCalled::CircuitOpen { open_for, cause: Arc::clone(&open.cause) }))
+    }
+
+    /// The store answered.
+    fn answered(&self, probe: Option<Probe<'_>>) {
+        if self.failures.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+            self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        if self.open.load(std::sync::atomic::Ordering::Acquire) {
+            let mut state = self.lock();
+            if let Some(open) = state.take() {
+                self.open.store(false, std::sync::atomic::Ordering::Release);
+                let refused = self.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    after = ?open.since.elapsed(),
+                    refused,
+                    "session store answers again; circuit breaker closed"
+                );
+            }
+        }
+        if let Some(mut probe) = probe {
+            probe.done = true;
+        }
+    }
+
+    /// The store could not be reached.
+    fn down(&self, probe: Option<Probe<'_>>, store: &'static str, error: &StoreError) {
+        let failures = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
+        let probing = probe.is_some();
+        if let Some(mut probe) = probe {
+            probe.done = true;
+        }
+        if !probing
+            && failures < self.settings.failure_threshold
+            && !self.open.load(std::sync::atomic::Ordering::Acquire)
+        {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let cause: Arc<str> = error_chain(error).into();
+        let mut state = self.lock();
+        match state.as_mut() {
+            Some(open) => {
+                open.next_probe = now + self.settings.probe_interval;
+                if probing {
+                    open.probing = false;
+                }
+                open.cause = cause;
+            }
+            None => {
+                *state = Some(OpenState {
+                    since: now,
+                    next_probe: now + self.settings.probe_interval,
+                    probing: false,
+                    store,
+                    cause,
+                });
+                self.open.store(true, std::sync::atomic::Ordering::Release);
+                self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(
+                    failures,
+                    probe_interval = ?self.settings.probe_interval,
+                    "session store unreachable; circuit breaker open: store calls fail at once (logged at debug) \
+                     until a probe gets an answer"
+                );
+            }
+        }
+    }
+}
 
 impl<S: Store> Guarded<S> {
     fn key<'a>(&self, id: &'a SessionId) -> std::borrow::Cow<'a, SessionId> {
@@ -425,7 +697,30 @@ impl<S: Store> Guarded<S> {
         std::borrow::Cow::Owned(SessionId::new(hex).expect("64 hex characters are a valid id"))
     }
 
-    async fn timed<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    async fn timed<T>(
+        &self,
+        calls: &RequestCalls,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        // After a call that failed as unavailable, the request's later calls fail at once. Not a new failure: the
+        // request's first one is what gets logged. (A backend error, a 500, does not stop later calls: each is
+        // the store's answer to its own call, as in express.)
+        if calls.unavailable.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(StoreError::unavailable("session", NotCalled::EarlierFailure));
+        }
+        let Some(limit) = self.timeout.checked_sub(calls.spent()).filter(|left| !left.is_zero()) else {
+            let error = StoreError::unavailable("session", NotCalled::OutOfTime(self.timeout));
+            calls.failed(&error);
+            return Err(error);
+        };
+        let probe = match self.breaker.as_ref().map(Breaker::admit) {
+            None | Some(Ok(None)) => None,
+            Some(Ok(Some(probe))) => Some(probe),
+            Some(Err(error)) => {
+                calls.refused(&error);
+                return Err(error);
+            }
+        };
         // A call that is done at its first poll (an in-process store) needs no timer: skipping it saves two clock
         // reads and a timer-wheel entry per store call.
         let mut call = std::pin::pin!(call);
@@ -434,41 +729,122 @@ impl<S: Store> Guarded<S> {
             std::task::Poll::Pending => std::task::Poll::Ready(None),
         })
         .await;
-        if let Some(result) = first {
-            return result;
+        let mut timed_out = false;
+        let result = match first {
+            Some(result) => result,
+            None => {
+                let start = tokio::time::Instant::now();
+                let result = match tokio::time::timeout(limit, call).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        timed_out = true;
+                        Err(StoreError::unavailable("session", NotCalled::TimedOut(limit)))
+                    }
+                };
+                calls.spend(start.elapsed());
+                result
+            }
+        };
+        if let Some(breaker) = &self.breaker {
+            match &result {
+                // A timeout with little of the budget left says the request was slow, not that the store is down.
+                Err(_) if timed_out && limit < self.timeout / 2 => drop(probe),
+                Err(error @ StoreError::Unavailable { store, .. }) => breaker.down(probe, store, error),
+                _ => breaker.answered(probe),
+            }
         }
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(result) => result,
-            Err(_) => Err(StoreError::unavailable("session", TimedOut(self.timeout))),
+        if let Err(error) = &result {
+            calls.failed(error);
         }
+        result
     }
 }
 
 impl<S: Store> DynStore for Guarded<S> {
-    fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
-        Box::pin(async move { self.timed(self.inner.get(&self.key(id))).await })
+    fn get<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
+        Box::pin(async move { self.timed(calls, self.inner.get(&self.key(id))).await })
     }
-    fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
-        Box::pin(async move { self.timed(self.inner.create(&self.key(id), record)).await })
+    fn create<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
+        Box::pin(async move { self.timed(calls, self.inner.create(&self.key(id), record)).await })
     }
     fn save_if<'a>(
         &'a self,
+        calls: &'a RequestCalls,
         id: &'a SessionId,
         record: &'a Record,
         expected: &'a Version,
     ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
-        Box::pin(async move { self.timed(self.inner.save_if(&self.key(id), record, expected)).await })
+        Box::pin(async move { self.timed(calls, self.inner.save_if(&self.key(id), record, expected)).await })
     }
-    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        Box::pin(async move { self.timed(self.inner.touch(&self.key(id), record)).await })
+    fn touch<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(async move { self.timed(calls, self.inner.touch(&self.key(id), record)).await })
     }
-    fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        Box::pin(async move { self.timed(self.inner.refresh(&self.key(id))).await })
+    fn refresh<'a>(
+        &'a self,
+        calls: &'a RequestCalls,
+        id: &'a SessionId,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(async move { self.timed(calls, self.inner.refresh(&self.key(id))).await })
     }
-    fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.timed(self.inner.destroy(&self.key(id))).await })
+    fn destroy<'a>(&'a self, calls: &'a RequestCalls, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move { self.timed(calls, self.inner.destroy(&self.key(id))).await })
     }
     fn is_ready(&self) -> bool {
         self.inner.is_ready()
+    }
+}
+
+/// The store as one request calls it: the layer's guarded store with the request's [`RequestCalls`].
+#[derive(Clone, Copy)]
+pub(crate) struct RequestStore<'a> {
+    pub(crate) store: &'a dyn DynStore,
+    pub(crate) calls: &'a RequestCalls,
+}
+
+impl<'a> RequestStore<'a> {
+    pub(crate) fn get(self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
+        self.store.get(self.calls, id)
+    }
+    pub(crate) fn create(
+        self,
+        id: &'a SessionId,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
+        self.store.create(self.calls, id, record)
+    }
+    pub(crate) fn save_if(
+        self,
+        id: &'a SessionId,
+        record: &'a Record,
+        expected: &'a Version,
+    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
+        self.store.save_if(self.calls, id, record, expected)
+    }
+    pub(crate) fn touch(
+        self,
+        id: &'a SessionId,
+        record: &'a Record,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        self.store.touch(self.calls, id, record)
+    }
+    pub(crate) fn refresh(self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        self.store.refresh(self.calls, id)
+    }
+    pub(crate) fn destroy(self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        self.store.destroy(self.calls, id)
     }
 }
