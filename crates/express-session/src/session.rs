@@ -370,7 +370,7 @@ impl Session {
             }
             Ok(Some(found)) => {
                 let unstamped = self.config().hardening.absolute_timeout.is_some()
-                    && !found.record.data().contains_key(CREATED_AT_KEY);
+                    && creation_stamp(found.record.data().get(CREATED_AT_KEY)).is_none();
                 let mut active = Active::fresh(found.record, Some(id));
                 active.version = Some(found.version);
                 state.phase = Phase::Active(active);
@@ -406,7 +406,7 @@ impl Session {
         let now = self.now().as_millis();
         let stamp = Change::Update(
             CREATED_AT_KEY.into(),
-            Arc::new(move |stored: Option<&Value>| Ok(stored.cloned().unwrap_or_else(|| now.into()))),
+            Arc::new(move |stored: Option<&Value>| Ok(creation_stamp(stored).map_or_else(|| now.into(), Value::from))),
         );
         let active = Self::active_mut(state);
         stamp.apply(active.record.data_mut())?;
@@ -457,7 +457,7 @@ impl Session {
 
     fn past_absolute_timeout(&self, record: &Record) -> bool {
         let Some(timeout) = self.config().hardening.absolute_timeout else { return false };
-        let Some(created) = record.data().get(CREATED_AT_KEY).and_then(Value::as_i64) else { return false };
+        let Some(created) = creation_stamp(record.data().get(CREATED_AT_KEY)) else { return false };
         self.now().millis_since(Timestamp::from_millis(created)) >= crate::time::duration_millis(timeout)
     }
 
@@ -1283,6 +1283,13 @@ impl Session {
             }
         }
     }
+}
+
+/// The creation time a stored stamp holds: milliseconds since the epoch, as an integer. Anything else there
+/// (`null`, a string, a fraction: a foreign writer's) counts as no stamp, so that the session gets a readable one
+/// when it is first read, rather than never ending.
+fn creation_stamp(stored: Option<&Value>) -> Option<i64> {
+    stored.and_then(Value::as_i64)
 }
 
 /// A random pause before the `attempt`-th retry of a save that lost a race: up to 2^attempt ms, at most 64 ms,

@@ -158,3 +158,29 @@ async fn what_follows_cycle_id_in_the_same_request() {
         }
     }
 }
+
+/// A record whose creation stamp is there but is no number of milliseconds (`null`, a string, a fraction: a
+/// foreign writer's) counts as unstamped: it gets a stamp when first read here and the absolute timeout ends it.
+/// Before, such a stamp was neither read nor replaced, and the session never ended.
+#[tokio::test]
+async fn an_unreadable_creation_stamp_does_not_make_a_session_immortal() {
+    for stamp in
+        [serde_json::json!(null), serde_json::json!("2030-01-01"), serde_json::json!(1.5), serde_json::json!({})]
+    {
+        let options = options()
+            .cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
+            .absolute_timeout(Duration::from_secs(60));
+        let t = TestApp::new(options, Router::new().route("/read", get(read_user)));
+        let id = express_session::SessionId::generate();
+        let mut cookie = express_session::SessionCookie::default();
+        cookie.set_max_age(Some(Duration::from_secs(3600)), t.clock.now());
+        let data = serde_json::json!({"user": "node", express_session::record::CREATED_AT_KEY: stamp.clone()});
+        let record = express_session::Record::from_parts(cookie, data.as_object().unwrap().clone());
+        express_session::Store::create(&t.store, &id, &record).await.unwrap();
+        let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
+        let cookie = format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+        assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "{stamp}: first read");
+        t.clock.advance(Duration::from_secs(61));
+        assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "{stamp}: the session never ends");
+    }
+}
