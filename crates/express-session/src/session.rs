@@ -1034,8 +1034,10 @@ impl Session {
                                             "cycle_id: the session was destroyed by another request; this request's \
                                              changes are dropped"
                                         );
+                                        // The move stays pending: a later write of this request (after an
+                                        // explicit save) finds the session gone again, and never creates it
+                                        // under the new id.
                                         active.version = None;
-                                        active.moved_from = None;
                                         return Ok(WriteOutcome::Gone);
                                     }
                                     Err(error) => {

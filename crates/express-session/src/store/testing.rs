@@ -570,7 +570,8 @@ async fn all_records<S: Store>(store: &S) -> Option<Vec<(SessionId, Record)>> {
 }
 
 /// Through the HTTP layer, two instances: a logout completes while a slow request of the same session is in
-/// flight (it has read the session and waits); the slow request then calls `cycle_id` and changes the session.
+/// flight (it has read the session and waits); the slow request then calls `cycle_id`, `save` and changes the
+/// session.
 /// Afterwards no record under any id holds the old data, and no cookie names one: the move found the session
 /// destroyed, so nothing moved and the request's changes were dropped, as a save's are.
 pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S) {
@@ -586,6 +587,9 @@ pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S
                 loaded.notify_one();
                 go.notified().await;
                 s.cycle_id().await?;
+                // The explicit save finds the session destroyed; nothing the request does afterwards may bring
+                // it back under the new id.
+                s.save().await?;
                 s.insert("after", true).await
             }
         }
