@@ -76,3 +76,31 @@ async fn migrate_creates_express_mysql_session_s_table() {
     assert!(expected.contains("`session_id` varchar(128)"), "{expected}");
     assert_eq!(shape(&admin, &ours).await, expected);
 }
+
+/// Issue 13, defects 6 and 9: a lone surrogate, a 600-deep value and `sameSite: ""` written by
+/// express-mysql-session survive the Rust layer's write byte for byte, and the user stays logged in (see the
+/// case's documentation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_rust_cannot_hold_survive_a_rust_write() {
+    let Some(admin) = common::admin().await else { return };
+    let table = common::fresh_table(&admin).await;
+    let Some(node) = node(&table).await else { return };
+    let store = MySqlStore::builder()
+        .table_name(&table)
+        .prune_interval(None)
+        .max_connections(2)
+        .connect(&common::url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let a = &admin;
+    testing::values_rust_cannot_hold_survive_a_rust_write(store.clone(), &node, move |id| {
+        let query = format!("SELECT data FROM `{table}` WHERE session_id = ?");
+        async move {
+            // `utf8mb4_bin` text comes back as bytes.
+            let bytes: Vec<u8> = sqlx::query_scalar(&query).bind(id.as_str()).fetch_one(a).await.unwrap();
+            String::from_utf8(bytes).unwrap()
+        }
+    })
+    .await;
+}

@@ -108,3 +108,27 @@ async fn migrate_creates_connect_pg_simple_s_table() {
     assert_eq!(expected.len(), 3 + 1 + 2, "{expected:#?}");
     assert_eq!(shape(&admin, &ours).await, expected);
 }
+
+/// Issue 13, defects 6 and 9: a lone surrogate, a 600-deep value and `sameSite: ""` written by connect-pg-simple
+/// (PostgreSQL's `json` column keeps the text as given) survive the Rust layer's write byte for byte, and the user
+/// stays logged in (see the case's documentation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_rust_cannot_hold_survive_a_rust_write() {
+    let Some(admin) = common::admin().await else { return };
+    let schema = common::fresh_schema(&admin).await;
+    let Some(node) = node(&schema).await else { return };
+    let store = PostgresStore::builder()
+        .schema_name(&schema)
+        .prune_interval(None)
+        .max_connections(2)
+        .connect(&common::url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let (a, table) = (&admin, store.table().to_owned());
+    testing::values_rust_cannot_hold_survive_a_rust_write(store.clone(), &node, move |id| {
+        let query = format!("SELECT sess::text FROM {table} WHERE sid = $1");
+        async move { sqlx::query_scalar(&query).bind(id.as_str()).fetch_one(a).await.unwrap() }
+    })
+    .await;
+}

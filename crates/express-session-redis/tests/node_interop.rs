@@ -71,6 +71,11 @@ async fn start_node(prefix: &str) -> Option<NodeApp> {
 
 /// The Rust twin of `tests/node/app.js`.
 fn rust_app(store: RedisStore) -> Router {
+    rust_app_with(store, false)
+}
+
+/// [`rust_app`] with `saveUninitialized` as given.
+fn rust_app_with(store: RedisStore, save_uninitialized: bool) -> Router {
     async fn login(session: Session, Query(q): Query<HashMap<String, String>>) -> Result<&'static str, SessionError> {
         session.regenerate().await?;
         session.insert("user", &q["user"]).await?;
@@ -93,7 +98,7 @@ fn rust_app(store: RedisStore) -> Router {
     let options = SessionOptions::new()
         .secret(SECRET)
         .resave(false)
-        .save_uninitialized(false)
+        .save_uninitialized(save_uninitialized)
         .cookie(CookieOptions::new().max_age(Duration::from_secs(600)))
         .store(store);
     Router::new()
@@ -186,4 +191,57 @@ async fn node_and_rust_share_one_session() {
     assert_eq!(body["data"], json!({}), "{body}");
     assert_ne!(body["id"], json!(id), "Rust starts a new session");
     assert_eq!(store.len().await.unwrap(), 0);
+}
+
+/// Issue 13, defects 6 and 9: the Node app stores what JavaScript allows and serde_json cannot hold (a string
+/// with a lone surrogate, a value nested 600 deep) and a `sameSite` of `""`. The Rust layer (with
+/// `saveUninitialized`, where refusing the record would log the user out on both sides) reads the session, the
+/// user stays logged in, it changes another key, and Node reads back the untouched values byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_rust_cannot_hold_survive_a_rust_write() {
+    let Some(_) = common::store().await else { return };
+    let url = common::redis_url();
+    let prefix = common::unique_prefix("node-raw");
+    let Some(node) = start_node(&prefix).await else { return };
+    let store = RedisStore::builder().prefix(&prefix).connect(&url).await.unwrap();
+    let rust = rust_app_with(store.clone(), true);
+    let mut raw = common::raw(&url).await;
+
+    let login = common::http_get(node.port, "/login?user=alice", None).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    let cookie = login.cookie();
+    let id = id_in(&cookie);
+    let deep = format!("{}1{}", "[".repeat(600), "]".repeat(600));
+    // `"😀".slice(0, 1)`: half an emoji.
+    let data = format!(r#"{{"half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
+    let import = format!("/import?sameSite=&json={}", express_session::cookie::encode_uri_component(&data));
+    let imported = common::http_get(node.port, &import, Some(&cookie)).await;
+    assert_eq!(imported.status, 200, "{}", imported.body);
+    let key = format!("{prefix}{id}");
+    let node_text: String = raw.get(&key).await.unwrap();
+    let node_data = format!(r#","user":"alice","half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
+    assert!(node_text.ends_with(&node_data), "connect-redis wrote {node_text:.300}");
+    assert!(node_text.contains(r#","sameSite":""}"#), "{node_text:.300}");
+
+    // Rust reads it as alice's session: no new session, no other cookie.
+    let (status, set_cookie, body) = rust_get(&rust, "/whoami", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie, None, "no new session");
+    assert_eq!(body["id"], json!(id));
+    assert_eq!(body["data"]["user"], "alice");
+    assert_eq!(body["data"]["n"], "1");
+
+    // Rust changes another key: the same cookie, and every value it did not touch written back as Node wrote it.
+    let (status, set_cookie, _) = rust_get(&rust, "/set?key=n&value=2", &cookie).await;
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie.as_deref(), Some(cookie.as_str()), "same id, same signature");
+    let rust_text: String = raw.get(&key).await.unwrap();
+    assert!(rust_text.ends_with(&node_data.replace(r#""n":"1""#, r#""n":"2""#)), "{rust_text:.300}");
+    assert!(rust_text.contains(r#","sameSite":""}"#), "{rust_text:.300}");
+
+    // Node reads the result: still alice, the same values, byte for byte.
+    let back = common::http_get(node.port, "/raw", Some(&cookie)).await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.ends_with(&node_data.replace(r#""n":"1""#, r#""n":"2""#)), "{:.300}", back.body);
+    let _: i64 = raw.del(&key).await.unwrap();
 }

@@ -195,7 +195,7 @@ impl CookieOptions {
         Self::default()
     }
 
-    /// `cookie.domain`.
+    /// `cookie.domain`. An empty domain is express's `domain: ''`: the cookie has no `Domain` attribute.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
         self
@@ -227,7 +227,9 @@ impl CookieOptions {
         self
     }
 
-    /// `cookie.path` (default `/`). As in express, requests whose path does not start with it get no session.
+    /// `cookie.path` (default `/`). As in express, requests whose path does not start with it get no session. An
+    /// empty path is express's `path: ''`: every request gets a session and the cookie has no `Path` attribute
+    /// (the browser then uses the request's directory).
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
@@ -342,14 +344,16 @@ impl CookieOptions {
     }
 
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        // An empty domain or path is express's "not set" (cookie 0.7 leaves a falsy one out of `Set-Cookie`).
         if let Some(domain) = &self.domain
+            && !domain.is_empty()
             && !is_valid_domain(domain)
         {
             return Err(ConfigError::new(format!(
                 "cookie domain {domain:?} is invalid: use a host name such as \"example.com\" or \".example.com\""
             )));
         }
-        if !is_valid_path(&self.path) || !self.path.starts_with('/') {
+        if !self.path.is_empty() && (!is_valid_path(&self.path) || !self.path.starts_with('/')) {
             return Err(ConfigError::new(format!(
                 "cookie path {:?} is invalid: it must start with '/' and hold printable ASCII without ';' or '<'",
                 self.path
@@ -378,7 +382,9 @@ impl CookieOptions {
             )));
         }
         if name.starts_with("__Host-")
-            && (self.secure != Some(Secure::Always) || self.path != "/" || self.domain.is_some())
+            && (self.secure != Some(Secure::Always)
+                || self.path != "/"
+                || self.domain.as_ref().is_some_and(|d| !d.is_empty()))
         {
             return Err(ConfigError::new(format!(
                 "a cookie named {name:?} must be Secure, have path \"/\" and no domain"
@@ -536,13 +542,18 @@ impl fmt::Debug for Hardening {
 /// timeout before answering 503. The breaker remembers that the store is down: after `failure_threshold`
 /// unavailable failures in a row (refused or lost connections, timeouts), store calls fail at once with
 /// [`StoreError::Unavailable`](crate::StoreError::Unavailable) (503), except one call at a time, at most every
-/// `probe_interval`, which goes to the store as a probe. The first call that gets any answer from the store
-/// closes the breaker.
+/// `probe_interval`, which goes to the store as a probe. The probe's answer (any answer) closes the breaker. A
+/// call counts only in the state it was let through in: the answer to a call made before the breaker opened does
+/// not close it, and the failure of a call made before it closed does not reopen it. A probe whose request went
+/// away, or whose future the handler keeps without polling it, does not hold the breaker open: the next call
+/// probes at once, or once the held probe is past the store timeout plus a probe interval.
 ///
 /// Only unavailability counts: a backend error (500), a conflict or a missing record never opens it, and a
 /// timeout counts only for a call that had at least half the store timeout to itself (a request that spent
-/// its time budget on earlier calls is slow, not proof that the store is down). The breaker never repeats a
-/// call, so it can never make a write go through twice.
+/// its time budget on earlier calls is slow, not proof that the store is down). A call whose request goes away
+/// (the client gives up) after it waited at least half the store timeout without an answer counts as timed out,
+/// so a hung store opens the breaker even when the clients are less patient than the store timeout. The breaker
+/// never repeats a call, so it can never make a write go through twice.
 ///
 /// ```
 /// use express_session::{CircuitBreaker, SessionOptions};
@@ -835,8 +846,23 @@ impl SessionOptions {
         self
     }
 
-    /// The largest stored record, in bytes of JSON (default 64 KiB); a bigger one makes the save fail with
-    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge). `None` removes the limit, as in express.
+    /// The largest record a request may grow a session to, in bytes of JSON (default 64 KiB); a save that
+    /// would store a bigger record than both this and the stored record the request read fails with
+    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge) (the request's changes are not stored). `None`
+    /// removes the limit, as in express, which has none.
+    ///
+    /// The limit guards against a handler that lets a client grow its session without bound. It never makes a
+    /// stored session unwritable: a record above it (written by the Node app in a mixed deployment, or under a
+    /// larger limit before) is still read, touched and saved, as long as the request does not make it larger
+    /// (changing a value for one of the same length, or removing keys, is fine; adding to it is refused). A
+    /// default above what the Node stores accept was not an option: their columns and keys hold megabytes to
+    /// gigabytes, far more than a session should.
+    ///
+    /// ```
+    /// use express_session::SessionOptions;
+    /// let options = SessionOptions::new().max_record_size(Some(256 * 1024));
+    /// # let _ = options;
+    /// ```
     pub fn max_record_size(mut self, max: Option<usize>) -> Self {
         self.hardening.max_record_size = max;
         self

@@ -8,7 +8,9 @@
 //!
 //! Writing follows the same package's `serialize`: the value is encoded as JavaScript's `encodeURIComponent`
 //! encodes it and the attributes come in a fixed order:
-//! `Domain`, `Path`, `Expires`, `HttpOnly`, `Secure`, `Partitioned`, `Priority`, `SameSite`. No `Max-Age`.
+//! `Domain`, `Path`, `Expires`, `HttpOnly`, `Secure`, `Partitioned`, `Priority`, `SameSite`. No `Max-Age`. As
+//! there, an attribute with a falsy value (an empty domain or path, a `sameSite` or `priority` of `""` or `0`)
+//! is left out.
 
 use std::borrow::Cow;
 
@@ -307,17 +309,20 @@ impl SetCookie<'_> {
         out.push_str(self.name);
         out.push('=');
         out.push_str(&value);
-        if self.domain.is_some_and(|d| d.len() > 1024) || self.path.is_some_and(|p| p.len() > 1024) {
+        // cookie 0.7 writes a domain or path only when it is truthy: an empty one is left out.
+        let domain = self.domain.filter(|d| !d.is_empty());
+        let path = self.path.filter(|p| !p.is_empty());
+        if domain.is_some_and(|d| d.len() > 1024) || path.is_some_and(|p| p.len() > 1024) {
             return Err(SerializeError::TooLarge);
         }
-        if let Some(domain) = self.domain {
+        if let Some(domain) = domain {
             if !is_valid_domain(domain) {
                 return Err(SerializeError::Domain);
             }
             out.push_str("; Domain=");
             out.push_str(domain);
         }
-        if let Some(path) = self.path {
+        if let Some(path) = path {
             if !is_valid_path(path) {
                 return Err(SerializeError::Path);
             }
@@ -464,6 +469,15 @@ mod tests {
             "sid=s%3Afoo.76RrO0t1oL7AidII1OjH3iZCM6d0WH2GTCWnWuRqVdQ; Domain=.example.com; Path=/app; \
              Expires=Tue, 14 Nov 2023 22:13:21 GMT; Secure; Partitioned; Priority=High; SameSite=None"
         );
+    }
+
+    /// cookie 0.7's `if (opt.domain)` / `if (opt.path)`: an empty domain or path is left out, not refused.
+    #[test]
+    fn empty_domain_and_path_are_left_out() {
+        let cookie = SetCookie { name: "a", value: "v", domain: Some(""), path: Some(""), ..Default::default() };
+        assert_eq!(cookie.serialize().unwrap(), "a=v");
+        let cookie = SetCookie { name: "a", value: "v", domain: Some(""), path: Some("/x"), ..Default::default() };
+        assert_eq!(cookie.serialize().unwrap(), "a=v; Path=/x");
     }
 
     #[test]

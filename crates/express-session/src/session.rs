@@ -31,7 +31,9 @@ pub enum SessionError {
     /// A value could not be converted to JSON.
     #[error("session value could not be serialized")]
     Serialize(#[source] serde_json::Error),
-    /// A stored value does not have the requested type.
+    /// A stored value does not have the requested type, or has no Rust form (a string with a lone UTF-16
+    /// surrogate, nesting deeper than [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH)). The source says
+    /// what was expected, never what the value holds.
     #[error("session value could not be deserialized")]
     Deserialize(#[source] serde_json::Error),
     /// The key is one express-session reserves (see [`RESERVED_KEYS`](crate::record::RESERVED_KEYS)).
@@ -49,7 +51,8 @@ pub enum SessionError {
     /// A save kept losing races with concurrent writes of the same session.
     #[error("session save kept conflicting with concurrent requests")]
     SaveConflict,
-    /// The session's JSON is larger than the configured [`max_record_size`](crate::SessionOptions::max_record_size).
+    /// The session's JSON is larger than the configured [`max_record_size`](crate::SessionOptions::max_record_size),
+    /// and larger than the stored record this request read.
     #[error("session is too large to store ({size} bytes, the limit is {limit})")]
     TooLarge {
         /// The size of the session's JSON, in bytes.
@@ -57,6 +60,59 @@ pub enum SessionError {
         /// The configured limit.
         limit: usize,
     },
+    /// A value to store nests arrays and objects deeper than
+    /// [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH), so it could not be read back: it is refused, and
+    /// the session is left as it was.
+    #[error("session value is nested {depth} levels deep; at most {limit} can be read back")]
+    TooDeep {
+        /// How deeply the value nests.
+        depth: usize,
+        /// [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
+        limit: usize,
+    },
+}
+
+/// Reads a stored value as a `T`. A value kept as JSON text (see [`Record::raw_json`]) is parsed now, without
+/// serde_json's recursion limit up to [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
+fn read_value<T: DeserializeOwned>(value: &Value) -> Result<T, SessionError> {
+    let read = match crate::record::raw_text(value) {
+        Some(text) => crate::record::parse_raw(text),
+        None => T::deserialize(value),
+    };
+    read.map_err(|error| SessionError::Deserialize(redact(error)))
+}
+
+/// serde's type errors quote the value (`invalid type: string "alice", expected u64`), and errors are logged:
+/// keep only what the program expected.
+fn redact(error: serde_json::Error) -> serde_json::Error {
+    use serde::de::Error as _;
+    if !error.is_data() {
+        // Syntax errors (a lone surrogate, an unreadable depth) name the problem and its position only.
+        return error;
+    }
+    let message = error.to_string();
+    if message.starts_with("the stored value is nested ")
+        || message.starts_with("the stored JSON value has no Rust form")
+    {
+        return error;
+    }
+    match message.rfind(", expected ") {
+        Some(at) => serde_json::Error::custom(format!(
+            "the stored value does not have the requested type ({})",
+            &message[at + 2..]
+        )),
+        None => serde_json::Error::custom("the stored value does not have the requested type"),
+    }
+}
+
+/// Refuses a value that could not be read back once stored.
+fn check_depth(value: &Value) -> Result<(), SessionError> {
+    let limit = crate::record::MAX_VALUE_DEPTH;
+    let depth = crate::record::value_depth(value);
+    if depth > limit {
+        return Err(SessionError::TooDeep { depth, limit });
+    }
+    Ok(())
 }
 
 impl SessionError {
@@ -106,6 +162,7 @@ impl Change {
             }
             Change::Update(k, f) => {
                 let new = f(data.get(k))?;
+                check_depth(&new)?;
                 put(data, k, new);
             }
             // The creation stamp is the session's age, not its data: clearing keeps it, or clearing would
@@ -500,34 +557,42 @@ impl Session {
 
     /// The value under `key`, deserialized; `None` when absent.
     ///
+    /// A value the Node app stored that has no Rust form (a string with a lone UTF-16 surrogate, nesting deeper
+    /// than [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH)) fails only this read: the session and its other
+    /// keys are unaffected, and the value is written back unchanged unless the handler replaces or removes it.
+    ///
     /// # Errors
     ///
-    /// [`SessionError::Deserialize`] when the value has another shape, [`SessionError::Store`] when loading
-    /// failed, [`SessionError::NoSession`] after `destroy`/`unset`.
+    /// [`SessionError::Deserialize`] when the value has another shape or no Rust form (its message never quotes
+    /// the value), [`SessionError::Store`] when loading failed, [`SessionError::NoSession`] after
+    /// `destroy`/`unset`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
         match Self::active_mut(&mut state).record.data().get(key) {
             None => Ok(None),
-            Some(v) => T::deserialize(v).map(Some).map_err(SessionError::Deserialize),
+            Some(v) => read_value(v).map(Some),
         }
     }
 
-    /// The raw JSON value under `key`.
+    /// The JSON value under `key`.
     ///
     /// # Errors
     ///
     /// As [`get`](Self::get).
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
         let mut state = self.active().await?;
-        Ok(Self::active_mut(&mut state).record.data().get(key).cloned())
+        match Self::active_mut(&mut state).record.data().get(key) {
+            None => Ok(None),
+            Some(v) => read_value(v).map(Some),
+        }
     }
 
     /// Sets `key` to `value` (express: `req.session[key] = value`).
     ///
     /// # Errors
     ///
-    /// [`SessionError::Serialize`], [`SessionError::ReservedKey`] for a key express reserves, and the errors of
-    /// [`get`](Self::get).
+    /// [`SessionError::Serialize`], [`SessionError::ReservedKey`] for a key express reserves,
+    /// [`SessionError::TooDeep`] for a value that could not be read back, and the errors of [`get`](Self::get).
     pub async fn insert<T: Serialize>(&self, key: &str, value: T) -> Result<(), SessionError> {
         let value = serde_json::to_value(value).map_err(SessionError::Serialize)?;
         self.insert_value(key, value).await
@@ -542,6 +607,7 @@ impl Session {
         if is_reserved_key(key) || key == CREATED_AT_KEY {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
+        check_depth(&value)?;
         let mut state = self.active().await?;
         Self::change(&mut state, Change::Set(key.to_owned(), value))
     }
@@ -551,7 +617,8 @@ impl Session {
     /// # Errors
     ///
     /// [`SessionError::ReservedKey`] for the creation stamp ([`CREATED_AT_KEY`]), which the layer keeps, and
-    /// the errors of [`get`](Self::get).
+    /// the errors of [`get`](Self::get). The key is removed even when its old value cannot be read as a `T`
+    /// ([`SessionError::Deserialize`] then says why).
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         if key == CREATED_AT_KEY {
             return Err(SessionError::ReservedKey(key.to_owned()));
@@ -563,7 +630,7 @@ impl Session {
         }
         match old {
             None => Ok(None),
-            Some(v) => serde_json::from_value(v).map(Some).map_err(SessionError::Deserialize),
+            Some(v) => read_value(&v).map(Some),
         }
     }
 
@@ -582,8 +649,8 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// [`SessionError::Deserialize`] when the stored value is not a `T`, and the errors of
-    /// [`insert`](Self::insert).
+    /// [`SessionError::Deserialize`] when the stored value is not a `T` (or has no Rust form, see
+    /// [`get`](Self::get)), and the errors of [`insert`](Self::insert).
     pub async fn update<T, F>(&self, key: &str, f: F) -> Result<T, SessionError>
     where
         T: Serialize + DeserializeOwned,
@@ -595,14 +662,14 @@ impl Session {
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
             let old = match old {
                 None => None,
-                Some(v) => Some(T::deserialize(v).map_err(SessionError::Deserialize)?),
+                Some(v) => Some(read_value(v)?),
             };
             serde_json::to_value(f(old)).map_err(SessionError::Serialize)
         });
         let mut state = self.active().await?;
         Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
         let new = Self::active_mut(&mut state).record.data().get(key).unwrap_or(&Value::Null);
-        T::deserialize(new).map_err(SessionError::Deserialize)
+        read_value(new)
     }
 
     /// Removes every key (the cookie stays, and so does the creation stamp of the
@@ -627,14 +694,22 @@ impl Session {
         Ok(Self::active_mut(&mut state).record.data().keys().cloned().collect())
     }
 
-    /// A copy of all the data.
+    /// A copy of all the data. A value without a Rust form (see [`get`](Self::get)) is left out; [`keys`](Self::keys)
+    /// lists it.
     ///
     /// # Errors
     ///
     /// As [`get`](Self::get).
     pub async fn data(&self) -> Result<Map<String, Value>, SessionError> {
         let mut state = self.active().await?;
-        Ok(Self::active_mut(&mut state).record.data().clone())
+        let data = Self::active_mut(&mut state).record.data();
+        Ok(data
+            .iter()
+            .filter_map(|(k, v)| match crate::record::raw_text(v) {
+                None => Some((k.clone(), v.clone())),
+                Some(text) => crate::record::parse_raw(text).ok().map(|v| (k.clone(), v)),
+            })
+            .collect())
     }
 
     /// The session id (express: `req.sessionID`), generating it for a new session. After `destroy` or `unset`
@@ -1130,16 +1205,28 @@ impl Session {
         Ok(record)
     }
 
+    /// Refuses a record above [`max_record_size`](crate::SessionOptions::max_record_size) that this request made
+    /// larger than the stored record it read: a session the Node app (or a larger earlier limit) made big stays
+    /// writable as long as it does not grow.
     fn check_size(config: &Config, record: &Record) -> Result<(), SessionError> {
         let Some(limit) = config.hardening.max_record_size else { return Ok(()) };
         if record.json_len_bound() <= limit {
             return Ok(());
         }
         let size = record.json_len();
-        if size > limit {
-            return Err(SessionError::TooLarge { size, limit });
+        if size <= limit {
+            return Ok(());
         }
-        Ok(())
+        // The creation stamp the layer adds to a session without one (absolute timeout) is not growth the
+        // request caused: room for `,"__sessionCreatedAt":` and the longest number.
+        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) { CREATED_AT_KEY.len() + 24 } else { 0 };
+        match record.loaded_len() {
+            Some(loaded) if size <= loaded + stamp_room => {
+                tracing::debug!(size, limit, loaded, "session above max_record_size written: it did not grow");
+                Ok(())
+            }
+            _ => Err(SessionError::TooLarge { size, limit }),
+        }
     }
 
     /// The end of the request: express's header-time and `res.end` work. Decides, writes, and returns the

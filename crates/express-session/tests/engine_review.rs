@@ -71,29 +71,51 @@ async fn the_creation_stamp_cannot_be_removed() {
     assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "the absolute timeout was restarted");
 }
 
-/// `cycle_id` of a session too large to be written back (the Node app, which has no size limit, wrote it): the
-/// move is refused before the old record is retired, so the session stays readable under its id. Before, the old
-/// record was retired, the new one could not be written (`TooLarge`), and the whole session was lost.
+/// `cycle_id` and `max_record_size`: a session the Node app wrote above the limit (Node has none) moves like any
+/// other (it did not grow in this request), and a session this request grew above the limit is refused before
+/// anything moves, so it stays readable under its id, as it was. Before, the old record was retired first, the
+/// write under the new id then failed with `TooLarge`, and the whole session was lost.
 #[tokio::test]
 async fn cycle_id_of_a_session_that_cannot_be_written_back_keeps_it() {
     async fn cycle(session: Session) -> Result<&'static str, SessionError> {
         session.cycle_id().await?;
         Ok("cycled")
     }
+    async fn grow_then_cycle(session: Session) -> Result<&'static str, SessionError> {
+        session.insert("more", "y".repeat(4096)).await?;
+        session.cycle_id().await?;
+        Ok("cycled")
+    }
     let options = options().max_record_size(Some(1024));
-    let t = TestApp::new(options, Router::new().route("/cycle", get(cycle)).route("/read", get(read_user)));
-    let id = express_session::SessionId::generate();
-    let mut cookie = express_session::SessionCookie::default();
-    cookie.set_max_age(Some(Duration::from_secs(3600)), t.clock.now());
-    let data = serde_json::json!({"user": "node", "blob": "x".repeat(4096)}).as_object().unwrap().clone();
-    express_session::Store::create(&t.store, &id, &express_session::Record::from_parts(cookie, data)).await.unwrap();
-    let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
-    let cookie = format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
-    assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "readable before");
+    let routes =
+        Router::new().route("/cycle", get(cycle)).route("/grow", get(grow_then_cycle)).route("/read", get(read_user));
+    let t = TestApp::new(options, routes);
+    let node_session = |blob: usize| {
+        let id = express_session::SessionId::generate();
+        let mut cookie = express_session::SessionCookie::default();
+        cookie.set_max_age(Some(Duration::from_secs(3600)), t.clock.now());
+        let data = serde_json::json!({"user": "node", "blob": "x".repeat(blob)}).as_object().unwrap().clone();
+        let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
+        let cookie_header =
+            format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+        (id, express_session::Record::from_parts(cookie, data), cookie_header)
+    };
+    // Above the limit as Node wrote it: the move goes through, nothing grew.
+    let (id, record, cookie) = node_session(4096);
+    express_session::Store::create(&t.store, &id, &record).await.unwrap();
     let cycled = t.get("/cycle", Some(&cookie)).await;
-    assert_eq!(cycled.status, 500, "the move cannot be stored");
-    assert_eq!(cycled.set_cookie, None);
+    assert_eq!(cycled.status, 200);
+    assert_eq!(t.get("/read", Some(&cycled.cookie())).await.body, "node", "the session moved");
+    assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "the old id was retired");
+    // Grown above the limit by this request: nothing moves, the session stays as it was.
+    let (id, record, cookie) = node_session(10);
+    express_session::Store::create(&t.store, &id, &record).await.unwrap();
+    let grown = t.get("/grow", Some(&cookie)).await;
+    assert_eq!(grown.status, 500, "the move cannot be stored");
+    assert_eq!(grown.set_cookie, None);
     assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "the session was lost");
+    let stored = express_session::Store::get(&t.store, &id).await.unwrap().unwrap();
+    assert_eq!(stored.record.data().get("more"), None, "the refused growth was stored");
 }
 
 /// What a request does after `cycle_id`, before its move is written, acts on the session where it still is:

@@ -466,3 +466,264 @@ async fn a_probe_whose_request_goes_away_lets_the_next_request_probe() {
     let text = logs.take();
     assert!(text.lines().any(|line| line.contains(" INFO ") && line.contains("breaker closed")), "{text}");
 }
+
+/// Sends `GET path` on its own task (so that it runs while the test goes on).
+fn spawn_get(app: &TestApp, path: &'static str, cookie: &str) -> tokio::task::JoinHandle<(StatusCode, Duration)> {
+    let (app, cookie) = (app.app.clone(), cookie.to_owned());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let request = http::Request::get(path).header("cookie", cookie).body(axum::body::Body::empty());
+        let response = tower::ServiceExt::oneshot(app, request.unwrap()).await.unwrap();
+        (response.status(), started.elapsed())
+    })
+}
+
+#[tokio::test]
+async fn a_failure_of_a_call_made_before_the_store_came_back_does_not_reopen_the_breaker() {
+    let timeout = Duration::from_millis(400);
+    let probe = Duration::from_millis(50);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    // A request's read hangs (a call on a connection that is gone), while the breaker is still closed.
+    h.switch.set(Mode::Hung);
+    let stale = spawn_get(&h.app, "/count", &cookie);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Another request's call is refused: the breaker opens.
+    h.switch.set(Mode::Refused);
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    // The store is back: the probe gets its answer and closes the breaker.
+    h.switch.set(Mode::Up);
+    tokio::time::sleep(probe).await;
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "the probe");
+    assert_eq!(reply.body, "2");
+    // The hung call times out now, long after the store came back: the failure is old news.
+    assert_eq!(stale.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+    h.calls.take();
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "a stale timeout reopened the breaker of a store that answers");
+    assert_eq!(reply.body, "3");
+    assert_eq!(h.calls.take(), ["get", "save_if"]);
+}
+
+#[tokio::test]
+async fn an_answer_to_a_call_made_before_the_breaker_opened_does_not_close_it() {
+    let timeout = Duration::from_millis(300);
+    let probe = Duration::from_secs(5);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    // A request's read is under way (slow) while the breaker is closed.
+    h.switch.set(Mode::Slow(Duration::from_millis(150)));
+    let old = spawn_get(&h.app, "/count", &cookie);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Then the store goes down: a call is refused, the breaker opens; then the store hangs.
+    h.switch.set(Mode::Refused);
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    h.switch.set(Mode::Hung);
+    // The old read's answer (sent before the store went down) arrives now; its request then finds the breaker
+    // open for its save.
+    assert_eq!(old.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+    h.calls.take();
+    // The breaker is still open: no probe is due, so requests fail fast without calling the hung store.
+    let started = Instant::now();
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "an old answer closed the breaker: this request waited {:?} on the hung store",
+        started.elapsed()
+    );
+    assert!(h.calls.take().is_empty());
+}
+
+/// Starts a read of the session, gives up on it after 20 ms but keeps the unfinished future (say, in a `select!`
+/// loop) while it goes on working for a long time.
+async fn holds_a_store_call(session: Session) -> &'static str {
+    let read = session.get::<u64>("n");
+    tokio::pin!(read);
+    tokio::select! {
+        _ = &mut read => {}
+        _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+    }
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    "done"
+}
+
+#[tokio::test]
+async fn a_probe_that_is_never_polled_again_does_not_keep_the_breaker_open() {
+    let timeout = Duration::from_millis(200);
+    let probe = Duration::from_millis(50);
+    let switch = Switch { inner: MemoryStore::new(), mode: Arc::new(Mutex::new(Mode::Up)) };
+    let routes = Router::new().route("/count", get(count)).route("/hold", get(holds_a_store_call));
+    let options =
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe)));
+    let app = TestApp {
+        app: routes.layer(SessionManagerLayer::new(options.store(switch.clone())).unwrap()),
+        store: switch.inner.clone(),
+        clock: Clock::system(),
+    };
+    let cookie = app.get("/count", None).await.cookie();
+    switch.set(Mode::Hung);
+    assert_eq!(app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE, "opens");
+    tokio::time::sleep(probe).await;
+    // This request's read is the probe; the handler stops polling it without dropping it.
+    let held = spawn_get(&app, "/hold", &cookie);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    switch.set(Mode::Up);
+    // The store answers again. Once the held probe is past any time a store call may take (the store timeout),
+    // the breaker lets another call probe.
+    tokio::time::sleep(timeout + probe).await;
+    let reply = app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK, "the breaker stays open as long as the held probe is kept");
+    assert_eq!(reply.body, "2");
+    held.abort();
+}
+
+/// Reads the session, ignores the failure, and works for a long time (the client gives up first).
+async fn swallows_then_works(session: Session) -> &'static str {
+    let _ = session.get::<u64>("n").await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    "done"
+}
+
+#[tokio::test]
+async fn a_store_failure_is_logged_when_the_client_goes_away_before_the_request_ends() {
+    let logs = TestLogs::capture();
+    for mode in [OnStoreError::Fail, OnStoreError::ServeWithoutSession] {
+        let switch = Switch { inner: MemoryStore::new(), mode: Arc::new(Mutex::new(Mode::Up)) };
+        let routes = Router::new().route("/count", get(count)).route("/slow", get(swallows_then_works));
+        let options = options().store_circuit_breaker(None).on_store_error(mode);
+        let app = TestApp {
+            app: routes.layer(SessionManagerLayer::new(options.store(switch.clone())).unwrap()),
+            store: switch.inner.clone(),
+            clock: Clock::system(),
+        };
+        let cookie = app.get("/count", None).await.cookie();
+        switch.set(Mode::Refused);
+        logs.take();
+        let gone = tokio::time::timeout(Duration::from_millis(100), app.get("/slow", Some(&cookie))).await;
+        assert!(gone.is_err(), "the client went away first");
+        let text = logs.take();
+        let errors = TestLogs::errors(&text);
+        assert_eq!(errors.len(), 1, "{mode:?}: the refused read is logged once:\n{text}");
+        assert_eq!(errors[0].matches("Connection refused").count(), 1, "{}", errors[0]);
+    }
+}
+
+#[tokio::test]
+async fn a_change_whose_save_the_open_breaker_refuses_is_a_503_never_a_200() {
+    let probe = Duration::from_secs(5);
+    let switch = Switch { inner: MemoryStore::new(), mode: Arc::new(Mutex::new(Mode::Up)) };
+    let (updated, go_on) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let (u, g) = (Arc::clone(&updated), Arc::clone(&go_on));
+    let routes = Router::new().route("/count", get(count)).route(
+        "/count-then-wait",
+        get(move |session: Session| async move {
+            let n = session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+            u.notify_one();
+            g.notified().await;
+            Ok::<_, SessionError>(n.to_string())
+        }),
+    );
+    let options = options().store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe)));
+    let app = TestApp {
+        app: routes.layer(SessionManagerLayer::new(options.store(switch.clone())).unwrap()),
+        store: switch.inner.clone(),
+        clock: Clock::system(),
+    };
+    let first = app.get("/count", None).await;
+    let (cookie, id) = (first.cookie(), SessionId::new(first.cookie_id()).unwrap());
+    let pending = spawn_get(&app, "/count-then-wait", &cookie);
+    updated.notified().await;
+    // The handler's update returned; then the store goes down and another request opens the breaker.
+    switch.set(Mode::Refused);
+    assert_eq!(app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    switch.set(Mode::Up);
+    go_on.notify_one();
+    // The end of the request's save is refused by the open breaker: the change is not stored, so not a 200.
+    assert_eq!(pending.await.unwrap().0, StatusCode::SERVICE_UNAVAILABLE);
+    let stored = switch.inner.get(&id).await.unwrap().expect("the session is still stored");
+    assert_eq!(stored.record.data()["n"], 1, "the refused change was not written");
+}
+
+#[tokio::test]
+async fn clients_that_give_up_before_the_store_timeout_still_open_the_breaker_and_get_logged() {
+    // The store timeout is longer than the clients' patience (say, a proxy that gives up first): no call ever
+    // times out, each request is dropped while it waits on the hung store.
+    let timeout = Duration::from_millis(400);
+    let patience = Duration::from_millis(250);
+    let h = harness(options().store_timeout(timeout));
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Hung);
+    let logs = TestLogs::capture();
+    let gone = tokio::time::timeout(patience, h.app.get("/count", Some(&cookie))).await;
+    assert!(gone.is_err(), "the client gave up");
+    let text = logs.take();
+    assert_eq!(TestLogs::errors(&text).len(), 1, "the abandoned wait is logged:\n{text}");
+    h.calls.take();
+    // Waiting more than half the store timeout for an answer that never came is the store being down: the next
+    // requests fail fast instead of each hanging until its client gives up.
+    let started = Instant::now();
+    let reply = tokio::time::timeout(patience, h.app.get("/count", Some(&cookie))).await;
+    assert_eq!(reply.expect("answered before the client gave up").status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_millis(50), "took {:?}", started.elapsed());
+    assert!(h.calls.take().is_empty());
+    // A client that goes away early (before half the store timeout) says nothing about the store.
+    let h = harness(options().store_timeout(timeout));
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Slow(timeout / 4));
+    logs.take();
+    assert!(tokio::time::timeout(timeout / 8, h.app.get("/count", Some(&cookie))).await.is_err());
+    assert!(TestLogs::errors(&logs.take()).is_empty());
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::OK, "the breaker stayed closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_requests_at_once_on_several_threads_make_one_probe_at_a_time() {
+    let timeout = Duration::from_millis(300);
+    let probe = Duration::from_millis(100);
+    let h = harness(
+        options().store_timeout(timeout).store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(probe))),
+    );
+    let cookie = h.app.get("/count", None).await.cookie();
+    h.switch.set(Mode::Hung);
+    assert_eq!(h.app.get("/count", Some(&cookie)).await.status, StatusCode::SERVICE_UNAVAILABLE);
+    h.calls.take();
+    // 200 requests at once, on four threads, for two and a half probe intervals of a hung store: one probe in
+    // flight at a time, each waiting the whole timeout, so at most one store call (the first probe's).
+    let deadline = Instant::now() + probe * 5 / 2;
+    let requests: Vec<_> = (0..200)
+        .map(|_| {
+            let (app, cookie) = (h.app.app.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while Instant::now() < deadline {
+                    let request = http::Request::get("/count").header("cookie", cookie.as_str());
+                    let response =
+                        tower::ServiceExt::oneshot(app.clone(), request.body(axum::body::Body::empty()).unwrap());
+                    statuses.push(response.await.unwrap().status());
+                    tokio::task::yield_now().await;
+                }
+                statuses
+            })
+        })
+        .collect();
+    let mut answered = 0;
+    for request in requests {
+        for status in request.await.unwrap() {
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            answered += 1;
+        }
+    }
+    assert!(answered > 200, "{answered}");
+    assert_eq!(h.calls.take(), ["get"], "one probe at a time ({answered} requests)");
+    // The store answers again: within a probe interval and a timeout, requests get their 200s.
+    h.switch.set(Mode::Up);
+    tokio::time::sleep(timeout + probe).await;
+    let reply = h.app.get("/count", Some(&cookie)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, "2", "nothing lost, nothing applied twice");
+}

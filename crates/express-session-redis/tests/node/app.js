@@ -9,6 +9,9 @@
 //   GET /set?key=K&value=V   req.session[K] = V
 //   GET /whoami              {"id": req.sessionID, "data": the session's keys but cookie}
 //   GET /logout              req.session.destroy()
+//   GET /import?json=J[&sameSite=S]   Object.assign(req.session, JSON.parse(J)) (values Rust cannot hold: lone
+//                            surrogates, deep nesting), and req.session.cookie.sameSite = S when given
+//   GET /raw                 JSON.stringify(req.session), as text
 
 process.noDeprecation = true
 
@@ -44,6 +47,14 @@ async function main () {
   app.get('/set', (req, res) => {
     req.session[req.query.key] = req.query.value
     res.send('ok')
+  })
+  app.get('/import', (req, res) => {
+    Object.assign(req.session, JSON.parse(req.query.json))
+    if (req.query.sameSite !== undefined) req.session.cookie.sameSite = req.query.sameSite
+    res.send('ok')
+  })
+  app.get('/raw', (req, res) => {
+    res.type('text/plain').send(JSON.stringify(req.session))
   })
   app.get('/whoami', (req, res) => {
     const data = {}

@@ -5,11 +5,16 @@
 //! - Cases, each over a store of the caller's making: [`a_closed_port_is_unavailable_within`],
 //!   [`a_connection_killed_mid_call_is_unavailable_and_the_store_recovers`],
 //!   [`idle_connections_killed_between_calls_are_replaced`], [`a_server_that_goes_away_and_comes_back`],
-//!   [`node_and_rust_share_one_table`], [`prune_deletes_exactly_the_expired_rows_in_batches`],
+//!   [`node_and_rust_share_one_table`], [`values_rust_cannot_hold_survive_a_rust_write`] (through the session
+//!   layer), [`prune_deletes_exactly_the_expired_rows_in_batches`],
 //!   [`the_pruning_task_runs_and_stops`]. Cases that need no SQL are in `express_session::store::testing`.
 //!
 //! Helpers that find a service missing return `None` and say so on stderr, or panic under
 //! `REQUIRE_SERVICES=1` (see `express_session::store::testing::unreachable`).
+
+mod node_values;
+
+pub use node_values::values_rust_cannot_hold_survive_a_rust_write;
 
 use std::future::Future;
 use std::net::SocketAddr;

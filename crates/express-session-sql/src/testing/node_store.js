@@ -6,9 +6,10 @@
 //
 // stores: "pg" (connect-pg-simple 10, DATABASE_URL, on `schema`; the pg session runs with TimeZone=UTC, as the
 // Rust store's documentation requires of Node apps) and "mysql" (express-mysql-session 3, MYSQL_URL, on `table`).
-// ops: set (sess as given, or {cookie: new Cookie({maxAge}), ...data} when "max_age" is given, as express-session
-// builds it), get, touch, destroy, create_table (the store's own table creation). Prints one JSON line:
-// {"ok": true, ...}.
+// ops: set (sess as given, or {cookie: new Cookie({maxAge, ...cookie}), ...data} when "max_age" is given, as
+// express-session builds it; "data_json" is data as JSON text, for what only JavaScript holds: lone surrogates),
+// get, get_json (the session as JSON.stringify writes it, in "json"), touch, destroy, create_table (the store's
+// own table creation). Prints one JSON line: {"ok": true, ...}.
 'use strict';
 
 const session = require('express-session');
@@ -54,8 +55,9 @@ async function main () {
   });
   let sess = cmd.sess;
   if (cmd.max_age !== undefined) {
-    const cookie = new session.Cookie({ maxAge: cmd.max_age });
-    sess = Object.assign({ cookie }, cmd.data || {});
+    const cookie = new session.Cookie(Object.assign({ maxAge: cmd.max_age }, cmd.cookie || {}));
+    const data = cmd.data_json !== undefined ? JSON.parse(cmd.data_json) : cmd.data
+    sess = Object.assign({ cookie }, data || {});
   }
   const out = { ok: true };
   try {
@@ -69,6 +71,9 @@ async function main () {
         break;
       case 'get':
         out.session = (await call('get', cmd.sid)) || null;
+        break;
+      case 'get_json':
+        out.json = JSON.stringify((await call('get', cmd.sid)) || null);
         break;
       case 'touch':
         await call('touch', cmd.sid, sess);

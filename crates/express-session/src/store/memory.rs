@@ -9,7 +9,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hashbrown::HashTable;
-use serde_json::{Map, Value};
 
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::id::SessionId;
@@ -447,14 +446,16 @@ impl Entry {
     }
 
     /// The user data. An empty object is kept as no text at all (no allocation: most sessions of a flood are
-    /// empty).
-    fn data(&self) -> Result<Map<String, Value>, serde_json::Error> {
-        if self.data.is_empty() { Ok(Map::new()) } else { serde_json::from_str(&self.data) }
+    /// empty). For tests: [`record`](Self::record) reads the data with [`Record::from_data_json`], which also
+    /// keeps what `serde_json` cannot hold.
+    #[cfg(test)]
+    fn data(&self) -> Result<serde_json::Map<String, serde_json::Value>, serde_json::Error> {
+        if self.data.is_empty() { Ok(serde_json::Map::new()) } else { serde_json::from_str(&self.data) }
     }
 
     fn record(&self, id: &SessionId) -> Option<Record> {
-        match self.data() {
-            Ok(data) => Some(Record::from_parts(self.cookie(), data)),
+        match Record::from_data_json(self.cookie(), &self.data) {
+            Ok(record) => Some(record),
             Err(error) => {
                 tracing::warn!(session = %id.log_hash(), %error, "stored session does not parse; treated as absent");
                 None
@@ -824,8 +825,7 @@ impl MemoryStore {
         let key = Key::of(id);
         let (shard, spot) = self.shard(&key);
         let entry = shard.find(&key, spot)?;
-        let data = entry.data().ok()?;
-        Some(Record::from_parts(entry.cookie(), data).to_json())
+        Some(Record::from_data_json(entry.cookie(), &entry.data).ok()?.to_json())
     }
 }
 

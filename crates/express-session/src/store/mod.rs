@@ -454,6 +454,12 @@ enum NotCalled {
     /// The call took longer than what was left of the request's budget.
     #[error("session store call timed out after {0:?}")]
     TimedOut(std::time::Duration),
+    /// The request went away after the call had waited this long without an answer.
+    #[error(
+        "session store call abandoned after {0:?} without an answer (the request went away: the client gave up \
+         before the store timeout)"
+    )]
+    Abandoned(std::time::Duration),
     /// Nothing was left of the budget.
     #[error("not called: the request's store calls took the whole store timeout ({0:?}) together")]
     OutOfTime(std::time::Duration),
@@ -507,6 +513,27 @@ pub(crate) struct RequestCalls {
     failure: std::sync::Mutex<Option<StoreFailure>>,
 }
 
+/// A failure the layer did not take (the response future was dropped: the client went away, or the inner service
+/// failed or panicked, before the end of the request) is logged here, when the last clone of the request's
+/// session goes, so that no store failure goes unlogged.
+impl Drop for RequestCalls {
+    fn drop(&mut self) {
+        let failure = self.failure.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+        match failure {
+            Some(failure) if failure.refused => tracing::debug!(
+                error = %failure.message,
+                "session store not called; the request went away before it ended"
+            ),
+            Some(failure) => tracing::error!(
+                error = %failure.message,
+                later_failures = failure.more,
+                "session store failed; the request went away before it ended"
+            ),
+            None => {}
+        }
+    }
+}
+
 impl RequestCalls {
     /// The request's first store failure, if any (taken: the layer logs it once).
     pub(crate) fn take_failure(&self) -> Option<StoreFailure> {
@@ -546,16 +573,22 @@ impl RequestCalls {
 ///
 /// Closed, every call goes to the store. `failure_threshold` unavailable failures in a row (refused or lost
 /// connections, timeouts) open it: calls then fail at once with [`StoreError::Unavailable`], except one call at
-/// a time, at most every `probe_interval`, which goes to the store as a probe. The first call that gets an
-/// answer from the store (any answer, a backend error too: the store is reachable) closes it. Backend errors
-/// and conflicts never count as failures, and the breaker never repeats a call.
+/// a time, at most every `probe_interval`, which goes to the store as a probe. The probe's answer (any answer,
+/// a backend error too: the store is reachable) closes it. Backend errors and conflicts never count as
+/// failures, and the breaker never repeats a call.
+///
+/// A call's outcome counts only in the state it was let through in (see `epoch`): an answer to a call made
+/// before the breaker opened may have left the store before the failure that opened it, so it does not close
+/// the breaker; a failure of a call made before the breaker last closed is older than the probe's answer, so it
+/// does not reopen it (nor hold back the next probe while open).
 #[derive(Debug)]
 struct Breaker {
     settings: crate::config::CircuitBreaker,
-    /// Unavailable failures in a row.
+    /// Unavailable failures in a row (while closed).
     failures: std::sync::atomic::AtomicU32,
-    /// Mirrors `state.is_some()`, so that a closed breaker costs one atomic load per call.
-    open: std::sync::atomic::AtomicBool,
+    /// Even: closed; odd: open (mirrors `state.is_some()`, so that a closed breaker costs one atomic load per
+    /// call). Changed only with `state` locked, by one at each opening and closing.
+    epoch: std::sync::atomic::AtomicU64,
     /// Calls refused since the breaker opened.
     refused: std::sync::atomic::AtomicU64,
     state: std::sync::Mutex<Option<OpenState>>,
@@ -565,24 +598,44 @@ struct Breaker {
 struct OpenState {
     since: tokio::time::Instant,
     next_probe: tokio::time::Instant,
-    probing: bool,
+    /// The probe in flight: its number, and when it is overdue (past any time the call may take, plus a probe
+    /// interval: a probe whose future is kept but never polled again, or leaked, must not hold the breaker open).
+    probe: Option<(u64, tokio::time::Instant)>,
+    /// The number of the next probe.
+    probes: u64,
     store: &'static str,
     cause: Arc<str>,
 }
 
-/// The one call let through while the breaker is open; dropped unfinished (the request went away), it lets the
-/// next call probe at once.
-struct Probe<'a> {
+/// A call let through by the breaker: the epoch it was let through in, and whether it is the probe (with its
+/// number). A probe dropped unfinished (the request went away) lets the next call probe at once.
+struct Ticket<'a> {
     breaker: &'a Breaker,
+    epoch: u64,
+    probe: Option<u64>,
     done: bool,
 }
 
-impl Drop for Probe<'_> {
+impl OpenState {
+    /// The probe numbered `number` is over: the next one may start (if it is still the one in flight).
+    fn probe_over(&mut self, number: u64) {
+        if self.probe.is_some_and(|(current, _)| current == number) {
+            self.probe = None;
+        }
+    }
+}
+
+impl Drop for Ticket<'_> {
     fn drop(&mut self) {
-        if !self.done
-            && let Some(open) = self.breaker.lock().as_mut()
+        if let Some(number) = self.probe
+            && !self.done
         {
-            open.probing = false;
+            let mut state = self.breaker.lock();
+            if self.breaker.epoch.load(std::sync::atomic::Ordering::Relaxed) == self.epoch
+                && let Some(open) = state.as_mut()
+            {
+                open.probe_over(number);
+            }
         }
     }
 }
@@ -592,7 +645,7 @@ impl Breaker {
         Self {
             settings,
             failures: std::sync::atomic::AtomicU32::new(0),
-            open: std::sync::atomic::AtomicBool::new(false),
+            epoch: std::sync::atomic::AtomicU64::new(0),
             refused: std::sync::atomic::AtomicU64::new(0),
             state: std::sync::Mutex::new(None),
         }
@@ -602,87 +655,134 @@ impl Breaker {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// `Ok(None)`: closed, call. `Ok(Some(probe))`: open, this call probes. `Err`: open, do not call.
-    fn admit(&self) -> Result<Option<Probe<'_>>, StoreError> {
-        if !self.open.load(std::sync::atomic::Ordering::Acquire) {
-            return Ok(None);
+    /// `Ok(ticket)`: call (closed, or open and this call probes; `limit`: the most the call may take). `Err`:
+    /// open, do not call.
+    fn admit(&self, limit: std::time::Duration) -> Result<Ticket<'_>, StoreError> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        if epoch.is_multiple_of(2) {
+            return Ok(Ticket { breaker: self, epoch, probe: None, done: false });
         }
         let mut state = self.lock();
-        let Some(open) = state.as_mut() else { return Ok(None) };
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Relaxed);
+        let Some(open) = state.as_mut() else { return Ok(Ticket { breaker: self, epoch, probe: None, done: false }) };
         let now = tokio::time::Instant::now();
-        if !open.probing && now >= open.next_probe {
-            open.probing = true;
-            return Ok(Some(Probe { breaker: self, done: false }));
+        if now >= open.next_probe && open.probe.is_none_or(|(_, overdue)| now >= overdue) {
+            let number = open.probes;
+            open.probes = open.probes.wrapping_add(1);
+            open.probe = Some((number, now + limit + self.settings.probe_interval));
+            return Ok(Ticket { breaker: self, epoch, probe: Some(number), done: false });
         }
         let open_for = now.saturating_duration_since(open.since);
         self.refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Err(StoreError::unavailable(open.store, NotCalled::CircuitOpen { open_for, cause: Arc::clone(&open.cause) }))
     }
 
-    /// The store answered.
-    fn answered(&self, probe: Option<Probe<'_>>) {
-        if self.failures.load(std::sync::atomic::Ordering::Relaxed) != 0 {
-            self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+    /// The store answered the call.
+    fn answered(&self, mut ticket: Ticket<'_>) {
+        ticket.done = true;
+        if self.epoch.load(std::sync::atomic::Ordering::Acquire) != ticket.epoch {
+            // Let through before the breaker last opened or closed: old news.
+            return;
         }
-        if self.open.load(std::sync::atomic::Ordering::Acquire) {
-            let mut state = self.lock();
-            if let Some(open) = state.take() {
-                self.open.store(false, std::sync::atomic::Ordering::Release);
-                let refused = self.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!(
-                    after = ?open.since.elapsed(),
-                    refused,
-                    "session store answers again; circuit breaker closed"
-                );
+        if ticket.probe.is_none() {
+            if self.failures.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+                self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
             }
+            return;
         }
-        if let Some(mut probe) = probe {
-            probe.done = true;
+        let mut state = self.lock();
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) == ticket.epoch
+            && let Some(open) = state.take()
+        {
+            self.failures.store(0, std::sync::atomic::Ordering::Relaxed);
+            self.epoch.store(ticket.epoch.wrapping_add(1), std::sync::atomic::Ordering::Release);
+            let refused = self.refused.swap(0, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(after = ?open.since.elapsed(), refused, "session store answers again; circuit breaker closed");
         }
     }
 
     /// The store could not be reached.
-    fn down(&self, probe: Option<Probe<'_>>, store: &'static str, error: &StoreError) {
-        let failures = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
-        let probing = probe.is_some();
-        if let Some(mut probe) = probe {
-            probe.done = true;
-        }
-        if !probing
-            && failures < self.settings.failure_threshold
-            && !self.open.load(std::sync::atomic::Ordering::Acquire)
-        {
+    fn down(&self, mut ticket: Ticket<'_>, store: &'static str, error: &StoreError) {
+        ticket.done = true;
+        if self.epoch.load(std::sync::atomic::Ordering::Acquire) != ticket.epoch {
+            // Let through before the breaker last opened or closed: old news.
             return;
         }
+        let Some(number) = ticket.probe else {
+            let failures = self.failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed).saturating_add(1);
+            if failures < self.settings.failure_threshold {
+                return;
+            }
+            return self.open(ticket.epoch, store, error);
+        };
+        let mut state = self.lock();
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) == ticket.epoch
+            && let Some(open) = state.as_mut()
+        {
+            // The probe failed.
+            open.next_probe = tokio::time::Instant::now() + self.settings.probe_interval;
+            open.probe_over(number);
+            open.cause = error_chain(error).into();
+        }
+    }
+
+    /// Opens the breaker, if it is still closed in `epoch`.
+    fn open(&self, epoch: u64, store: &'static str, error: &StoreError) {
         let now = tokio::time::Instant::now();
         let cause: Arc<str> = error_chain(error).into();
         let mut state = self.lock();
-        match state.as_mut() {
-            Some(open) => {
-                open.next_probe = now + self.settings.probe_interval;
-                if probing {
-                    open.probing = false;
-                }
-                open.cause = cause;
-            }
-            None => {
-                *state = Some(OpenState {
-                    since: now,
-                    next_probe: now + self.settings.probe_interval,
-                    probing: false,
-                    store,
-                    cause,
-                });
-                self.open.store(true, std::sync::atomic::Ordering::Release);
-                self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
-                tracing::warn!(
-                    failures,
-                    probe_interval = ?self.settings.probe_interval,
-                    "session store unreachable; circuit breaker open: store calls fail at once (logged at debug) \
-                     until a probe gets an answer"
-                );
-            }
+        if self.epoch.load(std::sync::atomic::Ordering::Relaxed) != epoch || state.is_some() {
+            return;
         }
+        *state = Some(OpenState {
+            since: now,
+            next_probe: now + self.settings.probe_interval,
+            probe: None,
+            probes: 0,
+            store,
+            cause,
+        });
+        let failures = self.failures.swap(0, std::sync::atomic::Ordering::Relaxed);
+        self.epoch.store(epoch.wrapping_add(1), std::sync::atomic::Ordering::Release);
+        self.refused.store(0, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            failures,
+            probe_interval = ?self.settings.probe_interval,
+            "session store unreachable; circuit breaker open: store calls fail at once (logged at debug) until a \
+             probe gets an answer"
+        );
+    }
+}
+
+/// A store call waiting for its answer. Dropped while waiting (its request went away: the client gave up, a
+/// timeout layer fired), a call that waited at least half the store timeout counts as timed out: the request's
+/// failure (logged when the request's session goes) and, for the breaker, the store being unreachable, as a
+/// timeout would have. Else, with clients less patient than the store timeout, a hung store would never open the
+/// breaker, and every request would hang until its client gave up, with nothing logged.
+struct Waiting<'a> {
+    calls: &'a RequestCalls,
+    ticket: Option<Ticket<'a>>,
+    start: tokio::time::Instant,
+    timeout: std::time::Duration,
+    /// The call finished (answered or timed out).
+    finished: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        let waited = self.start.elapsed();
+        self.calls.spend(waited);
+        if waited < self.timeout / 2 {
+            return;
+        }
+        let error = StoreError::unavailable("session", NotCalled::Abandoned(waited));
+        if let Some(ticket) = self.ticket.take() {
+            ticket.breaker.down(ticket, "session", &error);
+        }
+        self.calls.failed(&error);
     }
 }
 
@@ -713,9 +813,9 @@ impl<S: Store> Guarded<S> {
             calls.failed(&error);
             return Err(error);
         };
-        let probe = match self.breaker.as_ref().map(Breaker::admit) {
-            None | Some(Ok(None)) => None,
-            Some(Ok(Some(probe))) => Some(probe),
+        let mut ticket = match self.breaker.as_ref().map(|breaker| breaker.admit(limit)) {
+            None => None,
+            Some(Ok(ticket)) => Some(ticket),
             Some(Err(error)) => {
                 calls.refused(&error);
                 return Err(error);
@@ -733,7 +833,13 @@ impl<S: Store> Guarded<S> {
         let result = match first {
             Some(result) => result,
             None => {
-                let start = tokio::time::Instant::now();
+                let mut waiting = Waiting {
+                    calls,
+                    ticket: ticket.take(),
+                    start: tokio::time::Instant::now(),
+                    timeout: self.timeout,
+                    finished: false,
+                };
                 let result = match tokio::time::timeout(limit, call).await {
                     Ok(result) => result,
                     Err(_) => {
@@ -741,16 +847,18 @@ impl<S: Store> Guarded<S> {
                         Err(StoreError::unavailable("session", NotCalled::TimedOut(limit)))
                     }
                 };
-                calls.spend(start.elapsed());
+                calls.spend(waiting.start.elapsed());
+                ticket = waiting.ticket.take();
+                waiting.finished = true;
                 result
             }
         };
-        if let Some(breaker) = &self.breaker {
+        if let (Some(breaker), Some(ticket)) = (&self.breaker, ticket) {
             match &result {
                 // A timeout with little of the budget left says the request was slow, not that the store is down.
-                Err(_) if timed_out && limit < self.timeout / 2 => drop(probe),
-                Err(error @ StoreError::Unavailable { store, .. }) => breaker.down(probe, store, error),
-                _ => breaker.answered(probe),
+                Err(_) if timed_out && limit < self.timeout / 2 => drop(ticket),
+                Err(error @ StoreError::Unavailable { store, .. }) => breaker.down(ticket, store, error),
+                _ => breaker.answered(ticket),
             }
         }
         if let Err(error) = &result {
