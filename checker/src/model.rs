@@ -514,7 +514,16 @@ impl Model {
                             format!("request {r} ({req:?}) used its session under `rolling` but got no cookie"),
                         );
                     }
-                    if created_here.contains(&l) || cycled {
+                    // cycle_id's move is written at the end of the request: when a concurrent logout or move (or
+                    // expiry) ended the session first, nothing moves, the request's changes are dropped and no
+                    // cookie is sent. Only then may a cycled request end without a cookie.
+                    let move_abandoned = cycled
+                        && !created_here.contains(&l)
+                        && cookie.is_none()
+                        && (movers.get(&l).is_some_and(|ms| ms.iter().any(|mv| mv.request != r && mv.start < out.end))
+                            || !self.surely_live(l, out.wall_end)
+                            || self.abs_maybe_over(l, out.wall_end));
+                    if (created_here.contains(&l) || cycled) && !move_abandoned {
                         return fail(
                             step,
                             "no-cookie-for-new-id",
