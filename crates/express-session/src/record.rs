@@ -165,7 +165,7 @@ pub(crate) fn priority_from_json(value: &Value) -> Result<Option<Spelled<Priorit
 }
 
 /// JavaScript truthiness, for the boolean attributes express stores as given.
-fn truthy(value: &Value) -> bool {
+pub(crate) fn truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -404,7 +404,8 @@ impl SessionCookie {
             }
             "expires" => {
                 self.expires = match value {
-                    Value::String(s) => {
+                    // `""` (express stores it for `maxAge: ""`) is falsy: no expiry, as in express.
+                    Value::String(s) if !s.is_empty() => {
                         Some(Timestamp::parse_json(s).ok_or(RecordError::Cookie("expires is not a date"))?)
                     }
                     Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
@@ -420,7 +421,8 @@ impl SessionCookie {
             // trip, where a missing path would read back as `/`).
             "path" => match value {
                 Value::String(path) => self.path = Some(path.as_str().into()),
-                Value::Null => self.path = Some("".into()),
+                // `false` and `0` (express stores them as given) are falsy too.
+                v if !truthy(v) => self.path = Some("".into()),
                 _ => {}
             },
             "sameSite" => {

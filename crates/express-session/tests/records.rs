@@ -332,3 +332,54 @@ async fn the_creation_stamp_does_not_count_as_growth() {
     assert!(text.contains(r#""__sessionCreatedAt":"#), "the stamp is stored");
     assert_eq!(t.get("/grow", Some(&cookie)).await.status, 500, "growth beyond the stamp is still refused");
 }
+
+/// Falsy and truthy non-boolean cookie options, as express-session 1.19 (with cookie 0.7) treats them: every
+/// attribute goes by JavaScript truthiness. The expected attributes are what the real express-session sent for
+/// `session({cookie: {[field]: value}})` on `GET /count` (node script in the review of the records branch).
+#[tokio::test]
+async fn cookie_options_go_by_javascript_truthiness_as_in_express() {
+    let now = "Tue, 01 Jan 2030 00:00:00 GMT"; // the manual clock of `TestApp`
+    for (field, value, attributes) in [
+        ("secure", json!(0), "; Path=/; HttpOnly".to_owned()),
+        ("secure", json!(""), "; Path=/; HttpOnly".to_owned()),
+        ("httpOnly", json!(""), "; Path=/".to_owned()),
+        ("httpOnly", json!(0), "; Path=/".to_owned()),
+        ("partitioned", json!(1), "; Path=/; HttpOnly; Partitioned".to_owned()),
+        ("path", json!(null), "; HttpOnly".to_owned()),
+        ("path", json!(false), "; HttpOnly".to_owned()),
+        ("maxAge", json!(""), "; Path=/; HttpOnly".to_owned()),
+        ("expires", json!(0), format!("; Path=/; Expires={now}; HttpOnly")),
+        ("expires", json!(null), "; Path=/; HttpOnly".to_owned()),
+        ("domain", json!(0), "; Path=/; HttpOnly".to_owned()),
+    ] {
+        let options = json!({ field: value });
+        let cookie = CookieOptions::from_express_json(&options)
+            .unwrap_or_else(|e| panic!("{options}: express accepts it, here: {e}"))
+            .allow_insecure_attributes(true);
+        let t = TestApp::new(self::options().cookie(cookie), routes());
+        let reply = t.get("/count", None).await;
+        assert_eq!(reply.status, 200, "{options}");
+        let set_cookie = reply.set_cookie.clone().unwrap_or_else(|| panic!("{options}: no Set-Cookie"));
+        assert_eq!(&set_cookie[reply.cookie().len()..], attributes, "{options}");
+    }
+}
+
+/// Records express-session writes for such options read back as express reads them: `expires: ""` (from
+/// `maxAge: ""`) is no expiry, and `path: false` or `0` is no `Path`, as `null` is. Refusing the record logged the
+/// user out. What the real express-session 1.19 sends for the same stored record with `rolling: true`.
+#[tokio::test]
+async fn stored_falsy_cookie_fields_read_as_express_reads_them() {
+    for (cookie_json, attributes) in [
+        (r#"{"originalMaxAge":"","expires":"","httpOnly":true,"path":false}"#, "; HttpOnly"),
+        (
+            r#"{"originalMaxAge":null,"expires":null,"httpOnly":"","path":0,"secure":0,"partitioned":1}"#,
+            "; Partitioned",
+        ),
+    ] {
+        let t = TestApp::new(options().rolling(true), routes());
+        let (_, cookie) = node_writes(&t, &format!(r#"{{"cookie":{cookie_json},"n":1}}"#)).await;
+        let reply = t.get("/count", Some(&cookie)).await;
+        assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"), "{cookie_json}: the session is kept");
+        assert_eq!(reply.set_cookie, Some(format!("{cookie}{attributes}")), "{cookie_json}");
+    }
+}
