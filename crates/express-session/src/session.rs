@@ -149,6 +149,13 @@ impl Change {
         // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
         fn put(data: &mut Map<String, Value>, key: &str, value: Value) {
             match data.get_mut(key) {
+                // A value kept as its stored text that the new value equals (the handler wrote back what it read):
+                // the text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives
+                // the same text) and Node's bytes are kept.
+                Some(slot)
+                    if crate::record::raw_text(slot).is_some_and(|text| {
+                        crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))
+                    }) => {}
                 Some(slot) => *slot = value,
                 None => {
                     data.insert(key.to_owned(), value);

@@ -383,3 +383,63 @@ async fn stored_falsy_cookie_fields_read_as_express_reads_them() {
         assert_eq!(reply.set_cookie, Some(format!("{cookie}{attributes}")), "{cookie_json}");
     }
 }
+
+/// A JSON object nested `depth` deep: `{"a":{"a":...1...}}` (objects cost more stack per level than arrays).
+fn nested_object(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+/// Values of the documented depth, made of objects, go through every session operation on the test thread's
+/// 2 MiB stack (a tokio worker's size) in a debug build: insert, the end-of-request save, the next request's
+/// read, update (which reads and writes it), data(), remove, and the drop of each copy.
+#[tokio::test]
+async fn object_values_of_the_documented_depth_pass_every_operation() {
+    async fn deep(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> String {
+        let result = async {
+            match q["op"].as_str() {
+                "insert" => session.insert_value("deep", nested_object(MAX_VALUE_DEPTH)).await?,
+                "update" => {
+                    session.update("deep", |v: Option<Value>| v.unwrap_or(Value::Null)).await?;
+                    session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+                }
+                "get" => assert_eq!(session.get_value("deep").await?, Some(nested_object(MAX_VALUE_DEPTH))),
+                "data" => assert_eq!(session.data().await?.len(), 2),
+                _ => assert!(session.remove::<Value>("deep").await?.is_some()),
+            }
+            Ok::<_, SessionError>("ok".to_owned())
+        }
+        .await;
+        result.unwrap_or_else(|e| format!("error: {e}"))
+    }
+    let t = TestApp::new(options(), Router::new().route("/deep", get(deep)));
+    let first = t.get("/deep?op=insert", None).await;
+    assert_eq!(first.body, "ok");
+    let cookie = first.cookie();
+    for op in ["get", "update", "get", "data", "remove"] {
+        assert_eq!(t.get(&format!("/deep?op={op}"), Some(&cookie)).await.body, "ok", "{op}");
+    }
+}
+
+/// express hashes `JSON.stringify(req.session)` to decide "modified": a handler that writes back the value it read
+/// changes nothing, so nothing is saved and Node's text stays as it was. Values kept as text (a number Node writes
+/// positionally, a value deeper than serde_json's limit) are compared by what they hold, too.
+#[tokio::test]
+async fn writing_back_a_value_kept_as_text_is_no_change() {
+    async fn same(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> String {
+        let key = &q["key"];
+        let value = session.get_value(key).await.unwrap().unwrap();
+        session.insert_value(key, value).await.unwrap();
+        session.update(key, |v: Option<Value>| v.unwrap()).await.unwrap();
+        "ok".into()
+    }
+    let t = TestApp::new(options().resave(false), Router::new().route("/same", get(same)));
+    let deep = nested(200);
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"tiny":0.000001,"deep":{deep},"n":1}}"#);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let before = t.store.get(&id).await.unwrap().unwrap().version;
+    for key in ["tiny", "deep"] {
+        assert_eq!(t.get(&format!("/same?key={key}"), Some(&cookie)).await.body, "ok");
+        assert_eq!(stored(&t, &id).await, node, "{key}: written back as it was");
+        assert_eq!(t.store.get(&id).await.unwrap().unwrap().version, before, "{key}: not modified, so not saved");
+    }
+}
