@@ -663,7 +663,7 @@ pub(crate) fn value_depth(value: &Value) -> usize {
 }
 
 /// How deeply a JSON text nests arrays and objects, counted without parsing (brackets inside strings skipped).
-fn text_depth(text: &str) -> usize {
+pub(crate) fn text_depth(text: &str) -> usize {
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
     for byte in text.bytes() {
         if in_string {

@@ -106,9 +106,23 @@ fn redact(error: serde_json::Error) -> serde_json::Error {
 }
 
 /// Refuses a value that could not be read back once stored.
+///
+/// The stand-in of a value kept as text (which a handler can get from the store's API, `Record::data()`) is
+/// written as that text: it is held to the text's depth, and must be one JSON value.
 fn check_depth(value: &Value) -> Result<(), SessionError> {
     let limit = crate::record::MAX_VALUE_DEPTH;
-    let depth = crate::record::value_depth(value);
+    let depth = match crate::record::raw_text(value) {
+        Some(text) => {
+            if serde_json::value::RawValue::from_string(text.to_owned()).is_err() {
+                use serde::ser::Error as _;
+                return Err(SessionError::Serialize(serde_json::Error::custom(
+                    "the stand-in of a stored JSON text holds no JSON value",
+                )));
+            }
+            crate::record::text_depth(text)
+        }
+        None => crate::record::value_depth(value),
+    };
     if depth > limit {
         return Err(SessionError::TooDeep { depth, limit });
     }

@@ -443,3 +443,43 @@ async fn writing_back_a_value_kept_as_text_is_no_change() {
         assert_eq!(t.store.get(&id).await.unwrap().unwrap().version, before, "{key}: not modified, so not saved");
     }
 }
+
+/// The stand-in of a value kept as text can reach a handler through the store's API (`Record::data()`): inserted
+/// under a key it is that text, but only what insert accepts of any value gets through (no value deeper than
+/// MAX_VALUE_DEPTH, nothing that is not one JSON value), so it cannot smuggle into the record what could not be
+/// read back.
+#[tokio::test]
+async fn a_stand_in_from_the_store_is_held_to_the_rules_of_any_value() {
+    let store_app = TestApp::new(options(), routes());
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"half":"\ud83d","abyss":{}}}"#, nested(100_000));
+    let (id, _) = node_writes(&store_app, &node).await;
+    let data = store_app.store.get(&id).await.unwrap().unwrap().record.data().clone();
+    let marker = data["half"].as_object().unwrap().keys().next().unwrap().clone();
+    let forged = |text: &str| json!({ marker.clone(): text });
+    for (name, value, expected) in [
+        ("the 100000-deep value", data["abyss"].clone(), "error: session value is nested 100000 levels deep"),
+        ("text that is not one JSON value", forged(r#"1,"admin":true"#), "error: "),
+        ("the lone surrogate", data["half"].clone(), "ok"),
+        ("an object", forged(r#"{"admin":true}"#), "ok"),
+    ] {
+        let copy = move |session: Session| async move {
+            match session.insert_value("copy", value).await {
+                Ok(()) => "ok".to_owned(),
+                Err(error) => format!("error: {error}"),
+            }
+        };
+        // No size limit: depth alone must refuse it.
+        let t = TestApp::new(options().max_record_size(None), Router::new().route("/copy", get(copy)));
+        let reply = t.get("/copy", None).await;
+        assert!(reply.body.starts_with(expected), "{name}: {}", reply.body);
+        let stored_text = match reply.set_cookie {
+            Some(_) => stored(&t, &SessionId::new(reply.cookie_id()).unwrap()).await,
+            None => String::new(),
+        };
+        if expected == "ok" {
+            assert!(!stored_text.contains(&marker), "{name}: the marker is never stored: {stored_text}");
+        } else {
+            assert_eq!(t.len().await, 0, "{name}: nothing stored: {stored_text:.100}");
+        }
+    }
+}
