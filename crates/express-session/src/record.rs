@@ -843,7 +843,19 @@ impl Record {
         }
         let (_, mut data) = parse_record_text(text)?;
         data.retain(|k, _| !is_reserved_key(k));
-        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Data(text.len())) })
+        // A value kept as text is in MemoryStore's text as its stand-in, `{"<marker>":"<the text, escaped>"}`:
+        // count it as the record's JSON holds it, or each request could grow the record by that difference past
+        // `max_record_size`.
+        let json_len = |s: &str| {
+            let mut counter = Counter(0);
+            serde_json::to_writer(&mut counter, s).map_or(s.len(), |()| counter.0)
+        };
+        let stand_ins: usize = data
+            .values()
+            .filter_map(raw_text)
+            .map(|raw| "{:}".len() + json_len(raw_marker()) + json_len(raw) - raw.len())
+            .sum();
+        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Data(text.len().saturating_sub(stand_ins))) })
     }
 
     /// The session's cookie.
@@ -1107,6 +1119,8 @@ mod tests {
             let data = serde_json::to_string(record.data()).unwrap();
             let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
             assert_eq!(again.to_json(), json, "{name}: through MemoryStore's data text");
+            let loaded = again.loaded_len().unwrap();
+            assert!(loaded.abs_diff(json.len()) <= 1, "{name}: loaded at {loaded}, the JSON is {}", json.len());
         }
     }
 

@@ -483,3 +483,22 @@ async fn a_stand_in_from_the_store_is_held_to_the_rules_of_any_value() {
         }
     }
 }
+
+/// MemoryStore keeps a value kept as text inside its data text as an escaped string: the size the record was
+/// loaded at is still its JSON's size, so such a value gives no room to grow past `max_record_size` (it gave
+/// a third of its size, again at every request).
+#[tokio::test]
+async fn values_kept_as_text_give_no_room_past_the_size_limit() {
+    let limit = 4096;
+    let t = TestApp::new(options().max_record_size(Some(limit)), routes());
+    let halves = vec![r#""\ud83d""#; 300].join(",");
+    let base = format!(r#"{{"cookie":{NODE_COOKIE},"halves":[{halves}],"pad":""}}"#);
+    let node = base.replace(r#""pad":"""#, &format!(r#""pad":"{}""#, "p".repeat(limit - 50 - base.len())));
+    assert_eq!(node.len(), limit - 50);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let grown = t.get("/grow", Some(&cookie)).await;
+    assert_eq!(grown.status, 500, "110 bytes more, above the limit and the loaded size");
+    assert_eq!(stored(&t, &id).await, node);
+    let same = t.get("/remove?key=pad", Some(&cookie)).await;
+    assert_eq!(same.status, 200);
+}
