@@ -814,6 +814,8 @@ pub struct Record {
     cookie: SessionCookie,
     data: Map<String, Value>,
     loaded_len: Option<LoadedLen>,
+    /// The stored text had the creation stamp ([`CREATED_AT_KEY`]).
+    loaded_stamped: bool,
 }
 
 impl PartialEq for Record {
@@ -825,13 +827,13 @@ impl PartialEq for Record {
 impl Record {
     /// A record with the given cookie and no data.
     pub fn new(cookie: SessionCookie) -> Self {
-        Self { cookie, data: Map::new(), loaded_len: None }
+        Self { cookie, data: Map::new(), loaded_len: None, loaded_stamped: false }
     }
 
     /// A record from a cookie and data; reserved keys in `data` are dropped (see [`RESERVED_KEYS`]).
     pub fn from_parts(cookie: SessionCookie, mut data: Map<String, Value>) -> Self {
         data.retain(|k, _| !is_reserved_key(k));
-        Self { cookie, data, loaded_len: None }
+        Self { cookie, data, loaded_len: None, loaded_stamped: false }
     }
 
     /// A record from a cookie and the JSON text of its data (an object without the `cookie` key), as MemoryStore
@@ -839,7 +841,12 @@ impl Record {
     pub(crate) fn from_data_json(cookie: SessionCookie, text: &str) -> Result<Self, RecordError> {
         if text.is_empty() {
             // MemoryStore keeps an empty object as no text at all.
-            return Ok(Self { cookie, data: Map::new(), loaded_len: Some(LoadedLen::Data("{}".len())) });
+            return Ok(Self {
+                cookie,
+                data: Map::new(),
+                loaded_len: Some(LoadedLen::Data("{}".len())),
+                loaded_stamped: false,
+            });
         }
         let (_, mut data) = parse_record_text(text)?;
         data.retain(|k, _| !is_reserved_key(k));
@@ -855,7 +862,13 @@ impl Record {
             .filter_map(raw_text)
             .map(|raw| "{:}".len() + json_len(raw_marker()) + json_len(raw) - raw.len())
             .sum();
-        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Data(text.len().saturating_sub(stand_ins))) })
+        let loaded_stamped = data.contains_key(CREATED_AT_KEY);
+        Ok(Self {
+            cookie,
+            data,
+            loaded_len: Some(LoadedLen::Data(text.len().saturating_sub(stand_ins))),
+            loaded_stamped,
+        })
     }
 
     /// The session's cookie.
@@ -899,6 +912,11 @@ impl Record {
         self.data.get(key).and_then(raw_text)
     }
 
+    /// Whether the stored text this record was read from had the creation stamp ([`CREATED_AT_KEY`]).
+    pub(crate) fn loaded_stamped(&self) -> bool {
+        self.loaded_stamped
+    }
+
     /// How long the stored text this record was read from was (an estimate within a few bytes for MemoryStore),
     /// `None` for a record not read from a store.
     pub(crate) fn loaded_len(&self) -> Option<usize> {
@@ -933,7 +951,8 @@ impl Record {
     pub fn from_json(text: &str) -> Result<Self, RecordError> {
         let (cookie, data) = parse_record_text(text)?;
         let cookie = cookie.ok_or(RecordError::MissingCookie)??;
-        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Whole(text.len())) })
+        let loaded_stamped = data.contains_key(CREATED_AT_KEY);
+        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Whole(text.len())), loaded_stamped })
     }
 
     /// Like [`from_json`](Self::from_json), from an already parsed value.
@@ -946,7 +965,7 @@ impl Record {
         let cookie = data.shift_remove("cookie").ok_or(RecordError::MissingCookie)?;
         let cookie = SessionCookie::from_json(&cookie)?;
         data.retain(|k, _| !is_reserved_key(k));
-        Ok(Self { cookie, data, loaded_len: None })
+        Ok(Self { cookie, data, loaded_len: None, loaded_stamped: false })
     }
 
     /// An upper bound of [`json_len`](Self::json_len), computed without serializing: every character of a

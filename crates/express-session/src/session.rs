@@ -1131,9 +1131,14 @@ impl Session {
         if size <= limit {
             return Ok(());
         }
-        // The creation stamp the layer adds to a session without one (absolute timeout) is not growth the
-        // request caused: room for `,"__sessionCreatedAt":` and the longest number.
-        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) { CREATED_AT_KEY.len() + 24 } else { 0 };
+        // The creation stamp the layer adds to a session loaded without one (absolute timeout) is not growth the
+        // request caused: room for `,"__sessionCreatedAt":` and the longest number. A record loaded with its
+        // stamp gets none (or every request could grow it by that much).
+        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) && !record.loaded_stamped() {
+            CREATED_AT_KEY.len() + 24
+        } else {
+            0
+        };
         match record.loaded_len() {
             Some(loaded) if size <= loaded + stamp_room => {
                 tracing::debug!(size, limit, loaded, "session above max_record_size written: it did not grow");

@@ -502,3 +502,24 @@ async fn values_kept_as_text_give_no_room_past_the_size_limit() {
     let same = t.get("/remove?key=pad", Some(&cookie)).await;
     assert_eq!(same.status, 200);
 }
+
+/// The room for the creation stamp is for a record loaded without one: a record that had its stamp gets none,
+/// or every request could grow it by a few bytes past `max_record_size`.
+#[tokio::test]
+async fn a_record_with_its_stamp_gets_no_room_to_grow() {
+    async fn add(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> &'static str {
+        match session.insert(&q["key"], "x".repeat(20)).await {
+            Ok(()) => "ok",
+            Err(_) => "error",
+        }
+    }
+    let limit = 4096;
+    let options = options().max_record_size(Some(limit)).absolute_timeout(std::time::Duration::from_secs(3600));
+    let t = TestApp::new(options, Router::new().route("/add", get(add)));
+    let node =
+        format!(r#"{{"cookie":{NODE_COOKIE},"big":"{}","__sessionCreatedAt":1893456000123}}"#, "x".repeat(2 * limit));
+    let (id, cookie) = node_writes(&t, &node).await;
+    let reply = t.get("/add?key=a", Some(&cookie)).await;
+    assert_eq!(reply.status, 500, "27 bytes of growth past the limit");
+    assert_eq!(stored(&t, &id).await, node);
+}
