@@ -527,7 +527,18 @@ impl<'de> serde::de::Visitor<'de> for RecordSeed {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut cookie = None;
         let mut data = Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        loop {
+            let key: std::borrow::Cow<'de, str> = if self.tolerant {
+                // A key is read as its text first too: JavaScript allows a lone surrogate in a key as well.
+                let Some(raw) = map.next_key::<&'de RawValue>()? else { break };
+                match serde_json::from_str::<String>(raw.get()) {
+                    Ok(key) => key.into(),
+                    Err(_) => key_stand_in(raw.get()).into(),
+                }
+            } else {
+                let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? else { break };
+                key
+            };
             if key == "cookie" {
                 cookie = Some(map.next_value_seed(CookieSeed)?);
             } else if is_reserved_key(&key) {
@@ -601,6 +612,19 @@ fn raw_marker() -> &'static str {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         format!("\u{0}express-session: stored JSON text {hex}")
     })
+}
+
+/// The stand-in for a top-level key that has no Rust form (a lone surrogate), carrying the key's JSON text.
+fn key_stand_in(text: &str) -> String {
+    format!("{} key {text}", raw_marker())
+}
+
+/// The JSON text of the key `key` stands in for, when it is a [`key_stand_in`].
+pub(crate) fn key_text(key: &str) -> Option<&str> {
+    if !key.starts_with('\0') {
+        return None;
+    }
+    key.strip_prefix(raw_marker())?.strip_prefix(" key ")
 }
 
 /// The stand-in for a value kept as its JSON text.
@@ -850,9 +874,9 @@ impl Record {
         }
         let (_, mut data) = parse_record_text(text)?;
         data.retain(|k, _| !is_reserved_key(k));
-        // A value kept as text is in MemoryStore's text as its stand-in, `{"<marker>":"<the text, escaped>"}`:
-        // count it as the record's JSON holds it, or each request could grow the record by that difference past
-        // `max_record_size`.
+        // A value kept as text is in MemoryStore's text as its stand-in, `{"<marker>":"<the text, escaped>"}`,
+        // and a key without a Rust form as its stand-in key: count them as the record's JSON holds them, or each
+        // request could grow the record by that difference past `max_record_size`.
         let json_len = |s: &str| {
             let mut counter = Counter(0);
             serde_json::to_writer(&mut counter, s).map_or(s.len(), |()| counter.0)
@@ -861,7 +885,8 @@ impl Record {
             .values()
             .filter_map(raw_text)
             .map(|raw| "{:}".len() + json_len(raw_marker()) + json_len(raw) - raw.len())
-            .sum();
+            .sum::<usize>()
+            + data.keys().filter_map(|key| Some(json_len(key) - key_text(key)?.len())).sum::<usize>();
         let loaded_stamped = data.contains_key(CREATED_AT_KEY);
         Ok(Self {
             cookie,
@@ -885,7 +910,8 @@ impl Record {
     /// one-entry object that stands in for it: leave it in place, and the text is written back unchanged. The
     /// stand-in means something only in this process: a store persists a record with
     /// [`to_json`](Self::to_json) (or, like MemoryStore, within the process), never by serializing `data()`
-    /// for another process to read.
+    /// for another process to read. Likewise a top-level key that has no Rust form (a lone UTF-16 surrogate,
+    /// which JavaScript allows in a key) appears as an opaque stand-in key, and is written back as it was stored.
     pub fn data(&self) -> &Map<String, Value> {
         &self.data
     }
@@ -937,7 +963,20 @@ impl Record {
 
     /// The JSON text express-session would store: `JSON.stringify(req.session)`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a record always serializes")
+        let mut json = serde_json::to_string(self).expect("a record always serializes");
+        // Keys without a Rust form are written as their stand-ins, then replaced by their text (serde_json
+        // writes every key as an escaped string). A stand-in's text holds this process's random marker, so the
+        // first occurrence is the key (nothing else written before it can hold the marker).
+        for (stand_in, text) in self.key_stand_ins() {
+            let written = serde_json::to_string(stand_in).expect("a string always serializes");
+            json = json.replacen(&written, text, 1);
+        }
+        json
+    }
+
+    /// The keys without a Rust form, with their JSON text.
+    fn key_stand_ins(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.data.keys().filter_map(|key| Some((key.as_str(), key_text(key)?)))
     }
 
     /// Parses a stored record. Reserved keys are dropped as express drops them when it inflates a session.
@@ -990,7 +1029,14 @@ impl Record {
     pub fn json_len(&self) -> usize {
         let mut counter = Counter(0);
         serde_json::to_writer(&mut counter, self).expect("a record always serializes");
-        counter.0
+        let stand_ins: usize = self
+            .key_stand_ins()
+            .map(|(stand_in, text)| {
+                let mut written = Counter(0);
+                serde_json::to_writer(&mut written, stand_in).map_or(0, |()| written.0 - text.len())
+            })
+            .sum();
+        counter.0 - stand_ins
     }
 }
 
@@ -1007,6 +1053,8 @@ impl std::io::Write for Counter {
     }
 }
 
+/// Writes the record as [`to_json`](Record::to_json) does, except that a key without a Rust form (see
+/// [`data`](Record::data)) is written as its process-local stand-in: persist a record with `to_json`.
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.data.len() + 1))?;
@@ -1141,6 +1189,21 @@ mod tests {
             let loaded = again.loaded_len().unwrap();
             assert!(loaded.abs_diff(json.len()) <= 1, "{name}: loaded at {loaded}, the JSON is {}", json.len());
         }
+    }
+
+    #[test]
+    fn keys_without_a_rust_form_are_kept_as_text_in_place() {
+        let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"a":1,"\ud83d":"\ud83d","x\udc00":{"k":[1]},"b":2}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.to_json(), json);
+        assert_eq!(record.json_len(), json.len());
+        assert!(record.json_len_bound() >= json.len());
+        let texts: Vec<_> = record.data().keys().filter_map(|k| key_text(k)).collect();
+        assert_eq!(texts, [r#""\ud83d""#, r#""x\udc00""#]);
+        let data = serde_json::to_string(record.data()).unwrap();
+        let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
+        assert_eq!(again.to_json(), json, "through MemoryStore's data text");
+        assert!(again.loaded_len().unwrap().abs_diff(json.len()) <= 1);
     }
 
     #[test]

@@ -611,7 +611,7 @@ impl Session {
     ///
     /// As [`insert`](Self::insert).
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), SessionError> {
-        if is_reserved_key(key) || key == CREATED_AT_KEY {
+        if is_reserved_key(key) || key == CREATED_AT_KEY || crate::record::key_text(key).is_some() {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         check_depth(&value)?;
@@ -659,7 +659,7 @@ impl Session {
         T: Serialize + DeserializeOwned,
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
-        if is_reserved_key(key) || key == CREATED_AT_KEY {
+        if is_reserved_key(key) || key == CREATED_AT_KEY || crate::record::key_text(key).is_some() {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
@@ -692,7 +692,9 @@ impl Session {
     /// As [`get`](Self::get).
     pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
         let mut state = self.active().await?;
-        Ok(Self::active_mut(&mut state).record.data().keys().cloned().collect())
+        // A key without a Rust form (a lone surrogate, kept as its text) is not listed: no `&str` can name it.
+        let keys = Self::active_mut(&mut state).record.data().keys();
+        Ok(keys.filter(|key| crate::record::key_text(key).is_none()).cloned().collect())
     }
 
     /// A copy of all the data. A value without a Rust form (see [`get`](Self::get)) is left out; [`keys`](Self::keys)
@@ -706,6 +708,7 @@ impl Session {
         let data = Self::active_mut(&mut state).record.data();
         Ok(data
             .iter()
+            .filter(|(k, _)| crate::record::key_text(k).is_none())
             .filter_map(|(k, v)| match crate::record::raw_text(v) {
                 None => Some((k.clone(), v.clone())),
                 Some(text) => crate::record::parse_raw(text).ok().map(|v| (k.clone(), v)),

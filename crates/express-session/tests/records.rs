@@ -523,3 +523,31 @@ async fn a_record_with_its_stamp_gets_no_room_to_grow() {
     assert_eq!(reply.status, 500, "27 bytes of growth past the limit");
     assert_eq!(stored(&t, &id).await, node);
 }
+
+/// A top-level key with a lone UTF-16 surrogate (`req.session[input.slice(0, 10)]` cut an emoji in half) is
+/// read as JavaScript reads it: the record is the user's session (refusing it logged the user out), the key is
+/// written back byte for byte in its place, and, as it has no Rust form, it is not listed and cannot be written
+/// from Rust (its stand-in is a reserved key).
+#[tokio::test]
+async fn a_key_without_a_rust_form_is_kept_in_place() {
+    let t = TestApp::new(options().save_uninitialized(true), routes());
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"user":"alice","\ud83d":{{"a":1}},"n":1}}"#);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let user = t.get("/user", Some(&cookie)).await;
+    assert_eq!((user.status.as_u16(), user.set_cookie.as_deref()), (200, None), "{}", user.body);
+    let body: Value = serde_json::from_str(&user.body).unwrap();
+    assert_eq!(body, json!({"user": "alice", "keys": ["user", "n"], "data_keys": ["user", "n"]}));
+    assert_eq!(t.get("/count", Some(&cookie)).await.body, "2");
+    assert_eq!(stored(&t, &id).await, node.replace(r#""n":1"#, r#""n":2"#));
+    assert_eq!(t.store.raw_json(&id), Some(node.replace(r#""n":1"#, r#""n":2"#)));
+
+    let stand_in = t.store.get(&id).await.unwrap().unwrap().record.data().keys().nth(1).unwrap().clone();
+    let insert = move |session: Session| async move {
+        match session.insert_value(&stand_in, json!(1)).await {
+            Err(SessionError::ReservedKey(_)) => "reserved",
+            _ => "accepted",
+        }
+    };
+    let t = TestApp::new(options(), Router::new().route("/insert", get(insert)));
+    assert_eq!(t.get("/insert", None).await.body, "reserved");
+}
