@@ -355,18 +355,23 @@ impl SessionCookie {
         let millis = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64));
         match (field, value) {
             ("maxAge", Value::Number(_)) => self.set_max_age_millis(millis(value), now),
-            ("maxAge", Value::Null | Value::Bool(false)) => self.set_max_age_millis(None, now),
-            ("expires", Value::String(s)) => {
+            // A falsy value (`""` too) is no expiry, as in express.
+            ("maxAge", v) if !truthy(v) => self.set_max_age_millis(None, now),
+            ("expires", Value::String(s)) if !s.is_empty() => {
                 let at = Timestamp::parse_json(s).ok_or(RecordError::Cookie("option expires is invalid"))?;
                 self.set_expires(Some(at), now);
             }
-            ("expires", Value::Null | Value::Bool(false)) => self.set_expires(None, now),
+            // express then reads the number back as `maxAge` for `originalMaxAge`, and the end of the request's
+            // touch makes it a max age (`expires = 0` ends the cookie at once).
+            ("expires", Value::Number(_)) => self.set_max_age_millis(millis(value), now),
+            ("expires", v) if !truthy(v) => self.set_expires(None, now),
             ("originalMaxAge", Value::Number(_)) => self.original_max_age = millis(value),
             ("originalMaxAge", Value::Null) => self.original_max_age = None,
             ("domain", Value::String(s)) => self.domain = Some(s.as_str().into()),
-            ("domain", Value::Null) => self.domain = None,
+            ("domain", v) if !truthy(v) => self.domain = None,
             ("path", Value::String(s)) => self.path = Some(s.as_str().into()),
-            ("path", Value::Null) => self.path = None,
+            // Stored as the empty path, as a stored `null` is read: no `Path`, now and after the record is read back.
+            ("path", v) if !truthy(v) => self.path = Some("".into()),
             ("httpOnly", v) => self.http_only = Some(truthy(v)),
             ("secure", v) => self.secure = Some(truthy(v)),
             ("partitioned", v) => self.partitioned = Some(truthy(v)),
@@ -1295,6 +1300,37 @@ mod tests {
             "node -e \"cookie.serialize('a', 'b', new Cookie({{path: null, expires: null, domain: null}}).data)\""
         );
         assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
+    }
+
+    /// `req.session.cookie[field] = value` in a handler, on a session with `maxAge: 60000`: the `Set-Cookie`
+    /// express-session 1.19 sends at the end of the request (checked with the real package).
+    #[test]
+    fn falsy_fields_a_handler_sets_go_as_in_express() {
+        let now = Timestamp::from_millis(1_893_456_000_123);
+        let expires_in = |ms: i64| format!("; Expires={}", now.add_millis(ms).to_http_date());
+        for (field, value, expected) in [
+            ("maxAge", serde_json::json!(""), "; Path=/; HttpOnly".to_owned()),
+            ("expires", serde_json::json!(""), "; Path=/; HttpOnly".to_owned()),
+            ("expires", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(0))),
+            ("expires", serde_json::json!(5000), format!("; Path=/{}; HttpOnly", expires_in(5000))),
+            ("path", serde_json::json!(false), format!("{}; HttpOnly", expires_in(60_000))),
+            ("path", serde_json::json!(null), format!("{}; HttpOnly", expires_in(60_000))),
+            ("domain", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(60_000))),
+            ("httpOnly", serde_json::json!(""), format!("; Path=/{}", expires_in(60_000))),
+            ("secure", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(60_000))),
+        ] {
+            let mut cookie = SessionCookie::default();
+            cookie.set_max_age(Some(Duration::from_secs(60)), now);
+            cookie.set_express_field(field, &value, now).unwrap_or_else(|e| panic!("{field} = {value}: {e}"));
+            // The end of the request touches the cookie, then writes it; the next request reads it back.
+            cookie.touch(now);
+            let header = crate::cookie::set_cookie_header("a", "b", &cookie).unwrap();
+            assert_eq!(&header["a=b".len()..], expected, "{field} = {value}");
+            let mut record = Record::new(cookie);
+            record.cookie_mut().touch(now);
+            let back = Record::from_json(&record.to_json()).unwrap();
+            assert_eq!(crate::cookie::set_cookie_header("a", "b", back.cookie()).unwrap(), header, "{field} = {value}");
+        }
     }
 
     #[test]
