@@ -186,7 +186,9 @@ impl Change {
                 check_depth(&new)?;
                 put(data, k, new);
             }
-            Change::Clear => data.clear(),
+            // The creation stamp is the session's age, not its data: clearing keeps it, or clearing would
+            // restart the absolute timeout.
+            Change::Clear => data.retain(|key, _| key == CREATED_AT_KEY),
         }
         Ok(())
     }
@@ -278,11 +280,21 @@ struct Active {
     changes: Vec<Change>,
     /// The handler changed a cookie field (it then wins over a concurrent request's cookie).
     cookie_changed: bool,
+    /// `cycle_id` moved the session to `id`, and the move is not written yet: the record still lives under the
+    /// old id, at this version. The first write creates the new record and retires the old one.
+    moved_from: Option<MovedFrom>,
+}
+
+/// Where a session `cycle_id` moved was stored, until the move is written.
+#[derive(Clone)]
+struct MovedFrom {
+    id: SessionId,
+    version: Version,
 }
 
 impl Active {
     fn fresh(record: Record, id: Option<SessionId>) -> Self {
-        Self { id, record, version: None, changes: Vec::new(), cookie_changed: false }
+        Self { id, record, version: None, changes: Vec::new(), cookie_changed: false, moved_from: None }
     }
 }
 
@@ -436,17 +448,17 @@ impl Session {
             }
             Ok(Some(found)) => {
                 let unstamped = self.config().hardening.absolute_timeout.is_some()
-                    && !found.record.data().contains_key(CREATED_AT_KEY);
+                    && creation_stamp(found.record.data().get(CREATED_AT_KEY)).is_none();
                 let mut active = Active::fresh(found.record, Some(id));
                 active.version = Some(found.version);
                 state.phase = Phase::Active(active);
+                if !self.config().resave {
+                    state.saved_hash = SavedHash::Original;
+                }
                 if unstamped {
                     // A session created before the option (or by Node): its lifetime starts now, and the stamp is
                     // stored at once, even by a read-only request, or the absolute timeout would never end it.
                     self.store_creation_stamp(state).await?;
-                }
-                if !self.config().resave {
-                    state.saved_hash = SavedHash::Original;
                 }
             }
             Ok(None) => {
@@ -472,7 +484,7 @@ impl Session {
         let now = self.now().as_millis();
         let stamp = Change::Update(
             CREATED_AT_KEY.into(),
-            Arc::new(move |stored: Option<&Value>| Ok(stored.cloned().unwrap_or_else(|| now.into()))),
+            Arc::new(move |stored: Option<&Value>| Ok(creation_stamp(stored).map_or_else(|| now.into(), Value::from))),
         );
         let active = Self::active_mut(state);
         stamp.apply(active.record.data_mut())?;
@@ -481,9 +493,11 @@ impl Session {
         match self.write(state).await {
             Ok(WriteOutcome::Written) => Ok(()),
             Ok(WriteOutcome::Gone) => {
-                // Destroyed meanwhile: as if the cookie had named no live session.
+                // Destroyed meanwhile: as if the cookie had named no live session (a new session has no saved
+                // hash, so that `saveUninitialized` stores it before its cookie is sent).
                 let cookie = self.config().new_cookie(self.shared.request_secure);
                 state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
+                state.saved_hash = SavedHash::Unset;
                 Ok(())
             }
             Err(SessionError::Store(error))
@@ -521,7 +535,7 @@ impl Session {
 
     fn past_absolute_timeout(&self, record: &Record) -> bool {
         let Some(timeout) = self.config().hardening.absolute_timeout else { return false };
-        let Some(created) = record.data().get(CREATED_AT_KEY).and_then(Value::as_i64) else { return false };
+        let Some(created) = creation_stamp(record.data().get(CREATED_AT_KEY)) else { return false };
         self.now().millis_since(Timestamp::from_millis(created)) >= crate::time::duration_millis(timeout)
     }
 
@@ -623,9 +637,13 @@ impl Session {
     ///
     /// # Errors
     ///
-    /// As [`get`](Self::get). The key is removed even when its old value cannot be read as a `T`
+    /// [`SessionError::ReservedKey`] for the creation stamp ([`CREATED_AT_KEY`]), which the layer keeps, and
+    /// the errors of [`get`](Self::get). The key is removed even when its old value cannot be read as a `T`
     /// ([`SessionError::Deserialize`] then says why).
     pub async fn remove<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
+        if key == CREATED_AT_KEY {
+            return Err(SessionError::ReservedKey(key.to_owned()));
+        }
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).record.data().get(key).cloned();
         if old.is_some() {
@@ -675,7 +693,9 @@ impl Session {
         read_value(new)
     }
 
-    /// Removes every key (the cookie stays).
+    /// Removes every key (the cookie stays, and so does the creation stamp of the
+    /// [`absolute_timeout`](crate::SessionOptions::absolute_timeout): clearing the data does not make the session
+    /// younger).
     ///
     /// # Errors
     ///
@@ -830,10 +850,15 @@ impl Session {
     pub async fn regenerate(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let old = Self::active_mut(&mut state).id.clone();
-        let destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
+        let moved_from = Self::active_mut(&mut state).moved_from.take();
+        let mut destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
             (Some(id), true) => self.store().destroy(id).await,
             _ => Ok(()),
         };
+        if let (Some(from), Ok(())) = (moved_from, &destroyed) {
+            // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
+            destroyed = self.store().destroy(&from.id).await;
+        }
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
         let record = Record::new(self.config().new_cookie(self.shared.request_secure));
         state.phase = Phase::Active(self.fresh_active(record, Some(new_id)));
@@ -854,78 +879,121 @@ impl Session {
     /// # }
     /// ```
     ///
-    /// It is atomic with respect to the other requests of the session: the old record is retired only if it is
-    /// still the version this request read. If another request saved it in between, what that request saved
-    /// moves too (this request's changes are re-applied on it, as a save does). If another request destroyed it
-    /// in between (a logout), nothing moves: the request goes on with a new, empty session, never with the old
-    /// data under a new id. The new record is written at the end of the request (or by [`save`](Self::save)).
+    /// The move is written with the session, at the end of the request (or by [`save`](Self::save)): the
+    /// record is created under the new id, then the old record is retired, only if it is still the version this
+    /// request read. Until then the session stays where it was, so a request that never ends (the client went
+    /// away, or a timeout dropped it) or a store that fails leaves it there, under the id the browser still has.
+    /// It is atomic with respect to the other requests of the session: if another request saved the old record
+    /// in between, what that request saved moves too (this request's changes are re-applied on it, as a save
+    /// does); if another request destroyed it in between (a logout), nothing moves: the new record is removed,
+    /// this request's changes are dropped and no cookie is sent, as for a save that finds its session destroyed.
     ///
     /// # Errors
     ///
-    /// [`SessionError::Store`] when the store failed (the session is then left as it was),
-    /// [`SessionError::SaveConflict`] when concurrent writes kept winning, [`SessionError::InvalidGeneratedId`]
-    /// from a custom `genid`, and the errors of [`get`](Self::get).
+    /// [`SessionError::InvalidGeneratedId`] from a custom `genid`, [`SessionError::TooLarge`] when the session
+    /// could not be written under the new id (nothing moves), and the errors of [`get`](Self::get). The store
+    /// errors of the move come from the write ([`save`](Self::save), or the end of the request); the session
+    /// then stays under its old id.
     pub async fn cycle_id(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
         let config = Arc::clone(&self.shared.config);
         // The new id first: a failing `genid` leaves the session as it was.
         let new_id = config.generate_id(self.shared.head.as_ref())?;
         let active = Self::active_mut(&mut state);
-        if let Some(old) = active.id.clone().filter(|_| active.version.is_some())
-            && !self.retire(&config, &old, active).await?
-        {
-            tracing::warn!(
-                session = %old.log_hash(),
-                "cycle_id: the session was destroyed by another request; going on with a new, empty session"
-            );
-            let cookie = config.new_cookie(self.shared.request_secure);
-            state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
-            state.original = None;
-            state.touched_data = false;
-            state.saved_hash = SavedHash::Unset;
-            state.id_changed = false;
-            state.wrapped = true;
-            return Ok(());
+        // What cannot be written under the new id must not be moved from the old one.
+        Self::check_size(&config, &active.record)?;
+        if let (Some(old), Some(version)) = (active.id.clone(), active.version.take()) {
+            // Stored under `old` (and not moved since: a pending move has no version): the record stays there
+            // until the move is written. A second `cycle_id` before that only picks another new id.
+            active.moved_from = Some(MovedFrom { id: old, version });
         }
-        let record = Self::active_mut(&mut state).record.clone();
-        state.phase = Phase::Active(Active::fresh(record, Some(new_id)));
+        active.id = Some(new_id);
         state.id_changed = true;
         state.wrapped = false;
         Ok(())
     }
 
-    /// Takes the stored record of `id` out of use, only if it is still the version `active` was read at: one
-    /// conditional save of an empty record that has already expired (every store then treats it as absent:
-    /// Redis deletes the key, the SQL stores write an `expire` in the past), then a destroy to remove it. On a
-    /// conflict it re-reads the record and re-applies this request's changes to it (so that `active` holds what
-    /// must move) and tries again. Returns `false` when the record was destroyed (or expired) meanwhile.
-    async fn retire(&self, config: &Config, id: &SessionId, active: &mut Active) -> Result<bool, SessionError> {
+    /// Writes a move `cycle_id` made: creates the session under its new id, then retires the old record only if
+    /// it is still the version this request knows (one conditional save of an empty record that has already
+    /// expired, which every store then treats as absent, then a destroy to remove it). When another request
+    /// wrote the old record in between, its write is merged and the new record updated, and the retire tried
+    /// again. Returns `false` when the old record was destroyed (or expired) meanwhile: the new record is then
+    /// destroyed too, and nothing of the session lives on.
+    async fn commit_move(
+        &self,
+        config: &Config,
+        active: &mut Active,
+        mut from: MovedFrom,
+    ) -> Result<bool, SessionError> {
         let store = self.store();
+        let new_id = active.id.clone().expect("a created session has an id");
         for attempt in 0..=config.max_save_retries {
-            let Some(expected) = active.version.clone() else { return Ok(true) };
             let mut cookie = active.record.cookie().clone();
             cookie.expires = Some(Timestamp::from_millis(0));
             let retired = Record::from_parts(cookie, Map::new());
-            match store.save_if(id, &retired, &expected).await? {
+            let outcome = match store.save_if(&from.id, &retired, &from.version).await {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    // The old record may still hold the session: the new one must not stay as a second copy.
+                    self.abandon_new(&new_id).await;
+                    return Err(error.into());
+                }
+            };
+            match outcome {
                 SaveOutcome::Saved(_) => {
                     // The record is already unreadable; removing it is tidiness (pruning would do it too).
-                    if let Err(error) = store.destroy(id).await {
-                        tracing::warn!(session = %id.log_hash(), %error, "retired session record not removed");
+                    if let Err(error) = store.destroy(&from.id).await {
+                        tracing::warn!(session = %from.id.log_hash(), %error, "retired session record not removed");
                     }
                     return Ok(true);
                 }
-                SaveOutcome::Gone => return Ok(false),
+                SaveOutcome::Gone => {
+                    self.abandon_new(&new_id).await;
+                    return Ok(false);
+                }
                 SaveOutcome::Conflict => {
-                    tracing::debug!(session = %id.log_hash(), attempt, "cycle_id lost a race; re-applying changes");
+                    tracing::debug!(session = %from.id.log_hash(), attempt, "cycle_id lost a race; re-applying changes");
                     if attempt > 0 {
                         tokio::time::sleep(backoff(attempt)).await;
                     }
-                    let Some(fresh) = store.get(id).await? else { return Ok(false) };
-                    Self::rebase(config, active, fresh)?;
+                    let merged = async {
+                        let Some(fresh) = store.get(&from.id).await? else { return Ok(None) };
+                        let record = Self::rebased(config, active, fresh.record)?;
+                        let expected = active.version.clone().expect("a created session has a version");
+                        match store.save_if(&new_id, &record, &expected).await? {
+                            SaveOutcome::Saved(version) => Ok(Some((record, version, fresh.version))),
+                            // Nobody else knows the new id: only its expiry could have ended it.
+                            SaveOutcome::Conflict | SaveOutcome::Gone => Err(SessionError::SaveConflict),
+                        }
+                    };
+                    match merged.await {
+                        Ok(Some((record, version, old_version))) => {
+                            active.record = record;
+                            active.version = Some(version);
+                            from.version = old_version;
+                        }
+                        Ok(None) => {
+                            self.abandon_new(&new_id).await;
+                            return Ok(false);
+                        }
+                        Err(error) => {
+                            self.abandon_new(&new_id).await;
+                            return Err(error);
+                        }
+                    }
                 }
             }
         }
+        self.abandon_new(&new_id).await;
         Err(SessionError::SaveConflict)
+    }
+
+    /// Removes the record a move created under `id` that is not to live on (logged when the store fails: the
+    /// record is then only an orphan no cookie names, until it expires).
+    async fn abandon_new(&self, id: &SessionId) {
+        if let Err(error) = self.store().destroy(id).await {
+            tracing::warn!(session = %id.log_hash(), %error, "cycle_id: the new record was not removed");
+        }
     }
 
     /// express's `req.session.destroy()`: removes the stored session now. Later calls in this request get
@@ -956,7 +1024,12 @@ impl Session {
         // been generated yet. A custom `genid` that fails leaves none.
         let id = self.ensure_id(active).ok();
         let destroyed_cookie = Some(active.record.cookie().clone());
+        let moved_from = active.moved_from.take();
         state.phase = Phase::Gone(Gone { id: id.clone(), stored, destroyed_cookie });
+        if let Some(from) = moved_from {
+            // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
+            self.store().destroy(&from.id).await?;
+        }
         match id {
             Some(id) if stored => self.store().destroy(&id).await.map_err(Into::into),
             _ => Ok(()),
@@ -976,6 +1049,13 @@ impl Session {
             self.load(&mut state).await?;
         }
         if let Phase::Active(active) = &mut state.phase {
+            if let Some(from) = active.moved_from.take()
+                && self.config().unset == Unset::Destroy
+            {
+                // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
+                // (With `unset: 'keep'` it stays there, as it was.)
+                self.store().destroy(&from.id).await?;
+            }
             let stored = active.version.is_some() && active.id.is_some();
             // express keeps `req.sessionID`; a new session's id is generated now if it was not yet.
             let id = self.ensure_id(active).ok();
@@ -997,6 +1077,12 @@ impl Session {
         let Some(id) = Self::active_mut(&mut state).id.clone() else { return Err(SessionError::NotFound) };
         let Some(found) = self.store().get(&id).await? else { return Err(SessionError::NotFound) };
         Self::before_change(&mut state, None);
+        // What the store holds is now the reloaded data, which may carry other requests' writes: a later change
+        // that makes the data equal to what was loaded first (removing a key another request added) must still
+        // be written. Whether the data counts as modified stays judged against the first load, as in express.
+        if !matches!(state.saved_hash, SavedHash::Unset) {
+            state.saved_hash = SavedHash::Value(found.record.data().clone());
+        }
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
         state.phase = Phase::Active(active);
@@ -1012,11 +1098,15 @@ impl Session {
     /// winning, and the errors of [`get`](Self::get).
     pub async fn save(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
+        let outcome = self.write(&mut state).await?;
         if state.wrapped {
+            // express's `savedHash`, taken of what was written: a save that lost a race wrote this request's
+            // changes re-applied on the other request's record, so a later change back to the data as this
+            // request had it before the save (removing a key the other request added) must still be written.
             let data = Self::active_mut(&mut state).record.data().clone();
             state.saved_hash = SavedHash::Value(data);
         }
-        match self.write(&mut state).await? {
+        match outcome {
             WriteOutcome::Written => Ok(()),
             // express would recreate it; we do not bring back a session another request destroyed.
             WriteOutcome::Gone => Ok(()),
@@ -1044,6 +1134,29 @@ impl Session {
                     match store.create(&id, &active.record).await? {
                         CreateOutcome::Created(version) => {
                             active.version = Some(version);
+                            if let Some(from) = active.moved_from.clone() {
+                                match self.commit_move(&config, active, from).await {
+                                    Ok(true) => {}
+                                    Ok(false) => {
+                                        tracing::warn!(
+                                            session = %id.log_hash(),
+                                            "cycle_id: the session was destroyed by another request; this request's \
+                                             changes are dropped"
+                                        );
+                                        // The move stays pending: a later write of this request (after an
+                                        // explicit save) finds the session gone again, and never creates it
+                                        // under the new id.
+                                        active.version = None;
+                                        return Ok(WriteOutcome::Gone);
+                                    }
+                                    Err(error) => {
+                                        // Nothing moved: the next write tries again.
+                                        active.version = None;
+                                        return Err(error);
+                                    }
+                                }
+                            }
+                            active.moved_from = None;
                             active.changes.clear();
                             active.cookie_changed = false;
                             return Ok(WriteOutcome::Written);
@@ -1108,7 +1221,13 @@ impl Session {
     /// write does after losing a race): the cookie is this request's if the handler changed it, else the stored one
     /// touched now.
     fn rebase(config: &Config, active: &mut Active, fresh: Versioned) -> Result<(), SessionError> {
-        let mut record = fresh.record;
+        active.record = Self::rebased(config, active, fresh.record)?;
+        active.version = Some(fresh.version);
+        Ok(())
+    }
+
+    /// `stored` with this request's changes re-applied (see [`rebase`](Self::rebase)).
+    fn rebased(config: &Config, active: &Active, mut record: Record) -> Result<Record, SessionError> {
         if active.cookie_changed {
             *record.cookie_mut() = active.record.cookie().clone();
         }
@@ -1117,9 +1236,7 @@ impl Session {
             change.apply(record.data_mut())?;
         }
         Self::check_size(config, &record)?;
-        active.record = record;
-        active.version = Some(fresh.version);
-        Ok(())
+        Ok(record)
     }
 
     /// Refuses a record above [`max_record_size`](crate::SessionOptions::max_record_size) that this request made
@@ -1246,7 +1363,9 @@ impl Session {
             StoreAction::Touch => {
                 let active = Self::active_mut(&mut state);
                 if let Some(id) = &active.id {
-                    self.store().touch(id, &active.record).await?;
+                    // Destroyed (or moved by `cycle_id`) since it was read: a rolling cookie would name a dead
+                    // session, and could overwrite the cookie another request just sent for the session's new id.
+                    gone = self.store().touch(id, &active.record).await? == TouchOutcome::Gone;
                 }
             }
             StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
@@ -1292,6 +1411,13 @@ impl Session {
             }
         }
     }
+}
+
+/// The creation time a stored stamp holds: milliseconds since the epoch, as an integer. Anything else there
+/// (`null`, a string, a fraction: a foreign writer's) counts as no stamp, so that the session gets a readable one
+/// when it is first read, rather than never ending.
+fn creation_stamp(stored: Option<&Value>) -> Option<i64> {
+    stored.and_then(Value::as_i64)
 }
 
 /// A random pause before the `attempt`-th retry of a save that lost a race: up to 2^attempt ms, at most 64 ms,

@@ -302,7 +302,13 @@ macro_rules! store_suite {
             http_explicit_save_after_touches_keeps_the_session,
             http_cycle_id_after_a_logout_brings_nothing_back,
             http_cycle_id_keeps_a_concurrent_write,
-            http_absolute_timeout_ends_sessions_written_without_a_stamp
+            http_cycle_id_keeps_a_write_made_before_the_move_is_written,
+            http_a_dropped_request_after_cycle_id_loses_nothing,
+            http_two_cycle_ids_leave_one_session,
+            http_absolute_timeout_ends_sessions_written_without_a_stamp,
+            http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session,
+            http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp,
+            http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -554,9 +560,20 @@ pub async fn http_explicit_save_after_touches_keeps_the_session<S: Store>(store:
     assert_eq!(http_cases::send(read, "/", Some(&cookie)).await, (200, None), "the client is still logged in");
 }
 
+/// Every record the store lists (`all`), or `None` when it cannot list them.
+async fn all_records<S: Store>(store: &S) -> Option<Vec<(SessionId, Record)>> {
+    match store.all().await {
+        Ok(all) => Some(all),
+        Err(StoreError::Unsupported { .. }) => None,
+        Err(error) => panic!("all failed: {error}"),
+    }
+}
+
 /// Through the HTTP layer, two instances: a logout completes while a slow request of the same session is in
-/// flight (it has read the session and waits); the slow request then calls `cycle_id`. Afterwards no record under any id holds the old data, and no
-/// cookie names it: the slow request went on with a new, empty session.
+/// flight (it has read the session and waits); the slow request then calls `cycle_id`, `save` and changes the
+/// session.
+/// Afterwards no record under any id holds the old data, and no cookie names one: the move found the session
+/// destroyed, so nothing moved and the request's changes were dropped, as a save's are.
 pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S) {
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
@@ -570,9 +587,9 @@ pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S
                 loaded.notify_one();
                 go.notified().await;
                 s.cycle_id().await?;
-                if s.get::<String>("user").await?.is_some() {
-                    return Err(crate::SessionError::NotFound);
-                }
+                // The explicit save finds the session destroyed; nothing the request does afterwards may bring
+                // it back under the new id.
+                s.save().await?;
                 s.insert("after", true).await
             }
         }
@@ -586,14 +603,137 @@ pub async fn http_cycle_id_after_a_logout_brings_nothing_back<S: Store>(store: S
     assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
     go.notify_one();
     let (status, set_cookie) = in_flight.await.expect("task");
-    assert_eq!(status, 200, "the handler saw the old data after cycle_id");
+    assert_eq!(status, 200);
     assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the logged-out session came back");
-    let set_cookie = set_cookie.expect("the new, empty session's cookie");
-    let new_id = id_of(&set_cookie);
+    if let Some(set_cookie) = set_cookie {
+        let record = store.get(&id_of(&set_cookie)).await.expect("get").map(|v| v.record);
+        assert_eq!(record.and_then(|r| r.data().get("user").cloned()), None, "the old data moved under a new id");
+    }
+    if let Some(all) = all_records(&*store).await {
+        assert!(all.iter().all(|(_, r)| r.data().get("user").is_none()), "the old data lives on: {all:?}");
+    }
+}
+
+/// Through the HTTP layer, two instances: a request reads the session and calls `cycle_id`, then waits;
+/// meanwhile another request of the session (sent with the old cookie) writes a key and completes; then the
+/// first request changes the session and ends. The new id holds both writes: the move is written at the end of
+/// the request, and what was saved under the old id until then moves with it.
+pub async fn http_cycle_id_keeps_a_write_made_before_the_move_is_written<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (cycled, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+        move |s, _| {
+            let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?;
+                s.cycle_id().await?;
+                cycled.notify_one();
+                go.notified().await;
+                s.insert("mine", 1).await
+            }
+        }
+    });
+    let writer = http_cases::instance(&store, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.insert("theirs", 2).await
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/cycle", Some(&cookie)).await }
+    });
+    cycled.notified().await;
+    assert_eq!(http_cases::send(writer, "/write", Some(&cookie)).await, (200, None), "the session is still there");
+    go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    let new_id = id_of(&set_cookie.expect("the cycled session's cookie"));
     assert_ne!(new_id, id_of(&cookie));
     let record = must_get(&*store, &new_id).await.record;
-    assert_eq!(record.data().get("user"), None, "the old data moved under a new id");
-    assert_eq!(record.data().get("after"), Some(&json!(true)));
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.data().get("mine"), Some(&json!(1)));
+    assert_eq!(record.data().get("theirs"), Some(&json!(2)), "the other request's write was lost");
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the old id still works");
+}
+
+/// Through the HTTP layer: a request calls `cycle_id` and never ends (the client went away, or a timeout layer
+/// dropped it). The session stays under the id the browser has, with its data: nothing was moved.
+pub async fn http_a_dropped_request_after_cycle_id_loses_nothing<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let cycled = Arc::new(tokio::sync::Notify::new());
+    let abandoned = http_cases::instance(&store, {
+        let cycled = Arc::clone(&cycled);
+        move |s, _| {
+            let cycled = Arc::clone(&cycled);
+            async move {
+                s.cycle_id().await?;
+                s.insert("after", true).await?;
+                cycled.notify_one();
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+        }
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(abandoned, "/login", Some(&cookie)).await }
+    });
+    cycled.notified().await;
+    in_flight.abort();
+    assert!(in_flight.await.expect_err("aborted").is_cancelled());
+    let record = store.get(&id_of(&cookie)).await.expect("get").expect("the session was lost");
+    assert_eq!(record.record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.record.data().get("after"), None, "a change of a request that never ended was stored");
+    if let Some(all) = all_records(&*store).await {
+        assert_eq!(all.len(), 1, "a copy of the session under another id: {all:?}");
+    }
+}
+
+/// Through the HTTP layer, two instances: two requests of one session both call `cycle_id` (a double-clicked
+/// login). The first to write its move wins; the other finds the old record retired, removes its copy and sends
+/// no cookie, so the browser ends up with the one session that lives on, never with an empty one.
+pub async fn http_two_cycle_ids_leave_one_session<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (cycled, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let slow = http_cases::instance(&store, {
+        let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+        move |s, _| {
+            let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+                s.cycle_id().await?;
+                cycled.notify_one();
+                go.notified().await;
+                s.insert("slow", true).await
+            }
+        }
+    });
+    let fast = http_cases::instance(&store, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.cycle_id().await?;
+        s.insert("fast", true).await
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/login", Some(&cookie)).await }
+    });
+    cycled.notified().await;
+    let (status, fast_cookie) = http_cases::send(fast, "/login", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    go.notify_one();
+    let (status, slow_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    assert_eq!(slow_cookie, None, "the request whose move lost sent a cookie (for an empty or orphaned session)");
+    let new_id = id_of(&fast_cookie.expect("the winner's cookie"));
+    let record = must_get(&*store, &new_id).await.record;
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the old id still works");
+    if let Some(all) = all_records(&*store).await {
+        assert_eq!(all.len(), 1, "copies of the session: {all:?}");
+    }
 }
 
 /// Through the HTTP layer, two instances: a request reads the session, changes it and waits; meanwhile another
@@ -661,6 +801,176 @@ pub async fn http_absolute_timeout_ends_sessions_written_without_a_stamp<S: Stor
     let (status, _) = http_cases::send(b, "/", Some(&cookie)).await;
     assert_eq!(status, 500, "the session outlived its absolute timeout (the handler still saw the user)");
     assert!(store.get(&id).await.expect("get").is_none(), "the timed-out session is still stored");
+}
+
+/// A store that passes every call to `inner`, except that the first `save_if` after [`arm`](Self::arm) waits:
+/// it signals `reached`, then goes on only after `go`. Lets a case put another request's work between a request's
+/// read and its first write, where no handler code runs (the creation stamp's write on load).
+#[derive(Debug)]
+struct PauseFirstSaveIf<S> {
+    inner: Arc<S>,
+    armed: std::sync::atomic::AtomicBool,
+    reached: tokio::sync::Notify,
+    go: tokio::sync::Notify,
+}
+
+impl<S: Store> PauseFirstSaveIf<S> {
+    fn new(inner: &Arc<S>) -> Arc<Self> {
+        Arc::new(Self {
+            inner: Arc::clone(inner),
+            armed: std::sync::atomic::AtomicBool::new(true),
+            reached: tokio::sync::Notify::new(),
+            go: tokio::sync::Notify::new(),
+        })
+    }
+}
+
+impl<S: Store> Store for PauseFirstSaveIf<S> {
+    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
+        self.inner.get(id).await
+    }
+    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
+        self.inner.create(id, record).await
+    }
+    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
+        self.inner.set(id, record).await
+    }
+    async fn save_if(
+        &self,
+        id: &SessionId,
+        record: &Record,
+        expected: &super::Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        if self.armed.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.go.notified().await;
+        }
+        self.inner.save_if(id, record, expected).await
+    }
+    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
+        self.inner.touch(id, record).await
+    }
+    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
+        self.inner.destroy(id).await
+    }
+    fn now(&self) -> crate::Timestamp {
+        self.inner.now()
+    }
+}
+
+/// Through the HTTP layer, two instances, `saveUninitialized` and an absolute timeout: a request reads a session
+/// the Node app wrote (no creation stamp); before its stamp is written, a logout on the other instance destroys
+/// the session. The request goes on with a new session, as when a cookie names no live session: nothing of the
+/// old one comes back, and a cookie it sends names a session that is stored (express saves the new,
+/// uninitialized session and sends its cookie).
+pub async fn http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let id = SessionId::generate();
+    store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
+    let cookie = cookie_for(&id);
+    let options = |o: crate::SessionOptions| o.save_uninitialized(true).absolute_timeout(Duration::from_secs(60));
+    let paused = PauseFirstSaveIf::new(&store);
+    let reader = http_cases::instance_with(&paused, options, |s, _| async move {
+        match s.get::<String>("user").await? {
+            Some(_) => Err(crate::SessionError::NotFound),
+            None => Ok(()),
+        }
+    });
+    let logout = http_cases::instance_with(&store, options, |s, _| async move { s.destroy().await });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(reader, "/read", Some(&cookie)).await }
+    });
+    paused.reached.notified().await;
+    assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    paused.go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200, "the request saw the logged-out user");
+    assert!(store.get(&id).await.expect("get").is_none(), "the logged-out session came back");
+    let set_cookie = set_cookie.expect("saveUninitialized: the new session's cookie");
+    let new_id = id_of(&set_cookie);
+    assert_ne!(new_id, id);
+    let stored = store.get(&new_id).await.expect("get").expect("the cookie names a session that was never stored");
+    assert_eq!(stored.record.data().get("user"), None);
+}
+
+/// Through the HTTP layer, two instances, an absolute timeout: two requests read a session the Node app wrote
+/// (no creation stamp). The first is held before its stamp write while the second stamps the session, writes a
+/// key and completes; the first then loses the race, re-reads, keeps the second's stamp (the session has one age)
+/// and key, and adds its own.
+pub async fn http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let id = SessionId::generate();
+    store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
+    let cookie = cookie_for(&id);
+    let options = |o: crate::SessionOptions| o.absolute_timeout(Duration::from_secs(60));
+    let paused = PauseFirstSaveIf::new(&store);
+    let slow = http_cases::instance_with(&paused, options, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.insert("mine", 1).await
+    });
+    let fast = http_cases::instance_with(&store, options, |s, _| async move {
+        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.insert("theirs", 2).await
+    });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(slow, "/slow", Some(&cookie)).await }
+    });
+    paused.reached.notified().await;
+    // Two stamps taken apart differ, so that a stamp overwritten by the slow request would show.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (status, set_cookie) = http_cases::send(fast, "/fast", Some(&cookie)).await;
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie.map(|c| id_of(&c)), Some(id.clone()), "a modified session with a maxAge: its cookie");
+    let stamp = must_get(&*store, &id).await.record.data().get(crate::record::CREATED_AT_KEY).cloned();
+    assert!(stamp.is_some(), "the first request to get there stored the stamp");
+    paused.go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    assert_eq!(set_cookie.map(|c| id_of(&c)), Some(id.clone()));
+    let record = must_get(&*store, &id).await.record;
+    assert_eq!(record.data().get("user"), Some(&json!("alice")));
+    assert_eq!(record.data().get("theirs"), Some(&json!(2)), "the other request's write was lost");
+    assert_eq!(record.data().get("mine"), Some(&json!(1)));
+    assert_eq!(record.data().get(crate::record::CREATED_AT_KEY), stamp.as_ref(), "the session's age moved");
+}
+
+/// Through the HTTP layer, two instances, `rolling`: a read-only request has read the session when a logout
+/// completes on the other instance. Its end-of-request touch finds the session gone, so it sends no cookie for
+/// it (express's rolling cookie would name a destroyed session; after a `cycle_id` elsewhere it would overwrite
+/// the browser's new cookie with the retired one).
+pub async fn http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let cookie = logged_in(&store).await;
+    let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let rolling = |o: crate::SessionOptions| o.rolling(true);
+    let reader = http_cases::instance_with(&store, rolling, {
+        let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+        move |s, _| {
+            let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
+            async move {
+                s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+                loaded.notify_one();
+                go.notified().await;
+                Ok(())
+            }
+        }
+    });
+    let logout = http_cases::instance_with(&store, rolling, |s, _| async move { s.destroy().await });
+    let in_flight = tokio::spawn({
+        let cookie = cookie.clone();
+        async move { http_cases::send(reader, "/read", Some(&cookie)).await }
+    });
+    loaded.notified().await;
+    assert_eq!(http_cases::send(logout, "/logout", Some(&cookie)).await.0, 200);
+    go.notify_one();
+    let (status, set_cookie) = in_flight.await.expect("task");
+    assert_eq!(status, 200);
+    assert!(store.get(&id_of(&cookie)).await.expect("get").is_none(), "the touch brought the session back");
+    if let Some(set_cookie) = set_cookie {
+        assert_ne!(id_of(&set_cookie), id_of(&cookie), "a rolling cookie for the destroyed session");
+    }
 }
 
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
