@@ -31,7 +31,7 @@ use serde_json::Value;
 
 use crate::cookie::{is_valid_domain, is_valid_name, is_valid_path};
 use crate::id::SessionId;
-use crate::record::{Spelled, Spelling, priority_from_json, same_site_from_json};
+use crate::record::{Spelled, Spelling, priority_from_json, same_site_from_json, truthy};
 use crate::signature::Signer;
 use crate::store::{DynStore, Guardable, MemoryStore, Store};
 use crate::time::{Clock, duration_millis};
@@ -267,7 +267,8 @@ impl CookieOptions {
     }
 
     /// Reads express's `cookie` option object as JSON (`maxAge`, `expires` as an ISO string, `domain`, `path`,
-    /// `httpOnly`, `secure` `true`/`false`/`"auto"`, `sameSite`, `partitioned`, `priority`), keeping the spelling
+    /// `httpOnly`, `secure` (`"auto"` or any value, by JavaScript truthiness), `sameSite`, `partitioned`, `priority`;
+    /// a falsy value is unset as in express: `path: null` or `false` gives no `Path`), keeping the spelling
     /// express would store (`"sameSite": true`, `"priority": "High"`). Keys are applied in order, so the later of
     /// `maxAge` and `expires` wins as in express. Unknown keys are ignored, as express ignores them.
     ///
@@ -291,38 +292,48 @@ impl CookieOptions {
         let mut out = Self::new();
         for (key, value) in obj {
             match key.as_str() {
+                // Every field goes by JavaScript truthiness, as express-session's `Cookie` and cookie 0.7's
+                // `serialize` do (an empty environment variable gives `""`).
                 "maxAge" => match value {
                     Value::Number(n) => {
                         let ms = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0);
                         out.lifetime = Some(Lifetime::MaxAge(ms));
                     }
-                    Value::Null | Value::Bool(false) => out.lifetime = None,
+                    // `maxAge: ""` makes `expires` the same falsy value: a browser-session cookie.
+                    v if !truthy(v) => out.lifetime = None,
                     _ => return Err(ConfigError::new("cookie maxAge must be a number of milliseconds")),
                 },
                 "expires" => match value {
-                    Value::String(s) => {
+                    Value::String(s) if !s.is_empty() => {
                         let t = crate::time::Timestamp::parse_json(s)
                             .ok_or_else(|| ConfigError::new("cookie expires must be an ISO 8601 date"))?;
                         out.lifetime = Some(Lifetime::Expires(t));
                     }
-                    Value::Null => out.lifetime = None,
+                    // A number is what the `maxAge` getter then returns, which becomes `originalMaxAge`: the first
+                    // touch makes it a max age (`expires: 0` sends a cookie that expires at once, as in express).
+                    Value::Number(n) => {
+                        let ms = n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).unwrap_or(0);
+                        out.lifetime = Some(Lifetime::MaxAge(ms));
+                    }
+                    v if !truthy(v) => out.lifetime = None,
                     _ => return Err(ConfigError::new("cookie expires must be an ISO 8601 date")),
                 },
                 "domain" => out.domain = value.as_str().map(str::to_owned),
-                "path" => {
-                    if let Some(p) = value.as_str() {
-                        out.path = p.to_owned();
-                    }
-                }
-                "httpOnly" => out.http_only = value.as_bool().unwrap_or(!value.is_null()),
-                "partitioned" => out.partitioned = value.as_bool(),
+                "path" => match value {
+                    Value::String(p) => out.path = p.clone(),
+                    // `path: null` or `false`: cookie 0.7 writes no `Path`, and the gate is `/` (`path || '/'`),
+                    // which is what the empty path does here.
+                    v if !truthy(v) => out.path = String::new(),
+                    _ => {}
+                },
+                "httpOnly" => out.http_only = truthy(value),
+                "partitioned" => out.partitioned = (!value.is_null()).then(|| truthy(value)),
                 "secure" => {
                     out.secure = match value {
-                        Value::Bool(true) => Some(Secure::Always),
-                        Value::Bool(false) => Some(Secure::Never),
                         Value::String(s) if s == "auto" => Some(Secure::Auto),
                         Value::Null => None,
-                        _ => return Err(ConfigError::new("cookie secure must be true, false or \"auto\"")),
+                        v if truthy(v) => Some(Secure::Always),
+                        _ => Some(Secure::Never),
                     }
                 }
                 "sameSite" => {

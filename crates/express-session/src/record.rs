@@ -165,7 +165,7 @@ pub(crate) fn priority_from_json(value: &Value) -> Result<Option<Spelled<Priorit
 }
 
 /// JavaScript truthiness, for the boolean attributes express stores as given.
-fn truthy(value: &Value) -> bool {
+pub(crate) fn truthy(value: &Value) -> bool {
     match value {
         Value::Null => false,
         Value::Bool(b) => *b,
@@ -355,18 +355,23 @@ impl SessionCookie {
         let millis = |v: &Value| v.as_i64().or_else(|| v.as_f64().map(|f| f as i64));
         match (field, value) {
             ("maxAge", Value::Number(_)) => self.set_max_age_millis(millis(value), now),
-            ("maxAge", Value::Null | Value::Bool(false)) => self.set_max_age_millis(None, now),
-            ("expires", Value::String(s)) => {
+            // A falsy value (`""` too) is no expiry, as in express.
+            ("maxAge", v) if !truthy(v) => self.set_max_age_millis(None, now),
+            ("expires", Value::String(s)) if !s.is_empty() => {
                 let at = Timestamp::parse_json(s).ok_or(RecordError::Cookie("option expires is invalid"))?;
                 self.set_expires(Some(at), now);
             }
-            ("expires", Value::Null | Value::Bool(false)) => self.set_expires(None, now),
+            // express then reads the number back as `maxAge` for `originalMaxAge`, and the end of the request's
+            // touch makes it a max age (`expires = 0` ends the cookie at once).
+            ("expires", Value::Number(_)) => self.set_max_age_millis(millis(value), now),
+            ("expires", v) if !truthy(v) => self.set_expires(None, now),
             ("originalMaxAge", Value::Number(_)) => self.original_max_age = millis(value),
             ("originalMaxAge", Value::Null) => self.original_max_age = None,
             ("domain", Value::String(s)) => self.domain = Some(s.as_str().into()),
-            ("domain", Value::Null) => self.domain = None,
+            ("domain", v) if !truthy(v) => self.domain = None,
             ("path", Value::String(s)) => self.path = Some(s.as_str().into()),
-            ("path", Value::Null) => self.path = None,
+            // Stored as the empty path, as a stored `null` is read: no `Path`, now and after the record is read back.
+            ("path", v) if !truthy(v) => self.path = Some("".into()),
             ("httpOnly", v) => self.http_only = Some(truthy(v)),
             ("secure", v) => self.secure = Some(truthy(v)),
             ("partitioned", v) => self.partitioned = Some(truthy(v)),
@@ -404,7 +409,8 @@ impl SessionCookie {
             }
             "expires" => {
                 self.expires = match value {
-                    Value::String(s) => {
+                    // `""` (express stores it for `maxAge: ""`) is falsy: no expiry, as in express.
+                    Value::String(s) if !s.is_empty() => {
                         Some(Timestamp::parse_json(s).ok_or(RecordError::Cookie("expires is not a date"))?)
                     }
                     Value::Number(n) => n.as_i64().map(Timestamp::from_millis),
@@ -420,7 +426,8 @@ impl SessionCookie {
             // trip, where a missing path would read back as `/`).
             "path" => match value {
                 Value::String(path) => self.path = Some(path.as_str().into()),
-                Value::Null => self.path = Some("".into()),
+                // `false` and `0` (express stores them as given) are falsy too.
+                v if !truthy(v) => self.path = Some("".into()),
                 _ => {}
             },
             "sameSite" => {
@@ -525,7 +532,18 @@ impl<'de> serde::de::Visitor<'de> for RecordSeed {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut cookie = None;
         let mut data = Map::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        loop {
+            let key: std::borrow::Cow<'de, str> = if self.tolerant {
+                // A key is read as its text first too: JavaScript allows a lone surrogate in a key as well.
+                let Some(raw) = map.next_key::<&'de RawValue>()? else { break };
+                match serde_json::from_str::<String>(raw.get()) {
+                    Ok(key) => key.into(),
+                    Err(_) => key_stand_in(raw.get()).into(),
+                }
+            } else {
+                let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? else { break };
+                key
+            };
             if key == "cookie" {
                 cookie = Some(map.next_value_seed(CookieSeed)?);
             } else if is_reserved_key(&key) {
@@ -601,6 +619,19 @@ fn raw_marker() -> &'static str {
     })
 }
 
+/// The stand-in for a top-level key that has no Rust form (a lone surrogate), carrying the key's JSON text.
+fn key_stand_in(text: &str) -> String {
+    format!("{} key {text}", raw_marker())
+}
+
+/// The JSON text of the key `key` stands in for, when it is a [`key_stand_in`].
+pub(crate) fn key_text(key: &str) -> Option<&str> {
+    if !key.starts_with('\0') {
+        return None;
+    }
+    key.strip_prefix(raw_marker())?.strip_prefix(" key ")
+}
+
 /// The stand-in for a value kept as its JSON text.
 fn raw_placeholder(text: &str) -> Value {
     let mut map = Map::new();
@@ -661,7 +692,7 @@ pub(crate) fn value_depth(value: &Value) -> usize {
 }
 
 /// How deeply a JSON text nests arrays and objects, counted without parsing (brackets inside strings skipped).
-fn text_depth(text: &str) -> usize {
+pub(crate) fn text_depth(text: &str) -> usize {
     let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
     for byte in text.bytes() {
         if in_string {
@@ -812,6 +843,8 @@ pub struct Record {
     cookie: SessionCookie,
     data: Map<String, Value>,
     loaded_len: Option<LoadedLen>,
+    /// The stored text had the creation stamp ([`CREATED_AT_KEY`]).
+    loaded_stamped: bool,
 }
 
 impl PartialEq for Record {
@@ -823,13 +856,13 @@ impl PartialEq for Record {
 impl Record {
     /// A record with the given cookie and no data.
     pub fn new(cookie: SessionCookie) -> Self {
-        Self { cookie, data: Map::new(), loaded_len: None }
+        Self { cookie, data: Map::new(), loaded_len: None, loaded_stamped: false }
     }
 
     /// A record from a cookie and data; reserved keys in `data` are dropped (see [`RESERVED_KEYS`]).
     pub fn from_parts(cookie: SessionCookie, mut data: Map<String, Value>) -> Self {
         data.retain(|k, _| !is_reserved_key(k));
-        Self { cookie, data, loaded_len: None }
+        Self { cookie, data, loaded_len: None, loaded_stamped: false }
     }
 
     /// A record from a cookie and the JSON text of its data (an object without the `cookie` key), as MemoryStore
@@ -837,11 +870,35 @@ impl Record {
     pub(crate) fn from_data_json(cookie: SessionCookie, text: &str) -> Result<Self, RecordError> {
         if text.is_empty() {
             // MemoryStore keeps an empty object as no text at all.
-            return Ok(Self { cookie, data: Map::new(), loaded_len: Some(LoadedLen::Data("{}".len())) });
+            return Ok(Self {
+                cookie,
+                data: Map::new(),
+                loaded_len: Some(LoadedLen::Data("{}".len())),
+                loaded_stamped: false,
+            });
         }
         let (_, mut data) = parse_record_text(text)?;
         data.retain(|k, _| !is_reserved_key(k));
-        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Data(text.len())) })
+        // A value kept as text is in MemoryStore's text as its stand-in, `{"<marker>":"<the text, escaped>"}`,
+        // and a key without a Rust form as its stand-in key: count them as the record's JSON holds them, or each
+        // request could grow the record by that difference past `max_record_size`.
+        let json_len = |s: &str| {
+            let mut counter = Counter(0);
+            serde_json::to_writer(&mut counter, s).map_or(s.len(), |()| counter.0)
+        };
+        let stand_ins: usize = data
+            .values()
+            .filter_map(raw_text)
+            .map(|raw| "{:}".len() + json_len(raw_marker()) + json_len(raw) - raw.len())
+            .sum::<usize>()
+            + data.keys().filter_map(|key| Some(json_len(key) - key_text(key)?.len())).sum::<usize>();
+        let loaded_stamped = data.contains_key(CREATED_AT_KEY);
+        Ok(Self {
+            cookie,
+            data,
+            loaded_len: Some(LoadedLen::Data(text.len().saturating_sub(stand_ins))),
+            loaded_stamped,
+        })
     }
 
     /// The session's cookie.
@@ -858,7 +915,8 @@ impl Record {
     /// one-entry object that stands in for it: leave it in place, and the text is written back unchanged. The
     /// stand-in means something only in this process: a store persists a record with
     /// [`to_json`](Self::to_json) (or, like MemoryStore, within the process), never by serializing `data()`
-    /// for another process to read.
+    /// for another process to read. Likewise a top-level key that has no Rust form (a lone UTF-16 surrogate,
+    /// which JavaScript allows in a key) appears as an opaque stand-in key, and is written back as it was stored.
     pub fn data(&self) -> &Map<String, Value> {
         &self.data
     }
@@ -885,6 +943,11 @@ impl Record {
         self.data.get(key).and_then(raw_text)
     }
 
+    /// Whether the stored text this record was read from had the creation stamp ([`CREATED_AT_KEY`]).
+    pub(crate) fn loaded_stamped(&self) -> bool {
+        self.loaded_stamped
+    }
+
     /// How long the stored text this record was read from was (an estimate within a few bytes for MemoryStore),
     /// `None` for a record not read from a store.
     pub(crate) fn loaded_len(&self) -> Option<usize> {
@@ -905,7 +968,20 @@ impl Record {
 
     /// The JSON text express-session would store: `JSON.stringify(req.session)`.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect("a record always serializes")
+        let mut json = serde_json::to_string(self).expect("a record always serializes");
+        // Keys without a Rust form are written as their stand-ins, then replaced by their text (serde_json
+        // writes every key as an escaped string). A stand-in's text holds this process's random marker, so the
+        // first occurrence is the key (nothing else written before it can hold the marker).
+        for (stand_in, text) in self.key_stand_ins() {
+            let written = serde_json::to_string(stand_in).expect("a string always serializes");
+            json = json.replacen(&written, text, 1);
+        }
+        json
+    }
+
+    /// The keys without a Rust form, with their JSON text.
+    fn key_stand_ins(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.data.keys().filter_map(|key| Some((key.as_str(), key_text(key)?)))
     }
 
     /// Parses a stored record. Reserved keys are dropped as express drops them when it inflates a session.
@@ -919,7 +995,8 @@ impl Record {
     pub fn from_json(text: &str) -> Result<Self, RecordError> {
         let (cookie, data) = parse_record_text(text)?;
         let cookie = cookie.ok_or(RecordError::MissingCookie)??;
-        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Whole(text.len())) })
+        let loaded_stamped = data.contains_key(CREATED_AT_KEY);
+        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Whole(text.len())), loaded_stamped })
     }
 
     /// Like [`from_json`](Self::from_json), from an already parsed value.
@@ -932,7 +1009,7 @@ impl Record {
         let cookie = data.shift_remove("cookie").ok_or(RecordError::MissingCookie)?;
         let cookie = SessionCookie::from_json(&cookie)?;
         data.retain(|k, _| !is_reserved_key(k));
-        Ok(Self { cookie, data, loaded_len: None })
+        Ok(Self { cookie, data, loaded_len: None, loaded_stamped: false })
     }
 
     /// An upper bound of [`json_len`](Self::json_len), computed without serializing: every character of a
@@ -957,7 +1034,14 @@ impl Record {
     pub fn json_len(&self) -> usize {
         let mut counter = Counter(0);
         serde_json::to_writer(&mut counter, self).expect("a record always serializes");
-        counter.0
+        let stand_ins: usize = self
+            .key_stand_ins()
+            .map(|(stand_in, text)| {
+                let mut written = Counter(0);
+                serde_json::to_writer(&mut written, stand_in).map_or(0, |()| written.0 - text.len())
+            })
+            .sum();
+        counter.0 - stand_ins
     }
 }
 
@@ -974,6 +1058,8 @@ impl std::io::Write for Counter {
     }
 }
 
+/// Writes the record as [`to_json`](Record::to_json) does, except that a key without a Rust form (see
+/// [`data`](Record::data)) is written as its process-local stand-in: persist a record with `to_json`.
 impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.data.len() + 1))?;
@@ -1105,7 +1191,24 @@ mod tests {
             let data = serde_json::to_string(record.data()).unwrap();
             let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
             assert_eq!(again.to_json(), json, "{name}: through MemoryStore's data text");
+            let loaded = again.loaded_len().unwrap();
+            assert!(loaded.abs_diff(json.len()) <= 1, "{name}: loaded at {loaded}, the JSON is {}", json.len());
         }
+    }
+
+    #[test]
+    fn keys_without_a_rust_form_are_kept_as_text_in_place() {
+        let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"a":1,"\ud83d":"\ud83d","x\udc00":{"k":[1]},"b":2}"#;
+        let record = Record::from_json(json).unwrap();
+        assert_eq!(record.to_json(), json);
+        assert_eq!(record.json_len(), json.len());
+        assert!(record.json_len_bound() >= json.len());
+        let texts: Vec<_> = record.data().keys().filter_map(|k| key_text(k)).collect();
+        assert_eq!(texts, [r#""\ud83d""#, r#""x\udc00""#]);
+        let data = serde_json::to_string(record.data()).unwrap();
+        let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
+        assert_eq!(again.to_json(), json, "through MemoryStore's data text");
+        assert!(again.loaded_len().unwrap().abs_diff(json.len()) <= 1);
     }
 
     #[test]
@@ -1197,6 +1300,37 @@ mod tests {
             "node -e \"cookie.serialize('a', 'b', new Cookie({{path: null, expires: null, domain: null}}).data)\""
         );
         assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
+    }
+
+    /// `req.session.cookie[field] = value` in a handler, on a session with `maxAge: 60000`: the `Set-Cookie`
+    /// express-session 1.19 sends at the end of the request (checked with the real package).
+    #[test]
+    fn falsy_fields_a_handler_sets_go_as_in_express() {
+        let now = Timestamp::from_millis(1_893_456_000_123);
+        let expires_in = |ms: i64| format!("; Expires={}", now.add_millis(ms).to_http_date());
+        for (field, value, expected) in [
+            ("maxAge", serde_json::json!(""), "; Path=/; HttpOnly".to_owned()),
+            ("expires", serde_json::json!(""), "; Path=/; HttpOnly".to_owned()),
+            ("expires", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(0))),
+            ("expires", serde_json::json!(5000), format!("; Path=/{}; HttpOnly", expires_in(5000))),
+            ("path", serde_json::json!(false), format!("{}; HttpOnly", expires_in(60_000))),
+            ("path", serde_json::json!(null), format!("{}; HttpOnly", expires_in(60_000))),
+            ("domain", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(60_000))),
+            ("httpOnly", serde_json::json!(""), format!("; Path=/{}", expires_in(60_000))),
+            ("secure", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(60_000))),
+        ] {
+            let mut cookie = SessionCookie::default();
+            cookie.set_max_age(Some(Duration::from_secs(60)), now);
+            cookie.set_express_field(field, &value, now).unwrap_or_else(|e| panic!("{field} = {value}: {e}"));
+            // The end of the request touches the cookie, then writes it; the next request reads it back.
+            cookie.touch(now);
+            let header = crate::cookie::set_cookie_header("a", "b", &cookie).unwrap();
+            assert_eq!(&header["a=b".len()..], expected, "{field} = {value}");
+            let mut record = Record::new(cookie);
+            record.cookie_mut().touch(now);
+            let back = Record::from_json(&record.to_json()).unwrap();
+            assert_eq!(crate::cookie::set_cookie_header("a", "b", back.cookie()).unwrap(), header, "{field} = {value}");
+        }
     }
 
     #[test]

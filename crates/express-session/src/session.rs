@@ -106,9 +106,23 @@ fn redact(error: serde_json::Error) -> serde_json::Error {
 }
 
 /// Refuses a value that could not be read back once stored.
+///
+/// The stand-in of a value kept as text (which a handler can get from the store's API, `Record::data()`) is
+/// written as that text: it is held to the text's depth, and must be one JSON value.
 fn check_depth(value: &Value) -> Result<(), SessionError> {
     let limit = crate::record::MAX_VALUE_DEPTH;
-    let depth = crate::record::value_depth(value);
+    let depth = match crate::record::raw_text(value) {
+        Some(text) => {
+            if serde_json::value::RawValue::from_string(text.to_owned()).is_err() {
+                use serde::ser::Error as _;
+                return Err(SessionError::Serialize(serde_json::Error::custom(
+                    "the stand-in of a stored JSON text holds no JSON value",
+                )));
+            }
+            crate::record::text_depth(text)
+        }
+        None => crate::record::value_depth(value),
+    };
     if depth > limit {
         return Err(SessionError::TooDeep { depth, limit });
     }
@@ -149,6 +163,13 @@ impl Change {
         // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
         fn put(data: &mut Map<String, Value>, key: &str, value: Value) {
             match data.get_mut(key) {
+                // A value kept as its stored text that the new value equals (the handler wrote back what it read):
+                // the text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives
+                // the same text) and Node's bytes are kept.
+                Some(slot)
+                    if crate::record::raw_text(slot).is_some_and(|text| {
+                        crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))
+                    }) => {}
                 Some(slot) => *slot = value,
                 None => {
                     data.insert(key.to_owned(), value);
@@ -604,7 +625,7 @@ impl Session {
     ///
     /// As [`insert`](Self::insert).
     pub async fn insert_value(&self, key: &str, value: Value) -> Result<(), SessionError> {
-        if is_reserved_key(key) || key == CREATED_AT_KEY {
+        if is_reserved_key(key) || key == CREATED_AT_KEY || crate::record::key_text(key).is_some() {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         check_depth(&value)?;
@@ -656,7 +677,7 @@ impl Session {
         T: Serialize + DeserializeOwned,
         F: Fn(Option<T>) -> T + Send + Sync + 'static,
     {
-        if is_reserved_key(key) || key == CREATED_AT_KEY {
+        if is_reserved_key(key) || key == CREATED_AT_KEY || crate::record::key_text(key).is_some() {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
@@ -691,7 +712,9 @@ impl Session {
     /// As [`get`](Self::get).
     pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
         let mut state = self.active().await?;
-        Ok(Self::active_mut(&mut state).record.data().keys().cloned().collect())
+        // A key without a Rust form (a lone surrogate, kept as its text) is not listed: no `&str` can name it.
+        let keys = Self::active_mut(&mut state).record.data().keys();
+        Ok(keys.filter(|key| crate::record::key_text(key).is_none()).cloned().collect())
     }
 
     /// A copy of all the data. A value without a Rust form (see [`get`](Self::get)) is left out; [`keys`](Self::keys)
@@ -705,6 +728,7 @@ impl Session {
         let data = Self::active_mut(&mut state).record.data();
         Ok(data
             .iter()
+            .filter(|(k, _)| crate::record::key_text(k).is_none())
             .filter_map(|(k, v)| match crate::record::raw_text(v) {
                 None => Some((k.clone(), v.clone())),
                 Some(text) => crate::record::parse_raw(text).ok().map(|v| (k.clone(), v)),
@@ -1227,9 +1251,14 @@ impl Session {
         if size <= limit {
             return Ok(());
         }
-        // The creation stamp the layer adds to a session without one (absolute timeout) is not growth the
-        // request caused: room for `,"__sessionCreatedAt":` and the longest number.
-        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) { CREATED_AT_KEY.len() + 24 } else { 0 };
+        // The creation stamp the layer adds to a session loaded without one (absolute timeout) is not growth the
+        // request caused: room for `,"__sessionCreatedAt":` and the longest number. A record loaded with its
+        // stamp gets none (or every request could grow it by that much).
+        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) && !record.loaded_stamped() {
+            CREATED_AT_KEY.len() + 24
+        } else {
+            0
+        };
         match record.loaded_len() {
             Some(loaded) if size <= loaded + stamp_room => {
                 tracing::debug!(size, limit, loaded, "session above max_record_size written: it did not grow");

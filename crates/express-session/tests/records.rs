@@ -332,3 +332,222 @@ async fn the_creation_stamp_does_not_count_as_growth() {
     assert!(text.contains(r#""__sessionCreatedAt":"#), "the stamp is stored");
     assert_eq!(t.get("/grow", Some(&cookie)).await.status, 500, "growth beyond the stamp is still refused");
 }
+
+/// Falsy and truthy non-boolean cookie options, as express-session 1.19 (with cookie 0.7) treats them: every
+/// attribute goes by JavaScript truthiness. The expected attributes are what the real express-session sent for
+/// `session({cookie: {[field]: value}})` on `GET /count` (node script in the review of the records branch).
+#[tokio::test]
+async fn cookie_options_go_by_javascript_truthiness_as_in_express() {
+    let now = "Tue, 01 Jan 2030 00:00:00 GMT"; // the manual clock of `TestApp`
+    for (field, value, attributes) in [
+        ("secure", json!(0), "; Path=/; HttpOnly".to_owned()),
+        ("secure", json!(""), "; Path=/; HttpOnly".to_owned()),
+        ("httpOnly", json!(""), "; Path=/".to_owned()),
+        ("httpOnly", json!(0), "; Path=/".to_owned()),
+        ("partitioned", json!(1), "; Path=/; HttpOnly; Partitioned".to_owned()),
+        ("path", json!(null), "; HttpOnly".to_owned()),
+        ("path", json!(false), "; HttpOnly".to_owned()),
+        ("maxAge", json!(""), "; Path=/; HttpOnly".to_owned()),
+        ("expires", json!(0), format!("; Path=/; Expires={now}; HttpOnly")),
+        ("expires", json!(null), "; Path=/; HttpOnly".to_owned()),
+        ("domain", json!(0), "; Path=/; HttpOnly".to_owned()),
+    ] {
+        let options = json!({ field: value });
+        let cookie = CookieOptions::from_express_json(&options)
+            .unwrap_or_else(|e| panic!("{options}: express accepts it, here: {e}"))
+            .allow_insecure_attributes(true);
+        let t = TestApp::new(self::options().cookie(cookie), routes());
+        let reply = t.get("/count", None).await;
+        assert_eq!(reply.status, 200, "{options}");
+        let set_cookie = reply.set_cookie.clone().unwrap_or_else(|| panic!("{options}: no Set-Cookie"));
+        assert_eq!(&set_cookie[reply.cookie().len()..], attributes, "{options}");
+    }
+}
+
+/// Records express-session writes for such options read back as express reads them: `expires: ""` (from
+/// `maxAge: ""`) is no expiry, and `path: false` or `0` is no `Path`, as `null` is. Refusing the record logged the
+/// user out. What the real express-session 1.19 sends for the same stored record with `rolling: true`.
+#[tokio::test]
+async fn stored_falsy_cookie_fields_read_as_express_reads_them() {
+    for (cookie_json, attributes) in [
+        (r#"{"originalMaxAge":"","expires":"","httpOnly":true,"path":false}"#, "; HttpOnly"),
+        (
+            r#"{"originalMaxAge":null,"expires":null,"httpOnly":"","path":0,"secure":0,"partitioned":1}"#,
+            "; Partitioned",
+        ),
+    ] {
+        let t = TestApp::new(options().rolling(true), routes());
+        let (_, cookie) = node_writes(&t, &format!(r#"{{"cookie":{cookie_json},"n":1}}"#)).await;
+        let reply = t.get("/count", Some(&cookie)).await;
+        assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "2"), "{cookie_json}: the session is kept");
+        assert_eq!(reply.set_cookie, Some(format!("{cookie}{attributes}")), "{cookie_json}");
+    }
+}
+
+/// A JSON object nested `depth` deep: `{"a":{"a":...1...}}` (objects cost more stack per level than arrays).
+fn nested_object(depth: usize) -> Value {
+    (0..depth).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+/// Values of the documented depth, made of objects, go through every session operation on the test thread's
+/// 2 MiB stack (a tokio worker's size) in a debug build: insert, the end-of-request save, the next request's
+/// read, update (which reads and writes it), data(), remove, and the drop of each copy.
+#[tokio::test]
+async fn object_values_of_the_documented_depth_pass_every_operation() {
+    async fn deep(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> String {
+        let result = async {
+            match q["op"].as_str() {
+                "insert" => session.insert_value("deep", nested_object(MAX_VALUE_DEPTH)).await?,
+                "update" => {
+                    session.update("deep", |v: Option<Value>| v.unwrap_or(Value::Null)).await?;
+                    session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
+                }
+                "get" => assert_eq!(session.get_value("deep").await?, Some(nested_object(MAX_VALUE_DEPTH))),
+                "data" => assert_eq!(session.data().await?.len(), 2),
+                _ => assert!(session.remove::<Value>("deep").await?.is_some()),
+            }
+            Ok::<_, SessionError>("ok".to_owned())
+        }
+        .await;
+        result.unwrap_or_else(|e| format!("error: {e}"))
+    }
+    let t = TestApp::new(options(), Router::new().route("/deep", get(deep)));
+    let first = t.get("/deep?op=insert", None).await;
+    assert_eq!(first.body, "ok");
+    let cookie = first.cookie();
+    for op in ["get", "update", "get", "data", "remove"] {
+        assert_eq!(t.get(&format!("/deep?op={op}"), Some(&cookie)).await.body, "ok", "{op}");
+    }
+}
+
+/// express hashes `JSON.stringify(req.session)` to decide "modified": a handler that writes back the value it read
+/// changes nothing, so nothing is saved and Node's text stays as it was. Values kept as text (a number Node writes
+/// positionally, a value deeper than serde_json's limit) are compared by what they hold, too.
+#[tokio::test]
+async fn writing_back_a_value_kept_as_text_is_no_change() {
+    async fn same(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> String {
+        let key = &q["key"];
+        let value = session.get_value(key).await.unwrap().unwrap();
+        session.insert_value(key, value).await.unwrap();
+        session.update(key, |v: Option<Value>| v.unwrap()).await.unwrap();
+        "ok".into()
+    }
+    let t = TestApp::new(options().resave(false), Router::new().route("/same", get(same)));
+    let deep = nested(200);
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"tiny":0.000001,"deep":{deep},"n":1}}"#);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let before = t.store.get(&id).await.unwrap().unwrap().version;
+    for key in ["tiny", "deep"] {
+        assert_eq!(t.get(&format!("/same?key={key}"), Some(&cookie)).await.body, "ok");
+        assert_eq!(stored(&t, &id).await, node, "{key}: written back as it was");
+        assert_eq!(t.store.get(&id).await.unwrap().unwrap().version, before, "{key}: not modified, so not saved");
+    }
+}
+
+/// The stand-in of a value kept as text can reach a handler through the store's API (`Record::data()`): inserted
+/// under a key it is that text, but only what insert accepts of any value gets through (no value deeper than
+/// MAX_VALUE_DEPTH, nothing that is not one JSON value), so it cannot smuggle into the record what could not be
+/// read back.
+#[tokio::test]
+async fn a_stand_in_from_the_store_is_held_to_the_rules_of_any_value() {
+    let store_app = TestApp::new(options(), routes());
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"half":"\ud83d","abyss":{}}}"#, nested(100_000));
+    let (id, _) = node_writes(&store_app, &node).await;
+    let data = store_app.store.get(&id).await.unwrap().unwrap().record.data().clone();
+    let marker = data["half"].as_object().unwrap().keys().next().unwrap().clone();
+    let forged = |text: &str| json!({ marker.clone(): text });
+    for (name, value, expected) in [
+        ("the 100000-deep value", data["abyss"].clone(), "error: session value is nested 100000 levels deep"),
+        ("text that is not one JSON value", forged(r#"1,"admin":true"#), "error: "),
+        ("the lone surrogate", data["half"].clone(), "ok"),
+        ("an object", forged(r#"{"admin":true}"#), "ok"),
+    ] {
+        let copy = move |session: Session| async move {
+            match session.insert_value("copy", value).await {
+                Ok(()) => "ok".to_owned(),
+                Err(error) => format!("error: {error}"),
+            }
+        };
+        // No size limit: depth alone must refuse it.
+        let t = TestApp::new(options().max_record_size(None), Router::new().route("/copy", get(copy)));
+        let reply = t.get("/copy", None).await;
+        assert!(reply.body.starts_with(expected), "{name}: {}", reply.body);
+        let stored_text = match reply.set_cookie {
+            Some(_) => stored(&t, &SessionId::new(reply.cookie_id()).unwrap()).await,
+            None => String::new(),
+        };
+        if expected == "ok" {
+            assert!(!stored_text.contains(&marker), "{name}: the marker is never stored: {stored_text}");
+        } else {
+            assert_eq!(t.len().await, 0, "{name}: nothing stored: {stored_text:.100}");
+        }
+    }
+}
+
+/// MemoryStore keeps a value kept as text inside its data text as an escaped string: the size the record was
+/// loaded at is still its JSON's size, so such a value gives no room to grow past `max_record_size` (it gave
+/// a third of its size, again at every request).
+#[tokio::test]
+async fn values_kept_as_text_give_no_room_past_the_size_limit() {
+    let limit = 4096;
+    let t = TestApp::new(options().max_record_size(Some(limit)), routes());
+    let halves = vec![r#""\ud83d""#; 300].join(",");
+    let base = format!(r#"{{"cookie":{NODE_COOKIE},"halves":[{halves}],"pad":""}}"#);
+    let node = base.replace(r#""pad":"""#, &format!(r#""pad":"{}""#, "p".repeat(limit - 50 - base.len())));
+    assert_eq!(node.len(), limit - 50);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let grown = t.get("/grow", Some(&cookie)).await;
+    assert_eq!(grown.status, 500, "110 bytes more, above the limit and the loaded size");
+    assert_eq!(stored(&t, &id).await, node);
+    let same = t.get("/remove?key=pad", Some(&cookie)).await;
+    assert_eq!(same.status, 200);
+}
+
+/// The room for the creation stamp is for a record loaded without one: a record that had its stamp gets none,
+/// or every request could grow it by a few bytes past `max_record_size`.
+#[tokio::test]
+async fn a_record_with_its_stamp_gets_no_room_to_grow() {
+    async fn add(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> &'static str {
+        match session.insert(&q["key"], "x".repeat(20)).await {
+            Ok(()) => "ok",
+            Err(_) => "error",
+        }
+    }
+    let limit = 4096;
+    let options = options().max_record_size(Some(limit)).absolute_timeout(std::time::Duration::from_secs(3600));
+    let t = TestApp::new(options, Router::new().route("/add", get(add)));
+    let node =
+        format!(r#"{{"cookie":{NODE_COOKIE},"big":"{}","__sessionCreatedAt":1893456000123}}"#, "x".repeat(2 * limit));
+    let (id, cookie) = node_writes(&t, &node).await;
+    let reply = t.get("/add?key=a", Some(&cookie)).await;
+    assert_eq!(reply.status, 500, "27 bytes of growth past the limit");
+    assert_eq!(stored(&t, &id).await, node);
+}
+
+/// A top-level key with a lone UTF-16 surrogate (`req.session[input.slice(0, 10)]` cut an emoji in half) is
+/// read as JavaScript reads it: the record is the user's session (refusing it logged the user out), the key is
+/// written back byte for byte in its place, and, as it has no Rust form, it is not listed and cannot be written
+/// from Rust (its stand-in is a reserved key).
+#[tokio::test]
+async fn a_key_without_a_rust_form_is_kept_in_place() {
+    let t = TestApp::new(options().save_uninitialized(true), routes());
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"user":"alice","\ud83d":{{"a":1}},"n":1}}"#);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let user = t.get("/user", Some(&cookie)).await;
+    assert_eq!((user.status.as_u16(), user.set_cookie.as_deref()), (200, None), "{}", user.body);
+    let body: Value = serde_json::from_str(&user.body).unwrap();
+    assert_eq!(body, json!({"user": "alice", "keys": ["user", "n"], "data_keys": ["user", "n"]}));
+    assert_eq!(t.get("/count", Some(&cookie)).await.body, "2");
+    assert_eq!(stored(&t, &id).await, node.replace(r#""n":1"#, r#""n":2"#));
+    assert_eq!(t.store.raw_json(&id), Some(node.replace(r#""n":1"#, r#""n":2"#)));
+
+    let stand_in = t.store.get(&id).await.unwrap().unwrap().record.data().keys().nth(1).unwrap().clone();
+    let insert = move |session: Session| async move {
+        match session.insert_value(&stand_in, json!(1)).await {
+            Err(SessionError::ReservedKey(_)) => "reserved",
+            _ => "accepted",
+        }
+    };
+    let t = TestApp::new(options(), Router::new().route("/insert", get(insert)));
+    assert_eq!(t.get("/insert", None).await.body, "reserved");
+}
