@@ -1,50 +1,15 @@
 //! The examples' server within its limits: idle clients neither starve others nor hold sockets for ever
 //! (issue 19: 300 idle sockets used to exhaust the server's file descriptors).
 
+mod common;
+
 use std::time::{Duration, Instant};
 
-use express_session_examples::{Limits, serve_with, view_counter};
+use express_session_examples::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::net::TcpStream;
 
-/// The view counter served within `limits` on a free port, and the switch that shuts it down.
-async fn start(limits: Limits) -> (std::net::SocketAddr, oneshot::Sender<()>, JoinHandle<()>) {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    // A backlog that holds every client of these tests while the server is at its connection limit.
-    let listener: TcpListener = socket.listen(1024).unwrap();
-    let address = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let app = view_counter::app(view_counter::options()).unwrap();
-    let server = tokio::spawn(serve_with(listener, app, limits, async {
-        let _ = stopped.await;
-    }));
-    (address, stop, server)
-}
-
-/// A whole request and its answer, on a connection of its own.
-async fn view(address: std::net::SocketAddr) -> String {
-    let mut stream = TcpStream::connect(address).await.unwrap();
-    stream.write_all(b"GET /foo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await.unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await.unwrap();
-    answer
-}
-
-/// `n` clients that connect and then send nothing, or (every other one) half a header.
-async fn idle_clients(address: std::net::SocketAddr, n: usize) -> Vec<TcpStream> {
-    let mut clients = Vec::new();
-    for i in 0..n {
-        let mut stream = TcpStream::connect(address).await.unwrap();
-        if i % 2 == 1 {
-            stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n").await.unwrap();
-        }
-        clients.push(stream);
-    }
-    clients
-}
+use common::{idle_clients, start, view};
 
 /// Whether the server closed `stream` within `within` (end of stream or reset), rather than leaving it open.
 async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
