@@ -1071,6 +1071,7 @@ impl SessionOptions {
             max_save_retries: self.max_save_retries,
             hardening,
             write_locks: Default::default(),
+            warned_insecure: std::sync::atomic::AtomicBool::new(false),
         })
     }
 }
@@ -1093,6 +1094,9 @@ pub(crate) struct Config {
     pub(crate) max_save_retries: u32,
     pub(crate) hardening: Hardening,
     pub(crate) write_locks: std::sync::Mutex<std::collections::HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
+    /// Whether the layer built on this configuration already warned that a `Secure` cookie was held back on an
+    /// insecure request (logged once per layer).
+    pub(crate) warned_insecure: std::sync::atomic::AtomicBool,
 }
 
 /// A session's save lock, removed from the table when the last holder is done with it.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, VARY};
@@ -95,8 +95,6 @@ pub struct TlsConnection;
 #[derive(Clone)]
 pub struct SessionManagerLayer {
     config: Arc<Config>,
-    /// Whether this layer already warned that a `Secure` cookie was held back on an insecure request.
-    warned_insecure: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for SessionManagerLayer {
@@ -114,7 +112,7 @@ impl SessionManagerLayer {
     /// `SameSite=None` or `Partitioned` without `Secure`, a `__Host-`/`__Secure-` name without the attributes
     /// its prefix requires). The message says how to fix it.
     pub fn new(options: SessionOptions) -> Result<Self, ConfigError> {
-        Ok(Self { config: Arc::new(options.build()?), warned_insecure: Arc::new(AtomicBool::new(false)) })
+        Ok(Self { config: Arc::new(options.build()?) })
     }
 }
 
@@ -122,7 +120,7 @@ impl<S> Layer<S> for SessionManagerLayer {
     type Service = SessionManager<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionManager { inner, config: Arc::clone(&self.config), warned_insecure: Arc::clone(&self.warned_insecure) }
+        SessionManager { inner, config: Arc::clone(&self.config) }
     }
 }
 
@@ -131,7 +129,6 @@ impl<S> Layer<S> for SessionManagerLayer {
 pub struct SessionManager<S> {
     inner: S,
     config: Arc<Config>,
-    warned_insecure: Arc<AtomicBool>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for SessionManager<S> {
@@ -194,6 +191,15 @@ fn log_error(outcome: &'static str, error: Option<&SessionError>, failure: Optio
     }
 }
 
+/// The log of a request whose end failed with `error`: its store failure once (a store error from the end of the
+/// request is that failure, or came without a call after it), and `error` too when it is something else.
+fn log_failed(outcome: &'static str, error: &SessionError, failure: Option<StoreFailure>) {
+    if failure.is_some() && !matches!(error, SessionError::Store(_)) {
+        log_error(outcome, Some(error), None);
+    }
+    log_error(outcome, Some(error), failure);
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SessionManager<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
@@ -247,14 +253,11 @@ where
         request.extensions_mut().insert(session.clone());
         let future = self.inner.call(request);
         let config = Arc::clone(&self.config);
-        let warned_insecure = Arc::clone(&self.warned_insecure);
         ResponseFuture(Box::pin(async move {
             let mut response = future.await?;
             let finished = session.finish().await;
             // The request's store failure, if any (handler's calls included), is logged once, here.
             let failure = session.take_store_failure();
-            // A store error from `finish` is the request's store failure (or came without a call after it).
-            let other = |error: &SessionError| !matches!(error, SessionError::Store(_));
             match finished {
                 Ok(finished) => {
                     let outcome = if config.hardening.on_store_error == OnStoreError::ServeWithoutSession {
@@ -263,7 +266,7 @@ where
                         "the request went on without it"
                     };
                     log_error(outcome, None, failure);
-                    if finished.secure_cookie_held_back && !warned_insecure.swap(true, Ordering::Relaxed) {
+                    if finished.secure_cookie_held_back && !config.warned_insecure.swap(true, Ordering::Relaxed) {
                         tracing::warn!(
                             "a Secure session cookie was not sent: the request is not secure as far as the session \
                              layer can tell, so the browser keeps no session. Behind a TLS-terminating proxy set \
@@ -286,10 +289,7 @@ where
                     Ok(response)
                 }
                 Err(error) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
-                    if failure.is_some() && other(&error) {
-                        log_error("serving the request without a session", Some(&error), None);
-                    }
-                    log_error("serving the request without a session", Some(&error), failure);
+                    log_failed("serving the request without a session", &error, failure);
                     Ok(response)
                 }
                 Err(error) => {
@@ -298,10 +298,7 @@ where
                     } else {
                         "answering 500"
                     };
-                    if failure.is_some() && other(&error) {
-                        log_error(outcome, Some(&error), None);
-                    }
-                    log_error(outcome, Some(&error), failure);
+                    log_failed(outcome, &error, failure);
                     Ok(error_response(&config, &error))
                 }
             }
