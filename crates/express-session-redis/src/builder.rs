@@ -11,6 +11,7 @@ use redis::cluster::ClusterClientBuilder;
 
 use crate::batch::Batcher;
 use crate::connection::{RedisConnection, STORE, bounded, classify};
+use crate::guard::WriteGuard;
 use crate::store::{Inner, RedisStore};
 
 /// connect-redis's defaults.
@@ -266,9 +267,9 @@ impl RedisStoreBuilder {
     pub fn build(self, connection: impl Into<RedisConnection>) -> RedisStore {
         let pattern = format!("{}*", escape_glob(&self.prefix));
         let connection = connection.into();
-        let batcher = match &connection {
-            RedisConnection::Single(manager) => Some(Batcher::new(manager.clone(), self.timeout)),
-            RedisConnection::Cluster(_) => None,
+        let (batcher, guard) = match &connection {
+            RedisConnection::Single(manager) => (Some(Batcher::new(manager.clone(), self.timeout)), None),
+            RedisConnection::Cluster(_) => (None, Some(WriteGuard::new(&self.prefix, self.timeout))),
         };
         RedisStore {
             inner: Arc::new(Inner {
@@ -282,7 +283,9 @@ impl RedisStoreBuilder {
                 timeout: self.timeout,
                 scan_count: self.scan_count,
                 clock: self.clock,
+                guard,
                 save_if: Script::new(include_str!("lua/save_if.lua")),
+                create: Script::new(include_str!("lua/create.lua")),
                 get_with_ttl: Script::new(include_str!("lua/get_with_ttl.lua")),
                 refresh: Script::new(include_str!("lua/refresh.lua")),
             }),

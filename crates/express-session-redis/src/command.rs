@@ -43,6 +43,13 @@ pub(crate) fn evalsha(script: &Script, key: Key<'_>, args: usize, len: usize) ->
     command
 }
 
+/// `EVALSHA script 2 key token_key` (a guarded write on a cluster, see `guard.rs`), for arguments to be added.
+pub(crate) fn evalsha_guarded(script: &Script, key: Key<'_>, token_key: &[u8], args: usize, len: usize) -> Cmd {
+    let mut command = Cmd::with_capacity(5 + args, 64 + key.prefix.len() + key.id.len() + token_key.len() + len);
+    command.arg("EVALSHA").arg(script.get_hash()).arg(2).arg(key).arg(token_key);
+    command
+}
+
 /// The `cookie.expires` and text of a version made by [`version`].
 pub(crate) fn split_version(version: &Version) -> Option<(Option<i64>, &[u8])> {
     let bytes = version.as_bytes()?;

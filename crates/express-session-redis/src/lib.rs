@@ -7,6 +7,7 @@ mod builder;
 mod command;
 mod connection;
 mod expiry;
+mod guard;
 mod scan;
 mod store;
 

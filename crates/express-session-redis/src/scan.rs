@@ -8,6 +8,7 @@ use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRou
 use redis::{Cmd, RedisResult};
 
 use crate::connection::{RedisConnection, bounded};
+use crate::guard::is_token_key;
 use crate::store::RedisStore;
 
 /// Where one `SCAN` cursor runs.
@@ -36,8 +37,24 @@ impl RedisStore {
     }
 
     /// The next batch of keys of a `SCAN MATCH prefix*` over the server or every primary of the cluster, or
-    /// `None` when the scan is over. Keys may repeat (as `SCAN` may return a key twice).
+    /// `None` when the scan is over. Keys may repeat (as `SCAN` may return a key twice). The cluster's token keys
+    /// (see `guard.rs`), which only an empty prefix matches, are left out.
     pub(crate) async fn next_keys(
+        &self,
+        connection: &mut RedisConnection,
+        scan: &mut KeyScan,
+    ) -> RedisResult<Option<Vec<Vec<u8>>>> {
+        let mut keys = self.next_page(connection, scan).await?;
+        if let Some(keys) = &mut keys
+            && self.inner.guard.is_some()
+            && self.inner.prefix.is_empty()
+        {
+            keys.retain(|key| !is_token_key(key));
+        }
+        Ok(keys)
+    }
+
+    async fn next_page(
         &self,
         connection: &mut RedisConnection,
         scan: &mut KeyScan,

@@ -10,9 +10,10 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind
 
 use crate::batch::Batcher;
 use crate::builder::RedisStoreBuilder;
-use crate::command::{Key, evalsha, split_version, version};
+use crate::command::{Key, evalsha, evalsha_guarded, split_version, version};
 use crate::connection::{RedisConnection, bounded};
 use crate::expiry::{KeyTtl, ROUNDING_SLACK_MS, is_live, key_ttl, ttl_seconds};
+use crate::guard::WriteGuard;
 use crate::scan::KeyScan;
 
 /// A session store on Redis (one server or a Redis Cluster) that shares its records with Node's
@@ -60,7 +61,11 @@ pub(crate) struct Inner {
     pub(crate) timeout: Duration,
     pub(crate) scan_count: usize,
     pub(crate) clock: Clock,
+    /// On a Redis Cluster, the write tokens of `save_if` and `create` (see `guard.rs`); `None` on one server.
+    pub(crate) guard: Option<WriteGuard>,
     pub(crate) save_if: Script,
+    /// `create` on a Redis Cluster (one server sends a plain `SET … NX`).
+    pub(crate) create: Script,
     pub(crate) get_with_ttl: Script,
     pub(crate) refresh: Script,
 }
@@ -242,25 +247,44 @@ impl Store for RedisStore {
         bounded(self.inner.timeout, self.read(id.as_str())).await
     }
 
-    /// `SET prefix+id json EX ttl NX`: connect-redis's write, only if the key is absent.
+    /// `SET prefix+id json EX ttl NX`: connect-redis's write, only if the key is absent. (On a Redis Cluster, the
+    /// same `SET` in a script that also records the call's write token: see the crate documentation.)
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
         let key = self.key_arg(id.as_str());
         let json = record.to_json();
+        let ttl = self.key_ttl(record, self.now());
+        if ttl == KeyTtl::Expired {
+            // connect-redis would `DEL` the key, which here could remove a live session of that id. Write nothing,
+            // and report what an insert of an already expired record amounts to.
+            return Ok(match self.get(id).await? {
+                Some(_) => CreateOutcome::Exists,
+                None => CreateOutcome::Created(version(record.expires(), json.as_bytes())),
+            });
+        }
+        if let Some(guard) = &self.inner.guard {
+            let script = &self.inner.create;
+            let token_key = guard.token_key(key);
+            let command = || {
+                let mut command = evalsha_guarded(script, key, &token_key, 3, json.len() + 32);
+                command.arg(&json);
+                match ttl {
+                    KeyTtl::Seconds(ttl) => command.arg(ttl),
+                    _ => command.arg(""),
+                };
+                command.arg(guard.ttl_ms());
+                command
+            };
+            let created: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+            return Ok(if created == 1 {
+                CreateOutcome::Created(version(record.expires(), json.as_bytes()))
+            } else {
+                CreateOutcome::Exists
+            });
+        }
         let mut command = Cmd::with_capacity(6, 48 + key.prefix.len() + key.id.len() + json.len());
         command.arg("SET").arg(key).arg(&json);
-        match self.key_ttl(record, self.now()) {
-            KeyTtl::Never => {}
-            KeyTtl::Seconds(ttl) => {
-                command.arg("EX").arg(ttl);
-            }
-            KeyTtl::Expired => {
-                // connect-redis would `DEL` the key, which here could remove a live session of that id. Write
-                // nothing, and report what an insert of an already expired record amounts to.
-                return Ok(match self.get(id).await? {
-                    Some(_) => CreateOutcome::Exists,
-                    None => CreateOutcome::Created(version(record.expires(), json.as_bytes())),
-                });
-            }
+        if let KeyTtl::Seconds(ttl) = ttl {
+            command.arg("EX").arg(ttl);
         }
         command.arg("NX");
         let reply: Value = bounded(self.inner.timeout, self.run(command)).await?;
@@ -291,7 +315,8 @@ impl Store for RedisStore {
 
     /// One script: `GET` the key, compare with the version's text, then connect-redis's write (`SET … EX ttl`,
     /// or `DEL` when the TTL is not positive). Its arguments are the two texts and the TTL; the key's `PTTL` is
-    /// read too only when the text that was read says the record has expired.
+    /// read too only when the text that was read says the record has expired. (On a Redis Cluster, the script
+    /// also records the call's write token: see the crate documentation.)
     async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
         let Some((expected_expires, expected_json)) = split_version(expected) else {
             // Not a version this store made: it cannot be the current one.
@@ -305,14 +330,23 @@ impl Store for RedisStore {
         let min_pttl = expected_expires
             .filter(|&expires| expires <= now.as_millis())
             .map(|expires| expires.saturating_add(ROUNDING_SLACK_MS).saturating_sub(now.as_millis()));
+        let key = self.key_arg(id.as_str());
+        let guard = self.inner.guard.as_ref().map(|guard| (guard, guard.token_key(key)));
         let command = || {
-            let mut command = evalsha(script, self.key_arg(id.as_str()), 4, expected_json.len() + json.len() + 48);
+            let len = expected_json.len() + json.len() + 48;
+            let mut command = match &guard {
+                None => evalsha(script, key, 4, len),
+                Some((_, token_key)) => evalsha_guarded(script, key, token_key, 5, len),
+            };
             command.arg(expected_json).arg(&json);
             match ttl {
                 KeyTtl::Never => command.arg(""),
                 KeyTtl::Seconds(ttl) => command.arg(ttl),
                 KeyTtl::Expired => command.arg(0),
             };
+            if let Some((guard, _)) = &guard {
+                command.arg(guard.ttl_ms());
+            }
             if let Some(min_pttl) = min_pttl {
                 command.arg(min_pttl);
             }
