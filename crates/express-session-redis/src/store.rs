@@ -64,8 +64,10 @@ pub(crate) struct Inner {
     /// On a Redis Cluster, the write tokens of `save_if` and `create` (see `guard.rs`); `None` on one server.
     pub(crate) guard: Option<WriteGuard>,
     pub(crate) save_if: Script,
+    /// `save_if` on a Redis Cluster: `save_if`, plus the write token.
+    pub(crate) save_if_cluster: Script,
     /// `create` on a Redis Cluster (one server sends a plain `SET … NX`).
-    pub(crate) create: Script,
+    pub(crate) create_cluster: Script,
     pub(crate) get_with_ttl: Script,
     pub(crate) refresh: Script,
 }
@@ -262,7 +264,7 @@ impl Store for RedisStore {
             });
         }
         if let Some(guard) = &self.inner.guard {
-            let script = &self.inner.create;
+            let script = &self.inner.create_cluster;
             let token_key = guard.token_key(key);
             let command = || {
                 let mut command = evalsha_guarded(script, key, &token_key, 3, json.len() + 32);
@@ -324,7 +326,6 @@ impl Store for RedisStore {
         };
         let now = self.now();
         let json = record.to_json();
-        let script = &self.inner.save_if;
         let ttl = self.key_ttl(record, now);
         // Gone unless the key was touched past that expiry: now + pttl >= expires + 1000.
         let min_pttl = expected_expires
@@ -332,6 +333,7 @@ impl Store for RedisStore {
             .map(|expires| expires.saturating_add(ROUNDING_SLACK_MS).saturating_sub(now.as_millis()));
         let key = self.key_arg(id.as_str());
         let guard = self.inner.guard.as_ref().map(|guard| (guard, guard.token_key(key)));
+        let script = if guard.is_some() { &self.inner.save_if_cluster } else { &self.inner.save_if };
         let command = || {
             let len = expected_json.len() + json.len() + 48;
             let mut command = match &guard {

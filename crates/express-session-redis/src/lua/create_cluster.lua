@@ -1,4 +1,4 @@
--- create, on a Redis Cluster: connect-redis's write only if the key is absent (`SET key json [EX ttl] NX`, what
+-- create on a Redis Cluster: connect-redis's write only if the key is absent (`SET key json [EX ttl] NX`, what
 -- the store sends by itself on one server), recording the call's token, so that a resend of the same call whose
 -- first send wrote answers 1 rather than 0 (see guard.rs).
 --
