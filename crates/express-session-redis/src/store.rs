@@ -26,18 +26,24 @@ use crate::scan::KeyScan;
 ///
 /// Cloning is cheap: clones share the connection.
 ///
-/// ```no_run
+/// ```
 /// use express_session::{SessionManagerLayer, SessionOptions};
 /// use express_session_redis::RedisStore;
 /// use std::time::Duration;
 ///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // `connect` connects now; `connect_lazy` (used here, so that the example runs without Redis) on the first call.
 /// let store = RedisStore::builder()
 ///     .prefix("myapp:")
 ///     .timeout(Duration::from_secs(2))
-///     .connect("redis://127.0.0.1:6379")
-///     .await?;
-/// let layer = SessionManagerLayer::new(SessionOptions::new().secret("keyboard cat").store(store))?;
+///     .connect_lazy("redis://127.0.0.1:6379")?;
+/// // At least 32 bytes (e.g. 64 hex characters from a secrets manager): express's "keyboard cat" is refused.
+/// # /*
+/// let secret = std::env::var("SESSION_SECRET")?;
+/// # */
+/// # let secret = "a secret of at least thirty-two bytes, for the doctest";
+/// let layer = SessionManagerLayer::new(SessionOptions::new().secret(secret).store(store))?;
 /// # let _ = layer;
 /// # Ok(())
 /// # }
