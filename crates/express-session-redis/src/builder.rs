@@ -221,7 +221,8 @@ impl RedisStoreBuilder {
 
     /// Connects to a Redis Cluster through any of its nodes. Each session is one key, so each store call goes to
     /// the node that owns the key's slot; `all`, `len` and `clear` scan every primary. The connection follows
-    /// slot moves and reconnects to nodes by itself.
+    /// slot moves and reconnects to nodes by itself, and resends a command whose reply was lost: `save_if` and
+    /// `create` carry a write token there, so that a resent write counts once (see the crate documentation).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), express_session::StoreError> {
@@ -251,7 +252,8 @@ impl RedisStoreBuilder {
         Ok(self.build(connection))
     }
 
-    /// The store, over a connection built elsewhere (to share it, or to configure it beyond these options).
+    /// The store, over a connection built elsewhere (to share it, or to configure it beyond these options). Over
+    /// a [`RedisConnection::Cluster`], writes carry tokens as with [`connect_cluster`](Self::connect_cluster).
     ///
     /// ```no_run
     /// use express_session_redis::RedisStore;
