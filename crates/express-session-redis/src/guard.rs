@@ -29,6 +29,12 @@
 //!   dropped before it is sent again), and a store call waits at most its time limit: every send of a call whose
 //!   answer can still reach the caller lands within that time of the first, with the rest as margin for the
 //!   server's clock.
+//! - One token key per write, not one per session: between a call's first send and its resend, another request
+//!   may write the session (having read what the first send wrote); a single per-session token would then be that
+//!   write's, and the resend would answer `Conflict` after all.
+//! - A first send that lands after its resend (both were in flight) finds the token the resend recorded and
+//!   writes nothing. One that lands even later, after the token expired, finds a text other than the one it read
+//!   (the resend's) and writes nothing either; its answer reaches no one.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
