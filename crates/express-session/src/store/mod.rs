@@ -96,10 +96,10 @@
 //! }
 //! ```
 // The suite's page: in these docs when they are built with it, else on docs.rs (where every feature is on).
-#![cfg_attr(feature = "test-suite", doc = "\n[`testing`]: crate::testing")]
+#![cfg_attr(feature = "test-suite", doc = "\n\n[`testing`]: crate::testing")]
 #![cfg_attr(
     not(feature = "test-suite"),
-    doc = "\n[`testing`]: https://docs.rs/express-session/latest/express_session/testing/index.html"
+    doc = "\n\n[`testing`]: https://docs.rs/express-session/latest/express_session/testing/index.html"
 )]
 
 mod memory;

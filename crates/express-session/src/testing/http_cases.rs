@@ -375,7 +375,7 @@ pub async fn http_absolute_timeout_ends_sessions_written_without_a_stamp<S: Stor
     assert!(store.get(&id).await.expect("get").is_none(), "the timed-out session is still stored");
 }
 
-/// A store that passes every call to `inner`, except that the first `save_if` after [`arm`](Self::arm) waits:
+/// A store that passes every call to `inner`, except that the first `save_if` after [`new`](Self::new) waits:
 /// it signals `reached`, then goes on only after `go`. Lets a case put another request's work between a request's
 /// read and its first write, where no handler code runs (the creation stamp's write on load).
 #[derive(Debug)]

@@ -1,5 +1,5 @@
 //! The Store-trait cases of the shared suite: each takes a fresh store and checks one promise of the
-//! [`Store`](crate::store::Store) contract.
+//! [`Store`] contract.
 
 use std::sync::Arc;
 use std::time::Duration;

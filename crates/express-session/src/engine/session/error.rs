@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::store::StoreError;
 
-/// An error from a [`Session`] call.
+/// An error from a [`Session`](super::Session) call.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SessionError {
@@ -59,7 +59,7 @@ pub enum SessionError {
     },
 }
 
-/// Reads a stored value as a `T`. A value kept as JSON text (see [`Record::raw_json`]) is parsed now, without
+/// Reads a stored value as a `T`. A value kept as JSON text (see [`Record::raw_json`](crate::record::Record::raw_json)) is parsed now, without
 /// serde_json's recursion limit up to [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
 pub(super) fn read_value<T: DeserializeOwned>(value: &Value) -> Result<T, SessionError> {
     let read = match crate::record::raw_text(value) {
