@@ -1,4 +1,9 @@
 //! The session handle handlers use, and the per-request state behind it.
+//!
+//! Here: the state, the start of a request's session (`begin`), loading, and the handle's reading and writing
+//! API. The rest, by what it holds: `error` (SessionError and the value checks), `changes` (pure change
+//! tracking), `identity` (regenerate, cycle_id and its move, destroy, unset), `save` (reload, save, the write
+//! with its retries) and `finish` (the end of the request).
 
 mod changes;
 mod error;
