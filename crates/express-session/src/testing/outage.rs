@@ -9,9 +9,9 @@ use crate::id::SessionId;
 use crate::store::Store;
 
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
-/// [`StoreError::Unavailable`](crate::store::StoreError::Unavailable)): a returning client's request and a new client's request that use the session
-/// both answer 503, without a `Set-Cookie`. Not part of [`store_suite!`](crate::store_suite): the store must be
-/// made unreachable (for example pointed at a closed port).
+/// [`StoreError::Unavailable`](crate::store::StoreError::Unavailable)): a returning client's request and a new
+/// client's request that use the session both answer 503, without a `Set-Cookie`. Not part of
+/// [`store_suite!`](crate::store_suite): the store must be made unreachable (for example pointed at a closed port).
 pub async fn an_unreachable_store_answers_503<S: Store>(store: S) {
     let store = Arc::new(store);
     let views =

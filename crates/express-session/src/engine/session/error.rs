@@ -59,8 +59,9 @@ pub enum SessionError {
     },
 }
 
-/// Reads a stored value as a `T`. A value kept as JSON text (see [`Record::raw_json`](crate::record::Record::raw_json)) is parsed now, without
-/// serde_json's recursion limit up to [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
+/// Reads a stored value as a `T`. A value kept as JSON text (see
+/// [`Record::raw_json`](crate::record::Record::raw_json)) is parsed now, without serde_json's recursion limit up
+/// to [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
 pub(super) fn read_value<T: DeserializeOwned>(value: &Value) -> Result<T, SessionError> {
     let read = match crate::record::raw_text(value) {
         Some(text) => crate::record::parse_raw(text),
