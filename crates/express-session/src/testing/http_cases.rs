@@ -7,16 +7,19 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{cookie_for, harness, id_of, logged_in, must_get, record};
+use crate::config::{CookieOptions, SessionOptions};
+use crate::engine::session::{Session, SessionError};
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use crate::time::Timestamp;
 
 /// Through the HTTP layer, two instances on one store: 64 parallel requests of one session, each setting its own
 /// key, keep all 64 keys.
 pub async fn http_parallel_writes_keep_every_key<S: Store>(store: S) {
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
-    let set_key = |s: crate::Session, path: String| async move { s.insert(&path[1..], true).await };
+    let set_key = |s: Session, path: String| async move { s.insert(&path[1..], true).await };
     let a = harness::instance(&store, set_key);
     let b = harness::instance(&store, set_key);
     let tasks: Vec<_> = (0..64)
@@ -45,8 +48,7 @@ pub async fn http_parallel_writes_keep_every_key<S: Store>(store: S) {
 pub async fn http_parallel_updates_are_atomic<S: Store>(store: S) {
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
-    let incr =
-        |s: crate::Session, _| async move { s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(|_| ()) };
+    let incr = |s: Session, _| async move { s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(|_| ()) };
     let a = harness::instance(&store, incr);
     let b = harness::instance(&store, incr);
     let tasks: Vec<_> = (0..200)
@@ -105,14 +107,14 @@ pub async fn http_destroyed_sessions_stay_destroyed<S: Store>(store: S) {
 /// the session's live one.
 pub async fn http_explicit_save_after_touches_keeps_the_session<S: Store>(store: S) {
     let store = Arc::new(store);
-    let max_age = |o: crate::SessionOptions| o.cookie(crate::CookieOptions::new().max_age(Duration::from_secs(4)));
+    let max_age = |o: SessionOptions| o.cookie(CookieOptions::new().max_age(Duration::from_secs(4)));
     let login = harness::instance_with(&store, max_age, |s, _| async move { s.insert("user", "alice").await });
     let (status, cookie) = harness::send(login, "/login", None).await;
     assert_eq!(status, 200);
     let cookie = cookie.expect("a session cookie");
     let id = id_of(&cookie);
     let read = harness::instance_with(&store, max_age, |s, _| async move {
-        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound).map(drop)
+        s.get::<String>("user").await?.ok_or(SessionError::NotFound).map(drop)
     });
     let save = harness::instance_with(&store, max_age, |s, _| async move {
         s.insert("k", true).await?;
@@ -208,7 +210,7 @@ pub async fn http_cycle_id_keeps_a_write_made_before_the_move_is_written<S: Stor
         }
     });
     let writer = harness::instance(&store, |s, _| async move {
-        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.get::<String>("user").await?.ok_or(SessionError::NotFound)?;
         s.insert("theirs", 2).await
     });
     let in_flight = tokio::spawn({
@@ -275,7 +277,7 @@ pub async fn http_two_cycle_ids_leave_one_session<S: Store>(store: S) {
         move |s, _| {
             let (cycled, go) = (Arc::clone(&cycled), Arc::clone(&go));
             async move {
-                s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+                s.get::<String>("user").await?.ok_or(SessionError::NotFound)?;
                 s.cycle_id().await?;
                 cycled.notify_one();
                 go.notified().await;
@@ -284,7 +286,7 @@ pub async fn http_two_cycle_ids_leave_one_session<S: Store>(store: S) {
         }
     });
     let fast = harness::instance(&store, |s, _| async move {
-        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.get::<String>("user").await?.ok_or(SessionError::NotFound)?;
         s.cycle_id().await?;
         s.insert("fast", true).await
     });
@@ -355,12 +357,10 @@ pub async fn http_absolute_timeout_ends_sessions_written_without_a_stamp<S: Stor
     let id = SessionId::generate();
     store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
     let cookie = cookie_for(&id);
-    let options = |o: crate::SessionOptions| {
-        o.cookie(crate::CookieOptions::new().max_age(Duration::from_secs(60))).absolute_timeout(Duration::from_secs(3))
+    let options = |o: SessionOptions| {
+        o.cookie(CookieOptions::new().max_age(Duration::from_secs(60))).absolute_timeout(Duration::from_secs(3))
     };
-    let read = |s: crate::Session, _| async move {
-        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound).map(drop)
-    };
+    let read = |s: Session, _| async move { s.get::<String>("user").await?.ok_or(SessionError::NotFound).map(drop) };
     let a = harness::instance_with(&store, options, read);
     let b = harness::instance_with(&store, options, read);
     let first_seen = std::time::Instant::now();
@@ -420,7 +420,7 @@ impl<S: Store> Store for PauseFirstSaveIf<S> {
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.inner.destroy(id).await
     }
-    fn now(&self) -> crate::Timestamp {
+    fn now(&self) -> Timestamp {
         self.inner.now()
     }
 }
@@ -435,11 +435,11 @@ pub async fn http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored
     let id = SessionId::generate();
     store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
     let cookie = cookie_for(&id);
-    let options = |o: crate::SessionOptions| o.save_uninitialized(true).absolute_timeout(Duration::from_secs(60));
+    let options = |o: SessionOptions| o.save_uninitialized(true).absolute_timeout(Duration::from_secs(60));
     let paused = PauseFirstSaveIf::new(&store);
     let reader = harness::instance_with(&paused, options, |s, _| async move {
         match s.get::<String>("user").await? {
-            Some(_) => Err(crate::SessionError::NotFound),
+            Some(_) => Err(SessionError::NotFound),
             None => Ok(()),
         }
     });
@@ -470,14 +470,14 @@ pub async fn http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stam
     let id = SessionId::generate();
     store.create(&id, &record(&*store, Some(60_000), json!({"user": "alice"}))).await.unwrap();
     let cookie = cookie_for(&id);
-    let options = |o: crate::SessionOptions| o.absolute_timeout(Duration::from_secs(60));
+    let options = |o: SessionOptions| o.absolute_timeout(Duration::from_secs(60));
     let paused = PauseFirstSaveIf::new(&store);
     let slow = harness::instance_with(&paused, options, |s, _| async move {
-        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.get::<String>("user").await?.ok_or(SessionError::NotFound)?;
         s.insert("mine", 1).await
     });
     let fast = harness::instance_with(&store, options, |s, _| async move {
-        s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+        s.get::<String>("user").await?.ok_or(SessionError::NotFound)?;
         s.insert("theirs", 2).await
     });
     let in_flight = tokio::spawn({
@@ -511,13 +511,13 @@ pub async fn http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_mean
     let store = Arc::new(store);
     let cookie = logged_in(&store).await;
     let (loaded, go) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
-    let rolling = |o: crate::SessionOptions| o.rolling(true);
+    let rolling = |o: SessionOptions| o.rolling(true);
     let reader = harness::instance_with(&store, rolling, {
         let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
         move |s, _| {
             let (loaded, go) = (Arc::clone(&loaded), Arc::clone(&go));
             async move {
-                s.get::<String>("user").await?.ok_or(crate::SessionError::NotFound)?;
+                s.get::<String>("user").await?.ok_or(SessionError::NotFound)?;
                 loaded.notify_one();
                 go.notified().await;
                 Ok(())

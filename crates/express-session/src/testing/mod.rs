@@ -126,7 +126,10 @@ mod harness {
     use tower_layer::Layer as _;
     use tower_service::Service;
 
-    use crate::{Session, SessionError, SessionManagerLayer, SessionOptions, Store};
+    use crate::config::SessionOptions;
+    use crate::engine::session::{Session, SessionError};
+    use crate::layer::{SessionManager, SessionManagerLayer};
+    use crate::store::Store;
 
     pub(super) type Handler =
         Arc<dyn Fn(Session, String) -> Pin<Box<dyn Future<Output = Result<(), SessionError>> + Send>> + Send + Sync>;
@@ -163,7 +166,7 @@ mod harness {
     pub(super) const SECRET: &str = "a test secret that is long enough for the checks";
 
     /// A service: the session layer over `store` (shared) in front of `handler`.
-    pub(super) fn instance<S, F, Fut>(store: &Arc<S>, handler: F) -> crate::SessionManager<App>
+    pub(super) fn instance<S, F, Fut>(store: &Arc<S>, handler: F) -> SessionManager<App>
     where
         S: Store,
         F: Fn(Session, String) -> Fut + Send + Sync + 'static,
@@ -177,7 +180,7 @@ mod harness {
         store: &Arc<S>,
         options: impl FnOnce(SessionOptions) -> SessionOptions,
         handler: F,
-    ) -> crate::SessionManager<App>
+    ) -> SessionManager<App>
     where
         S: Store,
         F: Fn(Session, String) -> Fut + Send + Sync + 'static,

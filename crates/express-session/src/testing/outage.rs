@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{cookie_for, harness, id_of};
+use crate::config::SessionOptions;
+use crate::engine::session::Session;
 use crate::id::SessionId;
+use crate::layer::SessionManagerLayer;
 use crate::store::Store;
 
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with
@@ -14,8 +17,7 @@ use crate::store::Store;
 /// [`store_suite!`](crate::store_suite): the store must be made unreachable (for example pointed at a closed port).
 pub async fn an_unreachable_store_answers_503<S: Store>(store: S) {
     let store = Arc::new(store);
-    let views =
-        |s: crate::Session, _| async move { s.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(drop) };
+    let views = |s: Session, _| async move { s.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(drop) };
     let cookie = cookie_for(&SessionId::generate());
     // A returning client: the handler's first use of the session reads the store.
     let returning = harness::send(harness::instance(&store, views), "/", Some(&cookie)).await;
@@ -83,10 +85,9 @@ where
         Outage::Dead => Duration::from_millis(50),
         Outage::Hung => Duration::from_millis(100),
     };
-    let count =
-        |s: crate::Session, _| async move { s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(drop) };
-    let options = crate::SessionOptions::new().secret(harness::SECRET).shared_store(Arc::clone(&store));
-    let layer = crate::SessionManagerLayer::new(options.store_timeout(timeout)).expect("valid options");
+    let count = |s: Session, _| async move { s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(drop) };
+    let options = SessionOptions::new().secret(harness::SECRET).shared_store(Arc::clone(&store));
+    let layer = SessionManagerLayer::new(options.store_timeout(timeout)).expect("valid options");
     let handler: harness::Handler = Arc::new(move |s, p| Box::pin(count(s, p)));
     let app = layer.layer(harness::App { handler });
     let timed = |cookie: Option<String>| {
