@@ -243,6 +243,29 @@ mod tests {
     }
 
     #[test]
+    fn every_key_of_braces_up_to_five_characters_has_its_token_key_in_its_slot() {
+        // Every string of up to 5 characters over braces, a letter, `~` and a 2-byte character, cut into every
+        // (prefix, non-empty id): the token key shares the session key's slot and never starts with the prefix.
+        const CHARS: [char; 5] = ['{', '}', 'a', '~', 'é'];
+        let mut keys = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..5 {
+            keys = keys.iter().flat_map(|key| CHARS.iter().map(move |c| format!("{key}{c}"))).collect();
+            for full in &keys {
+                for (cut, _) in full.char_indices() {
+                    let (prefix, id) = full.split_at(cut);
+                    let token_key = WriteGuard::new(prefix, Duration::from_secs(3)).token_key(key(prefix, id));
+                    assert_eq!(Slot::for_key(&token_key), Slot::for_key(full.as_bytes()), "{prefix:?} {id:?}");
+                    assert!(prefix.is_empty() || !token_key.starts_with(prefix.as_bytes()), "{prefix:?} {id:?}");
+                    assert!(is_token_key(&token_key));
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, (1..=5).map(|n| n * 5usize.pow(u32::try_from(n).unwrap())).sum::<usize>());
+    }
+
+    #[test]
     fn the_common_token_key_names_the_session() {
         let guard = WriteGuard::new("sess:", Duration::from_secs(3));
         let first = String::from_utf8(guard.token_key(key("sess:", "abc"))).unwrap();
