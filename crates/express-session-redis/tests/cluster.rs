@@ -364,6 +364,12 @@ async fn writes_go_through_while_their_slot_migrates() {
     let _: () = setslot("MIGRATING", &ids[target]).query_async(&mut nodes[owner]).await.unwrap();
 
     let read = store.get(&id).await.unwrap().expect("still on its owner");
+    // A single-key write of the slot is served (on the owner; after an `ASK` on the importing node for a new key).
+    let mut connection = store.connection();
+    let text = stored_text(&store, &store.key(&id)).await.expect("still on its owner");
+    let _: () = redis::cmd("SET").arg(store.key(&id)).arg(&text).query_async(&mut connection).await.unwrap();
+    let fresh = store.key(&SessionId::generate());
+    let _: () = redis::cmd("SET").arg(&fresh).arg(&text).query_async(&mut connection).await.unwrap();
     record.data_mut().insert("n".into(), 1.into());
     let saved = store.save_if(&id, &record, &read.version).await;
     assert!(matches!(saved, Ok(SaveOutcome::Saved(_))), "save_if while the slot migrates: {saved:?}");
