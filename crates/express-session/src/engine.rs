@@ -3,9 +3,12 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, RequestHead, StoreNotReady};
+pub(crate) mod config;
+
+use self::config::Config;
 use crate::cookie::signed_session_value;
 use crate::id::SessionId;
+use crate::options::{RequestHead, StoreNotReady};
 use crate::session::Session;
 
 /// What the layer does with a request.

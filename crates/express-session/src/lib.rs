@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod config;
 pub mod cookie;
 mod engine;
 #[cfg(feature = "axum")]
@@ -11,24 +10,29 @@ mod extract;
 pub mod id;
 mod layer;
 pub mod lifecycle;
+pub mod options;
 pub mod record;
 mod session;
-pub mod signature;
+mod signature;
 pub mod store;
 mod time;
+pub mod wire;
 
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use config::{
-    CircuitBreaker, ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure,
-    SessionOptions, StoreNotReady, Unset,
-};
+#[doc(inline)]
+pub use cookie::{Priority, SameSite, SessionCookie};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
+#[doc(inline)]
 pub use id::SessionId;
 pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, TlsConnection};
-pub use record::{Record, RecordError, SessionCookie};
+#[doc(inline)]
+pub use options::{ConfigError, CookieOptions, Secret, Secure, SessionOptions, Unset};
+#[doc(inline)]
+pub use record::Record;
 pub use session::{Session, SessionError};
 pub use store::{MemoryStore, Store, StoreError};
+#[doc(inline)]
 pub use time::{Clock, Timestamp};

@@ -9,10 +9,12 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
-use crate::config::{Config, OnStoreError, RequestHead, Unset};
+use crate::cookie::SessionCookie;
+use crate::engine::config::Config;
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
-use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
+use crate::options::{OnStoreError, RequestHead, Unset};
+use crate::record::{CREATED_AT_KEY, Record, is_reserved_key};
 use crate::store::{
     CreateOutcome, RequestCalls, RequestStore, SaveOutcome, StoreError, TouchOutcome, Version, Versioned,
 };

@@ -12,8 +12,9 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions};
+use crate::engine::config::Config;
 use crate::engine::{self, Begin, Transport};
+use crate::options::{ConfigError, OnStoreError, RequestHead, SessionOptions};
 use crate::session::{Session, SessionError};
 use crate::store::StoreFailure;
 

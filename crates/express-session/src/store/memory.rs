@@ -11,8 +11,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hashbrown::HashTable;
 
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use crate::cookie::SessionCookie;
 use crate::id::SessionId;
-use crate::record::{CREATED_AT_KEY, Record, SessionCookie};
+use crate::record::{CREATED_AT_KEY, Record};
 use crate::time::{Clock, Timestamp, duration_millis};
 
 /// The in-process store, and the layer's default.
@@ -832,7 +833,7 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::SessionCookie;
+    use crate::cookie::SessionCookie;
 
     impl MemoryStore {
         /// Where `id` lives, without locking (for tests on a one-shard store).

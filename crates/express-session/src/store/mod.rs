@@ -366,7 +366,7 @@ pub(crate) struct GuardOptions {
     pub(crate) timeout: std::time::Duration,
     pub(crate) hash_ids: bool,
     /// `None`: no circuit breaker.
-    pub(crate) breaker: Option<crate::config::CircuitBreaker>,
+    pub(crate) breaker: Option<crate::options::CircuitBreaker>,
 }
 
 /// A user's store as the options hold it, until the layer is built and wraps it in a [`Guarded`] store
@@ -438,7 +438,7 @@ impl<S: Store> Store for Arc<S> {
 /// What the layer wraps every store in: one time budget per request for all its store calls (a call that takes
 /// longer than what is left of it is the store being unreachable, so no request waits on a dead backend longer
 /// than one store timeout), no call after one that failed as unavailable in the same request, a circuit breaker
-/// shared by every request (see [`CircuitBreaker`](crate::config::CircuitBreaker)), and optionally ids hashed at
+/// shared by every request (see [`CircuitBreaker`](crate::options::CircuitBreaker)), and optionally ids hashed at
 /// rest.
 #[derive(Debug)]
 struct Guarded<S> {
@@ -569,7 +569,7 @@ impl RequestCalls {
     }
 }
 
-/// The circuit breaker at the store guard (settings: [`CircuitBreaker`](crate::config::CircuitBreaker)).
+/// The circuit breaker at the store guard (settings: [`CircuitBreaker`](crate::options::CircuitBreaker)).
 ///
 /// Closed, every call goes to the store. `failure_threshold` unavailable failures in a row (refused or lost
 /// connections, timeouts) open it: calls then fail at once with [`StoreError::Unavailable`], except one call at
@@ -583,7 +583,7 @@ impl RequestCalls {
 /// does not reopen it (nor hold back the next probe while open).
 #[derive(Debug)]
 struct Breaker {
-    settings: crate::config::CircuitBreaker,
+    settings: crate::options::CircuitBreaker,
     /// Unavailable failures in a row (while closed).
     failures: std::sync::atomic::AtomicU32,
     /// Even: closed; odd: open (mirrors `state.is_some()`, so that a closed breaker costs one atomic load per
@@ -641,7 +641,7 @@ impl Drop for Ticket<'_> {
 }
 
 impl Breaker {
-    fn new(settings: crate::config::CircuitBreaker) -> Self {
+    fn new(settings: crate::options::CircuitBreaker) -> Self {
         Self {
             settings,
             failures: std::sync::atomic::AtomicU32::new(0),

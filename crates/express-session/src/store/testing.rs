@@ -18,8 +18,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Versioned};
+use crate::cookie::SessionCookie;
 use crate::id::SessionId;
-use crate::record::{Record, SessionCookie};
+use crate::record::Record;
 
 /// What a store's test factory does when its server cannot be reached: with `REQUIRE_SERVICES=1` it panics
 /// (CI must not skip), otherwise it prints a loud notice on stderr and returns `None` so the case is skipped.
