@@ -422,7 +422,7 @@ mod http_cases {
 /// The session id inside a `name=value` session cookie.
 fn id_of(cookie: &str) -> SessionId {
     let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
-    let decoded = crate::cookie::decode_uri_component(value.as_bytes()).expect("an encoded cookie");
+    let decoded = crate::wire::decode_uri_component(value.as_bytes()).expect("an encoded cookie");
     let signed = decoded.strip_prefix("s:").expect("a signed cookie");
     SessionId::new(signed.rsplit_once('.').expect("a signature").0).expect("an id")
 }
@@ -524,7 +524,7 @@ pub async fn http_destroyed_sessions_stay_destroyed<S: Store>(store: S) {
 /// The session cookie (`name=value`) for `id`, signed with the test secret.
 fn cookie_for(id: &SessionId) -> String {
     let signed = crate::signature::sign(id.as_str(), http_cases::SECRET.as_bytes());
-    format!("connect.sid={}", crate::cookie::encode_uri_component(&format!("s:{signed}")))
+    format!("connect.sid={}", crate::wire::encode_uri_component(&format!("s:{signed}")))
 }
 
 /// Through the HTTP layer, in real time (the SQL stores expire by the database's clock): maxAge 4 s; log in; two
