@@ -5,6 +5,14 @@ use std::str::FromStr;
 use super::ParseAttributeError;
 
 /// The `Priority` cookie attribute (a Chrome extension).
+///
+/// ```
+/// use express_session::{CookieOptions, Priority};
+/// assert_eq!(Priority::High.as_attribute(), "High");
+/// assert_eq!("HIGH".parse::<Priority>(), Ok(Priority::High));
+/// let options = CookieOptions::new().priority(Priority::High);
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Priority {
     /// `Priority=Low`.

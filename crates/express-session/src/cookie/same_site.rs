@@ -5,6 +5,14 @@ use std::str::FromStr;
 use super::ParseAttributeError;
 
 /// The `SameSite` cookie attribute.
+///
+/// ```
+/// use express_session::{CookieOptions, SameSite};
+/// assert_eq!(SameSite::Lax.as_attribute(), "Lax");
+/// assert_eq!("strict".parse::<SameSite>(), Ok(SameSite::Strict));
+/// let options = CookieOptions::new().same_site(SameSite::Lax);
+/// # let _ = options;
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SameSite {
     /// `SameSite=Strict` (express: `true` or `'strict'`).
