@@ -1,4 +1,10 @@
 #![doc = include_str!("../README.md")]
+// The suite's page: in these docs when they are built with it, else on docs.rs (where every feature is on).
+#![cfg_attr(feature = "test-suite", doc = "\n\n[`testing`]: crate::testing")]
+#![cfg_attr(
+    not(feature = "test-suite"),
+    doc = "\n\n[`testing`]: https://docs.rs/express-session/latest/express_session/testing/index.html"
+)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -12,9 +18,11 @@ mod layer;
 pub mod lifecycle;
 pub mod options;
 pub mod record;
-mod session;
 mod signature;
 pub mod store;
+#[cfg(feature = "test-suite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-suite")))]
+pub mod testing;
 mod time;
 pub mod wire;
 
@@ -23,6 +31,7 @@ pub(crate) mod test_support;
 
 #[doc(inline)]
 pub use cookie::{Priority, SameSite, SessionCookie};
+pub use engine::session::{Session, SessionError};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
 #[doc(inline)]
@@ -32,7 +41,6 @@ pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, T
 pub use options::{ConfigError, CookieOptions, Secret, Secure, SessionOptions, Unset};
 #[doc(inline)]
 pub use record::Record;
-pub use session::{Session, SessionError};
 pub use store::{MemoryStore, Store, StoreError};
 #[doc(inline)]
 pub use time::{Clock, Timestamp};

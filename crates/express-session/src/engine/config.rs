@@ -4,13 +4,14 @@
 use std::sync::Arc;
 
 use crate::cookie::{SameSite, SessionCookie, Spelled, Spelling};
+use crate::engine::guard::{DynStore, GuardOptions, Guardable};
 use crate::id::SessionId;
 use crate::options::{
     ConfigError, CookieOptions, Lifetime, SameSiteSetting, Secret, Secure, SessionOptions, StoreNotReady, Unset,
 };
 use crate::options::{GenIdFn, Hardening, RequestHead};
 use crate::signature::Signer;
-use crate::store::{DynStore, Guardable, MemoryStore};
+use crate::store::MemoryStore;
 use crate::time::Clock;
 
 impl SessionOptions {
@@ -23,7 +24,7 @@ impl SessionOptions {
             Some(store) => store,
             None => Arc::new(MemoryStore::builder().clock(self.clock.clone()).build()),
         };
-        let store = store.guarded(crate::store::GuardOptions {
+        let store = store.guarded(GuardOptions {
             timeout: self.hardening.store_timeout,
             hash_ids: self.hardening.hash_ids_at_rest,
             breaker: self.hardening.breaker,

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cookie::is_valid_name;
-use crate::store::{Guardable, Store};
+use crate::engine::guard::Guardable;
+use crate::store::Store;
 use crate::time::Clock;
 
 use super::circuit_breaker::CircuitBreaker;
