@@ -4,7 +4,7 @@
 
 pub mod config;
 pub mod cookie;
-mod engine;
+pub mod engine;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod extract;
