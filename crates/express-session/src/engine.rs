@@ -264,7 +264,7 @@ impl ResponseFacts {
 
 /// What the end of a request produced: the headers to add to the handler's response, or the error to answer
 /// with instead.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 #[must_use]
 pub struct Finished {
     set_cookie: Option<String>,
@@ -275,6 +275,17 @@ pub struct Finished {
 }
 
 impl Finished {
+    /// Nothing to add, nothing failed.
+    fn nothing() -> Self {
+        Self {
+            set_cookie: None,
+            vary_cookie: false,
+            cache_control_no_store: false,
+            depends_on_session: false,
+            error: None,
+        }
+    }
+
     /// The `Set-Cookie` value to append, if express would send one (or the removal cookie after a destroy).
     pub fn set_cookie(&self) -> Option<&str> {
         self.set_cookie.as_deref()
@@ -441,7 +452,7 @@ impl Engine {
             }
             Err(error) if serve_without_session => {
                 log_failed("serving the request without a session", &error, failure);
-                Finished::default()
+                Finished::nothing()
             }
             Err(error) => {
                 let outcome = if error.status() == http::StatusCode::SERVICE_UNAVAILABLE {
@@ -450,7 +461,7 @@ impl Engine {
                     "answering 500"
                 };
                 log_failed(outcome, &error, failure);
-                Finished { error: Some(error), ..Finished::default() }
+                Finished { error: Some(error), ..Finished::nothing() }
             }
         }
     }
