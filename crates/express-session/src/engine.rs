@@ -43,7 +43,9 @@
 //! # }
 //! ```
 
+pub(crate) mod guard;
 mod response;
+pub(crate) mod session;
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,9 +54,10 @@ use std::sync::atomic::Ordering;
 pub use self::response::{DefaultResponseForError, ErrorResponse, ResponseForError};
 use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions, StoreNotReady};
 use crate::cookie::signed_session_value;
+use crate::engine::guard::{StoreFailure, error_chain};
+use crate::engine::session::{Session, SessionError};
 use crate::id::SessionId;
-use crate::session::{Session, SessionError};
-use crate::store::{StoreError, StoreFailure, error_chain};
+use crate::store::StoreError;
 
 /// express-session's engine for one set of options: cheap to clone (clones share the configuration, the
 /// store and its circuit breaker).

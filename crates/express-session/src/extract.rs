@@ -8,8 +8,8 @@ use http::StatusCode;
 use http::request::Parts;
 
 use crate::engine::handler_error_response;
+use crate::engine::session::{Session, SessionError};
 use crate::layer::DefaultRendered;
-use crate::session::{Session, SessionError};
 
 /// Why the [`Session`] extractor failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

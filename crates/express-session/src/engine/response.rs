@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::session::SessionError;
+use crate::engine::session::SessionError;
 
 /// A rendered error response: status, content type and body. The middleware sends it with
 /// `Cache-Control: no-store` (see [`headers`](Self::headers)) and no `Set-Cookie`.

@@ -32,7 +32,7 @@ pub use self::future::ResponseFuture;
 pub use self::layer::SessionManagerLayer;
 pub use self::service::SessionManager;
 use crate::engine::ErrorResponse;
-use crate::session::SessionError;
+use crate::engine::session::SessionError;
 
 /// A request extension that tells the layer the request is secure (express: `req.secure`, which Express derives
 /// from its `trust proxy` setting).
