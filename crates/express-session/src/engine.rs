@@ -52,10 +52,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 pub use self::response::{DefaultResponseForError, ErrorResponse, ResponseForError};
+// The handle the engine hands out and its error, where adapters find them (also at the crate root).
+#[doc(no_inline)]
+pub use self::session::{Session, SessionError};
 use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions, StoreNotReady};
 use crate::cookie::signed_session_value;
 use crate::engine::guard::{StoreFailure, error_chain};
-use crate::engine::session::{Session, SessionError};
 use crate::id::SessionId;
 use crate::store::StoreError;
 

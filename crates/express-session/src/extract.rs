@@ -7,8 +7,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::engine::handler_error_response;
-use crate::engine::session::{Session, SessionError};
+use crate::engine::{Session, SessionError, handler_error_response};
 use crate::layer::DefaultRendered;
 
 /// Why the [`Session`] extractor failed.

@@ -11,8 +11,7 @@ use http::{HeaderName, HeaderValue, Response};
 use pin_project_lite::pin_project;
 
 use super::DefaultRendered;
-use crate::engine::session::{Session, SessionError};
-use crate::engine::{Engine, Finished, ResponseFacts};
+use crate::engine::{Engine, Finished, ResponseFacts, Session, SessionError};
 
 /// The end of a request, boxed: the engine's `async fn`, with the engine handed back for the response.
 type Finish = Pin<Box<dyn Future<Output = (Engine, Finished)> + Send>>;

@@ -31,8 +31,7 @@ use http::{HeaderName, HeaderValue, Response, StatusCode};
 pub use self::future::ResponseFuture;
 pub use self::layer::SessionManagerLayer;
 pub use self::service::SessionManager;
-use crate::engine::ErrorResponse;
-use crate::engine::session::SessionError;
+use crate::engine::{ErrorResponse, SessionError};
 
 /// A request extension that tells the layer the request is secure (express: `req.secure`, which Express derives
 /// from its `trust proxy` setting).

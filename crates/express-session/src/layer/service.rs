@@ -9,8 +9,7 @@ use tower_service::Service;
 
 use super::{IsSecure, ResponseFuture, SessionManagerLayer, TlsConnection};
 use crate::config::RequestHead;
-use crate::engine::session::Session;
-use crate::engine::{Begin, Engine, RequestFacts};
+use crate::engine::{Begin, Engine, RequestFacts, Session};
 
 /// The tower [`Service`] made by [`SessionManagerLayer`]: gives each request its [`Session`] (a request
 /// extension) and finishes it when the inner service's response is ready.
