@@ -43,6 +43,7 @@
 //! # }
 //! ```
 
+pub(crate) mod config;
 pub(crate) mod guard;
 mod response;
 pub(crate) mod session;
@@ -53,12 +54,13 @@ use std::sync::atomic::Ordering;
 
 pub use self::response::{DefaultResponseForError, ErrorResponse, ResponseForError};
 // The handle the engine hands out and its error, where adapters find them (also at the crate root).
+use self::config::Config;
 #[doc(no_inline)]
 pub use self::session::{Session, SessionError};
-use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions, StoreNotReady};
 use crate::cookie::signed_session_value;
 use crate::engine::guard::{StoreFailure, error_chain};
 use crate::id::SessionId;
+use crate::options::{ConfigError, OnStoreError, RequestHead, SessionOptions, StoreNotReady};
 use crate::store::StoreError;
 
 /// express-session's engine for one set of options: cheap to clone (clones share the configuration, the

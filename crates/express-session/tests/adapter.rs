@@ -8,11 +8,9 @@ use express_session::engine::{
     Begin, DefaultResponseForError, Engine, ErrorResponse, RequestFacts, ResponseFacts, ResponseForError,
     handler_error_response,
 };
+use express_session::options::{OnStoreError, RequestHead, StoreNotReady};
 use express_session::store::{CreateOutcome, SaveOutcome, TouchOutcome, Version, Versioned};
-use express_session::{
-    MemoryStore, OnStoreError, Record, RequestHead, SessionError, SessionId, SessionOptions, Store, StoreError,
-    StoreNotReady, Timestamp,
-};
+use express_session::{MemoryStore, Record, SessionError, SessionId, SessionOptions, Store, StoreError, Timestamp};
 
 const SECRET: &str = "a long random secret for the engine's own tests";
 
@@ -84,11 +82,7 @@ async fn the_request_head_reaches_genid() {
     let options =
         SessionOptions::new().genid(|head: &RequestHead| format!("id-for-{}", head.uri.path().trim_start_matches('/')));
     let engine = engine_of(options);
-    let head = || RequestHead {
-        method: http::Method::GET,
-        uri: http::Uri::from_static("/alice"),
-        headers: http::HeaderMap::new(),
-    };
+    let head = || RequestHead::new(http::Method::GET, http::Uri::from_static("/alice"), http::HeaderMap::new());
     let session = engine.begin(RequestFacts::new("/alice").request_head(head)).into_session().expect("a session");
     session.insert("n", 1).await.unwrap();
     let finished = engine.finish(&session, ResponseFacts::new()).await;

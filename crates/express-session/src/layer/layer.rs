@@ -3,8 +3,8 @@
 use tower_layer::Layer;
 
 use super::SessionManager;
-use crate::config::{ConfigError, SessionOptions};
 use crate::engine::Engine;
+use crate::options::{ConfigError, SessionOptions};
 
 /// The tower [`Layer`] that gives every request a [`Session`](crate::Session), as `app.use(session(options))`
 /// does in express.

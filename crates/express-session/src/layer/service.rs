@@ -8,8 +8,8 @@ use http::{HeaderValue, Request, Response};
 use tower_service::Service;
 
 use super::{IsSecure, ResponseFuture, SessionManagerLayer, TlsConnection};
-use crate::config::RequestHead;
 use crate::engine::{Begin, Engine, RequestFacts, Session};
+use crate::options::RequestHead;
 
 /// The tower [`Service`] made by [`SessionManagerLayer`]: gives each request its [`Session`] (a request
 /// extension) and finishes it when the inner service's response is ready.
@@ -90,10 +90,8 @@ where
             .tls(request.extensions().get::<TlsConnection>().is_some())
             .server_says_secure(request.extensions().get::<IsSecure>().is_some_and(|s| s.0))
             .forwarded_proto(request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes))
-            .request_head(|| RequestHead {
-                method: request.method().clone(),
-                uri: request.uri().clone(),
-                headers: request.headers().clone(),
+            .request_head(|| {
+                RequestHead::new(request.method().clone(), request.uri().clone(), request.headers().clone())
             });
         match self.engine.begin(facts) {
             Begin::Session(session) => {
