@@ -318,21 +318,32 @@ impl SessionOptions {
         self
     }
 
-    /// Renders the response the layer sends for a session error (a store failure, a record too large, ...)
-    /// instead of the default short text. The error's cause is logged either way; do not put it in the body.
+    /// Renders the response sent for a session error (a store failure, a record too large, ...) instead of the
+    /// default short text ([`DefaultResponseForError`](crate::engine::DefaultResponseForError)): both the one the
+    /// layer answers by itself and the one a handler's `SessionError` turns into. The closure returns a
+    /// `(StatusCode, String)` (sent as `text/plain`) or an [`ErrorResponse`](crate::engine::ErrorResponse). The
+    /// error's cause is logged either way; do not put it in the body.
     ///
     /// ```
     /// use express_session::SessionOptions;
     /// let options = SessionOptions::new().error_response(|error| {
-    ///     (error.status(), "<h1>Please try again in a moment</h1>".to_owned())
+    ///     (error.status(), "Please try again in a moment".to_owned())
     /// });
     /// # let _ = options;
     /// ```
-    pub fn error_response<F>(mut self, render: F) -> Self
+    pub fn error_response<F, R>(mut self, render: F) -> Self
     where
-        F: Fn(&crate::SessionError) -> (http::StatusCode, String) + Send + Sync + 'static,
+        F: Fn(&crate::SessionError) -> R + Send + Sync + 'static,
+        R: Into<crate::engine::ErrorResponse>,
     {
         self.hardening.error_response = Some(Arc::new(render));
+        self
+    }
+
+    /// Like [`error_response`](Self::error_response), with a renderer type of yours (see
+    /// [`ResponseForError`](crate::engine::ResponseForError)).
+    pub fn error_renderer(mut self, renderer: impl crate::engine::ResponseForError + 'static) -> Self {
+        self.hardening.error_response = Some(Arc::new(renderer));
         self
     }
 
