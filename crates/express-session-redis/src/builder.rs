@@ -20,6 +20,11 @@ const DEFAULT_TTL_SECS: u64 = 86_400;
 const DEFAULT_SCAN_COUNT: usize = 100;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// The cluster connection's wait between two retries of a `TRYAGAIN`, `CLUSTERDOWN`, `LOADING` or `MASTERDOWN`
+/// reply: random, from 2 ms to 4 ms, 8 ms, then 10 ms, in milliseconds (see `connect_cluster`).
+const CLUSTER_MIN_RETRY_WAIT_MS: u64 = 2;
+const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 10;
+
 /// Builds a [`RedisStore`]. The options are connect-redis's, plus the time limit of each call.
 ///
 /// | connect-redis   | here                                          | default      |
@@ -243,9 +248,18 @@ impl RedisStoreBuilder {
         S: AsRef<str>,
     {
         let urls: Vec<String> = urls.into_iter().map(|url| url.as_ref().to_owned()).collect();
+        // Short waits between the connection's retries of a "not now" reply (`TRYAGAIN`, `CLUSTERDOWN`, `LOADING`,
+        // `MASTERDOWN`; redis-rs waits 1.28 s and more by default), so that a guarded write of a migrating slot
+        // hears its `TRYAGAIN` within tens of milliseconds and is sent without its token (see `guard.rs`). The
+        // store itself sends the other calls again while the cluster recovers, until their time limit
+        // (`connection::resend_while_recovering`). The number of retries (which also bounds the resends after a
+        // broken connection) stays redis-rs's.
         let client = ClusterClientBuilder::new(urls)
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)
+            .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)
+            .max_retry_wait(CLUSTER_MAX_RETRY_WAIT_MS)
+            .retry_wait_formula(2, 2)
             .build()
             .map_err(classify)?;
         let connection = bounded(self.timeout, client.get_async_connection()).await?;
@@ -254,6 +268,10 @@ impl RedisStoreBuilder {
 
     /// The store, over a connection built elsewhere (to share it, or to configure it beyond these options). Over
     /// a [`RedisConnection::Cluster`], writes carry tokens as with [`connect_cluster`](Self::connect_cluster).
+    /// Give such a cluster connection short retry waits, as `connect_cluster` does
+    /// (`ClusterClientBuilder::min_retry_wait(2).max_retry_wait(10).retry_wait_formula(2, 2)`): with redis-rs's
+    /// default (1.28 s and more) a `save_if` or `create` of a slot that is being migrated hears its `TRYAGAIN`
+    /// only after seconds, and times out (see the crate documentation).
     ///
     /// ```no_run
     /// use express_session_redis::RedisStore;

@@ -121,6 +121,47 @@ pub(crate) fn is_unavailable(error: &RedisError) -> bool {
         )
 }
 
+/// The first pause before a cluster call is sent again after the cluster answered that it is recovering; each
+/// next pause doubles, up to [`MAX_RECOVERY_PAUSE`].
+const FIRST_RECOVERY_PAUSE: Duration = Duration::from_millis(25);
+
+/// The longest pause between two sends of a cluster call while the cluster recovers.
+const MAX_RECOVERY_PAUSE: Duration = Duration::from_millis(400);
+
+/// Whether a cluster's reply says "not now, the same command later": a failover or a node loading its data
+/// (`CLUSTERDOWN`, `MASTERDOWN`, `LOADING`), and, when `try_again` is set, `TRYAGAIN` (a command on several keys
+/// of a slot whose keys are being moved). The command did not run.
+pub(crate) fn is_recovering(error: &RedisError, try_again: bool) -> bool {
+    match error.kind() {
+        ErrorKind::Server(
+            ServerErrorKind::ClusterDown | ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading,
+        ) => true,
+        ErrorKind::Server(ServerErrorKind::TryAgain) => try_again,
+        _ => false,
+    }
+}
+
+/// Sends a cluster call (`send` makes one send), and again after a pause while the cluster answers that it is
+/// recovering ([`is_recovering`]); the caller's time limit ends it. The cluster connection waits only a few
+/// milliseconds between its own retries of these replies (see `RedisStoreBuilder::connect_cluster`), so that a
+/// guarded write of a migrating slot hears its `TRYAGAIN` at once; this loop keeps the ride through a failover
+/// that redis-rs's default waits (1.28 s and more) gave, with sends every 25 to 400 ms instead.
+pub(crate) async fn resend_while_recovering<T, F>(try_again: bool, mut send: impl FnMut() -> F) -> RedisResult<T>
+where
+    F: Future<Output = RedisResult<T>>,
+{
+    let mut pause = FIRST_RECOVERY_PAUSE;
+    loop {
+        match send().await {
+            Err(error) if is_recovering(&error, try_again) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(MAX_RECOVERY_PAUSE);
+            }
+            result => return result,
+        }
+    }
+}
+
 /// A Redis failure as a [`StoreError`].
 pub(crate) fn classify(error: RedisError) -> StoreError {
     if is_unavailable(&error) { StoreError::unavailable(STORE, error) } else { StoreError::backend(STORE, error) }

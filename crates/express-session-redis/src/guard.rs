@@ -37,10 +37,29 @@
 //!   writes nothing. One that lands even later, after the token expired, finds a text other than the one it read
 //!   (the resend's) and writes nothing either (unless the session went back to that very text since, as a late
 //!   write on one server could find it); its answer reaches no one.
+//!
+//! # While the slot migrates, the guard is off
+//!
+//! While a slot migrates (`CLUSTER SETSLOT … MIGRATING` on its owner, `IMPORTING` on the node it goes to: for as
+//! long as a resharding takes to move the slot's keys, or until `redis-cli --cluster fix` when one was cut short),
+//! Redis answers `TRYAGAIN` to a command on several keys of the slot unless one node holds all of them or none. A
+//! token key is new, so it is never there: a guarded write of that slot cannot run at all (the owner sends it to
+//! the importing node with `ASK`, which answers `TRYAGAIN` for as long as the migration lasts). Such a reply means
+//! the script did not run; the store then sends the same write without its token (`save_if.lua`, `SET … NX`: one
+//! key, which the owner or, after `ASK`, the importing node serves, as connect-redis's writes), and remembers the
+//! slot as migrating for [`MIGRATING_HOLD`], during which the slot's writes go unguarded straight away (the first
+//! write after that tries the guard again). So the double application the guard prevents is possible again, for
+//! that slot only, while it migrates and up to [`MIGRATING_HOLD`] after: it takes a connection that breaks after
+//! the unguarded script ran and before its reply came (the same odds as for any write of connect-redis), and then
+//! the resend answers `Conflict` (the layer applies the request's changes once more) or `Exists`. A resharding
+//! moves a slot in about as many round trips as it has keys over 10 (`redis-cli`'s default pipeline), so a slot
+//! of a few thousand sessions migrates in well under a second, and the window covers the writes of 1/16,384 of
+//! the sessions for about that long plus [`MIGRATING_HOLD`]; a resharding cut short keeps it open until it is
+//! fixed.
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use express_session::SessionId;
 
@@ -58,6 +77,9 @@ const BASE_LEN: usize = 16;
 /// The longest time limit a token key's lifetime follows (30 days; Redis refuses expiries past its clock's range).
 const MAX_TIMEOUT_MS: u64 = 30 * 86_400_000;
 
+/// How long a slot whose guarded write got `TRYAGAIN` counts as migrating: its writes go unguarded meanwhile.
+pub(crate) const MIGRATING_HOLD: Duration = Duration::from_secs(1);
+
 /// How long a token key lives: twice the store's time limit, plus a second.
 pub(crate) fn token_ttl_ms(timeout: Duration) -> u64 {
     let timeout = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX).min(MAX_TIMEOUT_MS);
@@ -72,13 +94,53 @@ pub(crate) struct WriteGuard {
     ttl_ms: String,
     /// Whether token keys start with `~` (the prefix starts with `{`).
     lead: bool,
+    /// The slots seen migrating (a guarded write got `TRYAGAIN`), each with when that stops counting.
+    migrating: Mutex<Vec<(usize, Instant)>>,
+    /// Whether `migrating` may hold a slot: a guarded write reads only this, unless a slot migrates.
+    any_migrating: AtomicBool,
 }
 
 impl WriteGuard {
     pub(crate) fn new(prefix: &str, timeout: Duration) -> Self {
         let random = SessionId::generate();
         let base = random.as_str().chars().take(BASE_LEN).collect();
-        Self { base, next: AtomicU64::new(0), ttl_ms: token_ttl_ms(timeout).to_string(), lead: prefix.starts_with('{') }
+        Self {
+            base,
+            next: AtomicU64::new(0),
+            ttl_ms: token_ttl_ms(timeout).to_string(),
+            lead: prefix.starts_with('{'),
+            migrating: Mutex::new(Vec::new()),
+            any_migrating: AtomicBool::new(false),
+        }
+    }
+
+    /// Records that a guarded write of `key` got `TRYAGAIN`: its slot migrates, and for [`MIGRATING_HOLD`] the
+    /// slot's writes go unguarded.
+    pub(crate) fn mark_migrating(&self, key: Key<'_>) {
+        let slot = key_slot(key);
+        let until = Instant::now() + MIGRATING_HOLD;
+        let mut migrating = self.migrating.lock().unwrap_or_else(PoisonError::into_inner);
+        match migrating.iter_mut().find(|(marked, _)| *marked == slot) {
+            Some(entry) => entry.1 = until,
+            None => migrating.push((slot, until)),
+        }
+        self.any_migrating.store(true, Ordering::Release);
+    }
+
+    /// Whether a guarded write of `key` got `TRYAGAIN` within [`MIGRATING_HOLD`] (its slot migrates). One atomic
+    /// load when no slot does.
+    pub(crate) fn is_migrating(&self, key: Key<'_>) -> bool {
+        if !self.any_migrating.load(Ordering::Acquire) {
+            return false;
+        }
+        let slot = key_slot(key);
+        let now = Instant::now();
+        let mut migrating = self.migrating.lock().unwrap_or_else(PoisonError::into_inner);
+        migrating.retain(|&(_, until)| until > now);
+        if migrating.is_empty() {
+            self.any_migrating.store(false, Ordering::Release);
+        }
+        migrating.iter().any(|&(marked, _)| marked == slot)
     }
 
     /// The token keys' lifetime in milliseconds, as a script argument.
@@ -107,6 +169,14 @@ impl WriteGuard {
         out.extend_from_slice(count.as_bytes());
         out
     }
+}
+
+/// The hash slot of a session's key.
+fn key_slot(key: Key<'_>) -> usize {
+    let mut full = Vec::with_capacity(key.prefix.len() + key.id.len());
+    full.extend_from_slice(key.prefix.as_bytes());
+    full.extend_from_slice(key.id.as_bytes());
+    slot(hash_part(&full))
 }
 
 /// Whether `key` has a token key's shape (`{tag}:w:<16 characters>.<digits>`, maybe after a `~`).
@@ -285,6 +355,23 @@ mod tests {
             assert!(!is_token_key(key.as_bytes()), "{key}");
         }
         assert!(is_token_key(b"{sess:abc}:w:0123456789abcdef.12"));
+    }
+
+    #[test]
+    fn a_slot_seen_migrating_counts_as_such_for_a_while_and_alone() {
+        let guard = WriteGuard::new("sess:", Duration::from_secs(3));
+        assert!(!guard.is_migrating(key("sess:", "abc")));
+        guard.mark_migrating(key("sess:", "abc"));
+        assert!(guard.is_migrating(key("sess:", "abc")));
+        // `{sess:abc}` hashes as `sess:abc`: the same slot; another session is most likely in another one.
+        assert!(guard.is_migrating(key("{sess:abc}", "")));
+        assert_eq!(key_slot(key("sess:", "abc")), slot(b"sess:abc"));
+        assert_ne!(key_slot(key("sess:", "abd")), key_slot(key("sess:", "abc")));
+        assert!(!guard.is_migrating(key("sess:", "abd")));
+        // Expired marks are dropped, and then a write reads only the flag again.
+        guard.migrating.lock().unwrap()[0].1 = Instant::now();
+        assert!(!guard.is_migrating(key("sess:", "abc")));
+        assert!(!guard.any_migrating.load(Ordering::Acquire));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind
 use crate::batch::Batcher;
 use crate::builder::RedisStoreBuilder;
 use crate::command::{Key, evalsha, evalsha_guarded, split_version, version};
-use crate::connection::{RedisConnection, bounded};
+use crate::connection::{RedisConnection, bounded, resend_while_recovering};
 use crate::expiry::{KeyTtl, ROUNDING_SLACK_MS, is_live, key_ttl, ttl_seconds};
 use crate::guard::WriteGuard;
 use crate::scan::KeyScan;
@@ -172,24 +172,84 @@ impl RedisStore {
         self.inner.connection.clone()
     }
 
-    /// Sends one command: through the pipelining queue on one server, straight to its node on a cluster.
+    /// Sends one command: through the pipelining queue on one server, straight to its node on a cluster (again
+    /// while the cluster recovers, see [`resend_while_recovering`]; the caller's time limit ends that).
     async fn run<T: FromRedisValue>(&self, command: Cmd) -> RedisResult<T> {
+        self.send(command, true).await
+    }
+
+    /// [`run`](Self::run); on a cluster, `try_again` says whether a `TRYAGAIN` is sent again (else it is the
+    /// answer: a guarded write of a migrating slot, which would get it for as long as the migration lasts).
+    async fn send<T: FromRedisValue>(&self, command: Cmd, try_again: bool) -> RedisResult<T> {
         match &self.inner.batcher {
             Some(batcher) => Ok(redis::from_redis_value(batcher.query(command).await?)?),
-            None => command.query_async(&mut self.connection()).await,
+            None => {
+                let connection = self.connection();
+                resend_while_recovering(try_again, || {
+                    let mut connection = connection.clone();
+                    let command = &command;
+                    async move { command.query_async(&mut connection).await }
+                })
+                .await
+            }
         }
     }
 
     /// Runs the `EVALSHA` that `command` builds (see [`evalsha`]); when the server does not know the script yet (a
     /// new or restarted server, `SCRIPT FLUSH`), loads it and runs it again.
     async fn invoke<T: FromRedisValue>(&self, script: &Script, command: impl Fn() -> Cmd) -> RedisResult<T> {
-        match self.run(command()).await {
+        self.invoke_with(script, command, true).await
+    }
+
+    /// [`invoke`](Self::invoke), with [`send`](Self::send)'s `try_again`.
+    async fn invoke_with<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        command: impl Fn() -> Cmd,
+        try_again: bool,
+    ) -> RedisResult<T> {
+        match self.send(command(), try_again).await {
             Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 script.load_async(&mut self.connection()).await?;
-                self.run(command()).await
+                self.send(command(), try_again).await
             }
             result => result,
         }
+    }
+
+    /// A guarded write on a cluster (see `guard.rs`): `guarded` (the script with the call's token) unless the
+    /// key's slot is known to migrate, else, or when `guarded` gets `TRYAGAIN` (its slot migrates: the script did
+    /// not run), `unguarded` (one key, as connect-redis writes), which the cluster connection sends on to the
+    /// importing node with `ASK`. The guard against resends is off for that call.
+    async fn guarded_write<T: FromRedisValue>(
+        &self,
+        guard: &WriteGuard,
+        key: Key<'_>,
+        guarded: impl Future<Output = RedisResult<T>>,
+        unguarded: impl AsyncFnOnce() -> RedisResult<T>,
+    ) -> RedisResult<T> {
+        if guard.is_migrating(key) {
+            return unguarded().await;
+        }
+        match guarded.await {
+            Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::TryAgain) => {
+                guard.mark_migrating(key);
+                tracing::debug!("guarded write got TRYAGAIN (its slot migrates): sent without its token");
+                unguarded().await
+            }
+            result => result,
+        }
+    }
+
+    /// `SET key json [EX ttl] NX`: `create` on one server (and on a cluster while the key's slot migrates).
+    fn create_command(&self, key: Key<'_>, json: &str, ttl: KeyTtl) -> Cmd {
+        let mut command = Cmd::with_capacity(6, 48 + key.prefix.len() + key.id.len() + json.len());
+        command.arg("SET").arg(key).arg(json);
+        if let KeyTtl::Seconds(ttl) = ttl {
+            command.arg("EX").arg(ttl);
+        }
+        command.arg("NX");
+        command
     }
 
     fn key_ttl(&self, record: &Record, now: Timestamp) -> KeyTtl {
@@ -282,20 +342,19 @@ impl Store for RedisStore {
                 command.arg(guard.ttl_ms());
                 command
             };
-            let created: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+            let guarded = self.invoke_with(script, command, false);
+            let unguarded = async || {
+                let reply: Value = self.run(self.create_command(key, &json, ttl)).await?;
+                Ok(i64::from(reply != Value::Nil))
+            };
+            let created: i64 = bounded(self.inner.timeout, self.guarded_write(guard, key, guarded, unguarded)).await?;
             return Ok(if created == 1 {
                 CreateOutcome::Created(version(record.expires(), json.as_bytes()))
             } else {
                 CreateOutcome::Exists
             });
         }
-        let mut command = Cmd::with_capacity(6, 48 + key.prefix.len() + key.id.len() + json.len());
-        command.arg("SET").arg(key).arg(&json);
-        if let KeyTtl::Seconds(ttl) = ttl {
-            command.arg("EX").arg(ttl);
-        }
-        command.arg("NX");
-        let reply: Value = bounded(self.inner.timeout, self.run(command)).await?;
+        let reply: Value = bounded(self.inner.timeout, self.run(self.create_command(key, &json, ttl))).await?;
         Ok(match reply {
             Value::Nil => CreateOutcome::Exists,
             _ => CreateOutcome::Created(version(record.expires(), json.as_bytes())),
@@ -338,11 +397,10 @@ impl Store for RedisStore {
             .filter(|&expires| expires <= now.as_millis())
             .map(|expires| expires.saturating_add(ROUNDING_SLACK_MS).saturating_sub(now.as_millis()));
         let key = self.key_arg(id.as_str());
-        let guard = self.inner.guard.as_ref().map(|guard| (guard, guard.token_key(key)));
-        let script = if guard.is_some() { &self.inner.save_if_cluster } else { &self.inner.save_if };
-        let command = || {
+        // `save_if.lua`'s command, or with `Some` (a cluster) `save_if_cluster.lua`'s with that token.
+        let command = |script: &Script, token: Option<(&WriteGuard, &[u8])>| {
             let len = expected_json.len() + json.len() + 48;
-            let mut command = match &guard {
+            let mut command = match token {
                 None => evalsha(script, key, 4, len),
                 Some((_, token_key)) => evalsha_guarded(script, key, token_key, 5, len),
             };
@@ -352,7 +410,7 @@ impl Store for RedisStore {
                 KeyTtl::Seconds(ttl) => command.arg(ttl),
                 KeyTtl::Expired => command.arg(0),
             };
-            if let Some((guard, _)) = &guard {
+            if let Some((guard, _)) = token {
                 command.arg(guard.ttl_ms());
             }
             if let Some(min_pttl) = min_pttl {
@@ -360,7 +418,17 @@ impl Store for RedisStore {
             }
             command
         };
-        let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+        let plain = &self.inner.save_if;
+        let outcome: i64 = match &self.inner.guard {
+            None => bounded(self.inner.timeout, self.invoke(plain, || command(plain, None))).await?,
+            Some(guard) => {
+                let script = &self.inner.save_if_cluster;
+                let token_key = guard.token_key(key);
+                let guarded = self.invoke_with(script, || command(script, Some((guard, &token_key))), false);
+                let unguarded = async || self.invoke(plain, || command(plain, None)).await;
+                bounded(self.inner.timeout, self.guarded_write(guard, key, guarded, unguarded)).await?
+            }
+        };
         Ok(match outcome {
             1 => SaveOutcome::Saved(version(record.expires(), json.as_bytes())),
             0 => SaveOutcome::Conflict,
