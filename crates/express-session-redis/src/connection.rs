@@ -7,7 +7,7 @@ use std::time::Duration;
 use express_session::store::StoreError;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
+use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
 
 /// The store's name in [`StoreError`]s.
 pub(crate) const STORE: &str = "redis";
@@ -88,6 +88,23 @@ impl ConnectionLike for RedisConnection {
     }
 }
 
+impl RedisConnection {
+    /// `command` on this connection; on a cluster, sent again while the cluster recovers
+    /// ([`resend_while_recovering`], `TRYAGAIN` included), until the caller's time limit.
+    pub(crate) async fn query<T: FromRedisValue>(&mut self, command: &Cmd) -> RedisResult<T> {
+        match self {
+            Self::Single(_) => command.query_async(self).await,
+            Self::Cluster(cluster) => {
+                resend_while_recovering(true, || {
+                    let mut cluster = cluster.clone();
+                    async move { command.query_async(&mut cluster).await }
+                })
+                .await
+            }
+        }
+    }
+}
+
 /// No reply within the store's time limit.
 #[derive(Debug)]
 pub(crate) struct TimedOut(pub(crate) Duration);
@@ -129,12 +146,18 @@ const FIRST_RECOVERY_PAUSE: Duration = Duration::from_millis(25);
 const MAX_RECOVERY_PAUSE: Duration = Duration::from_millis(400);
 
 /// Whether a cluster's reply says "not now, the same command later": a failover or a node loading its data
-/// (`CLUSTERDOWN`, `MASTERDOWN`, `LOADING`), and, when `try_again` is set, `TRYAGAIN` (a command on several keys
-/// of a slot whose keys are being moved). The command did not run.
+/// (`CLUSTERDOWN`, `MASTERDOWN`, `LOADING`), a redirection the connection could not follow within its retries
+/// (`MOVED`, `ASK`: the slot's node is down or being replaced, and another node answered for it), and, when
+/// `try_again` is set, `TRYAGAIN` (a command on several keys of a slot whose keys are being moved). The command
+/// did not run.
 pub(crate) fn is_recovering(error: &RedisError, try_again: bool) -> bool {
     match error.kind() {
         ErrorKind::Server(
-            ServerErrorKind::ClusterDown | ServerErrorKind::MasterDown | ServerErrorKind::BusyLoading,
+            ServerErrorKind::ClusterDown
+            | ServerErrorKind::MasterDown
+            | ServerErrorKind::BusyLoading
+            | ServerErrorKind::Moved
+            | ServerErrorKind::Ask,
         ) => true,
         ErrorKind::Server(ServerErrorKind::TryAgain) => try_again,
         _ => false,

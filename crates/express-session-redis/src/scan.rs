@@ -7,7 +7,7 @@ use express_session::{Record, SessionId};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Cmd, RedisResult};
 
-use crate::connection::{RedisConnection, bounded};
+use crate::connection::{RedisConnection, bounded, resend_while_recovering};
 use crate::guard::is_token_key;
 use crate::store::RedisStore;
 
@@ -66,7 +66,12 @@ impl RedisStore {
                 RedisConnection::Cluster(cluster) => {
                     // The first page of every primary, in one call; the reply maps each node's address to its page.
                     let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-                    let reply = cluster.route_command(self.scan_command(0), routing).await?;
+                    let command = self.scan_command(0);
+                    let reply = resend_while_recovering(true, || {
+                        let (mut cluster, command, routing) = (cluster.clone(), command.clone(), routing.clone());
+                        async move { cluster.route_command(command, routing).await }
+                    });
+                    let reply = reply.await?;
                     let pages: Vec<(String, ScanPage)> = redis::from_redis_value(reply)?;
                     let mut keys = Vec::new();
                     for (address, (cursor, page)) in pages {
@@ -85,7 +90,11 @@ impl RedisStore {
             (ScanTarget::Node { host, port }, RedisConnection::Cluster(cluster)) => {
                 let routing =
                     RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress { host: host.clone(), port: *port });
-                redis::from_redis_value(cluster.route_command(command, routing).await?)?
+                let reply = resend_while_recovering(true, || {
+                    let (mut cluster, command, routing) = (cluster.clone(), command.clone(), routing.clone());
+                    async move { cluster.route_command(command, routing).await }
+                });
+                redis::from_redis_value(reply.await?)?
             }
             _ => command.query_async(connection).await?,
         };
@@ -108,8 +117,7 @@ impl RedisStore {
             if keys.is_empty() {
                 continue;
             }
-            let values: Vec<Option<Vec<u8>>> =
-                bounded(limit, redis::cmd("MGET").arg(&keys).query_async(&mut connection)).await?;
+            let values: Vec<Option<Vec<u8>>> = bounded(limit, connection.query(redis::cmd("MGET").arg(&keys))).await?;
             for (key, json) in keys.into_iter().zip(values) {
                 let (Some(json), Ok(key)) = (json, String::from_utf8(key)) else { continue };
                 let Some(id) = key.strip_prefix(&self.inner.prefix).and_then(SessionId::new) else {

@@ -497,7 +497,7 @@ impl Store for RedisStore {
         let mut scan = KeyScan::default();
         while let Some(keys) = bounded(limit, self.next_keys(&mut connection, &mut scan)).await? {
             if !keys.is_empty() {
-                let _: Value = bounded(limit, redis::cmd("DEL").arg(&keys).query_async(&mut connection)).await?;
+                let _: Value = bounded(limit, connection.query(redis::cmd("DEL").arg(&keys))).await?;
             }
         }
         Ok(())

@@ -112,7 +112,7 @@ async fn a_restarted_primary_is_reconnected_with_its_records() {
     for id in &on_node {
         let start = Instant::now();
         let error = store.get(id).await.expect_err("its node is down");
-        assert!(error.is_unavailable(), "{error}");
+        assert!(error.is_unavailable(), "{error:?}");
         assert!(start.elapsed() <= LIMIT + Duration::from_millis(400), "took {:?}", start.elapsed());
     }
 
