@@ -10,6 +10,7 @@
 
 pub mod cookie;
 pub mod engine;
+mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod extract;
@@ -31,7 +32,9 @@ pub(crate) mod test_support;
 
 #[doc(inline)]
 pub use cookie::{Priority, SameSite, SessionCookie};
-pub use engine::session::{Session, SessionError};
+pub use engine::session::Session;
+#[doc(inline)]
+pub use error::SessionError;
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
 #[doc(inline)]

@@ -1,15 +1,15 @@
 //! The session handle handlers use, and the per-request state behind it.
 //!
 //! Here: the state, the start of a request's session (`begin`), loading, and the handle's reading and writing
-//! API. The rest, by what it holds: `error` (SessionError and the value checks), `changes` (pure change
+//! API. The rest, by what it holds: `values` (the value checks), `changes` (pure change
 //! tracking), `identity` (regenerate, cycle_id and its move, destroy, unset), `save` (reload, save, the write
 //! with its retries) and `finish` (the end of the request).
 
 mod changes;
-mod error;
 mod finish;
 mod identity;
 mod save;
+mod values;
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,12 +21,12 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 use self::changes::{Change, Original, SavedHash, UpdateFn};
-pub use self::error::SessionError;
-use self::error::{check_depth, read_value};
 use self::save::WriteOutcome;
+use self::values::{check_depth, read_value};
 use crate::cookie::SessionCookie;
 use crate::engine::config::Config;
 use crate::engine::guard::{RequestCalls, RequestStore, StoreFailure};
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::{OnStoreError, RequestHead};
 use crate::record::{CREATED_AT_KEY, Record, is_reserved_key};
@@ -196,7 +196,7 @@ impl Session {
     /// The store, as this request calls it: one time budget for all the request's calls, and no call after one
     /// that failed as unavailable.
     fn store(&self) -> RequestStore<'_> {
-        RequestStore { store: &*self.shared.config.store, calls: &self.shared.calls }
+        RequestStore { store: &self.shared.config.store, calls: &self.shared.calls }
     }
 
     /// The request's first store failure, for the layer's one log line about it.
