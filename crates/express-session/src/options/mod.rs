@@ -13,7 +13,7 @@
 //! | `cookie.secure`            | [`CookieOptions::secure`] (`Secure::Always/Never/Auto`) | not set                    |
 //! | `genid`                    | [`SessionOptions::genid`]                              | 24 random bytes, base64url  |
 //! | `name`                     | [`SessionOptions::name`]                               | `"connect.sid"`             |
-//! | `proxy`                    | [`SessionOptions::proxy`]                              | unset: follow [`IsSecure`](crate::IsSecure) |
+//! | `proxy`                    | [`SessionOptions::proxy`]                              | unset: follow [`IsSecure`](crate::layer::IsSecure) |
 //! | `resave`                   | [`SessionOptions::resave`]                             | **`false`** (express: `true`, deprecated) |
 //! | `rolling`                  | [`SessionOptions::rolling`]                            | `false`                     |
 //! | `saveUninitialized`        | [`SessionOptions::save_uninitialized`]                 | **`false`** (express: `true`, deprecated) |

@@ -121,7 +121,7 @@ impl SessionOptions {
     }
 
     /// `proxy`: `Some(true)` trusts `X-Forwarded-Proto` for "is this request secure", `Some(false)` trusts only
-    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::IsSecure)
+    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::layer::IsSecure)
     /// request extension (express: `req.secure`). Whatever the setting, a request the server marked with
     /// [`TlsConnection`](crate::TlsConnection) (it arrived over TLS) is secure; the request URI's scheme, which
     /// the client chooses, never counts.
