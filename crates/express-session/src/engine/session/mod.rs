@@ -470,6 +470,31 @@ impl Session {
     /// if another request saved the session in between, `f` runs again on the value it saved before this
     /// request's save goes through. `f` may therefore run more than once, and should have no side effects.
     ///
+    /// That is why `f` is `Fn + Send + Sync + 'static`: the session keeps it until the end of the request (or an
+    /// explicit [`save`](Self::save)), to run it again on the latest stored value whenever a conditional save
+    /// loses a race with another request, possibly on another thread. A closure that uses a value of the handler
+    /// takes it with `move` (clone what it needs); a value computed once, before the call, stays the same in every
+    /// run:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
+    /// let item = String::from("book");
+    /// let cart = session
+    ///     .update("cart", move |cart: Option<Vec<String>>| {
+    ///         let mut cart = cart.unwrap_or_default();
+    ///         cart.push(item.clone()); // cloned at each run: `f` may run again on a newer cart
+    ///         cart
+    ///     })
+    ///     .await?;
+    /// assert_eq!(cart, ["book"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), express_session::SessionError> {
