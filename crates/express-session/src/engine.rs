@@ -45,20 +45,20 @@
 
 pub(crate) mod config;
 pub(crate) mod guard;
-mod response;
 pub(crate) mod session;
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub use self::response::{DefaultResponseForError, ErrorResponse, ResponseForError};
+pub use crate::options::{DefaultResponseForError, ErrorResponse, ResponseForError};
 // The handle the engine hands out and its error, where adapters find them (also at the crate root).
 use self::config::Config;
 #[doc(no_inline)]
-pub use self::session::{Session, SessionError};
+pub use self::session::Session;
 use crate::cookie::signed_session_value;
 use crate::engine::guard::{StoreFailure, error_chain};
+pub use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::{ConfigError, OnStoreError, RequestHead, SessionOptions, StoreNotReady};
 use crate::store::StoreError;

@@ -43,7 +43,7 @@ use crate::engine::{ErrorResponse, SessionError};
 /// never counts: the client chooses it (`GET https://example.com/ HTTP/1.1` can be sent over plain TCP).
 ///
 /// ```
-/// use express_session::IsSecure;
+/// use express_session::layer::IsSecure;
 /// let mut request = http::Request::new(());
 /// request.extensions_mut().insert(IsSecure(true));
 /// ```

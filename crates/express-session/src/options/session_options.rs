@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cookie::is_valid_name;
-use crate::engine::guard::Guardable;
-use crate::store::Store;
+use crate::store::{ErasedStore, Store};
 use crate::time::Clock;
 
 use super::circuit_breaker::CircuitBreaker;
@@ -44,7 +43,7 @@ pub struct SessionOptions {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) secrets: Vec<Secret>,
-    pub(crate) store: Option<Arc<dyn Guardable>>,
+    pub(crate) store: Option<Arc<dyn ErasedStore>>,
     pub(crate) unset: Unset,
     pub(crate) clock: Clock,
     pub(crate) store_not_ready: StoreNotReady,
@@ -99,6 +98,7 @@ impl SessionOptions {
     }
 
     /// `cookie`: the cookie options.
+    #[must_use]
     pub fn cookie(mut self, cookie: CookieOptions) -> Self {
         self.cookie = cookie;
         self
@@ -107,6 +107,7 @@ impl SessionOptions {
     /// `genid`: makes the id of each new session. It gets the request's method, URI and headers. It must return
     /// a non-empty string of at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes that is unique; an id that
     /// already exists in the store is asked for again, a few times, and then the request fails.
+    #[must_use]
     pub fn genid<F>(mut self, genid: F) -> Self
     where
         F: Fn(&RequestHead) -> String + Send + Sync + 'static,
@@ -116,46 +117,53 @@ impl SessionOptions {
     }
 
     /// `name`: the cookie name (default `connect.sid`).
+    #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
     /// `proxy`: `Some(true)` trusts `X-Forwarded-Proto` for "is this request secure", `Some(false)` trusts only
-    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::IsSecure)
+    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::layer::IsSecure)
     /// request extension (express: `req.secure`). Whatever the setting, a request the server marked with
     /// [`TlsConnection`](crate::TlsConnection) (it arrived over TLS) is secure; the request URI's scheme, which
     /// the client chooses, never counts.
+    #[must_use]
     pub fn proxy(mut self, proxy: Option<bool>) -> Self {
         self.proxy = proxy;
         self
     }
 
     /// `resave`: save the session at the end of every request even when it was not modified.
+    #[must_use]
     pub fn resave(mut self, resave: bool) -> Self {
         self.resave = resave;
         self
     }
 
     /// `rolling`: send the cookie on every response, moving its expiry forward.
+    #[must_use]
     pub fn rolling(mut self, rolling: bool) -> Self {
         self.rolling = rolling;
         self
     }
 
     /// `saveUninitialized`: save (and send the cookie for) new sessions the handler did not modify.
+    #[must_use]
     pub fn save_uninitialized(mut self, save_uninitialized: bool) -> Self {
         self.save_uninitialized = save_uninitialized;
         self
     }
 
     /// `secret`: one secret that signs and verifies the cookie. Replaces any secrets set before.
+    #[must_use]
     pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
         self.secrets = vec![secret.into()];
         self
     }
 
     /// `secret` as an array: the first signs, every one verifies (put a new secret first to rotate).
+    #[must_use]
     pub fn secrets<I, S>(mut self, secrets: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -166,30 +174,35 @@ impl SessionOptions {
     }
 
     /// `store`: where sessions live (default: a new [`MemoryStore`](crate::MemoryStore)).
+    #[must_use]
     pub fn store<S: Store>(mut self, store: S) -> Self {
         self.store = Some(Arc::new(store));
         self
     }
 
     /// `store`, from a store already shared behind an `Arc` (several layers or services on one store).
+    #[must_use]
     pub fn shared_store<S: Store>(mut self, store: Arc<S>) -> Self {
         self.store = Some(store);
         self
     }
 
     /// `unset`: what [`Session::unset`](crate::Session::unset) does to the stored session.
+    #[must_use]
     pub fn unset(mut self, unset: Unset) -> Self {
         self.unset = unset;
         self
     }
 
     /// The clock that expiry decisions read (default: the system clock).
+    #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
 
     /// What to do when the store says it is not ready (default: 503).
+    #[must_use]
     pub fn store_not_ready(mut self, behaviour: StoreNotReady) -> Self {
         self.store_not_ready = behaviour;
         self
@@ -197,6 +210,7 @@ impl SessionOptions {
 
     /// How many times a save that lost a race is re-applied on the latest record before the request fails
     /// (default 32).
+    #[must_use]
     pub fn max_save_retries(mut self, retries: u32) -> Self {
         self.max_save_retries = retries;
         self
@@ -204,6 +218,7 @@ impl SessionOptions {
 
     /// Accept secrets shorter than 32 bytes, as express does. Off by default: a short secret can be guessed
     /// offline from one cookie.
+    #[must_use]
     pub fn allow_short_secret(mut self, allow: bool) -> Self {
         self.hardening.allow_short_secret = allow;
         self
@@ -212,6 +227,7 @@ impl SessionOptions {
     /// Accept any well-signed id from a cookie (at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes), not only
     /// ids in the default format. It is on automatically with a custom [`genid`](Self::genid); turn it on to
     /// share sessions with a Node app whose `genid` is custom.
+    #[must_use]
     pub fn accept_any_id(mut self, accept: bool) -> Self {
         self.hardening.accept_any_id = accept;
         self
@@ -230,6 +246,7 @@ impl SessionOptions {
     /// let options = express_session::SessionOptions::new().store_timeout(Duration::from_secs(2));
     /// # let _ = options;
     /// ```
+    #[must_use]
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.hardening.store_timeout = timeout;
         self
@@ -245,6 +262,7 @@ impl SessionOptions {
     /// let without = SessionOptions::new().store_circuit_breaker(None);
     /// # let _ = (options, without);
     /// ```
+    #[must_use]
     pub fn store_circuit_breaker(mut self, breaker: Option<CircuitBreaker>) -> Self {
         self.hardening.breaker = breaker;
         self
@@ -252,7 +270,7 @@ impl SessionOptions {
 
     /// The largest record a request may grow a session to, in bytes of JSON (default 64 KiB); a save that
     /// would store a bigger record than both this and the stored record the request read fails with
-    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge) (the request's changes are not stored). `None`
+    /// [`SessionError::TooLarge`](crate::error::SessionError::TooLarge) (the request's changes are not stored). `None`
     /// removes the limit, as in express, which has none.
     ///
     /// The limit guards against a handler that lets a client grow its session without bound. It never makes a
@@ -267,6 +285,7 @@ impl SessionOptions {
     /// let options = SessionOptions::new().max_record_size(Some(256 * 1024));
     /// # let _ = options;
     /// ```
+    #[must_use]
     pub fn max_record_size(mut self, max: Option<usize>) -> Self {
         self.hardening.max_record_size = max;
         self
@@ -275,6 +294,7 @@ impl SessionOptions {
     /// After [`destroy`](crate::Session::destroy) (or [`unset`](crate::Session::unset) with
     /// [`Unset::Destroy`]), send a cookie that makes the browser drop the session cookie, with the same name,
     /// path, domain, `Secure` and `SameSite` (default `true`). express sends none; `false` restores that.
+    #[must_use]
     pub fn clear_cookie_on_destroy(mut self, clear: bool) -> Self {
         self.hardening.clear_cookie_on_destroy = clear;
         self
@@ -282,6 +302,7 @@ impl SessionOptions {
 
     /// Add `Cache-Control: no-store` to responses that used the session or set its cookie, unless the handler
     /// set a `Cache-Control` itself (default `false`).
+    #[must_use]
     pub fn cache_control_no_store(mut self, no_store: bool) -> Self {
         self.hardening.cache_control_no_store = no_store;
         self
@@ -289,6 +310,7 @@ impl SessionOptions {
 
     /// Add `Vary: Cookie` to responses that used the session or set its cookie, so shared caches never serve
     /// one user's page to another (default `true`).
+    #[must_use]
     pub fn vary_cookie(mut self, vary: bool) -> Self {
         self.hardening.vary_cookie = vary;
         self
@@ -299,6 +321,7 @@ impl SessionOptions {
     /// [`CREATED_AT_KEY`](crate::record::CREATED_AT_KEY). A session stored without it (created before the option
     /// was set, or by the Node app) gets it, set to the time it is first read, stored right away with a
     /// conditional write, even by a read-only request. Not set by default, as in express.
+    #[must_use]
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.hardening.absolute_timeout = Some(timeout);
         self
@@ -307,21 +330,23 @@ impl SessionOptions {
     /// Store sessions under the SHA-256 of their id (hex), so that a leak of the store does not leak usable
     /// cookies. Records are then not found by a Node app reading the same store (connect-redis,
     /// connect-pg-simple key by the plain id). Default `false`.
+    #[must_use]
     pub fn hash_ids_at_rest(mut self, hash: bool) -> Self {
         self.hardening.hash_ids_at_rest = hash;
         self
     }
 
     /// What to do when the store fails during a request (default [`OnStoreError::Fail`]).
+    #[must_use]
     pub fn on_store_error(mut self, mode: OnStoreError) -> Self {
         self.hardening.on_store_error = mode;
         self
     }
 
     /// Renders the response sent for a session error (a store failure, a record too large, ...) instead of the
-    /// default short text ([`DefaultResponseForError`](crate::engine::DefaultResponseForError)): both the one the
+    /// default short text ([`DefaultResponseForError`](super::DefaultResponseForError)): both the one the
     /// layer answers by itself and the one a handler's `SessionError` turns into. The closure returns a
-    /// `(StatusCode, String)` (sent as `text/plain`) or an [`ErrorResponse`](crate::engine::ErrorResponse). The
+    /// `(StatusCode, String)` (sent as `text/plain`) or an [`ErrorResponse`](super::ErrorResponse). The
     /// error's cause is logged either way; do not put it in the body.
     ///
     /// ```
@@ -331,18 +356,20 @@ impl SessionOptions {
     /// });
     /// # let _ = options;
     /// ```
+    #[must_use]
     pub fn error_response<F, R>(mut self, render: F) -> Self
     where
-        F: Fn(&crate::SessionError) -> R + Send + Sync + 'static,
-        R: Into<crate::engine::ErrorResponse>,
+        F: Fn(&crate::error::SessionError) -> R + Send + Sync + 'static,
+        R: Into<super::ErrorResponse>,
     {
         self.hardening.error_response = Some(Arc::new(render));
         self
     }
 
     /// Like [`error_response`](Self::error_response), with a renderer type of yours (see
-    /// [`ResponseForError`](crate::engine::ResponseForError)).
-    pub fn error_renderer(mut self, renderer: impl crate::engine::ResponseForError + 'static) -> Self {
+    /// [`ResponseForError`](super::ResponseForError)).
+    #[must_use]
+    pub fn error_renderer(mut self, renderer: impl super::ResponseForError + 'static) -> Self {
         self.hardening.error_response = Some(Arc::new(renderer));
         self
     }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use serde_json::Map;
 
 use super::save::backoff;
-use super::{Active, Gone, MovedFrom, Phase, Session, SessionError};
+use super::{Active, Gone, MovedFrom, Phase, Session};
 use crate::engine::config::Config;
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::Unset;
 use crate::record::Record;

@@ -1,15 +1,15 @@
 //! The session handle handlers use, and the per-request state behind it.
 //!
 //! Here: the state, the start of a request's session (`begin`), loading, and the handle's reading and writing
-//! API. The rest, by what it holds: `error` (SessionError and the value checks), `changes` (pure change
+//! API. The rest, by what it holds: `values` (the value checks), `changes` (pure change
 //! tracking), `identity` (regenerate, cycle_id and its move, destroy, unset), `save` (reload, save, the write
 //! with its retries) and `finish` (the end of the request).
 
 mod changes;
-mod error;
 mod finish;
 mod identity;
 mod save;
+mod values;
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,12 +21,12 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 use self::changes::{Change, Original, SavedHash, UpdateFn};
-pub use self::error::SessionError;
-use self::error::{check_depth, read_value};
 use self::save::WriteOutcome;
+use self::values::{check_depth, read_value};
 use crate::cookie::SessionCookie;
 use crate::engine::config::Config;
 use crate::engine::guard::{RequestCalls, RequestStore, StoreFailure};
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::{OnStoreError, RequestHead};
 use crate::record::{CREATED_AT_KEY, Record, is_reserved_key};
@@ -196,7 +196,7 @@ impl Session {
     /// The store, as this request calls it: one time budget for all the request's calls, and no call after one
     /// that failed as unavailable.
     fn store(&self) -> RequestStore<'_> {
-        RequestStore { store: &*self.shared.config.store, calls: &self.shared.calls }
+        RequestStore { store: &self.shared.config.store, calls: &self.shared.calls }
     }
 
     /// The request's first store failure, for the layer's one log line about it.
@@ -469,6 +469,31 @@ impl Session {
     /// Unlike a `get` followed by an `insert`, this is atomic across concurrent requests of the same session:
     /// if another request saved the session in between, `f` runs again on the value it saved before this
     /// request's save goes through. `f` may therefore run more than once, and should have no side effects.
+    ///
+    /// That is why `f` is `Fn + Send + Sync + 'static`: the session keeps it until the end of the request (or an
+    /// explicit [`save`](Self::save)), to run it again on the latest stored value whenever a conditional save
+    /// loses a race with another request, possibly on another thread. A closure that uses a value of the handler
+    /// takes it with `move` (clone what it needs); a value computed once, before the call, stays the same in every
+    /// run:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
+    /// let item = String::from("book");
+    /// let cart = session
+    ///     .update("cart", move |cart: Option<Vec<String>>| {
+    ///         let mut cart = cart.unwrap_or_default();
+    ///         cart.push(item.clone()); // cloned at each run: `f` may run again on a newer cart
+    ///         cart
+    ///     })
+    ///     .await?;
+    /// assert_eq!(cart, ["book"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

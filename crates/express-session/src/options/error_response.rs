@@ -9,13 +9,13 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::engine::session::SessionError;
+use crate::error::SessionError;
 
 /// A rendered error response: status, content type and body. The middleware sends it with
 /// `Cache-Control: no-store` (see [`headers`](Self::headers)) and no `Set-Cookie`.
 ///
 /// ```
-/// use express_session::engine::ErrorResponse;
+/// use express_session::options::ErrorResponse;
 ///
 /// let response = ErrorResponse::new(503, "<h1>Back in a moment</h1>").content_type("text/html; charset=utf-8");
 /// assert_eq!(response.status(), 503);
@@ -78,7 +78,7 @@ impl ErrorResponse {
 /// [`SessionOptions::error_renderer`](crate::SessionOptions::error_renderer).
 ///
 /// ```
-/// use express_session::engine::{ErrorResponse, ResponseForError};
+/// use express_session::options::{ErrorResponse, ResponseForError};
 /// use express_session::{SessionError, SessionOptions};
 ///
 /// struct Html;
@@ -126,7 +126,7 @@ impl From<(http::StatusCode, String)> for ErrorResponse {
 /// error" otherwise, as `text/plain; charset=utf-8`. Nothing of the cause is sent.
 ///
 /// ```
-/// use express_session::engine::{DefaultResponseForError, ResponseForError};
+/// use express_session::options::{DefaultResponseForError, ResponseForError};
 /// use express_session::{SessionError, StoreError};
 ///
 /// let error = SessionError::Store(StoreError::unavailable("redis", std::io::Error::other("connection refused")));
