@@ -219,6 +219,54 @@ mod tests {
     }
 
     #[test]
+    fn a_recovering_cluster_is_asked_again_and_try_again_only_when_told() {
+        let reply = |kind, text| RedisError::from((ErrorKind::Server(kind), text));
+        for kind in [
+            ServerErrorKind::ClusterDown,
+            ServerErrorKind::MasterDown,
+            ServerErrorKind::BusyLoading,
+            ServerErrorKind::Moved,
+            ServerErrorKind::Ask,
+        ] {
+            assert!(is_recovering(&reply(kind, "x"), false), "{kind:?}");
+            assert!(is_recovering(&reply(kind, "x"), true), "{kind:?}");
+        }
+        let try_again = reply(ServerErrorKind::TryAgain, "x");
+        assert!(is_recovering(&try_again, true) && !is_recovering(&try_again, false));
+        for kind in [ServerErrorKind::ResponseError, ServerErrorKind::NoScript, ServerErrorKind::CrossSlot] {
+            assert!(!is_recovering(&reply(kind, "x"), true), "{kind:?}");
+        }
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(!is_recovering(&reset, true));
+    }
+
+    #[tokio::test]
+    async fn recovering_replies_are_sent_again_with_growing_pauses() {
+        let sends = std::cell::Cell::new(0u32);
+        let start = tokio::time::Instant::now();
+        let reply: RedisResult<u32> = resend_while_recovering(true, || {
+            sends.set(sends.get() + 1);
+            let n = sends.get();
+            async move {
+                if n < 4 {
+                    Err(RedisError::from((ErrorKind::Server(ServerErrorKind::ClusterDown), "down")))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(reply.unwrap(), 4);
+        // 25 + 50 + 100 ms.
+        assert!(start.elapsed() >= Duration::from_millis(175), "{:?}", start.elapsed());
+        let other: RedisResult<u32> = resend_while_recovering(false, || async {
+            Err(RedisError::from((ErrorKind::Server(ServerErrorKind::TryAgain), "moving")))
+        })
+        .await;
+        assert_eq!(other.unwrap_err().kind(), ErrorKind::Server(ServerErrorKind::TryAgain));
+    }
+
+    #[test]
     fn timeouts_are_unavailable() {
         let error = StoreError::unavailable(STORE, TimedOut(Duration::from_millis(250)));
         assert!(error.is_unavailable());

@@ -133,6 +133,60 @@ async fn a_restarted_primary_is_reconnected_with_its_records() {
     assert_eq!(store.len().await.unwrap(), ids.len());
 }
 
+/// A cluster that goes down and comes back within a call's time limit serves the call: a primary killed (no
+/// replica, so every node answers `CLUSTERDOWN` once it is marked as failed), a `get` of a session on another
+/// primary sent meanwhile, the primary started again. The cluster connection waits only milliseconds between its
+/// own retries (so that a migrating slot's `TRYAGAIN` comes back at once); the store sends the call again until
+/// its time limit, as redis-rs's longer default waits did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_rides_out_a_cluster_down_within_its_time_limit() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let mut cluster = common::Cluster::start();
+    let store = common::builder(&common::unique_prefix("cluster-down"))
+        .timeout(Duration::from_secs(15))
+        .connect_cluster(cluster.urls())
+        .await
+        .unwrap();
+    let mut cookie = SessionCookie::default();
+    cookie.set_max_age(Some(Duration::from_secs(600)), store.now());
+    let mut killed = common::raw(&cluster.urls()[0]).await;
+    let id = loop {
+        let id = SessionId::generate();
+        store.create(&id, &Record::new(cookie.clone())).await.unwrap();
+        // (`MOVED` for a key of another primary.)
+        let on_killed: bool = redis::cmd("EXISTS").arg(store.key(&id)).query_async(&mut killed).await.unwrap_or(false);
+        if !on_killed {
+            break id;
+        }
+    };
+    cluster.stop_node(0);
+    let mut other = common::raw(&cluster.urls()[1]).await;
+    let start = Instant::now();
+    loop {
+        let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut other).await.unwrap();
+        if info.contains("cluster_state:fail") {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the cluster did not notice the killed primary");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let call = tokio::spawn({
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let start = Instant::now();
+            (store.get(&id).await, start.elapsed())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!call.is_finished(), "the call waits while the cluster is down: {:?}", call.await);
+    tokio::task::block_in_place(|| cluster.restart_node(0));
+    let (read, took) = call.await.unwrap();
+    assert!(matches!(read, Ok(Some(_))), "{read:?} after {took:?}");
+    eprintln!("a get sent while the cluster was down was served after {took:?}");
+}
+
 /// A store on the shared test cluster whose connections all go through proxies (one per node) that share `trap`:
 /// the cluster connection learns the nodes' own addresses (`CLUSTER SLOTS`) and maps each to its proxy.
 async fn store_behind_proxies(prefix: &str) -> Option<(RedisStore, Arc<proxy::Trap>, Vec<proxy::Proxy>)> {
