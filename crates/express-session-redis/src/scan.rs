@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use express_session::store::StoreError;
 use express_session::{Record, SessionId};
 use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo, SingleNodeRoutingInfo};
-use redis::{Cmd, RedisResult};
+use redis::{Cmd, ErrorKind, RedisResult, ServerErrorKind};
 
 use crate::connection::{RedisConnection, bounded, resend_while_recovering};
 use crate::guard::is_token_key;
@@ -117,7 +117,7 @@ impl RedisStore {
             if keys.is_empty() {
                 continue;
             }
-            let values: Vec<Option<Vec<u8>>> = bounded(limit, connection.query(redis::cmd("MGET").arg(&keys))).await?;
+            let values = bounded(limit, read_page(&mut connection, &keys)).await?;
             for (key, json) in keys.into_iter().zip(values) {
                 let (Some(json), Ok(key)) = (json, String::from_utf8(key)) else { continue };
                 let Some(id) = key.strip_prefix(&self.inner.prefix).and_then(SessionId::new) else {
@@ -131,6 +131,31 @@ impl RedisStore {
             }
         }
         Ok(out)
+    }
+}
+
+/// `MGET` of a page of keys. On a cluster, when a slot of the page migrates and its keys are on two nodes (the
+/// cluster answers `TRYAGAIN` to a command on several keys then), one `GET` per key instead, each served by the
+/// node that holds its key.
+async fn read_page(connection: &mut RedisConnection, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
+    let mut mget = redis::cmd("MGET");
+    mget.arg(keys);
+    let RedisConnection::Cluster(cluster) = connection else { return connection.query(&mget).await };
+    let cluster = cluster.clone();
+    let reply = resend_while_recovering(false, || {
+        let mut cluster = cluster.clone();
+        let mget = &mget;
+        async move { mget.query_async(&mut cluster).await }
+    });
+    match reply.await {
+        Err(error) if error.kind() == ErrorKind::Server(ServerErrorKind::TryAgain) => {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(connection.query(redis::cmd("GET").arg(key)).await?);
+            }
+            Ok(values)
+        }
+        result => result,
     }
 }
 

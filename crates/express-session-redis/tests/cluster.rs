@@ -472,6 +472,11 @@ async fn writes_go_through_while_their_slot_migrates() {
         assert!(start.elapsed() < Duration::from_millis(1_000), "took {:?}", start.elapsed());
     }
 
+    // `all` and `len` read the slot's keys on both nodes (one `GET` per key where an `MGET` gets `TRYAGAIN`):
+    // the session, the raw copy, the created one and the layer's.
+    assert_eq!(store.len().await.unwrap(), 4);
+    assert_eq!(store.all().await.unwrap().len(), 4);
+
     // The migration called off: after the slot's mark lapses, writes carry their token again.
     let mut stable = redis::cmd("CLUSTER");
     stable.arg("SETSLOT").arg(slot).arg("STABLE");
