@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use express_session::SessionId;
-use express_session::store::testing::unreachable;
+use express_session::testing::unreachable;
 use express_session_redis::RedisStore;
 
 fn url() -> String {

@@ -38,7 +38,7 @@ async fn a_closed_port_is_unavailable_within_the_timeout() {
 #[tokio::test]
 async fn the_layer_answers_503_when_the_database_is_unreachable() {
     let store = store_at(testing::closed_port().await, "sessions", Duration::from_millis(500));
-    express_session::store::testing::an_unreachable_store_answers_503(store).await;
+    express_session::testing::an_unreachable_store_answers_503(store).await;
 }
 
 /// A store on its own table with one connection.
@@ -132,9 +132,9 @@ async fn the_layer_fails_fast_while_the_database_is_gone_and_is_back_within_a_se
         .await
         .unwrap();
     let connection = connection_id(&store).await;
-    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+    let figures = express_session::testing::an_outage_fails_fast_and_recovers(
         store,
-        express_session::store::testing::Outage::Dead,
+        express_session::testing::Outage::Dead,
         LAYER_TIMEOUT,
         || async {
             proxy.stop().await;
@@ -165,9 +165,9 @@ async fn the_layer_fails_fast_while_the_database_hangs_and_is_back_within_a_seco
         .unwrap();
     let lock = format!("LOCK TABLES `{}` WRITE", store.table());
     let holder = tokio::sync::Mutex::new(sqlx::MySqlConnection::connect(&common::url()).await.unwrap());
-    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+    let figures = express_session::testing::an_outage_fails_fast_and_recovers(
         store,
-        express_session::store::testing::Outage::Hung,
+        express_session::testing::Outage::Hung,
         LAYER_TIMEOUT,
         || async {
             sqlx::query(&lock).execute(&mut *holder.lock().await).await.unwrap();

@@ -6,8 +6,8 @@ mod common;
 use std::time::Duration;
 
 use express_session::SessionId;
-use express_session::store::testing::record;
 use express_session::store::{CreateOutcome, SaveOutcome, Store};
+use express_session::testing::record;
 use express_session_mysql::MySqlStore;
 use express_session_sql::testing;
 use serde_json::json;

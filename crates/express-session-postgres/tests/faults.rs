@@ -38,7 +38,7 @@ async fn a_closed_port_is_unavailable_within_the_timeout() {
 #[tokio::test]
 async fn the_layer_answers_503_when_the_database_is_unreachable() {
     let store = store_at(testing::closed_port().await, "public", Duration::from_millis(500));
-    express_session::store::testing::an_unreachable_store_answers_503(store).await;
+    express_session::testing::an_unreachable_store_answers_503(store).await;
 }
 
 /// A store on its own schema with one connection and a unique `application_name`, and that name.
@@ -142,9 +142,9 @@ async fn the_layer_fails_fast_while_the_database_is_gone_and_is_back_within_a_se
         .connect_with(options.clone().host("127.0.0.1").port(proxy.port))
         .await
         .unwrap();
-    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+    let figures = express_session::testing::an_outage_fails_fast_and_recovers(
         store,
-        express_session::store::testing::Outage::Dead,
+        express_session::testing::Outage::Dead,
         LAYER_TIMEOUT,
         || async {
             proxy.stop().await;
@@ -174,9 +174,9 @@ async fn the_layer_fails_fast_while_the_database_hangs_and_is_back_within_a_seco
         .unwrap();
     let lock = format!("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE", store.table());
     let holder = tokio::sync::Mutex::new(None);
-    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+    let figures = express_session::testing::an_outage_fails_fast_and_recovers(
         store,
-        express_session::store::testing::Outage::Hung,
+        express_session::testing::Outage::Hung,
         LAYER_TIMEOUT,
         || async {
             let mut transaction = admin.begin().await.unwrap();

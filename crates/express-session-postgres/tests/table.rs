@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use express_session::store::testing::record;
 use express_session::store::{CreateOutcome, Store};
+use express_session::testing::record;
 use express_session::{SessionId, Timestamp};
 use express_session_postgres::PostgresStore;
 use express_session_sql::testing;

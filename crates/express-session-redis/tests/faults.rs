@@ -324,9 +324,9 @@ async fn the_layer_fails_fast_while_redis_is_dead_and_is_back_within_a_second() 
     let server = common::RedisServer::start();
     let store = outage_store(&server).await;
     let server = Mutex::new(server);
-    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+    let figures = express_session::testing::an_outage_fails_fast_and_recovers(
         store,
-        express_session::store::testing::Outage::Dead,
+        express_session::testing::Outage::Dead,
         LAYER_TIMEOUT,
         || async { server.lock().unwrap().stop() },
         || async { server.lock().unwrap().restart() },
@@ -344,9 +344,9 @@ async fn the_layer_fails_fast_while_redis_is_hung_and_is_back_within_a_second() 
     }
     let server = common::RedisServer::start();
     let store = outage_store(&server).await;
-    let figures = express_session::store::testing::an_outage_fails_fast_and_recovers(
+    let figures = express_session::testing::an_outage_fails_fast_and_recovers(
         store,
-        express_session::store::testing::Outage::Hung,
+        express_session::testing::Outage::Hung,
         LAYER_TIMEOUT,
         || async { server.freeze(true) },
         || async { server.freeze(false) },

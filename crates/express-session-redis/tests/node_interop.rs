@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::extract::Query;
 use axum::routing::get;
 use express_session::store::Store;
-use express_session::store::testing::unreachable;
+use express_session::testing::unreachable;
 use express_session::{CookieOptions, Session, SessionError, SessionManagerLayer, SessionOptions};
 use express_session_redis::RedisStore;
 use http::Request;

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use express_session::store::testing::record;
 use express_session::store::{CreateOutcome, SaveOutcome, Store};
+use express_session::testing::record;
 use express_session::{Clock, SessionId, Timestamp};
 use express_session_sqlite::SqliteStore;
 use serde_json::json;

@@ -30,10 +30,11 @@ use http::{HeaderMap, Method, Uri};
 use serde_json::Value;
 
 use crate::cookie::{is_valid_domain, is_valid_name, is_valid_path};
+use crate::engine::guard::{DynStore, Guardable};
 use crate::id::SessionId;
 use crate::record::{Spelled, Spelling, priority_from_json, same_site_from_json, truthy};
 use crate::signature::Signer;
-use crate::store::{DynStore, Guardable, MemoryStore, Store};
+use crate::store::{MemoryStore, Store};
 use crate::time::{Clock, duration_millis};
 
 /// The `SameSite` cookie attribute.
@@ -1048,7 +1049,7 @@ impl SessionOptions {
         if let Some(breaker) = &self.hardening.breaker {
             breaker.validate()?;
         }
-        let store = store.guarded(crate::store::GuardOptions {
+        let store = store.guarded(crate::engine::guard::GuardOptions {
             timeout: self.hardening.store_timeout,
             hash_ids: self.hardening.hash_ids_at_rest,
             breaker: self.hardening.breaker,

@@ -5,7 +5,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::session::{Session, SessionError};
+use crate::engine::session::{Session, SessionError};
 
 /// Why the [`Session`] extractor failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -78,7 +78,7 @@ impl IntoResponse for SessionError {
             // After `destroy`/`unset`, or when the store failed and the layer serves without a session (that
             // failure is logged by the layer).
             SessionError::NoSession => tracing::warn!(error = %self, "session error"),
-            _ => tracing::error!(error = %crate::store::error_chain(&self), "session error"),
+            _ => tracing::error!(error = %crate::engine::guard::error_chain(&self), "session error"),
         }
         let body =
             if status == StatusCode::SERVICE_UNAVAILABLE { "session store unavailable" } else { "session error" };

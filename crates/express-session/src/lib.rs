@@ -1,4 +1,10 @@
 #![doc = include_str!("../README.md")]
+// The suite's page: in these docs when they are built with it, else on docs.rs (where every feature is on).
+#![cfg_attr(feature = "test-suite", doc = "\n\n[`testing`]: crate::testing")]
+#![cfg_attr(
+    not(feature = "test-suite"),
+    doc = "\n\n[`testing`]: https://docs.rs/express-session/latest/express_session/testing/index.html"
+)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -12,9 +18,11 @@ pub mod id;
 mod layer;
 pub mod lifecycle;
 pub mod record;
-mod session;
 pub mod signature;
 pub mod store;
+#[cfg(feature = "test-suite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-suite")))]
+pub mod testing;
 mod time;
 
 #[cfg(test)]
@@ -24,11 +32,11 @@ pub use config::{
     CircuitBreaker, ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure,
     SessionOptions, StoreNotReady, Unset,
 };
+pub use engine::session::{Session, SessionError};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
 pub use id::SessionId;
 pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, TlsConnection};
 pub use record::{Record, RecordError, SessionCookie};
-pub use session::{Session, SessionError};
 pub use store::{MemoryStore, Store, StoreError};
 pub use time::{Clock, Timestamp};

@@ -1,6 +1,6 @@
 //! Issue 13's defects in the layer and the session handle, each reproduced through the HTTP layer (an axum router
 //! driven with `oneshot`) on MemoryStore with a manual clock. The same scenarios on every store, in real time,
-//! are in the shared store suite (`express_session::store::testing`).
+//! are in the shared store suite (`express_session::testing`).
 
 mod common;
 

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use express_session::SessionId;
-use express_session::store::testing::unreachable;
+use express_session::testing::unreachable;
 use express_session_redis::{RedisStore, RedisStoreBuilder};
 
 /// The shared Redis the store tests use: `REDIS_URL`, default `redis://127.0.0.1:6379`.

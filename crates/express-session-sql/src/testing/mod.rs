@@ -7,10 +7,10 @@
 //!   [`idle_connections_killed_between_calls_are_replaced`], [`a_server_that_goes_away_and_comes_back`],
 //!   [`node_and_rust_share_one_table`], [`values_rust_cannot_hold_survive_a_rust_write`] (through the session
 //!   layer), [`prune_deletes_exactly_the_expired_rows_in_batches`],
-//!   [`the_pruning_task_runs_and_stops`]. Cases that need no SQL are in `express_session::store::testing`.
+//!   [`the_pruning_task_runs_and_stops`]. Cases that need no SQL are in `express_session::testing`.
 //!
 //! Helpers that find a service missing return `None` and say so on stderr, or panic under
-//! `REQUIRE_SERVICES=1` (see `express_session::store::testing::unreachable`).
+//! `REQUIRE_SERVICES=1` (see `express_session::testing::unreachable`).
 
 mod node_values;
 
@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use express_session::store::testing::{record, unreachable};
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome};
+use express_session::testing::{record, unreachable};
 use express_session::{Record, SessionId, Timestamp};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};

@@ -13,9 +13,9 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions};
+use crate::engine::guard::StoreFailure;
+use crate::engine::session::{Session, SessionError};
 use crate::engine::{self, Begin, Transport};
-use crate::session::{Session, SessionError};
-use crate::store::StoreFailure;
 
 /// A request extension that tells the layer the request is secure (express: `req.secure`, which Express derives
 /// from its `trust proxy` setting).
@@ -185,7 +185,7 @@ fn log_error(outcome: &'static str, error: Option<&SessionError>, failure: Optio
             tracing::error!(error = %failure.message, later_failures = failure.more, "session store failed; {outcome}");
         }
         (None, Some(error)) => {
-            tracing::error!(error = %crate::store::error_chain(error), "session middleware failed; {outcome}");
+            tracing::error!(error = %crate::engine::guard::error_chain(error), "session middleware failed; {outcome}");
         }
         (None, None) => {}
     }

@@ -1,0 +1,212 @@
+//! Change tracking, pure: the changes a handler made (to re-apply on a newer record after a lost race), and
+//! express's `originalHash` / `savedHash` (whether the data was modified, or saved as it is).
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::error::{SessionError, check_depth};
+use crate::record::CREATED_AT_KEY;
+
+pub(super) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;
+
+/// One change a handler made, kept so that it can be re-applied on the latest record when a save loses a race.
+#[derive(Clone)]
+pub(super) enum Change {
+    Set(String, Value),
+    Remove(String),
+    Update(String, UpdateFn),
+    Clear,
+}
+
+impl Change {
+    /// The one key the change sets or updates; `None` for a change that can remove keys (and so move them).
+    pub(super) fn key(&self) -> Option<&str> {
+        match self {
+            Change::Set(key, _) | Change::Update(key, _) => Some(key),
+            Change::Remove(_) | Change::Clear => None,
+        }
+    }
+
+    pub(super) fn apply(&self, data: &mut Map<String, Value>) -> Result<(), SessionError> {
+        // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
+        fn put(data: &mut Map<String, Value>, key: &str, value: Value) {
+            match data.get_mut(key) {
+                // A value kept as its stored text that the new value equals (the handler wrote back what it read):
+                // the text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives
+                // the same text) and Node's bytes are kept.
+                Some(slot)
+                    if crate::record::raw_text(slot).is_some_and(|text| {
+                        crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))
+                    }) => {}
+                Some(slot) => *slot = value,
+                None => {
+                    data.insert(key.to_owned(), value);
+                }
+            }
+        }
+        match self {
+            Change::Set(k, v) => put(data, k, v.clone()),
+            Change::Remove(k) => {
+                data.shift_remove(k);
+            }
+            Change::Update(k, f) => {
+                let new = f(data.get(k))?;
+                check_depth(&new)?;
+                put(data, k, new);
+            }
+            // The creation stamp is the session's age, not its data: clearing keeps it, or clearing would
+            // restart the absolute timeout.
+            Change::Clear => data.retain(|key, _| key == CREATED_AT_KEY),
+        }
+        Ok(())
+    }
+}
+
+/// express's `savedHash`, lazily: `Original` means "the data as loaded or created".
+#[derive(Clone, PartialEq)]
+pub(super) enum SavedHash {
+    Unset,
+    Original,
+    Value(Map<String, Value>),
+}
+
+/// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
+/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
+pub(super) fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => same_data(x, y),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
+        _ => a == b,
+    }
+}
+
+/// [`same_json`] for the session data.
+pub(super) fn same_data(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
+    x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+}
+
+/// express's `originalHash` (the data as loaded, to tell whether the request modified it), kept as small as it
+/// can be: while the request only sets or updates keys, the original values of those keys (assigning to a key
+/// keeps its place and a new key goes last, so nothing else can differ); once a key is removed, the data is
+/// cleared or reloaded, a copy of the whole original data.
+pub(super) enum Original {
+    Keys(Vec<(String, Option<Value>)>),
+    Full(Map<String, Value>),
+}
+
+impl Original {
+    /// Remembers what `key` (`None`: every key) holds in `data` before a change, unless already known.
+    pub(super) fn note(&mut self, data: &Map<String, Value>, key: Option<&str>) {
+        match (&mut *self, key) {
+            (Original::Full(_), _) => {}
+            (Original::Keys(keys), Some(key)) => {
+                if !keys.iter().any(|(k, _)| k == key) {
+                    keys.push((key.to_owned(), data.get(key).cloned()));
+                }
+            }
+            (Original::Keys(keys), None) => {
+                // Put the noted keys back: set keys in place, new keys (appended last) out.
+                let mut full = data.clone();
+                for (key, value) in keys.drain(..) {
+                    match value {
+                        Some(value) => {
+                            if let Some(slot) = full.get_mut(&key) {
+                                *slot = value;
+                            }
+                        }
+                        None => {
+                            full.shift_remove(&key);
+                        }
+                    }
+                }
+                *self = Original::Full(full);
+            }
+        }
+    }
+
+    /// Whether `data` has the same JSON text as the original.
+    pub(super) fn same_as(&self, data: &Map<String, Value>) -> bool {
+        match self {
+            Original::Full(original) => same_data(original, data),
+            Original::Keys(keys) => keys.iter().all(|(key, original)| match (original, data.get(key)) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same_json(a, b),
+                _ => false,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            _ => unreachable!(),
+        }
+    }
+
+    /// express compares `JSON.stringify` output: key order counts, at every depth; equal JSON is unmodified.
+    #[test]
+    fn modification_is_judged_on_the_json_text() {
+        let a = map(json!({"x": 1, "y": {"p": [1, {"q": 2}], "r": "s"}}));
+        assert!(same_data(&a, &a.clone()));
+        assert!(!same_data(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
+        assert!(!same_data(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
+        assert!(!same_data(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
+        assert!(!same_data(&a, &map(json!({"x": 1}))));
+    }
+
+    /// The per-key original gives the same verdict as a full copy, whatever the sequence of changes.
+    #[test]
+    fn the_per_key_original_judges_as_a_full_copy_does() {
+        let start = map(json!({"a": 1, "b": {"c": [1, 2]}, "d": "x"}));
+        let steps: Vec<Change> = vec![
+            Change::Set("a".into(), json!(2)),
+            Change::Set("a".into(), json!(1)),
+            Change::Set("e".into(), json!(null)),
+            Change::Remove("e".into()),
+            Change::Set("b".into(), json!({"c": [1, 2]})),
+            Change::Remove("a".into()),
+            Change::Set("a".into(), json!(1)),
+            Change::Clear,
+            Change::Set("d".into(), json!("x")),
+        ];
+        // Every prefix of every rotation of the steps: the lazy original and a full copy agree at each point.
+        let mut checked = 0;
+        for rotation in 0..steps.len() {
+            let order: Vec<&Change> = steps.iter().cycle().skip(rotation).take(steps.len()).collect();
+            for len in 0..=order.len() {
+                let mut data = start.clone();
+                let mut original = Original::Keys(Vec::new());
+                for change in &order[..len] {
+                    original.note(&data, change.key());
+                    change.apply(&mut data).unwrap();
+                }
+                assert_eq!(
+                    original.same_as(&data),
+                    same_data(&start, &data),
+                    "after {len} steps of rotation {rotation}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, steps.len() * (steps.len() + 1));
+        // Changing a value and changing it back is no modification; a new key, a removal or a reorder is one.
+        let mut data = start.clone();
+        let mut original = Original::Keys(Vec::new());
+        original.note(&data, Some("a"));
+        Change::Set("a".into(), json!(5)).apply(&mut data).unwrap();
+        assert!(!original.same_as(&data));
+        Change::Set("a".into(), json!(1)).apply(&mut data).unwrap();
+        assert!(original.same_as(&data));
+        original.note(&data, None);
+        Change::Remove("a".into()).apply(&mut data).unwrap();
+        Change::Set("a".into(), json!(1)).apply(&mut data).unwrap();
+        assert!(!original.same_as(&data), "a moved to the end: the JSON text differs");
+    }
+}

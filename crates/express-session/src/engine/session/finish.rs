@@ -1,0 +1,172 @@
+//! The end of the request: what to store and which `Set-Cookie` to send.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::changes::{SavedHash, same_data};
+use super::save::WriteOutcome;
+use super::{Gone, Phase, Session, SessionError};
+use crate::config::{OnStoreError, Unset};
+use crate::id::SessionId;
+use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
+use crate::record::{Record, SessionCookie};
+use crate::store::TouchOutcome;
+use crate::time::Timestamp;
+
+/// What the end of a request produced.
+#[derive(Debug, Default)]
+pub(crate) struct Finished {
+    /// The `Set-Cookie` value to append, if express would send one (or the removal cookie after a destroy).
+    pub(crate) set_cookie: Option<String>,
+    /// The handler used the session or a cookie is sent: the response depends on the session.
+    pub(crate) used: bool,
+    /// A `Secure` cookie would have been sent but the request is not secure (express: "not secured").
+    pub(crate) secure_cookie_held_back: bool,
+}
+
+impl Session {
+    /// The end of the request: express's header-time and `res.end` work. Decides, writes, and returns the
+    /// `Set-Cookie` to send.
+    pub(crate) async fn finish(&self) -> Result<Finished, SessionError> {
+        let config = Arc::clone(&self.shared.config);
+        let mut state = self.shared.state.lock().await;
+        let rules = Rules {
+            save_uninitialized: config.save_uninitialized,
+            rolling: config.rolling,
+            unset_destroy: config.unset == Unset::Destroy,
+        };
+        if matches!(state.phase, Phase::Unloaded) {
+            let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
+            if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
+                // The outcome depends only on whether the record exists (see `must_load_untouched`).
+                match self.store().refresh(&id).await {
+                    Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
+                    Ok(TouchOutcome::Gone) => {
+                        let cookie = config.new_cookie(self.shared.request_secure);
+                        state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
+                    }
+                    // Logged once, by the layer, at the end of the request.
+                    Err(_) if config.hardening.on_store_error == OnStoreError::ServeWithoutSession => {
+                        return Ok(Finished::default());
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            } else {
+                self.load(&mut state).await?;
+            }
+        }
+        let (has_session, session_id) = match &state.phase {
+            Phase::Active(a) => (true, a.id.clone()),
+            // Only a stored session has something for `unset: 'destroy'` to destroy.
+            Phase::Gone(gone) => (false, gone.id.clone().filter(|_| gone.stored)),
+            Phase::Unloaded => return Err(SessionError::NoSession),
+        };
+        let accessed = state.accessed;
+        let now = config.clock.now();
+        let current = match &state.phase {
+            Phase::Active(a) => Some(a.record.data()),
+            _ => None,
+        };
+        // Unchanged since the original unless a change (or reload) happened and the data differs.
+        let same_as_original = |data: &Map<String, Value>| match &state.original {
+            Some(original) if state.touched_data => original.same_as(data),
+            _ => true,
+        };
+        let modified = state.id_changed || current.is_some_and(|data| !same_as_original(data));
+        let saved = !state.id_changed
+            && current.is_some_and(|data| match &state.saved_hash {
+                SavedHash::Unset => false,
+                SavedHash::Original => same_as_original(data),
+                SavedHash::Value(saved) => same_data(data, saved),
+            });
+        let (cookie_has_expires, cookie_secure) = match &state.phase {
+            Phase::Active(a) => (a.record.cookie().expires().is_some(), a.record.cookie().secure()),
+            _ => (false, false),
+        };
+        // A new session's id exists for express from the start; here it may not be generated yet.
+        let has_session_id = session_id.is_some() || has_session;
+        let cookie_id_matches = match (&self.shared.cookie_id, &session_id) {
+            (Some(c), Some(s)) => c == s && !state.id_changed,
+            _ => false,
+        };
+        let facts = Facts {
+            has_session,
+            has_session_id,
+            cookie_id_matches,
+            modified,
+            saved,
+            saved_hash_set: !matches!(state.saved_hash, SavedHash::Unset),
+            cookie_has_expires,
+            cookie_secure,
+            request_secure: self.shared.request_secure,
+        };
+        let Decision { store: action, set_cookie } = lifecycle::decide(&facts, &rules);
+        // Header time held a `Secure` cookie back that a secure request would have got.
+        let held_back = !set_cookie
+            && facts.cookie_secure
+            && !facts.request_secure
+            && lifecycle::decide(&Facts { request_secure: true, ..facts }, &rules).set_cookie;
+        if let Phase::Active(active) = &mut state.phase {
+            active.record.cookie_mut().touch(now);
+        }
+        let mut gone = false;
+        match action {
+            StoreAction::Nothing => {}
+            StoreAction::Destroy => {
+                if let Some(id) = &session_id {
+                    self.store().destroy(id).await?;
+                }
+            }
+            StoreAction::Touch => {
+                let active = Self::active_mut(&mut state);
+                if let Some(id) = &active.id {
+                    // Destroyed (or moved by `cycle_id`) since it was read: a rolling cookie would name a dead
+                    // session, and could overwrite the cookie another request just sent for the session's new id.
+                    gone = self.store().touch(id, &active.record).await? == TouchOutcome::Gone;
+                }
+            }
+            StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
+        }
+        if let Phase::Gone(Gone { destroyed_cookie: Some(cookie), .. }) = &state.phase
+            && config.hardening.clear_cookie_on_destroy
+            && self.shared.cookie_id.is_some()
+        {
+            return Ok(Finished { set_cookie: self.removal_cookie(cookie), used: true, ..Finished::default() });
+        }
+        if !set_cookie || gone {
+            return Ok(Finished { set_cookie: None, used: accessed, secure_cookie_held_back: held_back && !gone });
+        }
+        let active = Self::active_mut(&mut state);
+        let id = self.ensure_id(active)?;
+        Ok(Finished {
+            set_cookie: self.set_cookie_value(&id, active.record.cookie()),
+            used: true,
+            ..Finished::default()
+        })
+    }
+
+    /// The cookie that makes the browser drop the session cookie: same name, path, domain and attributes, an
+    /// empty value and an expiry in 1970.
+    fn removal_cookie(&self, cookie: &SessionCookie) -> Option<String> {
+        let mut expired = cookie.clone();
+        expired.expires = Some(Timestamp::from_millis(0));
+        crate::cookie::set_cookie_header(&self.config().name, "", &expired).ok()
+    }
+
+    /// The `Set-Cookie` value for the session, or `None` (logged) when an attribute cannot be written, as
+    /// express then sends no cookie.
+    fn set_cookie_value(&self, id: &SessionId, cookie: &SessionCookie) -> Option<String> {
+        let config = self.config();
+        let mut value = String::with_capacity(id.as_str().len() + 48);
+        value.push_str("s:");
+        value.push_str(&config.signer.sign(id.as_str()));
+        match crate::cookie::set_cookie_header(&config.name, &value, cookie) {
+            Ok(text) => Some(text),
+            Err(error) => {
+                tracing::error!(session = %id.log_hash(), %error, "session cookie not sent");
+                None
+            }
+        }
+    }
+}
