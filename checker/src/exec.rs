@@ -232,16 +232,16 @@ pub fn id_of(pair: &str) -> Option<String> {
     if value.is_empty() {
         return Some(String::new());
     }
-    let decoded = express_session::cookie::decode_uri_component(value.as_bytes())?;
+    let decoded = express_session::wire::decode_uri_component(value.as_bytes())?;
     let signed = decoded.strip_prefix("s:")?;
-    let id = express_session::signature::unsign(signed, SECRET.as_bytes())?;
+    let id = express_session::wire::unsign(signed, SECRET.as_bytes())?;
     Some(id.to_owned())
 }
 
 /// The `Cookie` header for a session id.
 pub fn cookie_for(id: &str) -> String {
-    let signed = express_session::signature::sign(id, SECRET.as_bytes());
-    format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")))
+    let signed = express_session::wire::sign(id, SECRET.as_bytes());
+    format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")))
 }
 
 /// Sends one request and waits for its answer (a panic in the service is caught and reported).

@@ -2,8 +2,8 @@
 //! nothing, never a panic; and a value that verifies must be the signed value itself.
 #![no_main]
 
-use express_session::cookie::cookie_value;
-use express_session::signature::{Signer, sign};
+use express_session::wire::cookie_value;
+use express_session::wire::{Signer, sign};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! a header with no control characters and no `;` smuggled into a value, or an error; never a panic.
 #![no_main]
 
-use express_session::cookie::set_cookie_header;
+use express_session::wire::set_cookie_header;
 use express_session::{SessionCookie, Timestamp};
 use libfuzzer_sys::fuzz_target;
 

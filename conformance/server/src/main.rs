@@ -15,10 +15,11 @@ use axum::extract::{Json, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use express_session::options::StoreNotReady;
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use express_session::{
     CookieOptions, IsSecure, MemoryStore, Record, Session, SessionError, SessionId, SessionManagerLayer,
-    SessionOptions, StoreNotReady, Timestamp,
+    SessionOptions, Timestamp,
 };
 use serde_json::{Value, json};
 

@@ -3,12 +3,17 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod batch;
+mod builder;
+mod command;
 mod connection;
 mod expiry;
+mod guard;
+mod scan;
 mod store;
 
+pub use builder::RedisStoreBuilder;
 pub use connection::RedisConnection;
-pub use store::{RedisStore, RedisStoreBuilder};
+pub use store::RedisStore;
 
 /// The `redis` crate this store is built on, for building a [`RedisConnection`] yourself.
 pub use redis;

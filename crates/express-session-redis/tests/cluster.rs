@@ -1,16 +1,27 @@
 //! The store on a Redis Cluster: a 3-primary cluster of the test's own, started once for this test binary from
 //! Debian's `redis-server` on free ports (`redis-cli --cluster create`), and torn down when the binary exits. The
 //! whole shared suite runs on it, each case under its own prefix, plus a check that `all`, `len` and `clear` see
-//! the keys of every primary, and (on a second cluster) a primary killed and restarted under the store.
+//! the keys of every primary, (on a second cluster) a primary killed and restarted under the store, and writes
+//! whose reply is lost (a proxy in front of every node drops the connection after the command went through), which
+//! redis-rs's cluster connection sends again.
 
 mod common;
+#[path = "common/proxy.rs"]
+mod proxy;
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use express_session::store::{SaveOutcome, Store};
-use express_session::{Record, SessionCookie, SessionId};
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use express_session::store::{CreateOutcome, SaveOutcome, Store};
+use express_session::{Record, Session, SessionCookie, SessionError, SessionId, SessionManagerLayer, SessionOptions};
 use express_session_redis::RedisStore;
+use http::{Request, StatusCode};
+use redis::cluster::{ClusterClientBuilder, NodeAddress};
+use tower::ServiceExt as _;
 
 static CLUSTER: OnceLock<Option<common::Cluster>> = OnceLock::new();
 
@@ -120,4 +131,252 @@ async fn a_restarted_primary_is_reconnected_with_its_records() {
         assert!(matches!(store.save_if(id, &next, &read.version).await.unwrap(), SaveOutcome::Saved(_)));
     }
     assert_eq!(store.len().await.unwrap(), ids.len());
+}
+
+/// A store on the shared test cluster whose connections all go through proxies (one per node) that share `trap`:
+/// the cluster connection learns the nodes' own addresses (`CLUSTER SLOTS`) and maps each to its proxy.
+async fn store_behind_proxies(prefix: &str) -> Option<(RedisStore, Arc<proxy::Trap>, Vec<proxy::Proxy>)> {
+    cluster_store().await?;
+    let cluster = CLUSTER.get().and_then(Option::as_ref).expect("started");
+    let trap = Arc::new(proxy::Trap::default());
+    let mut proxies = Vec::new();
+    let mut map = HashMap::new();
+    for &port in &cluster.ports {
+        let proxy = proxy::Proxy::start(port, trap.clone()).await;
+        map.insert(NodeAddress::new("127.0.0.1", port), NodeAddress::new("127.0.0.1", proxy.port));
+        proxies.push(proxy);
+    }
+    let urls: Vec<String> = proxies.iter().map(|p| format!("redis://127.0.0.1:{}", p.port)).collect();
+    let client = ClusterClientBuilder::new(urls)
+        .node_address_map(map)
+        .connection_timeout(Duration::from_secs(5))
+        .response_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let connection = client.get_async_connection().await.unwrap();
+    // Every node knows the store's scripts beforehand, so that a lost reply is never a `NOSCRIPT`.
+    for url in cluster.urls() {
+        let mut node = common::raw(&url).await;
+        for script in SCRIPTS {
+            redis::Script::new(script).load_async(&mut node).await.unwrap();
+        }
+    }
+    Some((common::builder(prefix).build(connection), trap, proxies))
+}
+
+const SCRIPTS: [&str; 5] = [
+    include_str!("../src/lua/save_if.lua"),
+    include_str!("../src/lua/save_if_cluster.lua"),
+    include_str!("../src/lua/create_cluster.lua"),
+    include_str!("../src/lua/get_with_ttl.lua"),
+    include_str!("../src/lua/refresh.lua"),
+];
+
+/// The bytes that identify a `save_if` on `key` in the proxies' traffic: a script call on the key (the requests
+/// here read live records, which is a plain `GET`, so the only script they run on the key is the `save_if`).
+fn save_if_on(key: &str) -> Vec<Vec<u8>> {
+    vec![b"EVALSHA".to_vec(), key.as_bytes().to_vec()]
+}
+
+async fn incr(session: Session) -> Result<String, SessionError> {
+    Ok(session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?.to_string())
+}
+
+async fn send(app: &Router, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
+    let mut request = Request::builder().uri("/incr");
+    if let Some(cookie) = cookie {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    (status, cookie, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The one session under the store's prefix.
+async fn only_session(store: &RedisStore) -> (SessionId, Record) {
+    let mut all = store.all().await.unwrap();
+    assert_eq!(all.len(), 1, "one session");
+    all.pop().unwrap()
+}
+
+/// redis-rs's cluster connection sends a command again after its connection broke with the reply outstanding.
+/// A `save_if` whose first send was applied must not then report a conflict (the layer would apply the
+/// request's change a second time): an `update` counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_whose_reply_is_lost_counts_once() {
+    let Some((store, trap, _proxies)) = store_behind_proxies(&common::unique_prefix("cluster-resend")).await else {
+        return;
+    };
+    let layer = SessionManagerLayer::new(
+        SessionOptions::new().secret("a secret of at least thirty-two bytes, for the test").store(store.clone()),
+    )
+    .unwrap();
+    let app = Router::new().route("/incr", get(incr)).layer(layer);
+
+    let (status, cookie, body) = send(&app, None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
+    let cookie = cookie.expect("a session cookie");
+    let (id, _) = only_session(&store).await;
+
+    for expected in 2..=4u64 {
+        trap.arm(save_if_on(&store.key(&id)));
+        let (status, _, body) = send(&app, Some(&cookie)).await;
+        assert_eq!(trap.fired(), usize::try_from(expected - 1).unwrap(), "the save_if's reply was lost");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let stored = store.get(&id).await.unwrap().expect("the session").record;
+        assert_eq!(stored.data()["n"], expected, "counted once");
+        assert_eq!(body, expected.to_string());
+    }
+}
+
+/// The same at the store: the resent `save_if` reports `Saved` (its first send wrote the record), and a resent
+/// `create` reports `Created`, not `Exists`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_whose_reply_is_lost_report_what_their_first_send_did() {
+    let Some((store, trap, _proxies)) = store_behind_proxies(&common::unique_prefix("cluster-resend-store")).await
+    else {
+        return;
+    };
+    let mut cookie = SessionCookie::default();
+    cookie.set_max_age(Some(Duration::from_secs(600)), store.now());
+    let id = SessionId::generate();
+    let mut record = Record::new(cookie);
+    record.data_mut().insert("n".into(), 1.into());
+
+    // (The first command on this key is the create.)
+    trap.arm(vec![store.key(&id).into_bytes()]);
+    assert!(matches!(store.create(&id, &record).await.unwrap(), CreateOutcome::Created(_)));
+    assert_eq!(trap.fired(), 1);
+
+    let read = store.get(&id).await.unwrap().expect("created");
+    let mut next = read.record.clone();
+    next.data_mut().insert("n".into(), 2.into());
+    trap.arm(save_if_on(&store.key(&id)));
+    let outcome = store.save_if(&id, &next, &read.version).await.unwrap();
+    assert_eq!(trap.fired(), 2);
+    let SaveOutcome::Saved(version) = outcome else { panic!("the resent save_if reported {outcome:?}") };
+    let current = store.get(&id).await.unwrap().expect("saved");
+    assert_eq!(current.record.data()["n"], 2);
+    assert_eq!(current.version, version);
+
+    // A stale version is still a conflict, with or without a lost reply.
+    trap.arm(save_if_on(&store.key(&id)));
+    assert_eq!(store.save_if(&id, &next, &read.version).await.unwrap(), SaveOutcome::Conflict);
+    assert_eq!(trap.fired(), 3);
+}
+
+/// `CLUSTER KEYSLOT` of `key` on `node`.
+async fn keyslot(node: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query_async(node).await.unwrap()
+}
+
+/// Every key of the cluster that matches `pattern`.
+async fn scan_cluster(urls: &[String], pattern: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for url in urls {
+        let mut node = common::raw(url).await;
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut node)
+                .await
+                .unwrap();
+            found.extend(keys);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+    found
+}
+
+/// The rule the token keys rest on, asked of the real cluster: Redis hashes only a key's first non-empty `{…}`
+/// (else the whole key), so `K` and `{K}:w:…` share a slot when `K` holds no `}`, and a key with a hash tag shares
+/// its slot with any key of the same tag. Then the token keys themselves: they share their session's slot (a
+/// script touching two slots would fail with `CROSSSLOT`), expire within twice the time limit plus a second, and
+/// stay out of `SCAN MATCH prefix*` (connect-redis's `all`, `length`, `clear`) and the store's `all`, `len`,
+/// `clear`, whatever braces the prefix or the ids hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_keys_share_the_session_slot_expire_and_stay_out_of_scans() {
+    if cluster_store().await.is_none() {
+        return;
+    }
+    let cluster = CLUSTER.get().and_then(Option::as_ref).expect("started");
+    let mut node = common::raw(&cluster.urls()[0]).await;
+    for key in ["sess:abc", "sess:Xk3_-9QzP0aBcDeFgHiJkLmNoPqRsTuV", "sess:{abc", "a{b"] {
+        assert_eq!(keyslot(&mut node, &format!("{{{key}}}:w:t.1")).await, keyslot(&mut node, key).await, "{key}");
+    }
+    for (key, tagged) in [("{app}:sess:abc", "{app}:w:t.1"), ("sess:{u1}x", "{u1}:w:t.1")] {
+        assert_eq!(keyslot(&mut node, tagged).await, keyslot(&mut node, key).await, "{key}");
+    }
+    // And redis-rs's slot function, which the token keys are checked against in the unit tests, is the cluster's.
+    for key in ["sess:abc", "{app}:x", "a}b", "{}x{y}", "}{", "~{sess:abc}:w:t.1", ""] {
+        let ours = redis::cluster_routing::Slot::for_key(key);
+        let slot = u16::try_from(keyslot(&mut node, key).await).unwrap();
+        assert_eq!(ours, redis::cluster_routing::Slot::new(slot).unwrap(), "{key}");
+    }
+
+    let unique = SessionId::generate();
+    let unique = &unique.as_str()[..12];
+    for prefix in [
+        format!("test:guard:{unique}:"),
+        format!("{{test-guard-{unique}}}:"),
+        format!("{{}}test:guard:{unique}:"),
+        format!("test}}guard:{unique}:"),
+    ] {
+        let store =
+            common::builder(&prefix).timeout(Duration::from_secs(2)).connect_cluster(cluster.urls()).await.unwrap();
+        let mut cookie = SessionCookie::default();
+        cookie.set_max_age(Some(Duration::from_secs(600)), store.now());
+        let ids: Vec<SessionId> = ["a}b", "{c}", "plain"]
+            .iter()
+            .map(|tail| SessionId::new(format!("{}{tail}", SessionId::generate().as_str())).unwrap())
+            .chain((0..10).map(|_| SessionId::generate()))
+            .collect();
+        for id in &ids {
+            let mut record = Record::new(cookie.clone());
+            assert!(matches!(store.create(id, &record).await, Ok(CreateOutcome::Created(_))), "{prefix}{id:?}");
+            let read = store.get(id).await.unwrap().expect("created");
+            record.data_mut().insert("n".into(), 1.into());
+            let saved = store.save_if(id, &record, &read.version).await;
+            assert!(matches!(saved, Ok(SaveOutcome::Saved(_))), "{prefix}{id:?}: {saved:?}");
+        }
+        // connect-redis's view (its pattern is the prefix as given, and these have no glob characters).
+        let mut seen = scan_cluster(&cluster.urls(), &format!("{prefix}*")).await;
+        seen.sort();
+        let mut expected: Vec<String> = ids.iter().map(|id| store.key(id)).collect();
+        expected.sort();
+        assert_eq!(seen, expected, "{prefix}");
+        assert_eq!(store.len().await.unwrap(), ids.len(), "{prefix}");
+        assert_eq!(store.all().await.unwrap().len(), ids.len(), "{prefix}");
+        store.clear().await.unwrap();
+        assert_eq!(store.len().await.unwrap(), 0, "{prefix}");
+    }
+
+    // The common form, `{prefix + id}:w:…`, named after its session: in its slot, expiring within 2 × 2 s + 1 s.
+    let prefix = format!("test:guard-ttl:{unique}:");
+    let store = common::builder(&prefix).timeout(Duration::from_secs(2)).connect_cluster(cluster.urls()).await.unwrap();
+    let id = SessionId::generate();
+    let mut cookie = SessionCookie::default();
+    cookie.set_max_age(Some(Duration::from_secs(600)), store.now());
+    assert!(matches!(store.create(&id, &Record::new(cookie)).await, Ok(CreateOutcome::Created(_))));
+    let tokens = scan_cluster(&cluster.urls(), &format!("{{{}}}:w:*", store.key(&id))).await;
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(keyslot(&mut node, &tokens[0]).await, keyslot(&mut node, &store.key(&id)).await);
+    let client = redis::cluster::ClusterClient::new(cluster.urls()).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let pttl: i64 = redis::cmd("PTTL").arg(&tokens[0]).query_async(&mut connection).await.unwrap();
+    assert!((1..=5_000).contains(&pttl), "{pttl}");
+    store.clear().await.unwrap();
 }

@@ -40,7 +40,7 @@ async fn send(app: &Router, path: &str, cookie: Option<&str>) -> (u16, String, O
 
 fn id_of(cookie: &str) -> SessionId {
     let value = cookie.split_once('=').unwrap().1;
-    let decoded = express_session::cookie::decode_uri_component(value.as_bytes()).unwrap();
+    let decoded = express_session::wire::decode_uri_component(value.as_bytes()).unwrap();
     SessionId::new(decoded.strip_prefix("s:").unwrap().rsplit_once('.').unwrap().0).unwrap()
 }
 

@@ -214,7 +214,7 @@ async fn values_rust_cannot_hold_survive_a_rust_write() {
     let deep = format!("{}1{}", "[".repeat(600), "]".repeat(600));
     // `"😀".slice(0, 1)`: half an emoji.
     let data = format!(r#"{{"half":"\ud83d","deep":{deep},"tiny":0.000001,"n":"1"}}"#);
-    let import = format!("/import?sameSite=&json={}", express_session::cookie::encode_uri_component(&data));
+    let import = format!("/import?sameSite=&json={}", express_session::wire::encode_uri_component(&data));
     let imported = common::http_get(node.port, &import, Some(&cookie)).await;
     assert_eq!(imported.status, 200, "{}", imported.body);
     let key = format!("{prefix}{id}");

@@ -11,10 +11,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
-use express_session::cookie::{cookie_value, set_cookie_header};
 use express_session::lifecycle::{Facts, Rules, decide};
-use express_session::signature::Signer;
 use express_session::store::Store;
+use express_session::wire::Signer;
+use express_session::wire::{cookie_value, set_cookie_header};
 use express_session::{MemoryStore, Record, Session, SessionCookie, SessionId, SessionManagerLayer, SessionOptions};
 use tower::ServiceExt;
 
@@ -26,7 +26,7 @@ fn cookies(c: &mut Criterion) {
     let signed = format!("s:{}", signer.sign(id.as_str()));
     let header = format!(
         "_ga=GA1.1.123456789.1700000000; theme=dark; connect.sid={}; csrf=abcdef",
-        express_session::cookie::encode_uri_component(&signed)
+        express_session::wire::encode_uri_component(&signed)
     );
     c.bench_function("cookie header parse + unsign", |b| {
         b.iter(|| {

@@ -1,15 +1,17 @@
 //! The start of a request, over plain inputs: express-session's entry gates and cookie reading. Adapters (the
 //! tower layer, later actix) call this and [`Session::finish`](crate::Session) and nothing else.
 
+pub(crate) mod config;
 pub(crate) mod guard;
 pub(crate) mod session;
 
 use std::sync::Arc;
 
-use crate::config::{Config, RequestHead, StoreNotReady};
+use self::config::Config;
 use crate::cookie::signed_session_value;
 use crate::engine::session::Session;
 use crate::id::SessionId;
+use crate::options::{RequestHead, StoreNotReady};
 
 /// What the layer does with a request.
 #[derive(Debug)]

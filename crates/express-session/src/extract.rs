@@ -56,7 +56,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
 }
 
 /// `Option<Session>`: `None` where express leaves `req.session` unset (path outside the cookie path, or a store
-/// that is not ready with [`StoreNotReady::PassThrough`](crate::StoreNotReady::PassThrough)).
+/// that is not ready with [`StoreNotReady::PassThrough`](crate::options::StoreNotReady::PassThrough)).
 impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
     type Rejection = std::convert::Infallible;
 

@@ -8,7 +8,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod config;
 pub mod cookie;
 mod engine;
 #[cfg(feature = "axum")]
@@ -17,26 +16,31 @@ mod extract;
 pub mod id;
 mod layer;
 pub mod lifecycle;
+pub mod options;
 pub mod record;
-pub mod signature;
+mod signature;
 pub mod store;
 #[cfg(feature = "test-suite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-suite")))]
 pub mod testing;
 mod time;
+pub mod wire;
 
 #[cfg(test)]
 pub(crate) mod test_support;
 
-pub use config::{
-    CircuitBreaker, ConfigError, CookieOptions, OnStoreError, Priority, RequestHead, SameSite, Secret, Secure,
-    SessionOptions, StoreNotReady, Unset,
-};
+#[doc(inline)]
+pub use cookie::{Priority, SameSite, SessionCookie};
 pub use engine::session::{Session, SessionError};
 #[cfg(feature = "axum")]
 pub use extract::SessionRejection;
+#[doc(inline)]
 pub use id::SessionId;
 pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, TlsConnection};
-pub use record::{Record, RecordError, SessionCookie};
+#[doc(inline)]
+pub use options::{ConfigError, CookieOptions, Secret, Secure, SessionOptions, Unset};
+#[doc(inline)]
+pub use record::Record;
 pub use store::{MemoryStore, Store, StoreError};
+#[doc(inline)]
 pub use time::{Clock, Timestamp};

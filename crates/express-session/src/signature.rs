@@ -9,7 +9,7 @@
 //! secret list, so the HMAC key schedule is computed at start-up rather than per request.
 //!
 //! ```
-//! use express_session::signature::{sign, unsign};
+//! use express_session::wire::{sign, unsign};
 //!
 //! let signed = sign("foo", b"keyboard cat");
 //! assert_eq!(signed, "foo.76RrO0t1oL7AidII1OjH3iZCM6d0WH2GTCWnWuRqVdQ");
@@ -30,7 +30,7 @@ const TAG_LEN: usize = 43;
 /// Signs `value` with `secret`: `value + "." + base64(HMAC-SHA256)` without padding, as `cookie-signature` does.
 ///
 /// ```
-/// # use express_session::signature::sign;
+/// # use express_session::wire::sign;
 /// assert_eq!(
 ///     sign("apple", b"keyboard cat"),
 ///     "apple.D8Y+pkTAmeR0PobOhY4G97PRW+j7bUnP/5m6/On1MCU"
@@ -47,7 +47,7 @@ pub fn sign(value: &str, secret: &[u8]) -> String {
 /// contain dots), and a tag with `=` padding, in the base64url alphabet or with trailing characters fails.
 ///
 /// ```
-/// # use express_session::signature::unsign;
+/// # use express_session::wire::unsign;
 /// let input = "abc.def.R3mKOD9L1tL5Ys2h++sc4X1DmM5o++2PdB6wVkiY9VI";
 /// assert_eq!(unsign(input, b"keyboard cat"), Some("abc.def"));
 /// assert_eq!(unsign("abc.def", b"keyboard cat"), None);
@@ -62,10 +62,10 @@ pub fn unsign<'a>(input: &'a str, secret: &[u8]) -> Option<&'a str> {
 /// the prepared state instead of hashing the key again.
 ///
 /// ```
-/// use express_session::signature::Signer;
+/// use express_session::wire::Signer;
 ///
 /// let signer = Signer::new([&b"new secret"[..], &b"keyboard cat"[..]]);
-/// let old = express_session::signature::sign("foo", b"keyboard cat");
+/// let old = express_session::wire::sign("foo", b"keyboard cat");
 /// assert_eq!(signer.unsign(&old), Some("foo"));
 /// assert!(signer.sign("foo").starts_with("foo.Nc+4D/Jd"));
 /// ```

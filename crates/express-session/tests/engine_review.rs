@@ -95,9 +95,9 @@ async fn cycle_id_of_a_session_that_cannot_be_written_back_keeps_it() {
         let mut cookie = express_session::SessionCookie::default();
         cookie.set_max_age(Some(Duration::from_secs(3600)), t.clock.now());
         let data = serde_json::json!({"user": "node", "blob": "x".repeat(blob)}).as_object().unwrap().clone();
-        let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
+        let signed = express_session::wire::sign(id.as_str(), b"keyboard cat");
         let cookie_header =
-            format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+            format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")));
         (id, express_session::Record::from_parts(cookie, data), cookie_header)
     };
     // Above the limit as Node wrote it: the move goes through, nothing grew.
@@ -199,8 +199,8 @@ async fn an_unreadable_creation_stamp_does_not_make_a_session_immortal() {
         let data = serde_json::json!({"user": "node", express_session::record::CREATED_AT_KEY: stamp.clone()});
         let record = express_session::Record::from_parts(cookie, data.as_object().unwrap().clone());
         express_session::Store::create(&t.store, &id, &record).await.unwrap();
-        let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
-        let cookie = format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+        let signed = express_session::wire::sign(id.as_str(), b"keyboard cat");
+        let cookie = format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")));
         assert_eq!(t.get("/read", Some(&cookie)).await.body, "node", "{stamp}: first read");
         t.clock.advance(Duration::from_secs(61));
         assert_eq!(t.get("/read", Some(&cookie)).await.body, "anonymous", "{stamp}: the session never ends");

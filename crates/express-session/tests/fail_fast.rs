@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::routing::get;
 use common::{Counting, TestApp, options};
+use express_session::options::{CircuitBreaker, OnStoreError};
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use express_session::{
-    CircuitBreaker, Clock, MemoryStore, OnStoreError, Record, Session, SessionError, SessionId, SessionManagerLayer,
-    SessionOptions, Timestamp,
+    Clock, ConfigError, MemoryStore, Record, Session, SessionError, SessionId, SessionManagerLayer, SessionOptions,
+    Timestamp,
 };
 use http::StatusCode;
 
@@ -418,12 +419,13 @@ async fn without_the_breaker_every_request_calls_the_store() {
 fn nonsense_breaker_and_timeout_settings_are_refused_at_build() {
     let build = |options: SessionOptions| SessionManagerLayer::new(options).map(drop);
     let error = build(options().store_circuit_breaker(Some(CircuitBreaker::new().failure_threshold(0)))).unwrap_err();
+    assert_eq!(error, ConfigError::BreakerThreshold);
     assert!(error.to_string().contains("failure_threshold"), "{error}");
     for interval in [Duration::ZERO, Duration::from_secs(61)] {
         let error = build(options().store_circuit_breaker(Some(CircuitBreaker::new().probe_interval(interval))));
-        assert!(error.unwrap_err().to_string().contains("probe_interval"));
+        assert_eq!(error.unwrap_err(), ConfigError::BreakerProbeInterval { interval });
     }
-    assert!(build(options().store_timeout(Duration::ZERO)).unwrap_err().to_string().contains("store_timeout"));
+    assert_eq!(build(options().store_timeout(Duration::ZERO)).unwrap_err(), ConfigError::ZeroStoreTimeout);
     assert!(build(options().store_circuit_breaker(Some(CircuitBreaker::new().failure_threshold(5)))).is_ok());
     assert!(build(options().store_circuit_breaker(None)).is_ok());
 }

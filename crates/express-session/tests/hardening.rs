@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use common::{Fault, Faulty, TestApp, options};
-use express_session::{OnStoreError, Session, SessionError, SessionManagerLayer};
+use express_session::options::OnStoreError;
+use express_session::{Session, SessionError, SessionManagerLayer};
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, VARY};
 
@@ -102,8 +103,8 @@ async fn records_over_the_size_limit_are_refused() {
 
 #[tokio::test]
 async fn ids_in_a_foreign_format_are_not_looked_up() {
-    let signed = express_session::signature::sign("abc.def.ghi", b"keyboard cat");
-    let cookie = format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+    let signed = express_session::wire::sign("abc.def.ghi", b"keyboard cat");
+    let cookie = format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")));
     let (t, calls) = TestApp::counting(options(), routes());
     t.get("/count", Some(&cookie)).await;
     assert_eq!(calls.take(), ["create"], "not looked up");

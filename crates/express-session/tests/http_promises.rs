@@ -38,8 +38,8 @@ fn max_age(d: Duration) -> CookieOptions {
 
 /// The `name=value` cookie for `id`, signed with the test secret ("keyboard cat").
 fn cookie_for(id: &SessionId) -> String {
-    let signed = express_session::signature::sign(id.as_str(), b"keyboard cat");
-    format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")))
+    let signed = express_session::wire::sign(id.as_str(), b"keyboard cat");
+    format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")))
 }
 
 // ----- defect 1: an explicit save() stores the live expiry -----

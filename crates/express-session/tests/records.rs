@@ -26,8 +26,8 @@ fn nested_value(depth: usize) -> Value {
 
 /// The cookie that names `id`, signed with the test secret as express-session signs it.
 fn cookie_for(id: &str) -> String {
-    let signed = express_session::signature::sign(id, b"keyboard cat");
-    format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")))
+    let signed = express_session::wire::sign(id, b"keyboard cat");
+    format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")))
 }
 
 /// Stores `json` under a fresh id as the Node app's store would (the text as `JSON.stringify` wrote it).
@@ -236,7 +236,7 @@ async fn an_empty_domain_or_path_is_left_out_of_set_cookie() {
     let record = t.store.get(&SessionId::new(first.cookie_id()).unwrap()).await.unwrap().unwrap().record;
     assert_eq!(record.cookie().domain(), Some(""));
     assert_eq!(
-        express_session::cookie::set_cookie_header("connect.sid", "s:abc.def", record.cookie()).unwrap(),
+        express_session::wire::set_cookie_header("connect.sid", "s:abc.def", record.cookie()).unwrap(),
         "connect.sid=s%3Aabc.def; HttpOnly",
         "cookie.serialize('connect.sid', 's:abc.def', {{domain: '', path: '', httpOnly: true, sameSite: ''}})"
     );

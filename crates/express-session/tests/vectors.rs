@@ -128,8 +128,8 @@ async fn set_cookie_vectors_match_node() {
             // ours, only the session it stored is shared.
             let secret = &case["options"]["secret"];
             let first_secret = secret.as_str().or_else(|| secret[0].as_str()).unwrap();
-            let ours = express_session::signature::sign(id, first_secret.as_bytes());
-            let ours = express_session::cookie::encode_uri_component(&format!("s:{ours}")).into_owned();
+            let ours = express_session::wire::sign(id, first_secret.as_bytes());
+            let ours = express_session::wire::encode_uri_component(&format!("s:{ours}")).into_owned();
             if first["set_cookie"].as_str().is_some_and(|c| c.contains(&ours)) {
                 let got = set_cookies(&response);
                 assert_eq!(got.first().map(String::as_str), first["set_cookie"].as_str(), "{name}: first request");

@@ -98,8 +98,8 @@ where
     assert_eq!(stored_text(id.clone()).await, node_text, "the column keeps Node's text");
 
     // The Rust layer reads it as alice's session: no new session, no cookie.
-    let signed = express_session::signature::sign(id.as_str(), SECRET.as_bytes());
-    let cookie = format!("connect.sid={}", express_session::cookie::encode_uri_component(&format!("s:{signed}")));
+    let signed = express_session::wire::sign(id.as_str(), SECRET.as_bytes());
+    let cookie = format!("connect.sid={}", express_session::wire::encode_uri_component(&format!("s:{signed}")));
     let (status, set_cookie, body) = request("/whoami", &cookie).await;
     assert_eq!((status, set_cookie, body.as_str()), (200, None, r#"Ok(Some("alice"))"#));
 

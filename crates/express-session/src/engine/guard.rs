@@ -7,8 +7,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::config::CircuitBreaker;
 use crate::id::SessionId;
+use crate::options::CircuitBreaker;
 use crate::record::Record;
 use crate::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 

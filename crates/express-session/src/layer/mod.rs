@@ -12,10 +12,11 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::config::{Config, ConfigError, OnStoreError, RequestHead, SessionOptions};
+use crate::engine::config::Config;
 use crate::engine::guard::StoreFailure;
 use crate::engine::session::{Session, SessionError};
 use crate::engine::{self, Begin, Transport};
+use crate::options::{ConfigError, OnStoreError, RequestHead, SessionOptions};
 
 /// A request extension that tells the layer the request is secure (express: `req.secure`, which Express derives
 /// from its `trust proxy` setting).

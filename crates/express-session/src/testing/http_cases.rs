@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{cookie_for, harness, id_of, logged_in, must_get, record};
-use crate::config::{CookieOptions, SessionOptions};
 use crate::engine::session::{Session, SessionError};
 use crate::id::SessionId;
+use crate::options::{CookieOptions, SessionOptions};
 use crate::record::Record;
 use crate::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::time::Timestamp;

@@ -21,8 +21,9 @@ use std::sync::Arc;
 pub use self::http_cases::*;
 pub use self::outage::*;
 pub use self::store_cases::*;
+use crate::cookie::SessionCookie;
 use crate::id::SessionId;
-use crate::record::{Record, SessionCookie};
+use crate::record::Record;
 use crate::store::{Store, Versioned};
 
 /// What a store's test factory does when its server cannot be reached: with `REQUIRE_SERVICES=1` it panics
@@ -126,9 +127,9 @@ mod harness {
     use tower_layer::Layer as _;
     use tower_service::Service;
 
-    use crate::config::SessionOptions;
     use crate::engine::session::{Session, SessionError};
     use crate::layer::{SessionManager, SessionManagerLayer};
+    use crate::options::SessionOptions;
     use crate::store::Store;
 
     pub(super) type Handler =
@@ -214,7 +215,7 @@ mod harness {
 /// The session id inside a `name=value` session cookie.
 fn id_of(cookie: &str) -> SessionId {
     let value = cookie.split_once('=').map(|(_, v)| v).unwrap_or_default();
-    let decoded = crate::cookie::decode_uri_component(value.as_bytes()).expect("an encoded cookie");
+    let decoded = crate::wire::decode_uri_component(value.as_bytes()).expect("an encoded cookie");
     let signed = decoded.strip_prefix("s:").expect("a signed cookie");
     SessionId::new(signed.rsplit_once('.').expect("a signature").0).expect("an id")
 }
@@ -229,5 +230,5 @@ async fn logged_in<S: Store>(store: &Arc<S>) -> String {
 /// The session cookie (`name=value`) for `id`, signed with the test secret.
 fn cookie_for(id: &SessionId) -> String {
     let signed = crate::signature::sign(id.as_str(), harness::SECRET.as_bytes());
-    format!("connect.sid={}", crate::cookie::encode_uri_component(&format!("s:{signed}")))
+    format!("connect.sid={}", crate::wire::encode_uri_component(&format!("s:{signed}")))
 }

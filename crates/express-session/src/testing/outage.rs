@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{cookie_for, harness, id_of};
-use crate::config::SessionOptions;
 use crate::engine::session::Session;
 use crate::id::SessionId;
 use crate::layer::SessionManagerLayer;
+use crate::options::SessionOptions;
 use crate::store::Store;
 
 /// Through the HTTP layer, over a store whose backend cannot be reached (its calls fail with

@@ -36,7 +36,7 @@ impl Reply {
     pub fn cookie_id(&self) -> String {
         let value = self.cookie();
         let value = value.split_once('=').unwrap().1;
-        let decoded = express_session::cookie::decode_uri_component(value.as_bytes()).unwrap();
+        let decoded = express_session::wire::decode_uri_component(value.as_bytes()).unwrap();
         let signed = decoded.strip_prefix("s:").unwrap();
         signed.rsplit_once('.').unwrap().0.to_owned()
     }

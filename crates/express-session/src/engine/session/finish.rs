@@ -7,10 +7,11 @@ use serde_json::{Map, Value};
 use super::changes::{SavedHash, same_data};
 use super::save::WriteOutcome;
 use super::{Gone, Phase, Session, SessionError};
-use crate::config::{OnStoreError, Unset};
+use crate::cookie::SessionCookie;
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
-use crate::record::{Record, SessionCookie};
+use crate::options::{OnStoreError, Unset};
+use crate::record::Record;
 use crate::store::TouchOutcome;
 use crate::time::Timestamp;
 

@@ -6,8 +6,9 @@ use serde_json::Map;
 
 use super::save::backoff;
 use super::{Active, Gone, MovedFrom, Phase, Session, SessionError};
-use crate::config::{Config, Unset};
+use crate::engine::config::Config;
 use crate::id::SessionId;
+use crate::options::Unset;
 use crate::record::Record;
 use crate::store::SaveOutcome;
 use crate::time::Timestamp;

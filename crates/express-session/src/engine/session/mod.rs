@@ -24,10 +24,12 @@ use self::changes::{Change, Original, SavedHash, UpdateFn};
 pub use self::error::SessionError;
 use self::error::{check_depth, read_value};
 use self::save::WriteOutcome;
-use crate::config::{Config, OnStoreError, RequestHead};
+use crate::cookie::SessionCookie;
+use crate::engine::config::Config;
 use crate::engine::guard::{RequestCalls, RequestStore, StoreFailure};
 use crate::id::SessionId;
-use crate::record::{CREATED_AT_KEY, Record, SessionCookie, is_reserved_key};
+use crate::options::{OnStoreError, RequestHead};
+use crate::record::{CREATED_AT_KEY, Record, is_reserved_key};
 use crate::store::Version;
 use crate::time::Timestamp;
 

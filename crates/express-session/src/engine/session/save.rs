@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::changes::SavedHash;
 use super::{Active, Phase, Session, SessionError, State};
-use crate::config::Config;
+use crate::engine::config::Config;
 use crate::record::{CREATED_AT_KEY, Record};
 use crate::store::{CreateOutcome, SaveOutcome, Versioned};
 

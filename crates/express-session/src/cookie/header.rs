@@ -1,23 +1,9 @@
-//! Reading the `Cookie` request header and writing `Set-Cookie`, byte for byte as express-session does.
-//!
-//! Reading follows the npm package `cookie` 0.7.2 that express-session uses: several `Cookie` header lines are
-//! joined with `"; "` (as Node does), pairs are split on `;`, names and values are trimmed of spaces and tabs,
-//! one pair of surrounding double quotes is removed, the **first** occurrence of a name wins even when its value
-//! is garbage, names are compared raw (never decoded, case-sensitive), and a value is percent-decoded only when
-//! it contains `%` and decodes cleanly.
-//!
-//! Writing follows the same package's `serialize`: the value is encoded as JavaScript's `encodeURIComponent`
-//! encodes it and the attributes come in a fixed order:
-//! `Domain`, `Path`, `Expires`, `HttpOnly`, `Secure`, `Partitioned`, `Priority`, `SameSite`. No `Max-Age`. As
-//! there, an attribute with a falsy value (an empty domain or path, a `sameSite` or `priority` of `""` or `0`)
-//! is left out.
+//! The `Cookie` request header: reading a cookie's value as express-session's `cookie` 0.7.2 does, the URI
+//! component codec, and the validity rules `cookie.serialize` applies to names, domains and paths.
 
 use std::borrow::Cow;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-
-use crate::config::{Priority, SameSite};
-use crate::time::Timestamp;
 
 /// The characters JavaScript's `encodeURIComponent` leaves alone: letters, digits and `-_.!~*'()`.
 const URI_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -37,7 +23,7 @@ pub const MAX_COOKIE_VALUE: usize = 4096;
 /// Percent-encodes `value` exactly as JavaScript's `encodeURIComponent` does.
 ///
 /// ```
-/// use express_session::cookie::encode_uri_component;
+/// use express_session::wire::encode_uri_component;
 /// assert_eq!(encode_uri_component("s:a+b/c"), "s%3Aa%2Bb%2Fc");
 /// assert_eq!(encode_uri_component("t\u{e4}st (ok)!"), "t%C3%A4st%20(ok)!");
 /// ```
@@ -49,7 +35,7 @@ pub fn encode_uri_component(value: &str) -> Cow<'_, str> {
 /// (a `%` not followed by two hex digits, or escapes that do not form UTF-8).
 ///
 /// ```
-/// use express_session::cookie::decode_uri_component;
+/// use express_session::wire::decode_uri_component;
 /// assert_eq!(decode_uri_component(b"s%3Afoo").as_deref(), Some("s:foo"));
 /// assert_eq!(decode_uri_component(b"100%"), None);
 /// assert_eq!(decode_uri_component(b"%C3"), None);
@@ -141,7 +127,7 @@ fn trim_range(header: &[u8], start: usize, end: usize) -> Option<std::ops::Range
 /// raw (as `cookie` 0.7.2 does), and a value that is not UTF-8 is treated as absent.
 ///
 /// ```
-/// use express_session::cookie::cookie_value;
+/// use express_session::wire::cookie_value;
 /// let headers: [&[u8]; 2] = [b"a=1; connect.sid=\"s%3Afoo.bar\"", b"connect.sid=other"];
 /// assert_eq!(cookie_value(headers, "connect.sid").as_deref(), Some("s:foo.bar"));
 /// ```
@@ -230,128 +216,6 @@ pub(crate) fn is_valid_domain(domain: &str) -> bool {
 /// and `<`.
 pub(crate) fn is_valid_path(path: &str) -> bool {
     path.bytes().all(|b| (0x20..=0x7e).contains(&b) && b != b';' && b != b'<')
-}
-
-/// Writes the `Set-Cookie` header value for a cookie called `name` holding `value` (percent-encoded as
-/// `encodeURIComponent` does) with the attributes of a session's cookie, exactly as express-session writes it.
-/// The session layer signs the id first (`s:` + [`sign`](crate::signature::sign)); this function does not.
-///
-/// ```
-/// use express_session::{SessionCookie, cookie::set_cookie_header};
-/// let header = set_cookie_header("connect.sid", "s:foo.bar", &SessionCookie::default()).unwrap();
-/// assert_eq!(header, "connect.sid=s%3Afoo.bar; Path=/; HttpOnly");
-/// ```
-///
-/// # Errors
-///
-/// [`SerializeError`] for an invalid name, domain or path, or a header over 4096 bytes.
-pub fn set_cookie_header(name: &str, value: &str, cookie: &crate::SessionCookie) -> Result<String, SerializeError> {
-    SetCookie {
-        name,
-        value,
-        domain: cookie.domain(),
-        path: cookie.path(),
-        expires: cookie.expires(),
-        http_only: cookie.http_only(),
-        secure: cookie.secure(),
-        partitioned: cookie.partitioned(),
-        priority: cookie.priority(),
-        same_site: cookie.same_site(),
-    }
-    .serialize()
-}
-
-/// The attributes of one `Set-Cookie` header, in the order express-session writes them.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct SetCookie<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) value: &'a str,
-    pub(crate) domain: Option<&'a str>,
-    pub(crate) path: Option<&'a str>,
-    pub(crate) expires: Option<Timestamp>,
-    pub(crate) http_only: bool,
-    pub(crate) secure: bool,
-    pub(crate) partitioned: bool,
-    pub(crate) priority: Option<Priority>,
-    pub(crate) same_site: Option<SameSite>,
-}
-
-/// Why a `Set-Cookie` header could not be written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum SerializeError {
-    /// The cookie name is not an RFC 7230 token.
-    #[error("cookie name is invalid")]
-    Name,
-    /// The `Domain` attribute is not a valid domain.
-    #[error("option domain is invalid")]
-    Domain,
-    /// The `Path` attribute contains characters a cookie path cannot hold.
-    #[error("option path is invalid")]
-    Path,
-    /// The header would exceed the 4096 bytes browsers accept for name and value, or an attribute value the
-    /// 1024 bytes they accept.
-    #[error("cookie is larger than 4096 bytes, or an attribute larger than 1024 bytes")]
-    TooLarge,
-}
-
-impl SetCookie<'_> {
-    /// Writes the header value: `name=encodeURIComponent(value)` and the attributes in express's order.
-    pub(crate) fn serialize(&self) -> Result<String, SerializeError> {
-        if !is_valid_name(self.name) {
-            return Err(SerializeError::Name);
-        }
-        let value = encode_uri_component(self.value);
-        if self.name.len() + value.len() > 4096 {
-            return Err(SerializeError::TooLarge);
-        }
-        let mut out = String::with_capacity(self.name.len() + value.len() + 96);
-        out.push_str(self.name);
-        out.push('=');
-        out.push_str(&value);
-        // cookie 0.7 writes a domain or path only when it is truthy: an empty one is left out.
-        let domain = self.domain.filter(|d| !d.is_empty());
-        let path = self.path.filter(|p| !p.is_empty());
-        if domain.is_some_and(|d| d.len() > 1024) || path.is_some_and(|p| p.len() > 1024) {
-            return Err(SerializeError::TooLarge);
-        }
-        if let Some(domain) = domain {
-            if !is_valid_domain(domain) {
-                return Err(SerializeError::Domain);
-            }
-            out.push_str("; Domain=");
-            out.push_str(domain);
-        }
-        if let Some(path) = path {
-            if !is_valid_path(path) {
-                return Err(SerializeError::Path);
-            }
-            out.push_str("; Path=");
-            out.push_str(path);
-        }
-        if let Some(expires) = self.expires {
-            out.push_str("; Expires=");
-            out.push_str(&expires.to_http_date());
-        }
-        if self.http_only {
-            out.push_str("; HttpOnly");
-        }
-        if self.secure {
-            out.push_str("; Secure");
-        }
-        if self.partitioned {
-            out.push_str("; Partitioned");
-        }
-        if let Some(priority) = self.priority {
-            out.push_str("; Priority=");
-            out.push_str(priority.as_attribute());
-        }
-        if let Some(same_site) = self.same_site {
-            out.push_str("; SameSite=");
-            out.push_str(same_site.as_attribute());
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -448,46 +312,5 @@ mod tests {
         assert!(!is_valid_domain("a b.com"));
         assert!(!is_valid_domain(""));
         assert!(!is_valid_domain("example.com;x"));
-    }
-
-    #[test]
-    fn serializes_in_express_order() {
-        let cookie = SetCookie {
-            name: "sid",
-            value: "s:foo.76RrO0t1oL7AidII1OjH3iZCM6d0WH2GTCWnWuRqVdQ",
-            domain: Some(".example.com"),
-            path: Some("/app"),
-            expires: Some(Timestamp::from_millis(1_700_000_001_623)),
-            http_only: false,
-            secure: true,
-            partitioned: true,
-            priority: Some(Priority::High),
-            same_site: Some(SameSite::None),
-        };
-        assert_eq!(
-            cookie.serialize().unwrap(),
-            "sid=s%3Afoo.76RrO0t1oL7AidII1OjH3iZCM6d0WH2GTCWnWuRqVdQ; Domain=.example.com; Path=/app; \
-             Expires=Tue, 14 Nov 2023 22:13:21 GMT; Secure; Partitioned; Priority=High; SameSite=None"
-        );
-    }
-
-    /// cookie 0.7's `if (opt.domain)` / `if (opt.path)`: an empty domain or path is left out, not refused.
-    #[test]
-    fn empty_domain_and_path_are_left_out() {
-        let cookie = SetCookie { name: "a", value: "v", domain: Some(""), path: Some(""), ..Default::default() };
-        assert_eq!(cookie.serialize().unwrap(), "a=v");
-        let cookie = SetCookie { name: "a", value: "v", domain: Some(""), path: Some("/x"), ..Default::default() };
-        assert_eq!(cookie.serialize().unwrap(), "a=v; Path=/x");
-    }
-
-    #[test]
-    fn refuses_bad_names_paths_and_sizes() {
-        let base = SetCookie { name: "a b", value: "v", ..Default::default() };
-        assert_eq!(base.serialize(), Err(SerializeError::Name));
-        let path = SetCookie { name: "a", value: "v", path: Some("/x;y"), ..Default::default() };
-        assert_eq!(path.serialize(), Err(SerializeError::Path));
-        let big = "v".repeat(5000);
-        let large = SetCookie { name: "a", value: &big, ..Default::default() };
-        assert_eq!(large.serialize(), Err(SerializeError::TooLarge));
     }
 }

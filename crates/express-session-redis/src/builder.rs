@@ -1,0 +1,333 @@
+//! [`RedisStoreBuilder`]: connect-redis's options, the time limit, and the connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use express_session::Clock;
+use express_session::store::StoreError;
+use redis::Script;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+
+use crate::batch::Batcher;
+use crate::connection::{RedisConnection, STORE, bounded, classify};
+use crate::guard::WriteGuard;
+use crate::store::{Inner, RedisStore};
+
+/// connect-redis's defaults.
+const DEFAULT_PREFIX: &str = "sess:";
+const DEFAULT_TTL_SECS: u64 = 86_400;
+const DEFAULT_SCAN_COUNT: usize = 100;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Builds a [`RedisStore`]. The options are connect-redis's, plus the time limit of each call.
+///
+/// | connect-redis   | here                                          | default      |
+/// |-----------------|-----------------------------------------------|--------------|
+/// | `client`        | [`connect`](Self::connect), [`connect_cluster`](Self::connect_cluster), [`build`](Self::build) | — |
+/// | `prefix`        | [`prefix`](Self::prefix)                      | `"sess:"`    |
+/// | `ttl` (number)  | [`ttl`](Self::ttl)                            | one day      |
+/// | `disableTTL`    | [`disable_ttl`](Self::disable_ttl)            | `false`      |
+/// | `disableTouch`  | [`disable_touch`](Self::disable_touch)        | `false`      |
+/// | `scanCount`     | [`scan_count`](Self::scan_count)              | 100          |
+/// | —               | [`timeout`](Self::timeout)                    | 3 seconds    |
+///
+/// ```
+/// use express_session_redis::RedisStore;
+/// use std::time::Duration;
+///
+/// let builder = RedisStore::builder()
+///     .prefix("myapp:sess:")
+///     .ttl(Duration::from_secs(3600))
+///     .timeout(Duration::from_millis(500));
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone)]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    ttl_secs: i64,
+    disable_ttl: bool,
+    disable_touch: bool,
+    timeout: Duration,
+    scan_count: usize,
+    clock: Clock,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        Self {
+            prefix: DEFAULT_PREFIX.to_owned(),
+            ttl_secs: DEFAULT_TTL_SECS as i64,
+            disable_ttl: false,
+            disable_touch: false,
+            timeout: DEFAULT_TIMEOUT,
+            scan_count: DEFAULT_SCAN_COUNT,
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The key prefix: a session's key is the prefix followed by its id (default `"sess:"`, connect-redis's).
+    /// Use the same prefix as the Node app to share its sessions; an empty prefix is allowed.
+    ///
+    /// ```
+    /// let builder = express_session_redis::RedisStore::builder().prefix("shop:sess:");
+    /// # let _ = builder;
+    /// ```
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The lifetime of a record whose cookie has no expiry (a browser-session cookie), in whole seconds
+    /// (rounded up); default one day. As connect-redis's `ttl` option, it is ignored for cookies with an expiry
+    /// (their TTL is the time left until `cookie.expires`), and zero means the default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = express_session_redis::RedisStore::builder().ttl(Duration::from_secs(7 * 86_400));
+    /// # let _ = builder;
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        let secs = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
+        self.ttl_secs = i64::try_from(if secs == 0 { DEFAULT_TTL_SECS } else { secs }).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// connect-redis's `disableTTL`: keys get no TTL (a plain `SET`), and touches write nothing. Records still
+    /// stop being returned once their `cookie.expires` has passed, but Redis keeps their keys until they are
+    /// destroyed or cleared. (A write of an already expired record still deletes its key, as in connect-redis.)
+    ///
+    /// ```
+    /// let builder = express_session_redis::RedisStore::builder().disable_ttl(true);
+    /// # let _ = builder;
+    /// ```
+    pub fn disable_ttl(mut self, disable: bool) -> Self {
+        self.disable_ttl = disable;
+        self
+    }
+
+    /// connect-redis's `disableTouch`: `touch` and `refresh` write nothing (they only report whether the record is
+    /// there), so a record expires a fixed time after its last write.
+    ///
+    /// ```
+    /// let builder = express_session_redis::RedisStore::builder().disable_touch(true);
+    /// # let _ = builder;
+    /// ```
+    pub fn disable_touch(mut self, disable: bool) -> Self {
+        self.disable_touch = disable;
+        self
+    }
+
+    /// The longest a store call may take (default 3 seconds), connecting included. A call that takes longer
+    /// fails with [`StoreError::Unavailable`] (the session layer answers 503), and its command is dropped: while
+    /// Redis is down, requests fail within this time instead of queueing up.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let builder = express_session_redis::RedisStore::builder().timeout(Duration::from_millis(800));
+    /// # let _ = builder;
+    /// ```
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// connect-redis's `scanCount`: the `COUNT` hint of the `SCAN`s behind `all`, `len` and `clear` (default
+    /// 100, at least 1).
+    ///
+    /// ```
+    /// let builder = express_session_redis::RedisStore::builder().scan_count(1000);
+    /// # let _ = builder;
+    /// ```
+    pub fn scan_count(mut self, count: usize) -> Self {
+        self.scan_count = count.max(1);
+        self
+    }
+
+    /// The clock that TTLs and expiry checks read (default: the system clock). Give the session layer the same
+    /// clock.
+    ///
+    /// ```
+    /// use express_session::{Clock, Timestamp};
+    /// let clock = Clock::manual(Timestamp::from_millis(1_893_456_000_123));
+    /// let builder = express_session_redis::RedisStore::builder().clock(clock);
+    /// # let _ = builder;
+    /// ```
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        // Few, short reconnection attempts: a request never waits long behind a reconnection (and never longer
+        // than `timeout`), and the next request after a failed attempt starts a new one, so the store comes back
+        // as soon as the server does. No response timeout of the connection's own: every store call is already
+        // bounded by `timeout` as a whole (`connection::bounded`, which covers a reconnection too), and a second
+        // timer per command would only cost a timer-wheel entry more.
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(None)
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
+    }
+
+    /// Connects to one Redis server (`redis://[user:password@]host[:port][/db]`, or `rediss://` with a TLS
+    /// feature of the `redis` crate, or `redis+unix:///path`). The connection reconnects by itself after a failure.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_redis::RedisStore::builder().connect("redis://127.0.0.1:6379").await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the server cannot be reached within the [`timeout`](Self::timeout),
+    /// [`StoreError::Backend`] for an invalid URL or a refused login.
+    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(url).map_err(classify)?;
+        let manager = bounded(self.timeout, ConnectionManager::new_with_config(client, self.manager_config())).await?;
+        Ok(self.build(manager))
+    }
+
+    /// Like [`connect`](Self::connect), without connecting yet: the first store call connects. An app built this
+    /// way starts while Redis is down and answers 503 until Redis is up. Call it within a Tokio runtime (the
+    /// connection's background task runs there).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let store = express_session_redis::RedisStore::builder().connect_lazy("redis://127.0.0.1:6379").unwrap();
+    /// # let _ = store;
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an invalid URL, or when called outside a Tokio runtime.
+    pub fn connect_lazy(self, url: &str) -> Result<RedisStore, StoreError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(StoreError::backend(STORE, "connect_lazy must be called within a Tokio runtime"));
+        }
+        let client = redis::Client::open(url).map_err(classify)?;
+        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config()).map_err(classify)?;
+        Ok(self.build(manager))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes. Each session is one key, so each store call goes to
+    /// the node that owns the key's slot; `all`, `len` and `clear` scan every primary. The connection follows
+    /// slot moves and reconnects to nodes by itself, and resends a command whose reply was lost: `save_if` and
+    /// `create` carry a write token there, so that a resent write counts once (see the crate documentation).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_redis::RedisStore::builder()
+    ///     .connect_cluster(["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"])
+    ///     .await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`connect`](Self::connect).
+    pub async fn connect_cluster<I, S>(self, urls: I) -> Result<RedisStore, StoreError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls: Vec<String> = urls.into_iter().map(|url| url.as_ref().to_owned()).collect();
+        let client = ClusterClientBuilder::new(urls)
+            .connection_timeout(self.timeout)
+            .response_timeout(self.timeout)
+            .build()
+            .map_err(classify)?;
+        let connection = bounded(self.timeout, client.get_async_connection()).await?;
+        Ok(self.build(connection))
+    }
+
+    /// The store, over a connection built elsewhere (to share it, or to configure it beyond these options). Over
+    /// a [`RedisConnection::Cluster`], writes carry tokens as with [`connect_cluster`](Self::connect_cluster).
+    ///
+    /// ```no_run
+    /// use express_session_redis::RedisStore;
+    ///
+    /// # async fn run() -> Result<(), redis::RedisError> {
+    /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
+    /// let manager = client.get_connection_manager().await?;
+    /// let store = RedisStore::builder().prefix("app:").build(manager);
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn build(self, connection: impl Into<RedisConnection>) -> RedisStore {
+        let pattern = format!("{}*", escape_glob(&self.prefix));
+        let connection = connection.into();
+        let (batcher, guard) = match &connection {
+            RedisConnection::Single(manager) => (Some(Batcher::new(manager.clone(), self.timeout)), None),
+            RedisConnection::Cluster(_) => (None, Some(WriteGuard::new(&self.prefix, self.timeout))),
+        };
+        RedisStore {
+            inner: Arc::new(Inner {
+                connection,
+                batcher,
+                prefix: self.prefix,
+                pattern,
+                ttl_secs: self.ttl_secs,
+                disable_ttl: self.disable_ttl,
+                disable_touch: self.disable_touch,
+                timeout: self.timeout,
+                scan_count: self.scan_count,
+                clock: self.clock,
+                guard,
+                save_if: Script::new(include_str!("lua/save_if.lua")),
+                save_if_cluster: Script::new(include_str!("lua/save_if_cluster.lua")),
+                create_cluster: Script::new(include_str!("lua/create_cluster.lua")),
+                get_with_ttl: Script::new(include_str!("lua/get_with_ttl.lua")),
+                refresh: Script::new(include_str!("lua/refresh.lua")),
+            }),
+        }
+    }
+}
+
+/// `SCAN MATCH` treats `*`, `?`, `[`, `]` and `\` specially; a prefix is matched literally.
+fn escape_glob(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 4);
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_patterns_match_the_prefix_literally() {
+        assert_eq!(escape_glob("sess:"), "sess:");
+        assert_eq!(escape_glob("a*b?[c]\\"), "a\\*b\\?\\[c\\]\\\\");
+    }
+
+    #[test]
+    fn connect_lazy_outside_a_runtime_is_an_error_not_a_panic() {
+        let error = RedisStore::builder().connect_lazy("redis://127.0.0.1:6379").unwrap_err();
+        assert!(matches!(error, StoreError::Backend { .. }));
+    }
+
+    #[test]
+    fn the_ttl_option_rounds_up_and_zero_means_the_default() {
+        assert_eq!(RedisStoreBuilder::default().ttl(Duration::from_millis(1_500)).ttl_secs, 2);
+        assert_eq!(RedisStoreBuilder::default().ttl(Duration::ZERO).ttl_secs, 86_400);
+        assert_eq!(RedisStoreBuilder::default().ttl_secs, 86_400);
+    }
+}

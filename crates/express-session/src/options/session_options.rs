@@ -1,0 +1,363 @@
+//! express-session's options object: [`SessionOptions`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cookie::is_valid_name;
+use crate::engine::guard::Guardable;
+use crate::store::Store;
+use crate::time::Clock;
+
+use super::circuit_breaker::CircuitBreaker;
+use super::cookie_options::CookieOptions;
+use super::error::ConfigError;
+use super::hardening::Hardening;
+use super::on_store_error::OnStoreError;
+use super::request_head::{GenIdFn, RequestHead};
+use super::secret::Secret;
+use super::store_not_ready::StoreNotReady;
+use super::unset::Unset;
+
+/// express-session's options. Build the layer with
+/// [`SessionManagerLayer::new`](crate::SessionManagerLayer::new), which validates them.
+///
+/// ```
+/// use express_session::{SessionOptions, CookieOptions, Unset};
+/// use std::time::Duration;
+///
+/// let options = SessionOptions::new()
+///     .secret("a secret of at least 32 bytes, from config")
+///     .name("app.sid")
+///     .rolling(true)
+///     .unset(Unset::Destroy)
+///     .cookie(CookieOptions::new().max_age(Duration::from_secs(3600)));
+/// # let _ = options;
+/// ```
+#[derive(Clone)]
+pub struct SessionOptions {
+    pub(crate) cookie: CookieOptions,
+    pub(crate) genid: Option<GenIdFn>,
+    pub(crate) name: String,
+    pub(crate) proxy: Option<bool>,
+    pub(crate) resave: bool,
+    pub(crate) rolling: bool,
+    pub(crate) save_uninitialized: bool,
+    pub(crate) secrets: Vec<Secret>,
+    pub(crate) store: Option<Arc<dyn Guardable>>,
+    pub(crate) unset: Unset,
+    pub(crate) clock: Clock,
+    pub(crate) store_not_ready: StoreNotReady,
+    pub(crate) max_save_retries: u32,
+    pub(crate) hardening: Hardening,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            cookie: CookieOptions::default(),
+            genid: None,
+            name: "connect.sid".into(),
+            proxy: None,
+            resave: false,
+            rolling: false,
+            save_uninitialized: false,
+            secrets: Vec::new(),
+            store: None,
+            unset: Unset::Keep,
+            clock: Clock::system(),
+            store_not_ready: StoreNotReady::Fail,
+            max_save_retries: 32,
+            hardening: Hardening::default(),
+        }
+    }
+}
+
+impl fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("cookie", &self.cookie)
+            .field("genid", &self.genid.as_ref().map(|_| "custom"))
+            .field("name", &self.name)
+            .field("proxy", &self.proxy)
+            .field("resave", &self.resave)
+            .field("rolling", &self.rolling)
+            .field("save_uninitialized", &self.save_uninitialized)
+            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
+            .field("store", &self.store)
+            .field("unset", &self.unset)
+            .field("hardening", &self.hardening)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionOptions {
+    /// The defaults: express's, except `resave` and `save_uninitialized`, which are `false` (see the crate docs,
+    /// "Differences from express-session"). A secret must still be given.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `cookie`: the cookie options.
+    pub fn cookie(mut self, cookie: CookieOptions) -> Self {
+        self.cookie = cookie;
+        self
+    }
+
+    /// `genid`: makes the id of each new session. It gets the request's method, URI and headers. It must return
+    /// a non-empty string of at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes that is unique; an id that
+    /// already exists in the store is asked for again, a few times, and then the request fails.
+    pub fn genid<F>(mut self, genid: F) -> Self
+    where
+        F: Fn(&RequestHead) -> String + Send + Sync + 'static,
+    {
+        self.genid = Some(GenIdFn(Arc::new(genid)));
+        self
+    }
+
+    /// `name`: the cookie name (default `connect.sid`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// `proxy`: `Some(true)` trusts `X-Forwarded-Proto` for "is this request secure", `Some(false)` trusts only
+    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::IsSecure)
+    /// request extension (express: `req.secure`). Whatever the setting, a request the server marked with
+    /// [`TlsConnection`](crate::TlsConnection) (it arrived over TLS) is secure; the request URI's scheme, which
+    /// the client chooses, never counts.
+    pub fn proxy(mut self, proxy: Option<bool>) -> Self {
+        self.proxy = proxy;
+        self
+    }
+
+    /// `resave`: save the session at the end of every request even when it was not modified.
+    pub fn resave(mut self, resave: bool) -> Self {
+        self.resave = resave;
+        self
+    }
+
+    /// `rolling`: send the cookie on every response, moving its expiry forward.
+    pub fn rolling(mut self, rolling: bool) -> Self {
+        self.rolling = rolling;
+        self
+    }
+
+    /// `saveUninitialized`: save (and send the cookie for) new sessions the handler did not modify.
+    pub fn save_uninitialized(mut self, save_uninitialized: bool) -> Self {
+        self.save_uninitialized = save_uninitialized;
+        self
+    }
+
+    /// `secret`: one secret that signs and verifies the cookie. Replaces any secrets set before.
+    pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
+        self.secrets = vec![secret.into()];
+        self
+    }
+
+    /// `secret` as an array: the first signs, every one verifies (put a new secret first to rotate).
+    pub fn secrets<I, S>(mut self, secrets: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Secret>,
+    {
+        self.secrets = secrets.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// `store`: where sessions live (default: a new [`MemoryStore`](crate::MemoryStore)).
+    pub fn store<S: Store>(mut self, store: S) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// `store`, from a store already shared behind an `Arc` (several layers or services on one store).
+    pub fn shared_store<S: Store>(mut self, store: Arc<S>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// `unset`: what [`Session::unset`](crate::Session::unset) does to the stored session.
+    pub fn unset(mut self, unset: Unset) -> Self {
+        self.unset = unset;
+        self
+    }
+
+    /// The clock that expiry decisions read (default: the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// What to do when the store says it is not ready (default: 503).
+    pub fn store_not_ready(mut self, behaviour: StoreNotReady) -> Self {
+        self.store_not_ready = behaviour;
+        self
+    }
+
+    /// How many times a save that lost a race is re-applied on the latest record before the request fails
+    /// (default 32).
+    pub fn max_save_retries(mut self, retries: u32) -> Self {
+        self.max_save_retries = retries;
+        self
+    }
+
+    /// Accept secrets shorter than 32 bytes, as express does. Off by default: a short secret can be guessed
+    /// offline from one cookie.
+    pub fn allow_short_secret(mut self, allow: bool) -> Self {
+        self.hardening.allow_short_secret = allow;
+        self
+    }
+
+    /// Accept any well-signed id from a cookie (at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes), not only
+    /// ids in the default format. It is on automatically with a custom [`genid`](Self::genid); turn it on to
+    /// share sessions with a Node app whose `genid` is custom.
+    pub fn accept_any_id(mut self, accept: bool) -> Self {
+        self.hardening.accept_any_id = accept;
+        self
+    }
+
+    /// How long the store calls of one request may take **together** before the store counts as unreachable
+    /// (default 5 s): a request answers 503 at most this long after its first store call, however many calls it
+    /// makes. A call with nothing left of this budget fails at once; after a call that failed as unavailable,
+    /// the request's later calls fail at once too, without calling the store. Must be more than zero. Only the
+    /// time spent waiting on the store counts, not the handler's own time; a handler that makes many store calls
+    /// over a long-lived request (a WebSocket that saves now and then) shares this budget among all of them, so
+    /// give such an app a larger timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let options = express_session::SessionOptions::new().store_timeout(Duration::from_secs(2));
+    /// # let _ = options;
+    /// ```
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.hardening.store_timeout = timeout;
+        self
+    }
+
+    /// The circuit breaker between the layer and the store (default: on, [`CircuitBreaker::new`]); `None` turns
+    /// it off, so that every request calls the store whatever happened to the previous ones.
+    ///
+    /// ```
+    /// use express_session::SessionOptions;
+    /// use express_session::options::CircuitBreaker;
+    /// let options = SessionOptions::new().store_circuit_breaker(Some(CircuitBreaker::new().failure_threshold(2)));
+    /// let without = SessionOptions::new().store_circuit_breaker(None);
+    /// # let _ = (options, without);
+    /// ```
+    pub fn store_circuit_breaker(mut self, breaker: Option<CircuitBreaker>) -> Self {
+        self.hardening.breaker = breaker;
+        self
+    }
+
+    /// The largest record a request may grow a session to, in bytes of JSON (default 64 KiB); a save that
+    /// would store a bigger record than both this and the stored record the request read fails with
+    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge) (the request's changes are not stored). `None`
+    /// removes the limit, as in express, which has none.
+    ///
+    /// The limit guards against a handler that lets a client grow its session without bound. It never makes a
+    /// stored session unwritable: a record above it (written by the Node app in a mixed deployment, or under a
+    /// larger limit before) is still read, touched and saved, as long as the request does not make it larger
+    /// (changing a value for one of the same length, or removing keys, is fine; adding to it is refused). A
+    /// default above what the Node stores accept was not an option: their columns and keys hold megabytes to
+    /// gigabytes, far more than a session should.
+    ///
+    /// ```
+    /// use express_session::SessionOptions;
+    /// let options = SessionOptions::new().max_record_size(Some(256 * 1024));
+    /// # let _ = options;
+    /// ```
+    pub fn max_record_size(mut self, max: Option<usize>) -> Self {
+        self.hardening.max_record_size = max;
+        self
+    }
+
+    /// After [`destroy`](crate::Session::destroy) (or [`unset`](crate::Session::unset) with
+    /// [`Unset::Destroy`]), send a cookie that makes the browser drop the session cookie, with the same name,
+    /// path, domain, `Secure` and `SameSite` (default `true`). express sends none; `false` restores that.
+    pub fn clear_cookie_on_destroy(mut self, clear: bool) -> Self {
+        self.hardening.clear_cookie_on_destroy = clear;
+        self
+    }
+
+    /// Add `Cache-Control: no-store` to responses that used the session or set its cookie, unless the handler
+    /// set a `Cache-Control` itself (default `false`).
+    pub fn cache_control_no_store(mut self, no_store: bool) -> Self {
+        self.hardening.cache_control_no_store = no_store;
+        self
+    }
+
+    /// Add `Vary: Cookie` to responses that used the session or set its cookie, so shared caches never serve
+    /// one user's page to another (default `true`).
+    pub fn vary_cookie(mut self, vary: bool) -> Self {
+        self.hardening.vary_cookie = vary;
+        self
+    }
+
+    /// An absolute lifetime: a session older than this is over, however active it is (`rolling` and touches
+    /// never extend it). The creation time is kept in the record under the key
+    /// [`CREATED_AT_KEY`](crate::record::CREATED_AT_KEY). A session stored without it (created before the option
+    /// was set, or by the Node app) gets it, set to the time it is first read, stored right away with a
+    /// conditional write, even by a read-only request. Not set by default, as in express.
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.hardening.absolute_timeout = Some(timeout);
+        self
+    }
+
+    /// Store sessions under the SHA-256 of their id (hex), so that a leak of the store does not leak usable
+    /// cookies. Records are then not found by a Node app reading the same store (connect-redis,
+    /// connect-pg-simple key by the plain id). Default `false`.
+    pub fn hash_ids_at_rest(mut self, hash: bool) -> Self {
+        self.hardening.hash_ids_at_rest = hash;
+        self
+    }
+
+    /// What to do when the store fails during a request (default [`OnStoreError::Fail`]).
+    pub fn on_store_error(mut self, mode: OnStoreError) -> Self {
+        self.hardening.on_store_error = mode;
+        self
+    }
+
+    /// Renders the response the layer sends for a session error (a store failure, a record too large, ...)
+    /// instead of the default short text. The error's cause is logged either way; do not put it in the body.
+    ///
+    /// ```
+    /// use express_session::SessionOptions;
+    /// let options = SessionOptions::new().error_response(|error| {
+    ///     (error.status(), "<h1>Please try again in a moment</h1>".to_owned())
+    /// });
+    /// # let _ = options;
+    /// ```
+    pub fn error_response<F>(mut self, render: F) -> Self
+    where
+        F: Fn(&crate::SessionError) -> (http::StatusCode, String) + Send + Sync + 'static,
+    {
+        self.hardening.error_response = Some(Arc::new(render));
+        self
+    }
+
+    /// Checks the options as [`SessionManagerLayer::new`](crate::SessionManagerLayer::new) does before it builds
+    /// the layer.
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        if self.secrets.is_empty() {
+            return Err(ConfigError::MissingSecret);
+        }
+        if self.secrets.iter().any(|s| s.as_bytes().is_empty()) {
+            return Err(ConfigError::EmptySecret);
+        }
+        if !self.hardening.allow_short_secret && self.secrets.iter().any(|s| s.as_bytes().len() < 32) {
+            return Err(ConfigError::ShortSecret);
+        }
+        if !is_valid_name(&self.name) {
+            return Err(ConfigError::InvalidName { name: self.name.clone() });
+        }
+        self.cookie.validate(&self.name)?;
+        if self.hardening.store_timeout.is_zero() {
+            return Err(ConfigError::ZeroStoreTimeout);
+        }
+        if let Some(breaker) = &self.hardening.breaker {
+            breaker.validate()?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,266 @@
+use super::parse::prints_apart;
+use super::raw::{parse_raw, text_depth, value_depth};
+use super::*;
+use crate::cookie::{Priority, SameSite};
+use std::time::Duration;
+
+#[test]
+fn round_trips_every_cookie_field_in_express_order() {
+    let json = r#"{"cookie":{"originalMaxAge":1500,"partitioned":true,"priority":"High","expires":"2023-11-14T22:13:21.623Z","secure":true,"httpOnly":false,"domain":".example.com","path":"/app","sameSite":"none"}}"#;
+    let record = Record::from_json(json).unwrap();
+    assert_eq!(record.to_json(), json);
+    assert_eq!(record.cookie().priority(), Some(Priority::High));
+    assert_eq!(record.cookie().same_site(), Some(SameSite::None));
+}
+
+#[test]
+fn keeps_boolean_same_site_and_key_order() {
+    let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":true},"b":1,"a":{"z":1,"y":2}}"#;
+    let record = Record::from_json(json).unwrap();
+    assert_eq!(record.cookie().same_site(), Some(SameSite::Strict));
+    assert_eq!(record.to_json(), json);
+}
+
+#[test]
+fn drops_reserved_keys_like_express() {
+    let json = r#"{"cookie":{"path":"/"},"save":1,"id":"x","__proto__":{},"ok":true}"#;
+    let record = Record::from_json(json).unwrap();
+    assert_eq!(record.data().keys().collect::<Vec<_>>(), ["ok"]);
+}
+
+#[test]
+fn rejects_records_express_cannot_inflate() {
+    assert!(matches!(Record::from_json("[]"), Err(RecordError::NotAnObject)));
+    assert!(matches!(Record::from_json("{"), Err(RecordError::Syntax(_))));
+    assert!(matches!(Record::from_json(r#"{"a":1}"#), Err(RecordError::MissingCookie)));
+    assert!(Record::from_json(r#"{"cookie":{"expires":"soon"}}"#).is_err());
+    assert!(Record::from_json(r#"{"cookie":{"sameSite":"sideways"}}"#).is_err());
+}
+
+/// What `JSON.stringify` wrote (checked with Node 20), and serde_json would write otherwise, is written back
+/// as it was; what both write alike stays a plain value.
+#[test]
+fn numbers_are_written_back_as_javascript_wrote_them() {
+    let js = "[1e+21,1e-7,1.5e-7,0.000001,0.00001,0.0000015,123456789012345680000,18446744073709552000,0.1,123.456,\
+              -0.000001,5e-324,1.7976931348623157e+308,9007199254740992]";
+    let json =
+        format!(r#"{{"cookie":{{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}},"a":{js},"b":0.5}}"#);
+    let record = Record::from_json(&json).unwrap();
+    assert_eq!(record.to_json(), json);
+    assert_eq!(record.raw_json("a"), Some(js), "0.000001 would be written 1e-6");
+    assert_eq!(record.raw_json("b"), None);
+    for plain in ["1e+21", "1e-7", "0.00001", "0.1", "123.456", "5e-324", "9007199254740992"] {
+        let value: Value = serde_json::from_str(plain).unwrap();
+        assert!(!prints_apart(&value), "{plain}");
+        assert_eq!(value.to_string(), plain);
+    }
+    for apart in ["0.000001", "0.0000015", "123456789012345680000", "18446744073709552000", "-0.000001"] {
+        assert!(prints_apart(&serde_json::from_str(apart).unwrap()), "{apart}");
+    }
+}
+
+#[test]
+fn huge_numbers_read_back_the_same() {
+    let text = r#"{"cookie":{"originalMaxAge":60},"views":99999999999999999999999999999999999999999999999999999992}"#;
+    let record = Record::from_json(text).unwrap();
+    let json = record.to_json();
+    assert_eq!(Record::from_json(&json).unwrap().to_json(), json);
+}
+
+#[test]
+fn the_length_bound_is_an_upper_bound() {
+    for json in [
+        r#"{"cookie":{"originalMaxAge":1500,"partitioned":true,"priority":"High","expires":"2023-11-14T22:13:21.623Z","secure":true,"httpOnly":false,"domain":".example.com","path":"/app","sameSite":"none"},"a":"\u0001\"x","n":-1.5e300,"l":[null,true,{}]}"#,
+        r#"{"cookie":{}}"#,
+    ] {
+        let record = Record::from_json(json).unwrap();
+        assert!(record.json_len_bound() >= record.json_len(), "{json}");
+        assert_eq!(record.json_len(), record.to_json().len());
+    }
+}
+
+#[test]
+fn null_fields_read_back_the_same() {
+    // Found by the `record` fuzz target.
+    let record = Record::from_json(r#"{"cookie":{"path":null,"domain":null,"httpOnly":null}}"#).unwrap();
+    assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
+}
+
+/// `depth` arrays around `1`: `[[...[1]...]]`.
+fn nested(depth: usize) -> String {
+    format!("{}1{}", "[".repeat(depth), "]".repeat(depth))
+}
+
+#[test]
+fn values_serde_json_cannot_hold_are_kept_as_text_in_place() {
+    let cookie = r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#;
+    for (name, value) in [
+        ("lone surrogate", r#""\ud83d""#.to_owned()),
+        ("lone trailing surrogate in an object", r#"{"a":["x\udc00y"]}"#.to_owned()),
+        ("127 deep", nested(127)),
+        ("600 deep", nested(600)),
+        ("100000 deep", nested(100_000)),
+    ] {
+        let json = format!(r#"{{"cookie":{cookie},"before":1,"odd":{value},"after":{{"k":"v"}}}}"#);
+        let record = Record::from_json(&json).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // A value of 127 levels fits a `Value` on its own (the record around it made the 128th).
+        let kept = (name != "127 deep").then_some(value.as_str());
+        assert_eq!(record.raw_json("odd"), kept, "{name}");
+        assert_eq!(record.data().keys().collect::<Vec<_>>(), ["before", "odd", "after"], "{name}");
+        assert_eq!(record.data()["after"]["k"], "v", "{name}: the other values are plain");
+        assert_eq!(record.to_json(), json, "{name}: written back byte for byte");
+        assert_eq!(record.json_len(), json.len(), "{name}");
+        assert!(record.json_len_bound() >= json.len(), "{name}");
+        // MemoryStore's split form keeps it too.
+        let data = serde_json::to_string(record.data()).unwrap();
+        let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
+        assert_eq!(again.to_json(), json, "{name}: through MemoryStore's data text");
+        let loaded = again.loaded_len().unwrap();
+        assert!(loaded.abs_diff(json.len()) <= 1, "{name}: loaded at {loaded}, the JSON is {}", json.len());
+    }
+}
+
+#[test]
+fn keys_without_a_rust_form_are_kept_as_text_in_place() {
+    let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"a":1,"\ud83d":"\ud83d","x\udc00":{"k":[1]},"b":2}"#;
+    let record = Record::from_json(json).unwrap();
+    assert_eq!(record.to_json(), json);
+    assert_eq!(record.json_len(), json.len());
+    assert!(record.json_len_bound() >= json.len());
+    let texts: Vec<_> = record.data().keys().filter_map(|k| key_text(k)).collect();
+    assert_eq!(texts, [r#""\ud83d""#, r#""x\udc00""#]);
+    let data = serde_json::to_string(record.data()).unwrap();
+    let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
+    assert_eq!(again.to_json(), json, "through MemoryStore's data text");
+    assert!(again.loaded_len().unwrap().abs_diff(json.len()) <= 1);
+}
+
+#[test]
+fn a_stored_object_shaped_like_the_stand_in_stays_a_plain_value() {
+    let json = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"},"x":{"\u0000express-session: stored JSON text 00":"1,\"admin\":true"}}"#;
+    let record = Record::from_json(json).unwrap();
+    assert_eq!(record.raw_json("x"), None);
+    assert_eq!(record.to_json(), json);
+}
+
+#[test]
+fn deep_values_are_read_up_to_the_documented_depth_on_a_small_stack() {
+    // A tokio worker's stack is 2 MiB; run where that is all there is.
+    let ok = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let limit = parse_raw::<Value>(&nested(MAX_VALUE_DEPTH)).unwrap();
+            assert_eq!(value_depth(&limit), MAX_VALUE_DEPTH);
+            let beyond = parse_raw::<Value>(&nested(MAX_VALUE_DEPTH + 1)).unwrap_err().to_string();
+            assert!(beyond.contains("nested 513 levels deep"), "{beyond}");
+            assert!(parse_raw::<Value>(&nested(1_000_000)).is_err(), "far deeper input fails cleanly");
+            // What a session does with a value of the limit's depth: copy, compare, measure, write, drop.
+            let copy = limit.clone();
+            assert_eq!(copy, limit);
+            assert_eq!(serde_json::from_value::<Value>(limit.clone()).unwrap(), limit, "a handler's own type");
+            let mut record = Record::new(SessionCookie::default());
+            record.data_mut().insert("deep".into(), copy);
+            assert!(record.json_len_bound() >= record.json_len());
+            let json = record.to_json();
+            let back = Record::from_json(&json).unwrap();
+            assert_eq!(back.raw_json("deep"), Some(nested(MAX_VALUE_DEPTH).as_str()));
+            drop(record);
+            true
+        })
+        .unwrap()
+        .join();
+    assert!(ok.unwrap());
+}
+
+#[test]
+fn text_depth_skips_brackets_in_strings() {
+    assert_eq!(text_depth(r#"["[[[\"[", {"a": [1]}]"#), 3);
+    assert_eq!(text_depth("1"), 0);
+    assert_eq!(value_depth(&serde_json::json!([1, {"a": [[]]}])), 4);
+}
+
+#[test]
+fn falsy_same_site_and_priority_are_unset_and_read_back_the_same() {
+    for json in [
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":""}}"#,
+        r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/","sameSite":0}}"#,
+        r#"{"cookie":{"originalMaxAge":null,"priority":"","expires":null,"httpOnly":true,"path":"/"}}"#,
+        r#"{"cookie":{"originalMaxAge":null,"priority":0,"expires":null,"httpOnly":true,"path":"/"}}"#,
+    ] {
+        let record = Record::from_json(json).unwrap_or_else(|e| panic!("{json}: {e}"));
+        assert_eq!(record.cookie().same_site(), None);
+        assert_eq!(record.cookie().priority(), None);
+        assert_eq!(record.to_json(), json);
+    }
+    // A truthy value cookie 0.7 cannot write still fails, as it does in express.
+    assert!(Record::from_json(r#"{"cookie":{"sameSite":1}}"#).is_err());
+    assert!(Record::from_json(r#"{"cookie":{"priority":true}}"#).is_err());
+}
+
+#[test]
+fn errors_say_what_is_wrong_without_quoting_the_record() {
+    for (text, expected) in [
+        (r#""secret-token""#, "not a JSON object"),
+        (r#"{"cookie":"secret-token"}"#, "cookie is invalid: not an object"),
+        (r#"{"cookie":{"sameSite":"secret-token"}}"#, "cookie is invalid: sameSite is invalid"),
+        (r#"{"cookie":{},"user":"secret-token"#, "not valid JSON: EOF while parsing a string at line 1"),
+        (r#"{"cookie":{},"user":secret-token}"#, "not valid JSON: expected value at line 1 column 21"),
+        (r#"{"user":"secret-token"}"#, "has no cookie object"),
+    ] {
+        let message = Record::from_json(text).unwrap_err().to_string();
+        assert!(message.contains(expected), "{text}: {message}");
+        assert!(!message.contains("secret"), "{text}: {message}");
+    }
+}
+
+/// What express-session's `new Cookie(stored)` and cookie 0.7's `serialize` do with a null path (checked
+/// with the real packages): no `Path`.
+#[test]
+fn a_null_path_is_left_out_as_cookie_0_7_leaves_it_out() {
+    let record = Record::from_json(r#"{"cookie":{"path":null,"expires":null,"domain":null}}"#).unwrap();
+    assert_eq!(
+        crate::cookie::set_cookie_header("a", "b", record.cookie()).unwrap(),
+        "a=b; HttpOnly",
+        "node -e \"cookie.serialize('a', 'b', new Cookie({{path: null, expires: null, domain: null}}).data)\""
+    );
+    assert_eq!(Record::from_json(&record.to_json()).unwrap(), record);
+}
+
+/// `req.session.cookie[field] = value` in a handler, on a session with `maxAge: 60000`: the `Set-Cookie`
+/// express-session 1.19 sends at the end of the request (checked with the real package).
+#[test]
+fn falsy_fields_a_handler_sets_go_as_in_express() {
+    let now = Timestamp::from_millis(1_893_456_000_123);
+    let expires_in = |ms: i64| format!("; Expires={}", now.add_millis(ms).to_http_date());
+    for (field, value, expected) in [
+        ("maxAge", serde_json::json!(""), "; Path=/; HttpOnly".to_owned()),
+        ("expires", serde_json::json!(""), "; Path=/; HttpOnly".to_owned()),
+        ("expires", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(0))),
+        ("expires", serde_json::json!(5000), format!("; Path=/{}; HttpOnly", expires_in(5000))),
+        ("path", serde_json::json!(false), format!("{}; HttpOnly", expires_in(60_000))),
+        ("path", serde_json::json!(null), format!("{}; HttpOnly", expires_in(60_000))),
+        ("domain", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(60_000))),
+        ("httpOnly", serde_json::json!(""), format!("; Path=/{}", expires_in(60_000))),
+        ("secure", serde_json::json!(0), format!("; Path=/{}; HttpOnly", expires_in(60_000))),
+    ] {
+        let mut cookie = SessionCookie::default();
+        cookie.set_max_age(Some(Duration::from_secs(60)), now);
+        cookie.set_express_field(field, &value, now).unwrap_or_else(|e| panic!("{field} = {value}: {e}"));
+        // The end of the request touches the cookie, then writes it; the next request reads it back.
+        cookie.touch(now);
+        let header = crate::cookie::set_cookie_header("a", "b", &cookie).unwrap();
+        assert_eq!(&header["a=b".len()..], expected, "{field} = {value}");
+        let mut record = Record::new(cookie);
+        record.cookie_mut().touch(now);
+        let back = Record::from_json(&record.to_json()).unwrap();
+        assert_eq!(crate::cookie::set_cookie_header("a", "b", back.cookie()).unwrap(), header, "{field} = {value}");
+    }
+}
+
+#[test]
+fn missing_cookie_fields_take_express_defaults() {
+    let record = Record::from_json(r#"{"cookie":{}}"#).unwrap();
+    assert_eq!(record.cookie().path(), Some("/"));
+    assert!(record.cookie().http_only());
+    assert_eq!(record.cookie().expires(), None);
+}
