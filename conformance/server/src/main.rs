@@ -18,8 +18,8 @@ use axum::routing::get;
 use express_session::options::StoreNotReady;
 use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use express_session::{
-    CookieOptions, IsSecure, MemoryStore, Record, Session, SessionError, SessionId, SessionManagerLayer,
-    SessionOptions, Timestamp,
+    CookieOptions, MemoryStore, Record, Session, SessionError, SessionId, SessionManagerLayer, SessionOptions,
+    Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -334,7 +334,7 @@ async fn serve<S: Store + Clone>(port: u16, config: Value, inner: S) {
         .layer(layer)
         .layer(axum::middleware::from_fn(move |mut request: Request, next: axum::middleware::Next| async move {
             let secure = express_secure(trust_proxy, &request);
-            request.extensions_mut().insert(IsSecure(secure));
+            request.extensions_mut().insert(express_session::layer::IsSecure(secure));
             next.run(request).await
         }));
     let app = Router::new().route("/__health", get(|| async { "ok" })).fallback_service(sessions);

@@ -7,10 +7,11 @@
 //! `update` would count twice). A `create` would answer `Exists` for the record it wrote itself.
 //!
 //! So on a cluster each `save_if` and `create` carries a write token, unique to the call: when the script
-//! writes, it also records the token under a key of its own (the *token key*) that expires by itself, and when its
-//! condition fails it looks for its token first: found, the call was applied by an earlier send of the same call,
-//! and the answer is what that send answered (`Saved`, `Created`). One server needs none of this: its
-//! `ConnectionManager` reports a broken connection and never resends.
+//! writes, it also records the token under a key of its own (the *token key*) that expires by itself, and before
+//! anything else it looks for its token: found, the call was applied by an earlier send of the same call, and the
+//! answer is what that send answered (`Saved`, `Created`), with nothing written again (another request may have
+//! written the session back to the text the call read, or destroyed it, since: its write stands). One server needs
+//! none of this: its `ConnectionManager` reports a broken connection and never resends.
 //!
 //! The token key must live in the session key's hash slot (a script may only touch keys of one slot), and must
 //! never be seen by the `SCAN MATCH prefix*` of connect-redis or of this store:
@@ -34,7 +35,8 @@
 //!   write's, and the resend would answer `Conflict` after all.
 //! - A first send that lands after its resend (both were in flight) finds the token the resend recorded and
 //!   writes nothing. One that lands even later, after the token expired, finds a text other than the one it read
-//!   (the resend's) and writes nothing either; its answer reaches no one.
+//!   (the resend's) and writes nothing either (unless the session went back to that very text since, as a late
+//!   write on one server could find it); its answer reaches no one.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -238,6 +240,29 @@ mod tests {
                 assert!(is_token_key(&token_key), "{}", String::from_utf8_lossy(&token_key));
             }
         }
+    }
+
+    #[test]
+    fn every_key_of_braces_up_to_five_characters_has_its_token_key_in_its_slot() {
+        // Every string of up to 5 characters over braces, a letter, `~` and a 2-byte character, cut into every
+        // (prefix, non-empty id): the token key shares the session key's slot and never starts with the prefix.
+        const CHARS: [char; 5] = ['{', '}', 'a', '~', 'é'];
+        let mut keys = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..5 {
+            keys = keys.iter().flat_map(|key| CHARS.iter().map(move |c| format!("{key}{c}"))).collect();
+            for full in &keys {
+                for (cut, _) in full.char_indices() {
+                    let (prefix, id) = full.split_at(cut);
+                    let token_key = WriteGuard::new(prefix, Duration::from_secs(3)).token_key(key(prefix, id));
+                    assert_eq!(Slot::for_key(&token_key), Slot::for_key(full.as_bytes()), "{prefix:?} {id:?}");
+                    assert!(prefix.is_empty() || !token_key.starts_with(prefix.as_bytes()), "{prefix:?} {id:?}");
+                    assert!(is_token_key(&token_key));
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, (1..=5).map(|n| n * 5usize.pow(u32::try_from(n).unwrap())).sum::<usize>());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The axum extractor for [`Session`] and the response of a [`SessionError`].
 
+use std::sync::Arc;
+
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::request::Parts;
 
-use crate::engine::session::{Session, SessionError};
+use crate::engine::{Session, SessionError, handler_error_response};
+use crate::layer::DefaultRendered;
 
 /// Why the [`Session`] extractor failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -66,22 +69,28 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
 }
 
 /// A handler can return `Result<_, SessionError>`: the error becomes a 503 (store unreachable) or 500 response
-/// with a short body; the cause is logged, never sent. A store failure is logged once, by the session layer at
-/// the end of the request (with its cause); other errors are logged here.
+/// with a short body, and `Cache-Control: no-store`; the cause is logged, never sent. A store failure is logged
+/// once, by the session layer at the end of the request (with its cause); other errors are logged here.
+///
+/// The response is rendered by [`DefaultResponseForError`](crate::engine::DefaultResponseForError) (the options
+/// are out of reach here); the session layer renders it again with the configured renderer
+/// ([`SessionOptions::error_response`](crate::SessionOptions::error_response)), so that the layer's own error
+/// answers and the handlers' look alike. The error is in the response extensions, as an `Arc<SessionError>`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::response::IntoResponse;
+/// use express_session::SessionError;
+///
+/// let response = SessionError::NoSession.into_response();
+/// assert_eq!(response.status(), 500);
+/// assert!(matches!(response.extensions().get::<Arc<SessionError>>().map(|e| &**e), Some(SessionError::NoSession)));
+/// ```
 impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
-        let status = self.status();
-        match &self {
-            SessionError::Store(_) => {
-                tracing::debug!(%status, "session store error answered; the session layer logs it")
-            }
-            // After `destroy`/`unset`, or when the store failed and the layer serves without a session (that
-            // failure is logged by the layer).
-            SessionError::NoSession => tracing::warn!(error = %self, "session error"),
-            _ => tracing::error!(error = %crate::engine::guard::error_chain(&self), "session error"),
-        }
-        let body =
-            if status == StatusCode::SERVICE_UNAVAILABLE { "session store unavailable" } else { "session error" };
-        (status, body).into_response()
+        let rendered = handler_error_response(&self);
+        let mut response = crate::layer::error_response(rendered, Arc::new(self));
+        response.extensions_mut().insert(DefaultRendered);
+        response
     }
 }

@@ -9,12 +9,13 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod cookie;
-mod engine;
+pub mod engine;
+mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod extract;
 pub mod id;
-mod layer;
+pub mod layer;
 pub mod lifecycle;
 pub mod options;
 pub mod record;
@@ -31,16 +32,22 @@ pub(crate) mod test_support;
 
 #[doc(inline)]
 pub use cookie::{Priority, SameSite, SessionCookie};
-pub use engine::session::{Session, SessionError};
+#[doc(inline)]
+pub use engine::session::Session;
+#[doc(inline)]
+pub use error::SessionError;
 #[cfg(feature = "axum")]
+#[doc(inline)]
 pub use extract::SessionRejection;
 #[doc(inline)]
 pub use id::SessionId;
-pub use layer::{IsSecure, ResponseFuture, SessionManager, SessionManagerLayer, TlsConnection};
+#[doc(inline)]
+pub use layer::{SessionManager, SessionManagerLayer, TlsConnection};
 #[doc(inline)]
 pub use options::{ConfigError, CookieOptions, Secret, Secure, SessionOptions, Unset};
 #[doc(inline)]
 pub use record::Record;
+#[doc(inline)]
 pub use store::{MemoryStore, Store, StoreError};
 #[doc(inline)]
 pub use time::{Clock, Timestamp};

@@ -9,8 +9,7 @@ use axum::body::Body;
 use axum::routing::get;
 use common::{TestApp, options};
 use express_session::{
-    ConfigError, CookieOptions, IsSecure, SameSite, Secure, Session, SessionError, SessionManagerLayer, SessionOptions,
-    Unset,
+    ConfigError, CookieOptions, SameSite, Secure, Session, SessionError, SessionManagerLayer, SessionOptions, Unset,
 };
 use http::Request;
 
@@ -298,7 +297,7 @@ async fn proxy_true_trusts_x_forwarded_proto() {
 async fn proxy_false_ignores_x_forwarded_proto_and_the_server() {
     let t = TestApp::new(options().proxy(Some(false)).cookie(CookieOptions::new().secure(Secure::Always)), routes());
     let mut request = Request::builder().uri("/set").header("x-forwarded-proto", "https").body(Body::empty()).unwrap();
-    request.extensions_mut().insert(IsSecure(true));
+    request.extensions_mut().insert(express_session::layer::IsSecure(true));
     assert_eq!(t.request(request).await.set_cookie, None);
 }
 
@@ -308,7 +307,7 @@ async fn proxy_unset_follows_the_servers_is_secure() {
     let request = Request::builder().uri("/set").header("x-forwarded-proto", "https").body(Body::empty()).unwrap();
     assert!(!t.request(request).await.set_cookie.unwrap().contains("Secure"));
     let mut request = Request::builder().uri("/set").body(Body::empty()).unwrap();
-    request.extensions_mut().insert(IsSecure(true));
+    request.extensions_mut().insert(express_session::layer::IsSecure(true));
     assert!(t.request(request).await.set_cookie.unwrap().contains("; Secure"));
 }
 

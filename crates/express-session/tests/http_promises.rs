@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::routing::get;
 use common::{TestApp, options};
 use express_session::{
-    CookieOptions, IsSecure, MemoryStore, Record, Secure, Session, SessionError, SessionId, SessionManagerLayer, Store,
+    CookieOptions, MemoryStore, Record, Secure, Session, SessionError, SessionId, SessionManagerLayer, Store,
     TlsConnection, Unset,
 };
 use http::Request;
@@ -153,7 +153,7 @@ async fn a_client_chosen_https_uri_is_not_tls() {
     // The server's own `req.secure` still counts with `proxy` unset.
     let auto = TestApp::new(options().cookie(CookieOptions::new().secure(Secure::Auto)), routes());
     let mut request = absolute("/set");
-    request.extensions_mut().insert(IsSecure(true));
+    request.extensions_mut().insert(express_session::layer::IsSecure(true));
     assert!(auto.request(request).await.set_cookie.unwrap().contains("; Secure"));
 }
 

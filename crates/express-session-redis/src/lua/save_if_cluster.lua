@@ -1,7 +1,8 @@
 -- save_if on a Redis Cluster: save_if.lua (read it first), plus the call's write token (see guard.rs). When the
--- script writes, it records the token under the call's token key; when the record is not the version that was
--- read, it looks for that token first: found, an earlier send of this very call wrote (its reply was lost, and the
--- cluster connection sent the call again), and the answer is 1, as that send's was. One server runs save_if.lua,
+-- script writes, it records the token under the call's token key; before anything else it looks for that token:
+-- found, an earlier send of this very call wrote (its reply was lost, and the cluster connection sent the call
+-- again), and the answer is 1, as that send's was, without writing again (even when the record is back to the
+-- version that was read: another request wrote it since, and its write must stand). One server runs save_if.lua,
 -- whose connection never sends a call twice.
 --
 -- KEYS[1]  the session's key (prefix .. id)
@@ -14,11 +15,11 @@
 --          left, as save_if.lua's ARGV[4]
 --
 -- Returns 1 (saved), 0 (conflict: another write came in between) or -1 (gone: destroyed or expired).
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return 1
+end
 local current = redis.call('GET', KEYS[1])
 if current ~= ARGV[1] then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    return 1
-  end
   if current then
     return 0
   end

@@ -16,6 +16,10 @@ use tokio::net::{TcpListener, TcpStream};
 #[derive(Default)]
 pub struct Trap {
     armed: Mutex<Option<Vec<Vec<u8>>>>,
+    /// A command (its arguments) the proxy sends Redis on a connection of its own when the trap fires, after the
+    /// trapped command ran and before the client's connection is dropped: a write of another client that comes
+    /// between a command's first send and its resend.
+    meanwhile: Mutex<Option<Vec<Vec<u8>>>>,
     fired: AtomicUsize,
 }
 
@@ -23,6 +27,12 @@ impl Trap {
     /// Arms the trap: the next client chunk that contains every one of `needles` loses its reply (once).
     pub fn arm(&self, needles: Vec<Vec<u8>>) {
         *self.armed.lock().unwrap() = Some(needles);
+    }
+
+    /// Arms the trap as [`arm`](Self::arm), with `command` run on the same node when it fires.
+    pub fn arm_with(&self, needles: Vec<Vec<u8>>, command: Vec<Vec<u8>>) {
+        *self.meanwhile.lock().unwrap() = Some(command);
+        self.arm(needles);
     }
 
     /// How many replies were lost so far.
@@ -58,7 +68,7 @@ impl Proxy {
                 let trap = trap.clone();
                 tokio::spawn(async move {
                     if let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await {
-                        relay(client, server, &trap).await;
+                        relay(client, server, upstream, &trap).await;
                     }
                 });
             }
@@ -75,7 +85,7 @@ impl Drop for Proxy {
 
 /// Copies both ways until either side closes; after a client chunk that springs the trap, the next bytes from
 /// Redis end the connection (both sockets are dropped) instead of being passed on.
-async fn relay(mut client: TcpStream, mut server: TcpStream, trap: &Trap) {
+async fn relay(mut client: TcpStream, mut server: TcpStream, upstream: u16, trap: &Trap) {
     let (mut client_read, mut client_write) = client.split();
     let (mut server_read, mut server_write) = server.split();
     let mut up = vec![0u8; 1 << 16];
@@ -94,6 +104,10 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, trap: &Trap) {
             read = server_read.read(&mut down) => {
                 let n = match read { Ok(0) | Err(_) => return, Ok(n) => n };
                 if cut {
+                    let meanwhile = trap.meanwhile.lock().unwrap().take();
+                    if let Some(command) = meanwhile {
+                        run(upstream, &command).await;
+                    }
                     trap.fired.fetch_add(1, Ordering::SeqCst);
                     return;
                 }
@@ -103,4 +117,19 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, trap: &Trap) {
             }
         }
     }
+}
+
+/// Sends `command` (RESP) to the Redis at `upstream` on a connection of its own, and waits for the reply.
+async fn run(upstream: u16, command: &[Vec<u8>]) {
+    let mut resp = format!("*{}\r\n", command.len()).into_bytes();
+    for arg in command {
+        resp.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        resp.extend_from_slice(arg);
+        resp.extend_from_slice(b"\r\n");
+    }
+    let mut stream = TcpStream::connect(("127.0.0.1", upstream)).await.unwrap();
+    stream.write_all(&resp).await.unwrap();
+    let mut reply = [0u8; 256];
+    let n = stream.read(&mut reply).await.unwrap();
+    assert!(n > 0 && reply[0] != b'-', "{}", String::from_utf8_lossy(&reply[..n]));
 }

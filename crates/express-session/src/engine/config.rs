@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use crate::cookie::{SameSite, SessionCookie, Spelled, Spelling};
-use crate::engine::guard::{DynStore, GuardOptions, Guardable};
+use crate::engine::guard::{GuardOptions, Guarded};
 use crate::id::SessionId;
 use crate::options::{
     ConfigError, CookieOptions, Lifetime, SameSiteSetting, Secret, Secure, SessionOptions, StoreNotReady, Unset,
 };
 use crate::options::{GenIdFn, Hardening, RequestHead};
 use crate::signature::Signer;
-use crate::store::MemoryStore;
+use crate::store::{ErasedStore, MemoryStore};
 use crate::time::Clock;
 
 impl SessionOptions {
@@ -20,15 +20,18 @@ impl SessionOptions {
     pub(crate) fn build(self) -> Result<Config, ConfigError> {
         self.validate()?;
         let signer = Signer::new(self.secrets.iter().map(Secret::as_bytes));
-        let store: Arc<dyn Guardable> = match self.store {
+        let store: Arc<dyn ErasedStore> = match self.store {
             Some(store) => store,
             None => Arc::new(MemoryStore::builder().clock(self.clock.clone()).build()),
         };
-        let store = store.guarded(GuardOptions {
-            timeout: self.hardening.store_timeout,
-            hash_ids: self.hardening.hash_ids_at_rest,
-            breaker: self.hardening.breaker,
-        });
+        let store = Guarded::new(
+            store,
+            GuardOptions {
+                timeout: self.hardening.store_timeout,
+                hash_ids: self.hardening.hash_ids_at_rest,
+                breaker: self.hardening.breaker,
+            },
+        );
         let mut hardening = self.hardening;
         hardening.accept_any_id |= self.genid.is_some();
         Ok(Config {
@@ -63,7 +66,7 @@ pub(crate) struct Config {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) signer: Signer,
-    pub(crate) store: Arc<dyn DynStore>,
+    pub(crate) store: Guarded,
     pub(crate) unset: Unset,
     pub(crate) clock: Clock,
     pub(crate) store_not_ready: StoreNotReady,
@@ -108,9 +111,11 @@ impl Config {
     }
 
     /// A new session id from `genid` or the default generator.
-    pub(crate) fn generate_id(&self, head: Option<&RequestHead>) -> Result<SessionId, crate::SessionError> {
+    pub(crate) fn generate_id(&self, head: Option<&RequestHead>) -> Result<SessionId, crate::error::SessionError> {
         match (&self.genid, head) {
-            (Some(genid), Some(head)) => SessionId::new((genid.0)(head)).ok_or(crate::SessionError::InvalidGeneratedId),
+            (Some(genid), Some(head)) => {
+                SessionId::new((genid.0)(head)).ok_or(crate::error::SessionError::InvalidGeneratedId)
+            }
             _ => Ok(SessionId::generate()),
         }
     }

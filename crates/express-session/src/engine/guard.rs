@@ -2,53 +2,13 @@
 //! one that failed as unavailable, the circuit breaker shared by every request, and ids hashed at rest. It is
 //! engine policy (the options say how much time and how many failures), so it lives here, above the store.
 
-use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::id::SessionId;
 use crate::options::CircuitBreaker;
 use crate::record::Record;
-use crate::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
-
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// The store as the session engine calls it: object-safe, each call one boxed future (a [`Guarded`] store).
-/// Every call takes the request's [`RequestCalls`], which holds the request's time budget and failures.
-pub(crate) trait DynStore: fmt::Debug + Send + Sync + 'static {
-    fn get<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
-    fn create<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<CreateOutcome, StoreError>>;
-    fn save_if<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-        record: &'a Record,
-        expected: &'a Version,
-    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>>;
-    fn touch<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
-    fn refresh<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
-    fn destroy<'a>(&'a self, calls: &'a RequestCalls, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
-    fn is_ready(&self) -> bool;
-}
+use crate::store::{CreateOutcome, ErasedStore, SaveOutcome, StoreError, TouchOutcome, Version, Versioned};
 
 /// How the layer guards the user's store (from the options).
 #[derive(Debug, Clone, Copy)]
@@ -60,32 +20,14 @@ pub(crate) struct GuardOptions {
     pub(crate) breaker: Option<CircuitBreaker>,
 }
 
-/// A user's store as the options hold it, until the layer is built and wraps it in a [`Guarded`] store
-/// (type-erased here so that the options need no type parameter; the guard keeps the concrete type, so each
-/// store call costs one boxed future, not two).
-pub(crate) trait Guardable: fmt::Debug + Send + Sync + 'static {
-    fn guarded(self: Arc<Self>, options: GuardOptions) -> Arc<dyn DynStore>;
-}
-
-impl<S: Store> Guardable for S {
-    fn guarded(self: Arc<Self>, options: GuardOptions) -> Arc<dyn DynStore> {
-        Arc::new(Guarded {
-            inner: self,
-            timeout: options.timeout,
-            hash_ids: options.hash_ids,
-            breaker: options.breaker.map(Breaker::new),
-        })
-    }
-}
-
 /// What the layer wraps every store in: one time budget per request for all its store calls (a call that takes
 /// longer than what is left of it is the store being unreachable, so no request waits on a dead backend longer
 /// than one store timeout), no call after one that failed as unavailable in the same request, a circuit breaker
 /// shared by every request (see [`CircuitBreaker`]), and optionally ids hashed at
 /// rest.
 #[derive(Debug)]
-struct Guarded<S> {
-    inner: Arc<S>,
+pub(crate) struct Guarded {
+    inner: Arc<dyn ErasedStore>,
     timeout: std::time::Duration,
     hash_ids: bool,
     breaker: Option<Breaker>,
@@ -429,7 +371,17 @@ impl Drop for Waiting<'_> {
     }
 }
 
-impl<S: Store> Guarded<S> {
+impl Guarded {
+    /// Wraps the user's store (type-erased: each call is one boxed future, the guard's own work is not boxed).
+    pub(crate) fn new(inner: Arc<dyn ErasedStore>, options: GuardOptions) -> Self {
+        Self { inner, timeout: options.timeout, hash_ids: options.hash_ids, breaker: options.breaker.map(Breaker::new) }
+    }
+
+    /// Whether the user's store says it is ready.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+
     fn key<'a>(&self, id: &'a SessionId) -> std::borrow::Cow<'a, SessionId> {
         if !self.hash_ids {
             return std::borrow::Cow::Borrowed(id);
@@ -511,91 +463,41 @@ impl<S: Store> Guarded<S> {
     }
 }
 
-impl<S: Store> DynStore for Guarded<S> {
-    fn get<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-    ) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
-        Box::pin(async move { self.timed(calls, self.inner.get(&self.key(id))).await })
-    }
-    fn create<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
-        Box::pin(async move { self.timed(calls, self.inner.create(&self.key(id), record)).await })
-    }
-    fn save_if<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-        record: &'a Record,
-        expected: &'a Version,
-    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
-        Box::pin(async move { self.timed(calls, self.inner.save_if(&self.key(id), record, expected)).await })
-    }
-    fn touch<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        Box::pin(async move { self.timed(calls, self.inner.touch(&self.key(id), record)).await })
-    }
-    fn refresh<'a>(
-        &'a self,
-        calls: &'a RequestCalls,
-        id: &'a SessionId,
-    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        Box::pin(async move { self.timed(calls, self.inner.refresh(&self.key(id))).await })
-    }
-    fn destroy<'a>(&'a self, calls: &'a RequestCalls, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async move { self.timed(calls, self.inner.destroy(&self.key(id))).await })
-    }
-    fn is_ready(&self) -> bool {
-        self.inner.is_ready()
-    }
-}
-
 /// The store as one request calls it: the layer's guarded store with the request's [`RequestCalls`].
 #[derive(Clone, Copy)]
 pub(crate) struct RequestStore<'a> {
-    pub(crate) store: &'a dyn DynStore,
+    pub(crate) store: &'a Guarded,
     pub(crate) calls: &'a RequestCalls,
 }
 
-impl<'a> RequestStore<'a> {
-    pub(crate) fn get(self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
-        self.store.get(self.calls, id)
+impl RequestStore<'_> {
+    pub(crate) async fn get(self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.get(&key)).await
     }
-    pub(crate) fn create(
+    pub(crate) async fn create(self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.create(&key, record)).await
+    }
+    pub(crate) async fn save_if(
         self,
-        id: &'a SessionId,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
-        self.store.create(self.calls, id, record)
+        id: &SessionId,
+        record: &Record,
+        expected: &Version,
+    ) -> Result<SaveOutcome, StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.save_if(&key, record, expected)).await
     }
-    pub(crate) fn save_if(
-        self,
-        id: &'a SessionId,
-        record: &'a Record,
-        expected: &'a Version,
-    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
-        self.store.save_if(self.calls, id, record, expected)
+    pub(crate) async fn touch(self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.touch(&key, record)).await
     }
-    pub(crate) fn touch(
-        self,
-        id: &'a SessionId,
-        record: &'a Record,
-    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        self.store.touch(self.calls, id, record)
+    pub(crate) async fn refresh(self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.refresh(&key)).await
     }
-    pub(crate) fn refresh(self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
-        self.store.refresh(self.calls, id)
-    }
-    pub(crate) fn destroy(self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
-        self.store.destroy(self.calls, id)
+    pub(crate) async fn destroy(self, id: &SessionId) -> Result<(), StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.destroy(&key)).await
     }
 }

@@ -63,4 +63,4 @@ impl fmt::Debug for Hardening {
 }
 
 /// Renders the response for a session error (see [`SessionOptions::error_response`]).
-pub(crate) type ErrorResponseFn = Arc<dyn Fn(&crate::SessionError) -> (http::StatusCode, String) + Send + Sync>;
+pub(crate) type ErrorResponseFn = Arc<dyn super::error_response::ResponseForError>;

@@ -13,7 +13,7 @@
 //! | `cookie.secure`            | [`CookieOptions::secure`] (`Secure::Always/Never/Auto`) | not set                    |
 //! | `genid`                    | [`SessionOptions::genid`]                              | 24 random bytes, base64url  |
 //! | `name`                     | [`SessionOptions::name`]                               | `"connect.sid"`             |
-//! | `proxy`                    | [`SessionOptions::proxy`]                              | unset: follow [`IsSecure`](crate::IsSecure) |
+//! | `proxy`                    | [`SessionOptions::proxy`]                              | unset: follow [`IsSecure`](crate::layer::IsSecure) |
 //! | `resave`                   | [`SessionOptions::resave`]                             | **`false`** (express: `true`, deprecated) |
 //! | `rolling`                  | [`SessionOptions::rolling`]                            | `false`                     |
 //! | `saveUninitialized`        | [`SessionOptions::save_uninitialized`]                 | **`false`** (express: `true`, deprecated) |
@@ -26,6 +26,7 @@
 mod circuit_breaker;
 mod cookie_options;
 mod error;
+mod error_response;
 mod express_json;
 mod hardening;
 mod on_store_error;
@@ -44,6 +45,8 @@ pub use cookie_options::{CookieOptions, Secure};
 pub(crate) use cookie_options::{Lifetime, SameSiteSetting};
 #[doc(inline)]
 pub use error::ConfigError;
+#[doc(inline)]
+pub use error_response::{DefaultResponseForError, ErrorResponse, ResponseForError};
 pub(crate) use hardening::Hardening;
 #[doc(inline)]
 pub use on_store_error::OnStoreError;

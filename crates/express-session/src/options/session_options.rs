@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cookie::is_valid_name;
-use crate::engine::guard::Guardable;
-use crate::store::Store;
+use crate::store::{ErasedStore, Store};
 use crate::time::Clock;
 
 use super::circuit_breaker::CircuitBreaker;
@@ -44,7 +43,7 @@ pub struct SessionOptions {
     pub(crate) rolling: bool,
     pub(crate) save_uninitialized: bool,
     pub(crate) secrets: Vec<Secret>,
-    pub(crate) store: Option<Arc<dyn Guardable>>,
+    pub(crate) store: Option<Arc<dyn ErasedStore>>,
     pub(crate) unset: Unset,
     pub(crate) clock: Clock,
     pub(crate) store_not_ready: StoreNotReady,
@@ -122,7 +121,7 @@ impl SessionOptions {
     }
 
     /// `proxy`: `Some(true)` trusts `X-Forwarded-Proto` for "is this request secure", `Some(false)` trusts only
-    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::IsSecure)
+    /// the connection itself; `None` (the default) follows the server, through the [`IsSecure`](crate::layer::IsSecure)
     /// request extension (express: `req.secure`). Whatever the setting, a request the server marked with
     /// [`TlsConnection`](crate::TlsConnection) (it arrived over TLS) is secure; the request URI's scheme, which
     /// the client chooses, never counts.
@@ -252,7 +251,7 @@ impl SessionOptions {
 
     /// The largest record a request may grow a session to, in bytes of JSON (default 64 KiB); a save that
     /// would store a bigger record than both this and the stored record the request read fails with
-    /// [`SessionError::TooLarge`](crate::SessionError::TooLarge) (the request's changes are not stored). `None`
+    /// [`SessionError::TooLarge`](crate::error::SessionError::TooLarge) (the request's changes are not stored). `None`
     /// removes the limit, as in express, which has none.
     ///
     /// The limit guards against a handler that lets a client grow its session without bound. It never makes a
@@ -318,21 +317,32 @@ impl SessionOptions {
         self
     }
 
-    /// Renders the response the layer sends for a session error (a store failure, a record too large, ...)
-    /// instead of the default short text. The error's cause is logged either way; do not put it in the body.
+    /// Renders the response sent for a session error (a store failure, a record too large, ...) instead of the
+    /// default short text ([`DefaultResponseForError`](super::DefaultResponseForError)): both the one the
+    /// layer answers by itself and the one a handler's `SessionError` turns into. The closure returns a
+    /// `(StatusCode, String)` (sent as `text/plain`) or an [`ErrorResponse`](super::ErrorResponse). The
+    /// error's cause is logged either way; do not put it in the body.
     ///
     /// ```
     /// use express_session::SessionOptions;
     /// let options = SessionOptions::new().error_response(|error| {
-    ///     (error.status(), "<h1>Please try again in a moment</h1>".to_owned())
+    ///     (error.status(), "Please try again in a moment".to_owned())
     /// });
     /// # let _ = options;
     /// ```
-    pub fn error_response<F>(mut self, render: F) -> Self
+    pub fn error_response<F, R>(mut self, render: F) -> Self
     where
-        F: Fn(&crate::SessionError) -> (http::StatusCode, String) + Send + Sync + 'static,
+        F: Fn(&crate::error::SessionError) -> R + Send + Sync + 'static,
+        R: Into<super::ErrorResponse>,
     {
         self.hardening.error_response = Some(Arc::new(render));
+        self
+    }
+
+    /// Like [`error_response`](Self::error_response), with a renderer type of yours (see
+    /// [`ResponseForError`](super::ResponseForError)).
+    pub fn error_renderer(mut self, renderer: impl super::ResponseForError + 'static) -> Self {
+        self.hardening.error_response = Some(Arc::new(renderer));
         self
     }
 

@@ -370,3 +370,52 @@ impl<S: Store> Store for Arc<S> {
         S::is_ready(self)
     }
 }
+
+/// A boxed store future.
+pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A [`Store`] with its type erased, as the options hold it and the engine's guard calls it: each call is one
+/// boxed future.
+pub(crate) trait ErasedStore: fmt::Debug + Send + Sync + 'static {
+    fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
+    fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>>;
+    fn save_if<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a Record,
+        expected: &'a Version,
+    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>>;
+    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
+    fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
+    fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
+    fn is_ready(&self) -> bool;
+}
+
+impl<S: Store> ErasedStore for S {
+    fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
+        Box::pin(Store::get(self, id))
+    }
+    fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>> {
+        Box::pin(Store::create(self, id, record))
+    }
+    fn save_if<'a>(
+        &'a self,
+        id: &'a SessionId,
+        record: &'a Record,
+        expected: &'a Version,
+    ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>> {
+        Box::pin(Store::save_if(self, id, record, expected))
+    }
+    fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(Store::touch(self, id, record))
+    }
+    fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(Store::refresh(self, id))
+    }
+    fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(Store::destroy(self, id))
+    }
+    fn is_ready(&self) -> bool {
+        Store::is_ready(self)
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::{cookie_for, harness, id_of, logged_in, must_get, record};
-use crate::engine::session::{Session, SessionError};
+use crate::engine::{Session, SessionError};
 use crate::id::SessionId;
 use crate::options::{CookieOptions, SessionOptions};
 use crate::record::Record;

@@ -127,7 +127,7 @@ mod harness {
     use tower_layer::Layer as _;
     use tower_service::Service;
 
-    use crate::engine::session::{Session, SessionError};
+    use crate::engine::{Session, SessionError};
     use crate::layer::{SessionManager, SessionManagerLayer};
     use crate::options::SessionOptions;
     use crate::store::Store;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::error::{SessionError, check_depth};
+use super::values::check_depth;
+use crate::error::SessionError;
 use crate::record::CREATED_AT_KEY;
 
 pub(super) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;

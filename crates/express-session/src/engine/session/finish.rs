@@ -6,8 +6,9 @@ use serde_json::{Map, Value};
 
 use super::changes::{SavedHash, same_data};
 use super::save::WriteOutcome;
-use super::{Gone, Phase, Session, SessionError};
+use super::{Gone, Phase, Session};
 use crate::cookie::SessionCookie;
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::options::{OnStoreError, Unset};

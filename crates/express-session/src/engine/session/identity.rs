@@ -5,8 +5,9 @@ use std::sync::Arc;
 use serde_json::Map;
 
 use super::save::backoff;
-use super::{Active, Gone, MovedFrom, Phase, Session, SessionError};
+use super::{Active, Gone, MovedFrom, Phase, Session};
 use crate::engine::config::Config;
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::Unset;
 use crate::record::Record;
@@ -46,9 +47,32 @@ impl Session {
     /// login, when the data collected before must survive.
     ///
     /// ```
-    /// # async fn login(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// use express_session::engine::{Engine, RequestFacts, ResponseFacts};
+    /// use express_session::SessionOptions;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// let engine = Engine::new(SessionOptions::new().secret("a long random secret, from your configuration"))
+    ///     .expect("valid options");
+    /// // A visitor's session, with a cart and its cookie.
+    /// let session = engine.begin(RequestFacts::new("/")).into_session().expect("a session");
+    /// session.insert("cart", ["apple"]).await?;
+    /// let before = engine.finish(&session, ResponseFacts::new()).await.set_cookie().map(str::to_owned);
+    /// let before = before.expect("a cookie");
+    /// let before = before.split(';').next().unwrap_or_default();
+    ///
+    /// // At login: a new id, the cart kept.
+    /// let login = RequestFacts::new("/login").cookie_headers([before.as_bytes()]);
+    /// let session = engine.begin(login).into_session().expect("a session");
     /// session.cycle_id().await?;
     /// session.insert("user", "alice").await?;
+    /// let after = engine.finish(&session, ResponseFacts::new()).await.set_cookie().map(str::to_owned);
+    /// assert!(after.is_some_and(|after| !after.starts_with(before)), "the browser gets the new id");
+    /// assert_eq!(session.get::<Vec<String>>("cart").await?.map(|cart| cart.len()), Some(1));
+    ///
+    /// // The old cookie names no session any more.
+    /// let stale = engine.begin(RequestFacts::new("/").cookie_headers([before.as_bytes()]));
+    /// assert_eq!(stale.into_session().expect("a session").get::<String>("user").await?, None);
     /// # Ok(())
     /// # }
     /// ```
@@ -179,10 +203,15 @@ impl Session {
     /// all; [`clear_cookie_on_destroy(false)`](crate::SessionOptions::clear_cookie_on_destroy) does the same.
     ///
     /// ```
-    /// # async fn logout(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
     /// let id = session.id().await?;
     /// session.destroy().await?;
     /// assert_eq!(session.id().await?, id, "the id stays readable");
+    /// assert!(matches!(session.get::<String>("user").await, Err(express_session::SessionError::NoSession)));
     /// # Ok(())
     /// # }
     /// ```

@@ -1,15 +1,15 @@
 //! The session handle handlers use, and the per-request state behind it.
 //!
 //! Here: the state, the start of a request's session (`begin`), loading, and the handle's reading and writing
-//! API. The rest, by what it holds: `error` (SessionError and the value checks), `changes` (pure change
+//! API. The rest, by what it holds: `values` (the value checks), `changes` (pure change
 //! tracking), `identity` (regenerate, cycle_id and its move, destroy, unset), `save` (reload, save, the write
 //! with its retries) and `finish` (the end of the request).
 
 mod changes;
-mod error;
 mod finish;
 mod identity;
 mod save;
+mod values;
 
 use std::fmt;
 use std::sync::Arc;
@@ -21,12 +21,12 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 use self::changes::{Change, Original, SavedHash, UpdateFn};
-pub use self::error::SessionError;
-use self::error::{check_depth, read_value};
 use self::save::WriteOutcome;
+use self::values::{check_depth, read_value};
 use crate::cookie::SessionCookie;
 use crate::engine::config::Config;
 use crate::engine::guard::{RequestCalls, RequestStore, StoreFailure};
+use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::{OnStoreError, RequestHead};
 use crate::record::{CREATED_AT_KEY, Record, is_reserved_key};
@@ -112,12 +112,28 @@ struct Shared {
 /// share the same state. Nothing is read from the store until a method needs the data, and nothing is written
 /// until the response is ready (or [`save`](Self::save) is called).
 ///
+/// Outside a request (a test, these docs), the [`Engine`](crate::engine::Engine) the layer runs on gives one,
+/// and finishes it as the end of a request does:
+///
 /// ```
-/// # async fn handler(session: express_session::Session) -> Result<String, express_session::SessionError> {
+/// use express_session::engine::{Engine, RequestFacts, ResponseFacts};
+/// use express_session::SessionOptions;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), express_session::SessionError> {
+/// let engine = Engine::new(SessionOptions::new().secret("a long random secret, from your configuration"))
+///     .expect("valid options");
+/// let session = engine.begin(RequestFacts::new("/")).into_session().expect("a session");
+///
 /// let views: u64 = session.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
 /// session.insert("last_path", "/foo").await?;
 /// let user: Option<String> = session.get("user").await?;
-/// Ok(format!("{views} views, user {user:?}"))
+/// assert_eq!((views, user), (1, None));
+///
+/// // The end of the request saves the new session and gives the cookie to send.
+/// let finished = engine.finish(&session, ResponseFacts::new()).await;
+/// assert!(finished.set_cookie().is_some_and(|cookie| cookie.starts_with("connect.sid=s%3A")));
+/// # Ok(())
 /// # }
 /// ```
 #[derive(Clone)]
@@ -180,7 +196,7 @@ impl Session {
     /// The store, as this request calls it: one time budget for all the request's calls, and no call after one
     /// that failed as unavailable.
     fn store(&self) -> RequestStore<'_> {
-        RequestStore { store: &*self.shared.config.store, calls: &self.shared.calls }
+        RequestStore { store: &self.shared.config.store, calls: &self.shared.calls }
     }
 
     /// The request's first store failure, for the layer's one log line about it.
@@ -335,6 +351,20 @@ impl Session {
     /// than [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH)) fails only this read: the session and its other
     /// keys are unaffected, and the value is written back unchanged unless the handler replaces or removes it.
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
+    /// session.insert("user", "alice").await?;
+    /// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("alice"));
+    /// assert_eq!(session.get::<String>("missing").await?, None);
+    /// assert!(session.get::<u64>("user").await.is_err(), "not a number");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`SessionError::Deserialize`] when the value has another shape or no Rust form (its message never quotes
@@ -363,6 +393,19 @@ impl Session {
 
     /// Sets `key` to `value` (express: `req.session[key] = value`).
     ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
+    /// session.insert("cart", ["apple", "pear"]).await?;
+    /// assert_eq!(session.get::<Vec<String>>("cart").await?.map(|cart| cart.len()), Some(2));
+    /// assert!(session.insert("cookie", 1).await.is_err(), "express reserves `cookie`");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`SessionError::Serialize`], [`SessionError::ReservedKey`] for a key express reserves,
@@ -387,6 +430,19 @@ impl Session {
     }
 
     /// Removes `key` and returns its old value (express: `delete req.session[key]`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
+    /// session.insert("flash", "saved").await?;
+    /// assert_eq!(session.remove::<String>("flash").await?.as_deref(), Some("saved"));
+    /// assert_eq!(session.remove::<String>("flash").await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// # Errors
     ///
@@ -414,10 +470,41 @@ impl Session {
     /// if another request saved the session in between, `f` runs again on the value it saved before this
     /// request's save goes through. `f` may therefore run more than once, and should have no side effects.
     ///
+    /// That is why `f` is `Fn + Send + Sync + 'static`: the session keeps it until the end of the request (or an
+    /// explicit [`save`](Self::save)), to run it again on the latest stored value whenever a conditional save
+    /// loses a race with another request, possibly on another thread. A closure that uses a value of the handler
+    /// takes it with `move` (clone what it needs); a value computed once, before the call, stays the same in every
+    /// run:
+    ///
     /// ```
-    /// # async fn handler(session: express_session::Session) -> Result<(), express_session::SessionError> {
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
+    /// let item = String::from("book");
+    /// let cart = session
+    ///     .update("cart", move |cart: Option<Vec<String>>| {
+    ///         let mut cart = cart.unwrap_or_default();
+    ///         cart.push(item.clone()); // cloned at each run: `f` may run again on a newer cart
+    ///         cart
+    ///     })
+    ///     .await?;
+    /// assert_eq!(cart, ["book"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
     /// let views = session.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
-    /// # let _ = views; Ok(())
+    /// assert_eq!(views, 1);
+    /// assert_eq!(session.update("views", |n: Option<u64>| n.unwrap_or(0) + 1).await?, 2);
+    /// # Ok(())
     /// # }
     /// ```
     ///
@@ -531,9 +618,14 @@ impl Session {
     /// not count as modifying the session, as in express.
     ///
     /// ```
-    /// # async fn handler(session: express_session::Session) -> Result<(), express_session::SessionError> {
     /// use express_session::SameSite;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// # let options = express_session::SessionOptions::new().secret("a long random secret, from your configuration");
+    /// # let engine = express_session::engine::Engine::new(options).expect("valid options");
+    /// # let session = engine.begin(express_session::engine::RequestFacts::new("/")).into_session().unwrap();
     /// session.modify_cookie(|cookie, _now| cookie.set_same_site(Some(SameSite::Strict))).await?;
+    /// assert_eq!(session.cookie().await?.same_site(), Some(SameSite::Strict));
     /// # Ok(())
     /// # }
     /// ```

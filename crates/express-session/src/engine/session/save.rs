@@ -4,8 +4,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::changes::SavedHash;
-use super::{Active, Phase, Session, SessionError, State};
+use super::{Active, Phase, Session, State};
 use crate::engine::config::Config;
+use crate::error::SessionError;
 use crate::record::{CREATED_AT_KEY, Record};
 use crate::store::{CreateOutcome, SaveOutcome, Versioned};
 
