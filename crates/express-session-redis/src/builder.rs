@@ -80,6 +80,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().prefix("shop:sess:");
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -94,6 +95,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().ttl(Duration::from_secs(7 * 86_400));
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn ttl(mut self, ttl: Duration) -> Self {
         let secs = ttl.as_secs().saturating_add(u64::from(ttl.subsec_nanos() > 0));
         self.ttl_secs = i64::try_from(if secs == 0 { DEFAULT_TTL_SECS } else { secs }).unwrap_or(i64::MAX);
@@ -108,6 +110,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().disable_ttl(true);
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn disable_ttl(mut self, disable: bool) -> Self {
         self.disable_ttl = disable;
         self
@@ -120,6 +123,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().disable_touch(true);
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn disable_touch(mut self, disable: bool) -> Self {
         self.disable_touch = disable;
         self
@@ -134,6 +138,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().timeout(Duration::from_millis(800));
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
         self
@@ -146,6 +151,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().scan_count(1000);
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn scan_count(mut self, count: usize) -> Self {
         self.scan_count = count.max(1);
         self
@@ -160,6 +166,7 @@ impl RedisStoreBuilder {
     /// let builder = express_session_redis::RedisStore::builder().clock(clock);
     /// # let _ = builder;
     /// ```
+    #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
