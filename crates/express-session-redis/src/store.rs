@@ -184,9 +184,8 @@ impl RedisStore {
         match &self.inner.batcher {
             Some(batcher) => Ok(redis::from_redis_value(batcher.query(command).await?)?),
             None => {
-                let connection = self.connection();
                 resend_while_recovering(try_again, || {
-                    let mut connection = connection.clone();
+                    let mut connection = self.connection();
                     let command = &command;
                     async move { command.query_async(&mut connection).await }
                 })
@@ -316,7 +315,8 @@ impl Store for RedisStore {
     }
 
     /// `SET prefix+id json EX ttl NX`: connect-redis's write, only if the key is absent. (On a Redis Cluster, the
-    /// same `SET` in a script that also records the call's write token: see the crate documentation.)
+    /// same `SET` in a script that also records the call's write token, except while the key's slot migrates: see
+    /// the crate documentation.)
     async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
         let key = self.key_arg(id.as_str());
         let json = record.to_json();
@@ -383,7 +383,7 @@ impl Store for RedisStore {
     /// One script: `GET` the key, compare with the version's text, then connect-redis's write (`SET … EX ttl`,
     /// or `DEL` when the TTL is not positive). Its arguments are the two texts and the TTL; the key's `PTTL` is
     /// read too only when the text that was read says the record has expired. (On a Redis Cluster, the script
-    /// also records the call's write token: see the crate documentation.)
+    /// also records the call's write token, except while the key's slot migrates: see the crate documentation.)
     async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
         let Some((expected_expires, expected_json)) = split_version(expected) else {
             // Not a version this store made: it cannot be the current one.
