@@ -491,6 +491,111 @@ async fn writes_go_through_while_their_slot_migrates() {
     assert_eq!(after.iter().filter(|token| !before.contains(token)).count(), 1, "the save_if's token: {after:?}");
 }
 
+/// A whole migration of a slot, as `redis-cli --cluster reshard` does it (`IMPORTING`/`MIGRATING`, `MIGRATE` of
+/// its keys 10 at a time, `SETSLOT … NODE` on every node), under a steady stream of updates to sessions of that
+/// slot: every request is served, and each update counts once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_go_through_a_whole_migration_of_their_slot() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let cluster = common::Cluster::start();
+    let unique = SessionId::generate();
+    let prefix = format!("{{resharded-{}}}:", &unique.as_str()[..12]);
+    let store = common::builder(&prefix).timeout(Duration::from_secs(2)).connect_cluster(cluster.urls()).await.unwrap();
+    let layer = SessionManagerLayer::new(
+        SessionOptions::new().secret("a secret of at least thirty-two bytes, for the test").store(store.clone()),
+    )
+    .unwrap();
+    let app = Router::new().route("/incr", get(incr)).layer(layer);
+    let mut cookies = Vec::new();
+    for _ in 0..4 {
+        let (status, cookie, _) = send(&app, None).await;
+        assert_eq!(status, StatusCode::OK);
+        cookies.push(cookie.expect("a session cookie"));
+    }
+
+    let mut nodes = Vec::new();
+    let mut ids = Vec::new();
+    for url in cluster.urls() {
+        let mut node = common::raw(&url).await;
+        let id: String = redis::cmd("CLUSTER").arg("MYID").query_async(&mut node).await.unwrap();
+        ids.push(id);
+        nodes.push(node);
+    }
+    let slot = keyslot(&mut nodes[0], &format!("{prefix}x")).await;
+    let mut owner = 0;
+    for (i, node) in nodes.iter_mut().enumerate() {
+        let count: i64 = redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot).query_async(node).await.unwrap();
+        if count > 0 {
+            owner = i;
+        }
+    }
+    let target = (owner + 1) % nodes.len();
+
+    // The stream: one update after the other, over the sessions in turn, until told to stop.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stream = tokio::spawn({
+        let (app, cookies, stop) = (app.clone(), cookies.clone(), stop.clone());
+        async move {
+            let mut served = vec![1u64; cookies.len()];
+            let mut failures = Vec::new();
+            let mut slowest = Duration::ZERO;
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = Instant::now();
+                let (status, _, body) = send(&app, Some(&cookies[i % cookies.len()])).await;
+                slowest = slowest.max(start.elapsed());
+                if status == StatusCode::OK {
+                    served[i % cookies.len()] += 1;
+                } else {
+                    failures.push((status, body));
+                }
+                i += 1;
+            }
+            (served, failures, slowest, i)
+        }
+    });
+
+    let setslot = |state: &str, node: &str| {
+        let mut command = redis::cmd("CLUSTER");
+        command.arg("SETSLOT").arg(slot).arg(state).arg(node);
+        command
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let _: () = setslot("IMPORTING", &ids[owner]).query_async(&mut nodes[target]).await.unwrap();
+    let _: () = setslot("MIGRATING", &ids[target]).query_async(&mut nodes[owner]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    loop {
+        let keys: Vec<String> =
+            redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(10).query_async(&mut nodes[owner]).await.unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        let mut migrate = redis::cmd("MIGRATE");
+        migrate.arg("127.0.0.1").arg(cluster.ports[target]).arg("").arg(0).arg(5_000).arg("KEYS").arg(&keys);
+        let _: () = migrate.query_async(&mut nodes[owner]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in [target, owner, 3 - target - owner] {
+        let _: () = setslot("NODE", &ids[target]).query_async(&mut nodes[i]).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (served, failures, slowest, sent) = stream.await.unwrap();
+    eprintln!("{sent} updates through the migration, the slowest in {slowest:?}");
+    assert_eq!(failures, Vec::new(), "every update served");
+    assert!(sent >= 8, "{sent}");
+    for (cookie, served) in cookies.iter().zip(served) {
+        let (status, _, body) = send(&app, Some(cookie)).await;
+        assert_eq!((status, body), (StatusCode::OK, (served + 1).to_string()), "each update counted once");
+    }
+    let count: i64 =
+        redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot).query_async(&mut nodes[target]).await.unwrap();
+    assert!(count >= 4, "the slot's keys moved: {count}");
+}
+
 /// `CLUSTER KEYSLOT` of `key` on `node`.
 async fn keyslot(node: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
     redis::cmd("CLUSTER").arg("KEYSLOT").arg(key).query_async(node).await.unwrap()
