@@ -3,7 +3,8 @@
 //! whole shared suite runs on it, each case under its own prefix, plus a check that `all`, `len` and `clear` see
 //! the keys of every primary, (on a second cluster) a primary killed and restarted under the store, and writes
 //! whose reply is lost (a proxy in front of every node drops the connection after the command went through), which
-//! redis-rs's cluster connection sends again.
+//! redis-rs's cluster connection sends again; and (each on a cluster of its own) a slot that migrates under the
+//! store's writes, and a cluster down and back within a call's time limit.
 
 mod common;
 #[path = "common/proxy.rs"]
