@@ -424,7 +424,9 @@ impl Engine {
     /// # }
     /// ```
     pub async fn finish(&self, session: &Session, response: ResponseFacts) -> Finished {
-        let config = &self.config;
+        // The session's own configuration (the same as this engine's for a session this engine began): a session
+        // is finished with the options it began with, whichever engine finishes it.
+        let config = session.config();
         let ended = session.finish().await;
         // The request's store failure, if any (the handler's calls included), is logged once, here.
         let failure = session.take_store_failure();

@@ -88,9 +88,25 @@ pub struct IsSecure(pub bool);
 pub struct TlsConnection;
 
 /// The mark of a response made from a [`SessionError`] by `IntoResponse`, with the default renderer: the layer
-/// renders it again with the configured one, and removes the mark.
+/// renders it again with the configured one, and removes the mark. A response that a handler or a middleware
+/// reworked since (another status or content type: a redirect, an error page of its own) is left as it is.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DefaultRendered;
+pub(crate) struct DefaultRendered {
+    status: StatusCode,
+}
+
+impl DefaultRendered {
+    /// The mark of `response`, as `IntoResponse` rendered it.
+    pub(crate) fn of<B>(response: &Response<B>) -> Self {
+        Self { status: response.status() }
+    }
+
+    /// `response` is still the default rendering the mark was made for.
+    pub(crate) fn still_default<B>(self, response: &Response<B>) -> bool {
+        response.status() == self.status
+            && response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v == ErrorResponse::TEXT_PLAIN)
+    }
+}
 
 /// An `http` response for a rendered error, with the error in its extensions.
 pub(crate) fn error_response<B: From<String>>(rendered: ErrorResponse, error: Arc<SessionError>) -> Response<B> {
