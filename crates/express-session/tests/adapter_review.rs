@@ -355,3 +355,33 @@ async fn a_renderer_with_a_bad_content_type_does_not_panic() {
     assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
     assert!(response.headers().get(VARY).is_none());
 }
+
+/// A middleware between the layer and the handler that describes the body of the handler's `SessionError`
+/// response (its length, its encoding, as a compression layer does) does not make the re-rendered response lie
+/// about its new body.
+#[tokio::test]
+async fn a_rerendered_error_response_drops_the_old_bodys_length_and_encoding() {
+    let store = Faulty::default();
+    // Served without a session: the end of the request does not fail, the handler's response (its `?` on the
+    // NoSession of a store failure) is the one sent.
+    let options =
+        options().store(store.clone()).error_response(custom).on_store_error(OnStoreError::ServeWithoutSession);
+    let layer = SessionManagerLayer::new(options).unwrap();
+    let describe_body = axum::middleware::map_response(|mut response: Response| async move {
+        if response.status().is_server_error() {
+            response.headers_mut().insert("content-length", "25".parse().unwrap());
+            response.headers_mut().insert("content-encoding", "gzip".parse().unwrap());
+        }
+        response
+    });
+    let app = Router::new().route("/", get(counter)).layer(describe_body).layer(layer);
+    let first = app.clone().oneshot(Request::get("/").body(Body::empty()).unwrap()).await.unwrap();
+    let cookie = first.headers()[SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    store.set(Fault::Refuse);
+    let request = Request::get("/").header(COOKIE, cookie).body(Body::empty()).unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(response.headers().get("content-encoding").is_none());
+    assert!(response.headers().get("content-length").is_none_or(|length| length == "6"));
+    assert_eq!(body_of(response).await, "custom");
+}

@@ -116,9 +116,14 @@ pub(crate) fn error_response<B: From<String>>(rendered: ErrorResponse, error: Ar
     response
 }
 
-/// Makes `response` the rendered error response: its status, body, content type and `Cache-Control`.
+/// Makes `response` the rendered error response: its status, body, content type and `Cache-Control`. The
+/// headers that described the body it replaces (its length and encoding, which a middleware between the layer
+/// and the handler may have set) go with it.
 pub(crate) fn rerender<B: From<String>>(response: &mut Response<B>, rendered: ErrorResponse) {
     *response.status_mut() = StatusCode::from_u16(rendered.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for stale in [http::header::CONTENT_LENGTH, http::header::CONTENT_ENCODING] {
+        response.headers_mut().remove(stale);
+    }
     for (name, value) in rendered.headers() {
         match HeaderValue::try_from(value) {
             Ok(value) => {
