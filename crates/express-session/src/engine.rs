@@ -2,9 +2,13 @@
 //! framework.
 //!
 //! The tower layer ([`SessionManagerLayer`](crate::SessionManagerLayer)) and the axum extractor are built on this
-//! API alone, and so is any other adapter (actix-web's): nothing here names a type of the `http` crate, so an
-//! adapter on another version of it (actix-web uses `http` 0.2) passes header values as bytes, paths as `&str`
-//! and gets header values back as strings.
+//! API alone, and so is any other adapter (actix-web's): the request and response facts name no type of the
+//! `http` crate, so an adapter on another version of it (actix-web uses `http` 0.2) passes header values as
+//! bytes, paths as `&str` and gets header values back as strings, and statuses as `u16`
+//! ([`ErrorResponse::status`]). Two things speak `http` 1: [`SessionError::status`], and the
+//! [`RequestHead`] a custom [`genid`](crate::SessionOptions::genid) reads, which such an adapter builds from its
+//! request's method, URI and headers (converted through their text and bytes) only when the options have one
+//! ([`RequestFacts::request_head`] takes a closure).
 //!
 //! A request goes through three steps:
 //!
