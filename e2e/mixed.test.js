@@ -106,7 +106,7 @@ async function getWithCookie (url, value) {
 function shot (page, app, name) {
   const port = Number(new URL(page.url()).port)
   assert.equal(port, app.port, `the page is on ${app.name}'s port`)
-  const which = port === node.port ? 'Node: express-session + connect-redis' : 'Rust: examples/redis-login.rs'
+  const which = port === node.port ? 'Node: express-session + connect-redis' : 'Rust: examples/stores/redis-login.rs'
   return h.screenshot(page, dir, name, `${page.url()} (${which})`)
 }
 

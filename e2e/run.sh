@@ -16,10 +16,10 @@ cd "$ROOT"
 bash e2e/install.sh
 
 examples=(--example login)
-if [ -f examples/redis-login.rs ]; then
+if [ -f examples/stores/redis-login.rs ]; then
     examples+=(--example redis-login)
 else
-    echo "e2e/run.sh: no examples/redis-login.rs: the mixed test skips (fails with REQUIRE_SERVICES=1)" >&2
+    echo "e2e/run.sh: no examples/stores/redis-login.rs: the mixed test skips (fails with REQUIRE_SERVICES=1)" >&2
 fi
 # Only these examples and what they depend on, but with the workspace's feature set of `cargo test --workspace
 # --all-features` (scripts/test), so that the dependencies it built are reused rather than built again.

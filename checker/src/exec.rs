@@ -141,7 +141,7 @@ async fn handle(session: Session, script: Script) {
 }
 
 /// The application behind the session layer: runs the request's script.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct App;
 
 impl Service<Request<String>> for App {

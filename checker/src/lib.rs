@@ -33,6 +33,12 @@ pub struct Backend<S> {
     make: MakeStore<S>,
 }
 
+impl<S> std::fmt::Debug for Backend<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backend").field("name", &self.name).field("manual", &self.manual).finish_non_exhaustive()
+    }
+}
+
 impl<S: Store> Backend<S> {
     /// A backend named `name` (the integration test's name); `make` builds a store on the given clock (ignored
     /// by real-time stores), once per sequence.

@@ -1,7 +1,7 @@
 'use strict'
 // express-session's login example (its README's second example), on connect-redis: the Node half of the mixed
 // deployment test. The same routes, HTML, secret and options as examples/src/login.rs with
-// examples/redis-login.rs, so the two apps share a login through the cookie and Redis.
+// examples/stores/redis-login.rs, so the two apps share a login through the cookie and Redis.
 //
 // Environment: PORT (default 3000), REDIS_URL (default redis://127.0.0.1:6379), STORE_PREFIX (default "sess:",
 // connect-redis's and the Rust example's). Prints "listening on http://127.0.0.1:<port>" once it listens.

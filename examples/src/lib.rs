@@ -1,6 +1,9 @@
 //! The express-session README examples, ported, plus the start-up code they share (address, logging, connection
 //! limits, graceful shutdown). Each example's `main` only builds its app and serves it; the apps live here so
 //! that the tests in `tests/` drive exactly what `cargo run --example ...` serves.
+//!
+//! The login example on the Redis and PostgreSQL stores (`redis-login`, `postgres-login`) is in the package next
+//! door, `examples/stores`, so that `view-counter` and `login` build without the store clients.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -48,6 +48,7 @@ impl Timestamp {
     }
 
     /// This instant moved by `millis` milliseconds (saturating).
+    #[must_use]
     pub const fn add_millis(self, millis: i64) -> Self {
         Self::from_millis(self.0.saturating_add(millis))
     }

@@ -66,6 +66,7 @@ impl CircuitBreaker {
     /// let breaker = express_session::options::CircuitBreaker::new().failure_threshold(3);
     /// # let _ = breaker;
     /// ```
+    #[must_use]
     pub fn failure_threshold(mut self, failures: u32) -> Self {
         self.failure_threshold = failures;
         self
@@ -80,6 +81,7 @@ impl CircuitBreaker {
     /// let breaker = express_session::options::CircuitBreaker::new().probe_interval(Duration::from_millis(100));
     /// # let _ = breaker;
     /// ```
+    #[must_use]
     pub fn probe_interval(mut self, interval: Duration) -> Self {
         self.probe_interval = interval;
         self

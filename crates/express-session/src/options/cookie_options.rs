@@ -80,6 +80,7 @@ impl CookieOptions {
     }
 
     /// `cookie.domain`. An empty domain is express's `domain: ''`: the cookie has no `Domain` attribute.
+    #[must_use]
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.domain = Some(domain.into());
         self
@@ -87,6 +88,7 @@ impl CookieOptions {
 
     /// `cookie.expires`: a fixed date. As in express, a new session turns it into a lifetime (the time left at
     /// creation), which later touches re-apply. The later of `expires` and [`max_age`](Self::max_age) wins.
+    #[must_use]
     pub fn expires(mut self, expires: Timestamp) -> Self {
         self.lifetime = Some(Lifetime::Expires(expires));
         self
@@ -94,18 +96,21 @@ impl CookieOptions {
 
     /// `cookie.maxAge`: the session and its cookie expire this long after the last time they were saved or
     /// touched. Not set (the default) gives a browser-session cookie.
+    #[must_use]
     pub fn max_age(mut self, max_age: Duration) -> Self {
         self.lifetime = Some(Lifetime::MaxAge(duration_millis(max_age)));
         self
     }
 
     /// `cookie.httpOnly` (default `true`).
+    #[must_use]
     pub fn http_only(mut self, http_only: bool) -> Self {
         self.http_only = http_only;
         self
     }
 
     /// `cookie.partitioned` (CHIPS); requires `Secure`.
+    #[must_use]
     pub fn partitioned(mut self, partitioned: bool) -> Self {
         self.partitioned = Some(partitioned);
         self
@@ -114,30 +119,35 @@ impl CookieOptions {
     /// `cookie.path` (default `/`). As in express, requests whose path does not start with it get no session. An
     /// empty path is express's `path: ''`: every request gets a session and the cookie has no `Path` attribute
     /// (the browser then uses the request's directory).
+    #[must_use]
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
     }
 
     /// `cookie.priority`.
+    #[must_use]
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = Some(Spelled::lower(priority));
         self
     }
 
     /// `cookie.sameSite`. `SameSite::None` requires `Secure`.
+    #[must_use]
     pub fn same_site(mut self, same_site: SameSite) -> Self {
         self.same_site = Some(SameSiteSetting::Fixed(Spelled::lower(same_site)));
         self
     }
 
     /// `cookie.sameSite: 'auto'` (express-session 1.19): `None` on secure requests, `Lax` otherwise.
+    #[must_use]
     pub fn same_site_auto(mut self) -> Self {
         self.same_site = Some(SameSiteSetting::Auto);
         self
     }
 
     /// `cookie.secure`.
+    #[must_use]
     pub fn secure(mut self, secure: Secure) -> Self {
         self.secure = Some(secure);
         self
@@ -145,6 +155,7 @@ impl CookieOptions {
 
     /// Accept `SameSite=None` or `Partitioned` without `Secure`, as express does. Browsers reject such cookies,
     /// so the layer refuses them unless this is set.
+    #[must_use]
     pub fn allow_insecure_attributes(mut self, allow: bool) -> Self {
         self.allow_insecure_attributes = allow;
         self

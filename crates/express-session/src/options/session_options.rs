@@ -98,6 +98,7 @@ impl SessionOptions {
     }
 
     /// `cookie`: the cookie options.
+    #[must_use]
     pub fn cookie(mut self, cookie: CookieOptions) -> Self {
         self.cookie = cookie;
         self
@@ -106,6 +107,7 @@ impl SessionOptions {
     /// `genid`: makes the id of each new session. It gets the request's method, URI and headers. It must return
     /// a non-empty string of at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes that is unique; an id that
     /// already exists in the store is asked for again, a few times, and then the request fails.
+    #[must_use]
     pub fn genid<F>(mut self, genid: F) -> Self
     where
         F: Fn(&RequestHead) -> String + Send + Sync + 'static,
@@ -115,6 +117,7 @@ impl SessionOptions {
     }
 
     /// `name`: the cookie name (default `connect.sid`).
+    #[must_use]
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
@@ -125,36 +128,42 @@ impl SessionOptions {
     /// request extension (express: `req.secure`). Whatever the setting, a request the server marked with
     /// [`TlsConnection`](crate::TlsConnection) (it arrived over TLS) is secure; the request URI's scheme, which
     /// the client chooses, never counts.
+    #[must_use]
     pub fn proxy(mut self, proxy: Option<bool>) -> Self {
         self.proxy = proxy;
         self
     }
 
     /// `resave`: save the session at the end of every request even when it was not modified.
+    #[must_use]
     pub fn resave(mut self, resave: bool) -> Self {
         self.resave = resave;
         self
     }
 
     /// `rolling`: send the cookie on every response, moving its expiry forward.
+    #[must_use]
     pub fn rolling(mut self, rolling: bool) -> Self {
         self.rolling = rolling;
         self
     }
 
     /// `saveUninitialized`: save (and send the cookie for) new sessions the handler did not modify.
+    #[must_use]
     pub fn save_uninitialized(mut self, save_uninitialized: bool) -> Self {
         self.save_uninitialized = save_uninitialized;
         self
     }
 
     /// `secret`: one secret that signs and verifies the cookie. Replaces any secrets set before.
+    #[must_use]
     pub fn secret(mut self, secret: impl Into<Secret>) -> Self {
         self.secrets = vec![secret.into()];
         self
     }
 
     /// `secret` as an array: the first signs, every one verifies (put a new secret first to rotate).
+    #[must_use]
     pub fn secrets<I, S>(mut self, secrets: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -165,30 +174,35 @@ impl SessionOptions {
     }
 
     /// `store`: where sessions live (default: a new [`MemoryStore`](crate::MemoryStore)).
+    #[must_use]
     pub fn store<S: Store>(mut self, store: S) -> Self {
         self.store = Some(Arc::new(store));
         self
     }
 
     /// `store`, from a store already shared behind an `Arc` (several layers or services on one store).
+    #[must_use]
     pub fn shared_store<S: Store>(mut self, store: Arc<S>) -> Self {
         self.store = Some(store);
         self
     }
 
     /// `unset`: what [`Session::unset`](crate::Session::unset) does to the stored session.
+    #[must_use]
     pub fn unset(mut self, unset: Unset) -> Self {
         self.unset = unset;
         self
     }
 
     /// The clock that expiry decisions read (default: the system clock).
+    #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
 
     /// What to do when the store says it is not ready (default: 503).
+    #[must_use]
     pub fn store_not_ready(mut self, behaviour: StoreNotReady) -> Self {
         self.store_not_ready = behaviour;
         self
@@ -196,6 +210,7 @@ impl SessionOptions {
 
     /// How many times a save that lost a race is re-applied on the latest record before the request fails
     /// (default 32).
+    #[must_use]
     pub fn max_save_retries(mut self, retries: u32) -> Self {
         self.max_save_retries = retries;
         self
@@ -203,6 +218,7 @@ impl SessionOptions {
 
     /// Accept secrets shorter than 32 bytes, as express does. Off by default: a short secret can be guessed
     /// offline from one cookie.
+    #[must_use]
     pub fn allow_short_secret(mut self, allow: bool) -> Self {
         self.hardening.allow_short_secret = allow;
         self
@@ -211,6 +227,7 @@ impl SessionOptions {
     /// Accept any well-signed id from a cookie (at most [`MAX_ID_LEN`](crate::id::MAX_ID_LEN) bytes), not only
     /// ids in the default format. It is on automatically with a custom [`genid`](Self::genid); turn it on to
     /// share sessions with a Node app whose `genid` is custom.
+    #[must_use]
     pub fn accept_any_id(mut self, accept: bool) -> Self {
         self.hardening.accept_any_id = accept;
         self
@@ -229,6 +246,7 @@ impl SessionOptions {
     /// let options = express_session::SessionOptions::new().store_timeout(Duration::from_secs(2));
     /// # let _ = options;
     /// ```
+    #[must_use]
     pub fn store_timeout(mut self, timeout: Duration) -> Self {
         self.hardening.store_timeout = timeout;
         self
@@ -244,6 +262,7 @@ impl SessionOptions {
     /// let without = SessionOptions::new().store_circuit_breaker(None);
     /// # let _ = (options, without);
     /// ```
+    #[must_use]
     pub fn store_circuit_breaker(mut self, breaker: Option<CircuitBreaker>) -> Self {
         self.hardening.breaker = breaker;
         self
@@ -266,6 +285,7 @@ impl SessionOptions {
     /// let options = SessionOptions::new().max_record_size(Some(256 * 1024));
     /// # let _ = options;
     /// ```
+    #[must_use]
     pub fn max_record_size(mut self, max: Option<usize>) -> Self {
         self.hardening.max_record_size = max;
         self
@@ -274,6 +294,7 @@ impl SessionOptions {
     /// After [`destroy`](crate::Session::destroy) (or [`unset`](crate::Session::unset) with
     /// [`Unset::Destroy`]), send a cookie that makes the browser drop the session cookie, with the same name,
     /// path, domain, `Secure` and `SameSite` (default `true`). express sends none; `false` restores that.
+    #[must_use]
     pub fn clear_cookie_on_destroy(mut self, clear: bool) -> Self {
         self.hardening.clear_cookie_on_destroy = clear;
         self
@@ -281,6 +302,7 @@ impl SessionOptions {
 
     /// Add `Cache-Control: no-store` to responses that used the session or set its cookie, unless the handler
     /// set a `Cache-Control` itself (default `false`).
+    #[must_use]
     pub fn cache_control_no_store(mut self, no_store: bool) -> Self {
         self.hardening.cache_control_no_store = no_store;
         self
@@ -288,6 +310,7 @@ impl SessionOptions {
 
     /// Add `Vary: Cookie` to responses that used the session or set its cookie, so shared caches never serve
     /// one user's page to another (default `true`).
+    #[must_use]
     pub fn vary_cookie(mut self, vary: bool) -> Self {
         self.hardening.vary_cookie = vary;
         self
@@ -298,6 +321,7 @@ impl SessionOptions {
     /// [`CREATED_AT_KEY`](crate::record::CREATED_AT_KEY). A session stored without it (created before the option
     /// was set, or by the Node app) gets it, set to the time it is first read, stored right away with a
     /// conditional write, even by a read-only request. Not set by default, as in express.
+    #[must_use]
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.hardening.absolute_timeout = Some(timeout);
         self
@@ -306,12 +330,14 @@ impl SessionOptions {
     /// Store sessions under the SHA-256 of their id (hex), so that a leak of the store does not leak usable
     /// cookies. Records are then not found by a Node app reading the same store (connect-redis,
     /// connect-pg-simple key by the plain id). Default `false`.
+    #[must_use]
     pub fn hash_ids_at_rest(mut self, hash: bool) -> Self {
         self.hardening.hash_ids_at_rest = hash;
         self
     }
 
     /// What to do when the store fails during a request (default [`OnStoreError::Fail`]).
+    #[must_use]
     pub fn on_store_error(mut self, mode: OnStoreError) -> Self {
         self.hardening.on_store_error = mode;
         self
@@ -330,6 +356,7 @@ impl SessionOptions {
     /// });
     /// # let _ = options;
     /// ```
+    #[must_use]
     pub fn error_response<F, R>(mut self, render: F) -> Self
     where
         F: Fn(&crate::error::SessionError) -> R + Send + Sync + 'static,
@@ -341,6 +368,7 @@ impl SessionOptions {
 
     /// Like [`error_response`](Self::error_response), with a renderer type of yours (see
     /// [`ResponseForError`](super::ResponseForError)).
+    #[must_use]
     pub fn error_renderer(mut self, renderer: impl super::ResponseForError + 'static) -> Self {
         self.hardening.error_response = Some(Arc::new(renderer));
         self

@@ -73,6 +73,7 @@ impl Default for MemoryStoreBuilder {
 
 impl MemoryStoreBuilder {
     /// The clock expiry is checked against (default: the system clock).
+    #[must_use]
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -80,6 +81,7 @@ impl MemoryStoreBuilder {
 
     /// How long a record without `cookie.expires` lives after its last write or touch (default one day);
     /// `None` keeps such records until they are destroyed, as express's MemoryStore does.
+    #[must_use]
     pub fn default_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.default_ttl = ttl;
         self
@@ -116,6 +118,7 @@ impl MemoryStoreBuilder {
     /// let store = MemoryStore::builder().capacity(100_000).build();
     /// # let _ = store;
     /// ```
+    #[must_use]
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = Some(capacity.max(1));
         self
@@ -123,6 +126,7 @@ impl MemoryStoreBuilder {
 
     /// How many independently locked shards to use (default 32, at least 1 and at most 4096, far more than
     /// cores; a bounded store uses fewer when its capacity is below 256 per shard).
+    #[must_use]
     pub fn shards(mut self, shards: usize) -> Self {
         self.shards = shards.clamp(1, MAX_SHARDS);
         self
