@@ -318,7 +318,9 @@ async fn odd_inputs_do_not_panic() {
     let long_path = "/".repeat(1 << 20);
     let garbage: Vec<u8> = (0..=255u8).cycle().take(1 << 16).collect();
     let many: Vec<&[u8]> = std::iter::repeat_n(&garbage[..], 1000).collect();
-    let cases: Vec<(&str, Vec<&[u8]>, Option<&[u8]>)> = vec![
+    /// A path, `Cookie` header values, an `X-Forwarded-Proto`.
+    type Case<'a> = (&'a str, Vec<&'a [u8]>, Option<&'a [u8]>);
+    let cases: Vec<Case<'_>> = vec![
         ("", vec![], None),
         (&long_path, many, Some(&garbage[..])),
         ("/", vec![b"connect.sid=", b"connect.sid=s%3A", b"connect.sid=s%3A.", b"=;;;=", b"\xff\xfe"], Some(b"")),
