@@ -252,9 +252,10 @@ impl ResponseFacts {
         Self::default()
     }
 
-    /// The values of the response's `Vary` headers, as bytes (read now: nothing is kept).
+    /// The values of the response's `Vary` headers, as bytes (read now: nothing is kept). Called again, it adds
+    /// to the values given before.
     pub fn vary_headers<'v>(mut self, values: impl IntoIterator<Item = &'v [u8]>) -> Self {
-        self.varies_on_cookie = values.into_iter().any(|value| {
+        self.varies_on_cookie |= values.into_iter().any(|value| {
             // As `http::HeaderValue::to_str`: a value with other than visible ASCII is not read.
             let visible = value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
             visible

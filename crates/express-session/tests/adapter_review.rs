@@ -387,3 +387,14 @@ async fn a_rerendered_error_response_drops_the_old_bodys_length_and_encoding() {
     assert!(response.headers().get("content-length").is_none_or(|length| length == "6"));
     assert_eq!(body_of(response).await, "custom");
 }
+
+/// `vary_headers` given in two calls (an adapter that reads two header maps) keeps what the first one said.
+#[tokio::test]
+async fn vary_headers_given_twice_add_up() {
+    let engine = engine_of(SessionOptions::new().vary_cookie(true));
+    let session = engine.begin(RequestFacts::new("/")).into_session().unwrap();
+    session.insert("n", 1).await.unwrap();
+    let facts = ResponseFacts::new().vary_headers([&b"Cookie"[..]]).vary_headers([&b"Accept"[..]]);
+    let finished = engine.finish(&session, facts).await;
+    assert!(finished.headers().all(|(name, _)| name != "vary"), "the response varies on Cookie already");
+}
