@@ -276,7 +276,6 @@ impl ResponseFacts {
 
 /// What the end of a request produced: the headers to add to the handler's response, or the error to answer
 /// with instead.
-#[derive(Debug)]
 #[must_use]
 pub struct Finished {
     set_cookie: Option<String>,
@@ -284,6 +283,23 @@ pub struct Finished {
     cache_control_no_store: bool,
     depends_on_session: bool,
     error: Option<SessionError>,
+}
+
+impl fmt::Debug for Finished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The cookie's value is the signed session id, a credential: only its name and attributes are shown.
+        let set_cookie = self.set_cookie.as_deref().map(|cookie| match cookie.split_once(';') {
+            Some((pair, attributes)) => format!("{}=[redacted];{attributes}", pair.split('=').next().unwrap_or("")),
+            None => format!("{}=[redacted]", cookie.split('=').next().unwrap_or("")),
+        });
+        f.debug_struct("Finished")
+            .field("set_cookie", &set_cookie)
+            .field("vary_cookie", &self.vary_cookie)
+            .field("cache_control_no_store", &self.cache_control_no_store)
+            .field("depends_on_session", &self.depends_on_session)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl Finished {

@@ -398,3 +398,18 @@ async fn vary_headers_given_twice_add_up() {
     let finished = engine.finish(&session, facts).await;
     assert!(finished.headers().all(|(name, _)| name != "vary"), "the response varies on Cookie already");
 }
+
+/// `Finished`'s `Debug` (an adapter's log line) does not show the session cookie's value, a credential, as
+/// `RequestFacts`'s does not show the `Cookie` headers.
+#[tokio::test]
+async fn finished_does_not_debug_print_the_cookie_value() {
+    let engine = engine_of(SessionOptions::new());
+    let session = engine.begin(RequestFacts::new("/")).into_session().unwrap();
+    session.insert("n", 1).await.unwrap();
+    let finished = engine.finish(&session, ResponseFacts::new()).await;
+    let cookie = finished.set_cookie().unwrap().to_owned();
+    let value = cookie.split(';').next().unwrap().split_once('=').unwrap().1;
+    let printed = format!("{finished:?}");
+    assert!(!printed.contains(value), "{printed}");
+    assert!(printed.contains("connect.sid=[redacted]; Path=/"), "{printed}");
+}
