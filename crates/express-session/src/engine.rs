@@ -2,9 +2,13 @@
 //! framework.
 //!
 //! The tower layer ([`SessionManagerLayer`](crate::SessionManagerLayer)) and the axum extractor are built on this
-//! API alone, and so is any other adapter (actix-web's): nothing here names a type of the `http` crate, so an
-//! adapter on another version of it (actix-web uses `http` 0.2) passes header values as bytes, paths as `&str`
-//! and gets header values back as strings.
+//! API alone, and so is any other adapter (actix-web's): the request and response facts name no type of the
+//! `http` crate, so an adapter on another version of it (actix-web uses `http` 0.2) passes header values as
+//! bytes, paths as `&str` and gets header values back as strings, and statuses as `u16`
+//! ([`ErrorResponse::status`]). Two things speak `http` 1: [`SessionError::status`], and the
+//! [`RequestHead`] a custom [`genid`](crate::SessionOptions::genid) reads, which such an adapter builds from its
+//! request's method, URI and headers (converted through their text and bytes) only when the options have one
+//! ([`RequestFacts::request_head`] takes a closure).
 //!
 //! A request goes through three steps:
 //!
@@ -248,9 +252,10 @@ impl ResponseFacts {
         Self::default()
     }
 
-    /// The values of the response's `Vary` headers, as bytes (read now: nothing is kept).
+    /// The values of the response's `Vary` headers, as bytes (read now: nothing is kept). Called again, it adds
+    /// to the values given before.
     pub fn vary_headers<'v>(mut self, values: impl IntoIterator<Item = &'v [u8]>) -> Self {
-        self.varies_on_cookie = values.into_iter().any(|value| {
+        self.varies_on_cookie |= values.into_iter().any(|value| {
             // As `http::HeaderValue::to_str`: a value with other than visible ASCII is not read.
             let visible = value.iter().all(|&b| b == b'\t' || (0x20..0x7f).contains(&b));
             visible
@@ -271,7 +276,6 @@ impl ResponseFacts {
 
 /// What the end of a request produced: the headers to add to the handler's response, or the error to answer
 /// with instead.
-#[derive(Debug)]
 #[must_use]
 pub struct Finished {
     set_cookie: Option<String>,
@@ -279,6 +283,23 @@ pub struct Finished {
     cache_control_no_store: bool,
     depends_on_session: bool,
     error: Option<SessionError>,
+}
+
+impl fmt::Debug for Finished {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The cookie's value is the signed session id, a credential: only its name and attributes are shown.
+        let set_cookie = self.set_cookie.as_deref().map(|cookie| match cookie.split_once(';') {
+            Some((pair, attributes)) => format!("{}=[redacted];{attributes}", pair.split('=').next().unwrap_or("")),
+            None => format!("{}=[redacted]", cookie.split('=').next().unwrap_or("")),
+        });
+        f.debug_struct("Finished")
+            .field("set_cookie", &set_cookie)
+            .field("vary_cookie", &self.vary_cookie)
+            .field("cache_control_no_store", &self.cache_control_no_store)
+            .field("depends_on_session", &self.depends_on_session)
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl Finished {
@@ -424,7 +445,9 @@ impl Engine {
     /// # }
     /// ```
     pub async fn finish(&self, session: &Session, response: ResponseFacts) -> Finished {
-        let config = &self.config;
+        // The session's own configuration (the same as this engine's for a session this engine began): a session
+        // is finished with the options it began with, whichever engine finishes it.
+        let config = session.config();
         let ended = session.finish().await;
         // The request's store failure, if any (the handler's calls included), is logged once, here.
         let failure = session.take_store_failure();

@@ -90,7 +90,8 @@ impl IntoResponse for SessionError {
     fn into_response(self) -> Response {
         let rendered = handler_error_response(&self);
         let mut response = crate::layer::error_response(rendered, Arc::new(self));
-        response.extensions_mut().insert(DefaultRendered);
+        let mark = DefaultRendered::of(&response);
+        response.extensions_mut().insert(mark);
         response
     }
 }

@@ -102,8 +102,9 @@ where
 /// A response a handler made from a [`SessionError`] (`IntoResponse`, with the default renderer) is rendered
 /// again with the configured one.
 fn rerender_handler_error<B: From<String>>(engine: &Engine, response: &mut Response<B>) {
-    if response.extensions_mut().remove::<DefaultRendered>().is_none() {
-        return;
+    match response.extensions_mut().remove::<DefaultRendered>() {
+        Some(mark) if mark.still_default(response) => {}
+        _ => return,
     }
     if let Some(error) = response.extensions().get::<Arc<SessionError>>().cloned() {
         super::rerender(response, engine.error_response(&error));

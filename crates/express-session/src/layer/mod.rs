@@ -88,9 +88,25 @@ pub struct IsSecure(pub bool);
 pub struct TlsConnection;
 
 /// The mark of a response made from a [`SessionError`] by `IntoResponse`, with the default renderer: the layer
-/// renders it again with the configured one, and removes the mark.
+/// renders it again with the configured one, and removes the mark. A response that a handler or a middleware
+/// reworked since (another status or content type: a redirect, an error page of its own) is left as it is.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct DefaultRendered;
+pub(crate) struct DefaultRendered {
+    status: StatusCode,
+}
+
+impl DefaultRendered {
+    /// The mark of `response`, as `IntoResponse` rendered it.
+    pub(crate) fn of<B>(response: &Response<B>) -> Self {
+        Self { status: response.status() }
+    }
+
+    /// `response` is still the default rendering the mark was made for.
+    pub(crate) fn still_default<B>(self, response: &Response<B>) -> bool {
+        response.status() == self.status
+            && response.headers().get(http::header::CONTENT_TYPE).is_some_and(|v| v == ErrorResponse::TEXT_PLAIN)
+    }
+}
 
 /// An `http` response for a rendered error, with the error in its extensions.
 pub(crate) fn error_response<B: From<String>>(rendered: ErrorResponse, error: Arc<SessionError>) -> Response<B> {
@@ -100,9 +116,14 @@ pub(crate) fn error_response<B: From<String>>(rendered: ErrorResponse, error: Ar
     response
 }
 
-/// Makes `response` the rendered error response: its status, body, content type and `Cache-Control`.
+/// Makes `response` the rendered error response: its status, body, content type and `Cache-Control`. The
+/// headers that described the body it replaces (its length and encoding, which a middleware between the layer
+/// and the handler may have set) go with it.
 pub(crate) fn rerender<B: From<String>>(response: &mut Response<B>, rendered: ErrorResponse) {
     *response.status_mut() = StatusCode::from_u16(rendered.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for stale in [http::header::CONTENT_LENGTH, http::header::CONTENT_ENCODING] {
+        response.headers_mut().remove(stale);
+    }
     for (name, value) in rendered.headers() {
         match HeaderValue::try_from(value) {
             Ok(value) => {

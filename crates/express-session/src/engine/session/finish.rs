@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::changes::{SavedHash, same_data};
 use super::save::WriteOutcome;
-use super::{Gone, Phase, Session};
+use super::{Gone, Phase, Session, State};
 use crate::cookie::SessionCookie;
 use crate::error::SessionError;
 use crate::id::SessionId;
@@ -30,9 +30,21 @@ pub(crate) struct Finished {
 impl Session {
     /// The end of the request: express's header-time and `res.end` work. Decides, writes, and returns the
     /// `Set-Cookie` to send.
+    ///
+    /// Once it has ended, the request's session does not end again: a second call answers nothing to do. After a
+    /// failure (or a call dropped mid-way) it may be tried again.
     pub(crate) async fn finish(&self) -> Result<Finished, SessionError> {
-        let config = Arc::clone(&self.shared.config);
         let mut state = self.shared.state.lock().await;
+        if state.ended {
+            return Ok(Finished::default());
+        }
+        let finished = self.end(&mut state).await?;
+        state.ended = true;
+        Ok(finished)
+    }
+
+    async fn end(&self, state: &mut State) -> Result<Finished, SessionError> {
+        let config = Arc::clone(&self.shared.config);
         let rules = Rules {
             save_uninitialized: config.save_uninitialized,
             rolling: config.rolling,
@@ -55,7 +67,7 @@ impl Session {
                     Err(error) => return Err(error.into()),
                 }
             } else {
-                self.load(&mut state).await?;
+                self.load(state).await?;
             }
         }
         let (has_session, session_id) = match &state.phase {
@@ -121,14 +133,14 @@ impl Session {
                 }
             }
             StoreAction::Touch => {
-                let active = Self::active_mut(&mut state);
+                let active = Self::active_mut(state);
                 if let Some(id) = &active.id {
                     // Destroyed (or moved by `cycle_id`) since it was read: a rolling cookie would name a dead
                     // session, and could overwrite the cookie another request just sent for the session's new id.
                     gone = self.store().touch(id, &active.record).await? == TouchOutcome::Gone;
                 }
             }
-            StoreAction::Save => gone = matches!(self.write(&mut state).await?, WriteOutcome::Gone),
+            StoreAction::Save => gone = matches!(self.write(state).await?, WriteOutcome::Gone),
         }
         if let Phase::Gone(Gone { destroyed_cookie: Some(cookie), .. }) = &state.phase
             && config.hardening.clear_cookie_on_destroy
@@ -139,7 +151,7 @@ impl Session {
         if !set_cookie || gone {
             return Ok(Finished { set_cookie: None, used: accessed, secure_cookie_held_back: held_back && !gone });
         }
-        let active = Self::active_mut(&mut state);
+        let active = Self::active_mut(state);
         let id = self.ensure_id(active)?;
         Ok(Finished {
             set_cookie: self.set_cookie_value(&id, active.record.cookie()),

@@ -94,6 +94,9 @@ struct State {
     wrapped: bool,
     /// The handler used the session (for `Vary: Cookie` and `Cache-Control`).
     accessed: bool,
+    /// The end of the request ran to completion: a second `finish` (an adapter that finishes twice) writes
+    /// nothing and sends no second cookie.
+    ended: bool,
 }
 
 struct Shared {
@@ -172,6 +175,7 @@ impl Session {
             id_changed: false,
             wrapped: true,
             accessed: false,
+            ended: false,
         };
         Self {
             shared: Arc::new(Shared {
@@ -185,7 +189,7 @@ impl Session {
         }
     }
 
-    fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.shared.config
     }
 
