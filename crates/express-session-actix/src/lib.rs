@@ -1,43 +1,5 @@
-//! [express-session](express_session) for actix-web 4: the same cookies, the same store records and the same
-//! concurrency guarantees as the tower/axum layer, from the same [`SessionOptions`] and stores.
-//!
-//! This crate is a shell over the engine's public adapter API ([`express_session::engine`]): it reads the request
-//! into [`RequestFacts`], hands the [`Session`](express_session::Session) to the handler through the request
-//! extensions, and appends the headers [`Engine::finish`] asks for. It holds no session logic.
-//!
-//! - [`SessionMiddleware`]: the middleware (`App::new().wrap(..)`).
-//! - [`Session`]: the extractor, which derefs to [`express_session::Session`] (the same calls as under axum).
-//! - [`SessionError`]: the error a handler returns, so that `session.insert(..).await?` works; it answers 503 or
-//!   500 through the configured renderer ([`SessionOptions::error_response`]).
-//!
-//! ```
-//! use actix_web::{App, web};
-//! use express_session::SessionOptions;
-//! use express_session_actix::{Session, SessionError, SessionMiddleware};
-//!
-//! async fn count(session: Session) -> Result<String, SessionError> {
-//!     let n = session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
-//!     Ok(format!("you viewed this page {n} times"))
-//! }
-//!
-//! # #[actix_web::main]
-//! # async fn main() {
-//! let sessions = SessionMiddleware::new(SessionOptions::new().secret("a long random secret, from your configuration"))
-//!     .expect("valid options");
-//! let app = actix_web::test::init_service(App::new().wrap(sessions).route("/", web::get().to(count))).await;
-//! let response = actix_web::test::call_service(&app, actix_web::test::TestRequest::get().uri("/").to_request()).await;
-//! assert!(response.headers().contains_key("set-cookie"));
-//! # }
-//! ```
-//!
-//! # Secure requests
-//!
-//! A request is TLS when the server says so: [`AppConfig::secure`](actix_web::dev::AppConfig::secure), which
-//! actix-web sets on the listeners bound with TLS (`bind_rustls_0_23`, `bind_openssl`). Nothing the client sends
-//! counts (not the URI's scheme, not `connection_info().scheme()`, which reads `Forwarded` and
-//! `X-Forwarded-Proto`): behind a TLS-terminating proxy set [`proxy(Some(true))`](SessionOptions::proxy) and the
-//! engine trusts `X-Forwarded-Proto`. A middleware that applies a trust-proxy policy of its own can insert
-//! [`IsSecure`](express_session::layer::IsSecure) in the request extensions, read as the tower layer reads it.
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::future::Future;
