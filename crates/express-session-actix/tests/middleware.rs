@@ -263,3 +263,18 @@ async fn vary_and_cache_control_are_added_once() {
     assert_eq!(response.headers().get_all("vary").count(), 1);
     assert_eq!(response.headers().get("cache-control").unwrap(), "private");
 }
+
+#[actix_web::test]
+async fn a_request_on_a_tls_listener_is_secure() {
+    use actix_service::IntoServiceFactory;
+    use actix_web::dev::{AppConfig, ServiceFactory};
+    // What `HttpServer::bind_rustls_0_23` gives the app (actix-web's own test constructor: `AppConfig` has no
+    // public one), so that no TLS stack is built for this test.
+    let tls = AppConfig::__priv_test_new(true, "localhost:8443".to_owned(), "127.0.0.1:8443".parse().unwrap());
+    let options = options().cookie(CookieOptions::new().secure(Secure::Always)).proxy(Some(false));
+    let app = App::new().wrap(SessionMiddleware::new(options).unwrap()).route("/", web::get().to(count));
+    let app = app.into_factory().new_service(tls).await.unwrap();
+    let response = call_service(&app, TestRequest::get().uri("/").to_request()).await;
+    let cookie = set_cookie(&response).expect("a Secure cookie on a TLS connection");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
