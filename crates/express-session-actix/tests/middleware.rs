@@ -278,3 +278,20 @@ async fn a_request_on_a_tls_listener_is_secure() {
     let cookie = set_cookie(&response).expect("a Secure cookie on a TLS connection");
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
+
+#[actix_web::test]
+async fn a_handler_returning_actix_web_result_answers_through_the_renderer_too() {
+    let options = options().error_response(|error| (error.status(), "custom page".to_owned()));
+    let app = init_service(App::new().wrap(SessionMiddleware::new(options).unwrap()).route(
+        "/",
+        web::get().to(|session: Session| async move {
+            session.destroy().await.map_err(SessionError::from)?;
+            session.insert("x", 1).await.map_err(SessionError::from)?;
+            Ok::<_, actix_web::Error>("unreachable")
+        }),
+    ))
+    .await;
+    let response = call_service(&app, TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(body(response).await, "custom page");
+}
