@@ -96,7 +96,8 @@ pub(crate) struct DefaultRendered {
 }
 
 impl DefaultRendered {
-    /// The mark of `response`, as `IntoResponse` rendered it.
+    /// The mark of `response`, as `IntoResponse` rendered it (only the axum extractor makes one).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     pub(crate) fn of<B>(response: &Response<B>) -> Self {
         Self { status: response.status() }
     }
