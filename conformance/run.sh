@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Differential conformance run: the Node twin (side A) against the Rust
-# conformance server (side B), once per store. See conformance/README.md.
+# Differential conformance run: the Node twin (side A) against each Rust
+# conformance server (side B), once per store: the axum server on every
+# store, then the actix-web server on every store. See conformance/README.md.
 #
-#   RUST_SERVER_CMD     command that starts side B (default: the debug build
-#                       target/debug/conformance-server, relative to the repo
-#                       root); "node conformance/twin/server.js" self-tests
-#                       the harness
+#   RUST_SERVER_CMD     command that starts the axum server (default: the
+#                       debug build target/debug/conformance-server, relative
+#                       to the repo root); "node conformance/twin/server.js"
+#                       self-tests the harness
+#   ACTIX_SERVER_CMD    command that starts the actix-web server (default:
+#                       target/debug/conformance-server-actix)
+#   CONFORMANCE_SERVERS servers to run (default "axum actix")
 #   CONFORMANCE_STORES  stores to run (default "memory redis postgres")
 #   REDIS_URL, DATABASE_URL  passed through to both servers
 #
 # Extra arguments go to the runner, e.g. conformance/run.sh --filter cookie/
-# The last line is the total over all stores: "N passed, M failed".
+# Before the total, one line per server and store: "# <server> <store>: N
+# passed, M failed". The last line is the total over all servers and stores:
+# "N passed, M failed".
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,15 +30,28 @@ if [ ! -f "$twin/node_modules/.package-lock.json" ] || [ "$twin/package-lock.jso
   (cd "$twin" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-if [ -z "${RUST_SERVER_CMD:-}" ]; then
-  RUST_SERVER_CMD=target/debug/conformance-server
-  if [ ! -x "$RUST_SERVER_CMD" ]; then
-    echo "conformance/run.sh: $RUST_SERVER_CMD does not exist yet." >&2
-    echo "Build the Rust conformance server first (cargo build), or set RUST_SERVER_CMD to the command that starts it." >&2
-    echo "RUST_SERVER_CMD=\"node $twin/server.js\" conformance/run.sh runs the Node twin against itself." >&2
-    exit 2
+# The command that starts each server: RUST_SERVER_CMD / ACTIX_SERVER_CMD, or the debug build of its binary.
+declare -A server_cmd
+for server in ${CONFORMANCE_SERVERS:-axum actix}; do
+  case "$server" in
+    axum) cmd="${RUST_SERVER_CMD:-}" bin=conformance-server var=RUST_SERVER_CMD ;;
+    actix) cmd="${ACTIX_SERVER_CMD:-}" bin=conformance-server-actix var=ACTIX_SERVER_CMD ;;
+    *)
+      echo "conformance/run.sh: unknown server \"$server\" in CONFORMANCE_SERVERS (axum, actix)" >&2
+      exit 2
+      ;;
+  esac
+  if [ -z "$cmd" ]; then
+    cmd="target/debug/$bin"
+    if [ ! -x "$cmd" ]; then
+      echo "conformance/run.sh: $cmd does not exist yet." >&2
+      echo "Build the Rust conformance servers first (cargo build), or set $var to the command that starts it." >&2
+      echo "$var=\"node $twin/server.js\" conformance/run.sh runs the Node twin against itself." >&2
+      exit 2
+    fi
   fi
-fi
+  server_cmd[$server]="$cmd"
+done
 
 # The harness's own unit tests first: a broken comparison would pass anything.
 if ! unit_log="$(node --test conformance/runner/test/ 2>&1)"; then
@@ -46,17 +65,24 @@ failed=0
 status=0
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-for store in ${CONFORMANCE_STORES:-memory redis postgres}; do
-  node conformance/runner/run.js --a "node $twin/server.js" --b "$RUST_SERVER_CMD" --store "$store" "$@" | tee "$log" || status=1
-  totals="$(tail -n 1 "$log")"
-  if [[ "$totals" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    passed=$((passed + BASH_REMATCH[1]))
-    failed=$((failed + BASH_REMATCH[2]))
-  else
-    echo "# the runner stopped without totals for store $store" >&2
-    status=1
-  fi
+summary=()
+for server in ${CONFORMANCE_SERVERS:-axum actix}; do
+  for store in ${CONFORMANCE_STORES:-memory redis postgres}; do
+    echo "# $server server, store $store: ${server_cmd[$server]}"
+    node conformance/runner/run.js --a "node $twin/server.js" --b "${server_cmd[$server]}" --store "$store" "$@" | tee "$log" || status=1
+    totals="$(tail -n 1 "$log")"
+    if [[ "$totals" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+      passed=$((passed + BASH_REMATCH[1]))
+      failed=$((failed + BASH_REMATCH[2]))
+      summary+=("# $server $store: $totals")
+    else
+      echo "# the runner stopped without totals for server $server, store $store" >&2
+      summary+=("# $server $store: no totals (the runner stopped)")
+      status=1
+    fi
+  done
 done
 
+printf '%s\n' "${summary[@]}"
 echo "$passed passed, $failed failed"
 exit "$status"

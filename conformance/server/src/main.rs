@@ -1,344 +1,49 @@
-//! The Rust twin of the conformance harness: the protocol of `conformance/README.md`, served by our session
-//! layer. Started with `PORT` and `SESSION_OPTIONS` (express-session's options as JSON, plus `trustProxy`,
-//! `store`, `storeFail`, `storeTimeoutMs` and `memoryCapacity`). Options that are absent take **express-session's** defaults, and the settings that
-//! restore express's behaviour where ours differs on purpose are turned on (insecure cookie attributes are sent,
-//! a disconnected store passes requests through), so that what remains different is listed in
-//! `conformance/KNOWN_DIFFERENCES.md`.
-
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+//! The Rust twin of the conformance harness on axum: the protocol of `conformance/README.md`, served by our
+//! tower layer. Started with `PORT` and `SESSION_OPTIONS`; what does not depend on the framework (the options,
+//! the store, the ops) is `conformance-common`'s, shared with the actix-web server (`conformance/server-actix`).
+//! This is the glue: the layer, `GET /__health`, express's `trust proxy` and the JSON answers.
 
 use axum::Router;
 use axum::extract::{Json, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use express_session::options::StoreNotReady;
-use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
-use express_session::{
-    CookieOptions, MemoryStore, Record, Session, SessionError, SessionId, SessionManagerLayer, SessionOptions,
-    Timestamp,
-};
-use serde_json::{Value, json};
+use conformance_common::{Answer, Harness, answer_get, answer_post, express_secure, fail};
+use express_session::{Session, SessionManagerLayer};
 
-/// The store behind the layer, with the harness's fault injection (`storeFail`) and readiness switch
-/// (`storeEvent`), the same knobs the Node twin has.
-#[derive(Debug, Clone)]
-struct HarnessStore<S> {
-    inner: S,
-    ready: Arc<AtomicBool>,
-    failures: Arc<HashMap<String, String>>,
-}
+const PROGRAM: &str = "conformance-server";
 
-/// An injected failure, with the scenario's message.
-#[derive(Debug)]
-struct Injected(String);
-
-impl std::fmt::Display for Injected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Injected {}
-
-impl<S> HarnessStore<S> {
-    /// `Err` when the scenario makes `method` fail; `Ok(true)` when it fails with ENOENT (express: not found).
-    fn fails(&self, method: &str) -> Result<bool, StoreError> {
-        match self.failures.get(method) {
-            None => Ok(false),
-            Some(m) if m == "ENOENT" => Ok(true),
-            Some(m) => Err(StoreError::backend("harness", Injected(m.clone()))),
-        }
-    }
-}
-
-impl<S: Store + Clone> Store for HarnessStore<S> {
-    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
-        if self.fails("get")? {
-            return Ok(None);
-        }
-        self.inner.get(id).await
-    }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
-        self.fails("set")?;
-        self.inner.create(id, record).await
-    }
-    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.fails("set")?;
-        self.inner.set(id, record).await
-    }
-    async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
-        self.fails("set")?;
-        self.inner.save_if(id, record, expected).await
-    }
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
-        self.fails("touch")?;
-        self.inner.touch(id, record).await
-    }
-    async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
-        if self.fails("get")? {
-            return Ok(TouchOutcome::Gone);
-        }
-        self.fails("touch")?;
-        self.inner.refresh(id).await
-    }
-    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.fails("destroy")?;
-        self.inner.destroy(id).await
-    }
-    fn now(&self) -> Timestamp {
-        self.inner.now()
-    }
-    fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-}
-
-/// The message of an op's failure, as the Node twin reports it (the injected message for store failures).
-fn message(error: &SessionError) -> String {
-    match error {
-        SessionError::NoSession => "no session".into(),
-        SessionError::Store(e) => {
-            let mut cause: &dyn std::error::Error = e;
-            while let Some(next) = cause.source() {
-                cause = next;
-            }
-            cause.to_string()
-        }
-        other => other.to_string(),
-    }
-}
-
-fn number(n: f64) -> Value {
-    if n.fract() == 0.0 && n.abs() < 9.0e15 { json!(n as i64) } else { json!(n) }
-}
-
-/// Runs one op; `Ok(value)` is its result, `Err(message)` becomes `{"error": message}`.
-async fn run_op<S>(
-    session: Option<&Session>,
-    op: &Value,
-    status: &mut StatusCode,
-    store: &HarnessStore<S>,
-) -> Result<Value, String> {
-    let name = op["op"].as_str().unwrap_or_default();
-    let key = op["key"].as_str().unwrap_or_default();
-    match name {
-        "status" => {
-            *status = op["value"].as_u64().and_then(|s| StatusCode::from_u16(s as u16).ok()).ok_or("bad status")?;
-            return Ok(Value::Null);
-        }
-        "sleep" => {
-            tokio::time::sleep(Duration::from_millis(op["ms"].as_u64().unwrap_or(0))).await;
-            return Ok(Value::Null);
-        }
-        "storeEvent" => {
-            match op["event"].as_str() {
-                Some("connect") => store.ready.store(true, Ordering::SeqCst),
-                Some("disconnect") => store.ready.store(false, Ordering::SeqCst),
-                _ => return Err("unknown store event".into()),
-            }
-            return Ok(Value::Null);
-        }
-        _ => {}
-    }
-    if name == "unset" {
-        // `req.session = null` needs no session: without one it changes nothing.
-        return match session {
-            Some(session) => session.unset().await.map(|()| Value::Null).map_err(|e| message(&e)),
-            None => Ok(Value::Null),
-        };
-    }
-    let session = session.ok_or("no session")?;
-    let done = |r: Result<(), SessionError>| r.map(|()| Value::Null).map_err(|e| message(&e));
-    match name {
-        "get" => session.get_value(key).await.map(|v| v.unwrap_or(Value::Null)).map_err(|e| message(&e)),
-        "set" => done(session.insert_value(key, op["value"].clone()).await),
-        "remove" => done(session.remove::<Value>(key).await.map(|_| ())),
-        "incr" => session
-            .update(key, |old: Option<Value>| match old.as_ref().and_then(Value::as_f64) {
-                Some(n) if old.as_ref().is_some_and(Value::is_number) => number(n + 1.0),
-                _ => json!(1),
-            })
-            .await
-            .map_err(|e| message(&e)),
-        "regenerate" => done(session.regenerate().await),
-        "destroy" => done(session.destroy().await),
-        "reload" => done(session.reload().await),
-        "save" => done(session.save().await),
-        "touch" => done(session.touch().await),
-        "resetMaxAge" => done(session.reset_max_age().await),
-        "setMaxAge" => set_cookie_field(session, "maxAge", &op["value"]).await,
-        "setCookieField" => set_cookie_field(session, op["field"].as_str().unwrap_or_default(), &op["value"]).await,
-        _ => Err("unknown op".into()),
-    }
-}
-
-async fn set_cookie_field(session: &Session, field: &str, value: &Value) -> Result<Value, String> {
-    let mut result = Ok(());
-    session
-        .modify_cookie(|cookie, now| result = cookie.set_express_field(field, value, now))
-        .await
-        .map_err(|e| message(&e))?;
-    result.map(|()| Value::Null).map_err(|e| e.to_string())
-}
-
-/// `{"id", "cookie"}` of the session as the request ends: both `null` once it is gone.
-async fn describe(session: Option<&Session>) -> (Value, Value) {
-    let Some(session) = session else { return (Value::Null, Value::Null) };
-    match session.cookie().await {
-        Ok(cookie) => {
-            let id = session.id().await.ok().flatten().map_or(Value::Null, |id| json!(id.as_str()));
-            (id, serde_json::to_value(&cookie).unwrap_or(Value::Null))
-        }
-        Err(_) => (Value::Null, Value::Null),
-    }
-}
-
-async fn handle<S>(session: Option<Session>, store: HarnessStore<S>, request: Request) -> Response {
+async fn handle(session: Option<Session>, harness: Harness, request: Request) -> Response {
     if request.method() == http::Method::GET {
-        let (id, _) = describe(session.as_ref()).await;
-        return Json(json!({ "id": id })).into_response();
+        return Json(answer_get(session.as_ref()).await).into_response();
     }
     let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap_or_default();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let mut status = StatusCode::OK;
-    let mut results = Vec::new();
-    for op in body["ops"].as_array().into_iter().flatten() {
-        if op["op"] == "error" {
-            // The handler fails: express answers 500 and still saves the session as the response ends.
-            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "error op"}))).into_response();
-        }
-        results.push(match run_op(session.as_ref(), op, &mut status, &store).await {
-            Ok(value) => value,
-            Err(message) => json!({ "error": message }),
-        });
+    match answer_post(session.as_ref(), &body, &harness).await {
+        // The handler fails: express answers 500 and still saves the session as the response ends.
+        Answer::Error(body) => (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response(),
+        Answer::Ops(status, body) => (status, Json(body)).into_response(),
     }
-    let (id, cookie) = describe(session.as_ref()).await;
-    (status, Json(json!({ "results": results, "id": id, "cookie": cookie }))).into_response()
-}
-
-fn options<S: Store + Clone>(config: &Value, store: HarnessStore<S>) -> Result<SessionOptions, String> {
-    // express-session's own defaults for what the scenario leaves out, and express's behaviour where ours differs.
-    let base = SessionOptions::new()
-        .resave(true)
-        .save_uninitialized(true)
-        .cookie(CookieOptions::new().allow_insecure_attributes(true))
-        .store_not_ready(StoreNotReady::PassThrough)
-        .allow_short_secret(true)
-        .accept_any_id(true)
-        .clear_cookie_on_destroy(false)
-        .max_record_size(None);
-    let mut express = config.clone();
-    if let Some(obj) = express.as_object_mut() {
-        for harness_key in ["trustProxy", "store", "storeFail", "storeTimeoutMs", "memoryCapacity"] {
-            obj.remove(harness_key);
-        }
-    }
-    let mut options = base.merge_express_json(&express).map_err(|e| e.to_string())?.store(store);
-    match &config["storeTimeoutMs"] {
-        Value::Null => {}
-        value => {
-            let ms = value.as_u64().filter(|ms| *ms > 0).ok_or("storeTimeoutMs must be a positive integer (ms)")?;
-            options = options.store_timeout(std::time::Duration::from_millis(ms));
-        }
-    }
-    Ok(options)
-}
-
-/// Express's `req.secure` under its `trust proxy` setting: the first `X-Forwarded-Proto` value, trimmed, exactly
-/// `https` (express does not lower-case it), and only when the proxy is trusted.
-fn express_secure(trust_proxy: bool, request: &Request) -> bool {
-    trust_proxy
-        && request
-            .headers()
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').next().unwrap_or_default().trim() == "https")
 }
 
 #[tokio::main]
 async fn main() {
-    let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).expect("PORT must be set");
-    let config: Value = serde_json::from_str(&std::env::var("SESSION_OPTIONS").unwrap_or_else(|_| "{}".into()))
-        .expect("SESSION_OPTIONS must be JSON");
-    match config["store"].as_str().unwrap_or("memory") {
-        "memory" => match memory_store(&config) {
-            Ok(store) => serve(port, config, store).await,
-            Err(error) => fail(&error),
-        },
-        "postgres" => {
-            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into());
-            let table = std::env::var("PG_TABLE").unwrap_or_else(|_| "session".into());
-            let store = express_session_postgres::PostgresStore::builder()
-                .table_name(table)
-                .create_table_if_missing(true)
-                .connect(&url)
-                .await;
-            match store {
-                Ok(store) => serve(port, config, store).await,
-                Err(error) => fail(&format!("PostgreSQL at {url}: {error}")),
-            }
-        }
-        "redis" => {
-            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
-            let prefix = std::env::var("STORE_PREFIX").unwrap_or_else(|_| "sess:".into());
-            match express_session_redis::RedisStore::builder().prefix(prefix).connect(&url).await {
-                Ok(store) => serve(port, config, store).await,
-                Err(error) => fail(&format!("Redis at {url}: {error}")),
-            }
-        }
-        other => fail(&format!("store {other:?} is not available (memory, redis, postgres)")),
-    }
-}
-
-/// The MemoryStore, bounded at `memoryCapacity` sessions when it is given (express's MemoryStore has no bound).
-fn memory_store(config: &Value) -> Result<MemoryStore, String> {
-    match &config["memoryCapacity"] {
-        Value::Null => Ok(MemoryStore::new()),
-        value => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
-            Some(n) if n > 0 => Ok(MemoryStore::builder().capacity(n).build()),
-            _ => Err(format!("memoryCapacity must be a positive integer, not {value}")),
-        },
-    }
-}
-
-fn fail(message: &str) -> ! {
-    eprintln!("conformance-server: {message}");
-    std::process::exit(2);
-}
-
-async fn serve<S: Store + Clone>(port: u16, config: Value, inner: S) {
-    let failures = config["storeFail"]
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
-        .unwrap_or_default();
-    let store = HarnessStore { inner, ready: Arc::new(AtomicBool::new(true)), failures: Arc::new(failures) };
-    let layer =
-        match options(&config, store.clone()).and_then(|o| SessionManagerLayer::new(o).map_err(|e| e.to_string())) {
-            Ok(layer) => layer,
-            Err(error) => fail(&error),
-        };
-    // Every client of the harness is on loopback, so any trust-proxy setting that trusts loopback trusts it.
-    let trust_proxy = match &config["trustProxy"] {
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_u64().is_some_and(|hops| hops > 0),
-        Value::String(s) => ["loopback", "127.0.0.1", "::1"].iter().any(|t| s.contains(t)),
-        _ => false,
+    let setup = conformance_common::setup(PROGRAM).await;
+    let layer = match SessionManagerLayer::new(setup.options) {
+        Ok(layer) => layer,
+        Err(error) => fail(PROGRAM, &error.to_string()),
     };
-    let handler_store = store.clone();
+    let (harness, trust_proxy) = (setup.harness, setup.trust_proxy);
     let sessions = Router::new()
-        .fallback(move |session: Option<Session>, request: Request| handle(session, handler_store.clone(), request))
+        .fallback(move |session: Option<Session>, request: Request| handle(session, harness.clone(), request))
         .layer(layer)
         .layer(axum::middleware::from_fn(move |mut request: Request, next: axum::middleware::Next| async move {
-            let secure = express_secure(trust_proxy, &request);
+            let proto = request.headers().get("x-forwarded-proto").and_then(|v| v.to_str().ok());
+            let secure = express_secure(trust_proxy, proto);
             request.extensions_mut().insert(express_session::layer::IsSecure(secure));
             next.run(request).await
         }));
     let app = Router::new().route("/__health", get(|| async { "ok" })).fallback_service(sessions);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", setup.port)).await.expect("bind");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
