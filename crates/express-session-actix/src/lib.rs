@@ -153,7 +153,7 @@ where
                     Ok(match finished.into_error() {
                         Some(error) => {
                             let (request, _) = response.into_parts();
-                            let rendered = http_response(engine.error_response(&error));
+                            let rendered = http_response(engine.error_response(&error), error);
                             ServiceResponse::new(request, rendered).map_into_right_body()
                         }
                         None => response,
@@ -161,7 +161,7 @@ where
                 })
             }
             Begin::NotReady(error) => {
-                let response = http_response(self.engine.error_response(&error));
+                let response = http_response(self.engine.error_response(&error), error);
                 let response = request.into_response(response).map_into_right_body();
                 Box::pin(std::future::ready(Ok(response)))
             }
@@ -234,10 +234,12 @@ fn handler_error_status(error: &SessionError) -> StatusCode {
     StatusCode::from_u16(error.0.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// A response for a rendered error (the error is logged already, by the engine).
-fn http_response(rendered: ErrorResponse) -> HttpResponse {
+/// A response for a rendered error (the error is logged already, by the engine), with the error in its
+/// extensions as an `Arc<express_session::SessionError>`, as the tower layer's answers have it.
+fn http_response(rendered: ErrorResponse, error: express_session::SessionError) -> HttpResponse {
     let mut response = HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR);
     render_into(&mut response, rendered);
+    response.extensions_mut().insert(Arc::new(error));
     response
 }
 
@@ -307,10 +309,9 @@ impl FromRequest for Session {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let session = request.extensions().get::<express_session::Session>().cloned();
-        std::future::ready(session.map(Session).ok_or_else(|| {
-            tracing::error!(rejection = %MissingSession, "Session extractor rejected the request");
-            MissingSession.into()
-        }))
+        // Not logged here: `Option<Session>` (actix-web's `Option<T>`) calls this too, and its `None` is expected.
+        // The rejection is logged when it becomes the 500 answer (`ResponseError::error_response`).
+        std::future::ready(session.map(Session).ok_or_else(|| MissingSession.into()))
     }
 }
 
@@ -338,6 +339,13 @@ impl std::error::Error for MissingSession {}
 impl ResponseError for MissingSession {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        tracing::error!(rejection = %self, "Session extractor rejected the request");
+        let mut response = HttpResponse::new(self.status_code());
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        response.set_body(BoxBody::new(self.to_string()))
     }
 }
 
@@ -393,6 +401,7 @@ impl ResponseError for SessionError {
     fn error_response(&self) -> HttpResponse<BoxBody> {
         let mut response = HttpResponse::new(self.status_code());
         render_into(&mut response, handler_error_response(&self.0));
+        response.extensions_mut().insert(Arc::clone(&self.0));
         response
     }
 }
