@@ -15,7 +15,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use express_session::engine::{Begin, Engine, ErrorResponse, RequestFacts, ResponseFacts, handler_error_response};
 use express_session::layer::IsSecure;
 use express_session::options::RequestHead;
-use express_session::{ConfigError, SessionOptions};
+use express_session::{ConfigError, SessionOptions, TlsConnection};
 
 /// The actix-web middleware: gives each request its session and finishes it once the handler's response is
 /// ready (saves, touches or destroys it, and sets the cookie).
@@ -175,14 +175,18 @@ where
 }
 
 /// The request as the engine reads it. TLS only from the server's own configuration (the listener it came in
-/// on), never from anything the client sent.
+/// on) or the [`TlsConnection`] extension a middleware of the server inserted (as under the tower layer), never
+/// from anything the client sent.
 fn request_facts(
     request: &ServiceRequest,
 ) -> RequestFacts<'_, impl Iterator<Item = &[u8]>, impl FnOnce() -> Option<RequestHead>> {
-    let server_says_secure = request.extensions().get::<IsSecure>().is_some_and(|secure| secure.0);
+    let (tls_extension, server_says_secure) = {
+        let extensions = request.extensions();
+        (extensions.contains::<TlsConnection>(), extensions.get::<IsSecure>().is_some_and(|secure| secure.0))
+    };
     RequestFacts::new(request.path())
         .cookie_headers(request.headers().get_all(header::COOKIE).map(HeaderValue::as_bytes))
-        .tls(request.app_config().secure())
+        .tls(request.app_config().secure() || tls_extension)
         .server_says_secure(server_says_secure)
         .forwarded_proto(request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes))
         // Converted from actix-web's `http` 0.2 types only when the options have a custom `genid`.

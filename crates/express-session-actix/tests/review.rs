@@ -260,3 +260,24 @@ async fn on_a_real_server_an_absolute_https_uri_is_not_secure_and_a_panicking_ha
     assert!(saved == 5 || saved == 6, "{saved}");
     handle.stop(true).await;
 }
+
+#[actix_web::test]
+async fn the_tls_connection_extension_makes_a_request_secure_as_under_tower() {
+    use actix_web::HttpMessage;
+    use actix_web::dev::Service as _;
+    // What the engine's "Secure cookie held back" warning tells a server that terminates TLS itself to do.
+    let options = options().cookie(CookieOptions::new().secure(Secure::Always)).proxy(Some(false));
+    let app = init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(options).unwrap())
+            .wrap_fn(|request, service| {
+                request.extensions_mut().insert(express_session::TlsConnection);
+                service.call(request)
+            })
+            .route("/", web::get().to(count)),
+    )
+    .await;
+    let response = call_service(&app, TestRequest::get().uri("/").to_request()).await;
+    let cookie = set_cookies(&response).pop().expect("a Secure cookie on a TLS connection");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+}
