@@ -281,3 +281,39 @@ async fn the_tls_connection_extension_makes_a_request_secure_as_under_tower() {
     let cookie = set_cookies(&response).pop().expect("a Secure cookie on a TLS connection");
     assert!(cookie.contains("; Secure"), "{cookie}");
 }
+
+#[actix_web::test]
+async fn a_failed_request_is_logged_once() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let store = express_session_redis::RedisStore::builder()
+        .timeout(Duration::from_millis(300))
+        .connect_lazy("redis://127.0.0.1:1")
+        .unwrap();
+    let options = SessionOptions::new().secret("keyboard cat").allow_short_secret(true).store(store);
+    let app = init_service(
+        App::new().wrap(SessionMiddleware::new(options).unwrap()).route("/count", web::get().to(count)).route(
+            "/ignore",
+            web::get().to(|session: Session| async move {
+                let _ignored = session.insert("x", 1).await;
+                "ok"
+            }),
+        ),
+    )
+    .await;
+    // The first failure is logged once, with its cause (the handler's error is not logged again); the next
+    // request is refused by the open circuit breaker, which is logged at debug only.
+    for (path, errors) in [("/count", 1), ("/ignore", 0)] {
+        captured.0.lock().unwrap().clear();
+        let response = app.call(TestRequest::get().uri(path).to_request()).await.unwrap();
+        assert_eq!(response.status(), 503, "{path}");
+        let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logs.lines().filter(|line| line.contains(" ERROR ")).count(), errors, "{path}: {logs}");
+    }
+}
