@@ -359,15 +359,20 @@ impl ResponseError for MissingSession {
 /// Answered 503 (store unreachable) or 500 with a short body and `Cache-Control: no-store`, the cause logged,
 /// never sent: [`SessionMiddleware`] renders it with the configured renderer
 /// ([`SessionOptions::error_response`]), as its own answers; without the middleware it is rendered by
-/// [`DefaultResponseForError`](express_session::engine::DefaultResponseForError).
+/// [`DefaultResponseForError`](express_session::engine::DefaultResponseForError). The response carries the error
+/// in its extensions, as an `Arc<express_session::SessionError>` (so do the middleware's own error answers, as
+/// the tower layer's).
 ///
 /// ```
+/// use std::sync::Arc;
 /// use actix_web::ResponseError;
 /// use express_session_actix::SessionError;
 ///
 /// let error = SessionError::from(express_session::SessionError::NoSession);
 /// assert_eq!(error.status_code(), 500);
 /// assert!(matches!(error.get_ref(), express_session::SessionError::NoSession));
+/// let response = error.error_response();
+/// assert!(response.extensions().get::<Arc<express_session::SessionError>>().is_some());
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionError(Arc<express_session::SessionError>);
