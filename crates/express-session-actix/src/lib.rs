@@ -15,7 +15,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseErr
 use express_session::engine::{Begin, Engine, ErrorResponse, RequestFacts, ResponseFacts, handler_error_response};
 use express_session::layer::IsSecure;
 use express_session::options::RequestHead;
-use express_session::{ConfigError, SessionOptions};
+use express_session::{ConfigError, SessionOptions, TlsConnection};
 
 /// The actix-web middleware: gives each request its session and finishes it once the handler's response is
 /// ready (saves, touches or destroys it, and sets the cookie).
@@ -153,7 +153,7 @@ where
                     Ok(match finished.into_error() {
                         Some(error) => {
                             let (request, _) = response.into_parts();
-                            let rendered = http_response(engine.error_response(&error));
+                            let rendered = http_response(engine.error_response(&error), error);
                             ServiceResponse::new(request, rendered).map_into_right_body()
                         }
                         None => response,
@@ -161,7 +161,7 @@ where
                 })
             }
             Begin::NotReady(error) => {
-                let response = http_response(self.engine.error_response(&error));
+                let response = http_response(self.engine.error_response(&error), error);
                 let response = request.into_response(response).map_into_right_body();
                 Box::pin(std::future::ready(Ok(response)))
             }
@@ -175,14 +175,18 @@ where
 }
 
 /// The request as the engine reads it. TLS only from the server's own configuration (the listener it came in
-/// on), never from anything the client sent.
+/// on) or the [`TlsConnection`] extension a middleware of the server inserted (as under the tower layer), never
+/// from anything the client sent.
 fn request_facts(
     request: &ServiceRequest,
 ) -> RequestFacts<'_, impl Iterator<Item = &[u8]>, impl FnOnce() -> Option<RequestHead>> {
-    let server_says_secure = request.extensions().get::<IsSecure>().is_some_and(|secure| secure.0);
+    let (tls_extension, server_says_secure) = {
+        let extensions = request.extensions();
+        (extensions.contains::<TlsConnection>(), extensions.get::<IsSecure>().is_some_and(|secure| secure.0))
+    };
     RequestFacts::new(request.path())
         .cookie_headers(request.headers().get_all(header::COOKIE).map(HeaderValue::as_bytes))
-        .tls(request.app_config().secure())
+        .tls(request.app_config().secure() || tls_extension)
         .server_says_secure(server_says_secure)
         .forwarded_proto(request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes))
         // Converted from actix-web's `http` 0.2 types only when the options have a custom `genid`.
@@ -234,10 +238,12 @@ fn handler_error_status(error: &SessionError) -> StatusCode {
     StatusCode::from_u16(error.0.status().as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-/// A response for a rendered error (the error is logged already, by the engine).
-fn http_response(rendered: ErrorResponse) -> HttpResponse {
+/// A response for a rendered error (the error is logged already, by the engine), with the error in its
+/// extensions as an `Arc<express_session::SessionError>`, as the tower layer's answers have it.
+fn http_response(rendered: ErrorResponse, error: express_session::SessionError) -> HttpResponse {
     let mut response = HttpResponse::new(StatusCode::INTERNAL_SERVER_ERROR);
     render_into(&mut response, rendered);
+    response.extensions_mut().insert(Arc::new(error));
     response
 }
 
@@ -307,10 +313,9 @@ impl FromRequest for Session {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let session = request.extensions().get::<express_session::Session>().cloned();
-        std::future::ready(session.map(Session).ok_or_else(|| {
-            tracing::error!(rejection = %MissingSession, "Session extractor rejected the request");
-            MissingSession.into()
-        }))
+        // Not logged here: `Option<Session>` (actix-web's `Option<T>`) calls this too, and its `None` is expected.
+        // The rejection is logged when it becomes the 500 answer (`ResponseError::error_response`).
+        std::future::ready(session.map(Session).ok_or_else(|| MissingSession.into()))
     }
 }
 
@@ -339,6 +344,13 @@ impl ResponseError for MissingSession {
     fn status_code(&self) -> StatusCode {
         StatusCode::INTERNAL_SERVER_ERROR
     }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        tracing::error!(rejection = %self, "Session extractor rejected the request");
+        let mut response = HttpResponse::new(self.status_code());
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        response.set_body(BoxBody::new(self.to_string()))
+    }
 }
 
 /// The error a handler returns for a failed session call: `session.insert(..).await?` in a handler returning
@@ -347,15 +359,20 @@ impl ResponseError for MissingSession {
 /// Answered 503 (store unreachable) or 500 with a short body and `Cache-Control: no-store`, the cause logged,
 /// never sent: [`SessionMiddleware`] renders it with the configured renderer
 /// ([`SessionOptions::error_response`]), as its own answers; without the middleware it is rendered by
-/// [`DefaultResponseForError`](express_session::engine::DefaultResponseForError).
+/// [`DefaultResponseForError`](express_session::engine::DefaultResponseForError). The response carries the error
+/// in its extensions, as an `Arc<express_session::SessionError>` (so do the middleware's own error answers, as
+/// the tower layer's).
 ///
 /// ```
+/// use std::sync::Arc;
 /// use actix_web::ResponseError;
 /// use express_session_actix::SessionError;
 ///
 /// let error = SessionError::from(express_session::SessionError::NoSession);
 /// assert_eq!(error.status_code(), 500);
 /// assert!(matches!(error.get_ref(), express_session::SessionError::NoSession));
+/// let response = error.error_response();
+/// assert!(response.extensions().get::<Arc<express_session::SessionError>>().is_some());
 /// ```
 #[derive(Debug, Clone)]
 pub struct SessionError(Arc<express_session::SessionError>);
@@ -393,6 +410,7 @@ impl ResponseError for SessionError {
     fn error_response(&self) -> HttpResponse<BoxBody> {
         let mut response = HttpResponse::new(self.status_code());
         render_into(&mut response, handler_error_response(&self.0));
+        response.extensions_mut().insert(Arc::clone(&self.0));
         response
     }
 }

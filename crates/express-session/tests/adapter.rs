@@ -9,8 +9,7 @@ use express_session::engine::{
     handler_error_response,
 };
 use express_session::options::{OnStoreError, RequestHead, StoreNotReady};
-use express_session::store::{CreateOutcome, SaveOutcome, TouchOutcome, Version, Versioned};
-use express_session::{MemoryStore, Record, SessionError, SessionId, SessionOptions, Store, StoreError, Timestamp};
+use express_session::{SessionError, SessionOptions, StoreError};
 
 const SECRET: &str = "a long random secret for the engine's own tests";
 
@@ -163,7 +162,7 @@ async fn a_store_error_served_without_a_session_leaves_the_response_alone() {
 
 #[tokio::test]
 async fn a_store_that_is_not_ready() {
-    let store = NotReady::default();
+    let store = common::not_ready();
     let engine = engine_of(SessionOptions::new().store(store.clone()));
     let Begin::NotReady(error) = engine.begin(RequestFacts::new("/")) else { panic!("not ready") };
     assert_eq!(engine.error_response(&error).status(), 503);
@@ -178,35 +177,4 @@ fn the_handler_error_response_is_the_default_one() {
     assert_eq!(handler_error_response(&error), DefaultResponseForError.response_for_error(&error));
     assert_eq!(handler_error_response(&SessionError::SaveConflict).status(), 500);
     assert_eq!(ErrorResponse::new(42, "x").status(), 500);
-}
-
-/// A real MemoryStore that reports it is not ready.
-#[derive(Debug, Clone, Default)]
-struct NotReady(MemoryStore);
-
-impl Store for NotReady {
-    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
-        self.0.get(id).await
-    }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
-        self.0.create(id, record).await
-    }
-    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.0.set(id, record).await
-    }
-    async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
-        self.0.save_if(id, record, expected).await
-    }
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
-        self.0.touch(id, record).await
-    }
-    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.0.destroy(id).await
-    }
-    fn now(&self) -> Timestamp {
-        self.0.now()
-    }
-    fn is_ready(&self) -> bool {
-        false
-    }
 }

@@ -413,3 +413,27 @@ async fn finished_does_not_debug_print_the_cookie_value() {
     assert!(!printed.contains(value), "{printed}");
     assert!(printed.contains("connect.sid=[redacted]; Path=/"), "{printed}");
 }
+
+/// A change made after the end of the request (in a task the handler spawned) is not saved by the ended request,
+/// as in express; an explicit `save()` writes it, as `req.session.save()` does after the response in express.
+#[tokio::test]
+async fn a_change_after_the_end_is_saved_only_by_an_explicit_save() {
+    let engine = Engine::new(options()).expect("valid options");
+    let session = engine.begin(RequestFacts::new("/")).into_session().expect("a session");
+    session.insert("n", 1).await.expect("inserted");
+    let finished = engine.finish(&session, ResponseFacts::new()).await;
+    let cookie = finished.set_cookie().expect("a new session sends its cookie").split(';').next().unwrap().to_owned();
+    let read = |engine: Engine, cookie: String| async move {
+        let session = engine.begin(RequestFacts::new("/").cookie_headers([cookie.as_bytes()])).into_session().unwrap();
+        session.get::<u32>("n").await.expect("read")
+    };
+
+    // Changed after the end: the ended request does not write it again.
+    session.insert("n", 2).await.expect("inserted");
+    assert!(engine.finish(&session, ResponseFacts::new()).await.set_cookie().is_none());
+    assert_eq!(read(engine.clone(), cookie.clone()).await, Some(1));
+
+    // An explicit save writes it.
+    session.save().await.expect("saved");
+    assert_eq!(read(engine.clone(), cookie.clone()).await, Some(2));
+}

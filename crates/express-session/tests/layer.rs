@@ -17,11 +17,7 @@ use axum::body::Body;
 use axum::routing::get;
 use common::{Fault, Faulty, options};
 use express_session::engine::{Engine, ErrorResponse, RequestFacts};
-use express_session::store::{CreateOutcome, SaveOutcome, TouchOutcome, Version, Versioned};
-use express_session::{
-    CookieOptions, MemoryStore, Record, Session, SessionError, SessionId, SessionManagerLayer, Store, StoreError,
-    Timestamp,
-};
+use express_session::{CookieOptions, Session, SessionError, SessionManagerLayer};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service, ServiceExt};
@@ -101,37 +97,6 @@ async fn the_session_path_finishes_around_a_local_inner_future() {
     assert!(response.headers().get(SET_COOKIE).is_some());
 }
 
-/// A real MemoryStore that reports it is not ready.
-#[derive(Debug, Clone, Default)]
-struct NotReady(MemoryStore);
-
-impl Store for NotReady {
-    async fn get(&self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
-        self.0.get(id).await
-    }
-    async fn create(&self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
-        self.0.create(id, record).await
-    }
-    async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
-        self.0.set(id, record).await
-    }
-    async fn save_if(&self, id: &SessionId, record: &Record, expected: &Version) -> Result<SaveOutcome, StoreError> {
-        self.0.save_if(id, record, expected).await
-    }
-    async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
-        self.0.touch(id, record).await
-    }
-    async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
-        self.0.destroy(id).await
-    }
-    fn now(&self) -> Timestamp {
-        self.0.now()
-    }
-    fn is_ready(&self) -> bool {
-        false
-    }
-}
-
 fn html(error: &SessionError) -> ErrorResponse {
     ErrorResponse::new(error.status().as_u16(), format!("<p>custom {}</p>", error.status().as_u16()))
         .content_type("text/html; charset=utf-8")
@@ -149,7 +114,7 @@ async fn rendered(response: Response<Body>) -> (StatusCode, String, String, Stri
 
 #[tokio::test]
 async fn the_not_ready_answer_is_ready_at_once_and_rendered_by_the_hook() {
-    let layer = SessionManagerLayer::new(options().store(NotReady::default()).error_response(html)).unwrap();
+    let layer = SessionManagerLayer::new(options().store(common::not_ready()).error_response(html)).unwrap();
     let called = std::cell::Cell::new(false);
     let inner = tower::service_fn(|_: Request<Body>| {
         called.set(true);

@@ -164,6 +164,8 @@ pub enum Fault {
     Refuse,
     /// Every call hangs (until the layer's timeout).
     Hang,
+    /// The store says it is not ready (`Store::is_ready`); calls go through.
+    NotReady,
 }
 
 #[derive(Debug)]
@@ -185,7 +187,7 @@ impl Faulty {
     async fn check(&self) -> Result<(), StoreError> {
         let fault = *self.mode.lock().unwrap();
         match fault {
-            Fault::None => Ok(()),
+            Fault::None | Fault::NotReady => Ok(()),
             Fault::Refuse => Err(StoreError::unavailable("faulty", Refused)),
             Fault::Hang => {
                 std::future::pending::<()>().await;
@@ -223,4 +225,14 @@ impl Store for Faulty {
     fn now(&self) -> Timestamp {
         self.inner.now()
     }
+    fn is_ready(&self) -> bool {
+        *self.mode.lock().unwrap() != Fault::NotReady
+    }
+}
+
+/// A real MemoryStore that reports it is not ready.
+pub fn not_ready() -> Faulty {
+    let store = Faulty::default();
+    store.set(Fault::NotReady);
+    store
 }

@@ -113,7 +113,8 @@ struct Shared {
 ///
 /// Handlers get it from the request extensions (the axum extractor does that). It is cheap to clone; clones
 /// share the same state. Nothing is read from the store until a method needs the data, and nothing is written
-/// until the response is ready (or [`save`](Self::save) is called).
+/// until the response is ready (or [`save`](Self::save) is called). As in express, a change made after the end
+/// of the request (in a task the handler spawned) is written only by a [`save`](Self::save).
 ///
 /// Outside a request (a test, these docs), the [`Engine`](crate::engine::Engine) the layer runs on gives one,
 /// and finishes it as the end of a request does:
