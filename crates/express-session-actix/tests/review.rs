@@ -1,6 +1,9 @@
 //! Adversarial cases: parity with the tower layer (the error in the response extensions, HEAD, stacked
 //! middlewares, logging), what a client can send to look secure, and a handler that panics on a real server.
 
+mod common;
+use common::{count, maybe, options};
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,19 +16,6 @@ use express_session::{CookieOptions, MemoryStore, Secure, SessionOptions, Store}
 use express_session_actix::{Session, SessionError, SessionMiddleware};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-fn options() -> SessionOptions {
-    SessionOptions::new().secret("keyboard cat").allow_short_secret(true).store(MemoryStore::new())
-}
-
-async fn count(session: Session) -> Result<String, SessionError> {
-    let n = session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?;
-    Ok(n.to_string())
-}
-
-async fn maybe(session: Option<Session>) -> &'static str {
-    if session.is_some() { "session" } else { "none" }
-}
 
 fn set_cookies<B>(response: &ServiceResponse<B>) -> Vec<String> {
     response.headers().get_all("set-cookie").map(|value| value.to_str().expect("ascii").to_owned()).collect()
