@@ -49,6 +49,9 @@ SYSTEMS = {
     "ours-actix-memory": ("ours on actix-web, MemoryStore", [f"{BIN}/bench-ours-actix"], {"STORE": "memory"},
                           "memory"),
     "ours-actix-redis": ("ours on actix-web, RedisStore", [f"{BIN}/bench-ours-actix"], {"STORE": "redis"}, "redis"),
+    # The store connected on the worker's runtime (see apps/ours-actix): not in the default run; SYSTEMS=... it.
+    "ours-actix-redis-worker": ("ours on actix-web, RedisStore per worker", [f"{BIN}/bench-ours-actix"],
+                                {"STORE": "redis-worker"}, "redis"),
     "tower-memory": ("tower-sessions, MemoryStore", [f"{BIN}/bench-tower"], {"STORE": "memory"}, "memory"),
     "tower-redis": ("tower-sessions, RedisStore", [f"{BIN}/bench-tower"], {"STORE": "redis"}, "redis"),
     "actix-cookie": ("actix-session, CookieSessionStore", [f"{BIN}/bench-actix"], {"STORE": "cookie"}, "cookie"),
@@ -60,6 +63,8 @@ SYSTEMS = {
     "ceiling": ("axum, no session layer", [f"{BIN}/bench-plain"], {}, "none"),
     "actix-none": ("actix-web, no session middleware", [f"{BIN}/bench-actix"], {"STORE": "none"}, "none"),
 }
+
+OPT_IN = {"ours-actix-redis-worker"}  # run only when SYSTEMS names them
 
 # name -> (path, how the clients get their cookies: None, or the path of their first request). Returning clients
 # are SESSIONS sessions used in turn; the one-session case is the lost-update check.
@@ -293,6 +298,8 @@ def lost_updates(name, redis):
 def main():
     os.makedirs(OUT, exist_ok=True)
     systems = selected("SYSTEMS", SYSTEMS)
+    if not os.environ.get("SYSTEMS"):
+        systems = [s for s in systems if s not in OPT_IN]
     if os.environ.get("OURS_REDIS", "1") != "1" and "ours-redis" in systems:
         log("ours-redis left out: bench-ours was built without express-session-redis")
         systems.remove("ours-redis")

@@ -2,8 +2,11 @@
 //! `examples/actix/src/view_counter.rs` (`session.update`, atomic per key), plus the benchmark's `/static` (never
 //! touches the session) and `/fill` (stores 1 KiB once, then counts), as `bench-ours` on axum.
 //!
-//! `STORE=memory|redis`, `PORT`, `REDIS_URL`. One worker, as `bench-actix`: the benchmark pins the server to one
-//! core.
+//! `STORE=memory|redis|redis-worker`, `PORT`, `REDIS_URL`. One worker, as `bench-actix`: the benchmark pins the
+//! server to one core. `redis` connects the store in `main`, as actix-session's RedisSessionStore is set up (its
+//! connection task then runs on the main thread's runtime, and every store call of the worker crosses threads);
+//! `redis-worker` builds the store inside the app factory with `connect_lazy`, so that its connection task runs
+//! on the worker's own runtime (one connection per worker).
 
 use std::collections::BTreeMap;
 
@@ -52,16 +55,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         SessionOptions::new().secret("keyboard cat").allow_short_secret(true).resave(false).save_uninitialized(true);
     let store = std::env::var("STORE").unwrap_or_else(|_| "memory".into());
     let options = match store.as_str() {
-        "memory" => options,
+        "memory" | "redis-worker" => options,
         "redis" => {
             let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6399".into());
             options.store(express_session_redis::RedisStore::connect(&url).await?)
         }
         other => return Err(format!("unknown STORE {other}").into()),
     };
-    let sessions = SessionMiddleware::new(options)?;
     let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     println!("listening on 127.0.0.1:{port} (ours on actix-web, {store})");
+    if store == "redis-worker" {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6399".into());
+        // Fails here, not in the factory, for a URL the store would refuse.
+        express_session_redis::RedisStore::builder().connect_lazy(&url)?;
+        return Ok(HttpServer::new(move || {
+            // The URL was checked in `main` (`Client::open` on the same text), and the factory runs on the worker's
+            // runtime: this does not fail.
+            let redis = express_session_redis::RedisStore::builder().connect_lazy(&url).expect("checked in main");
+            let options = SessionOptions::new()
+                .secret("keyboard cat")
+                .allow_short_secret(true)
+                .resave(false)
+                .save_uninitialized(true)
+                .store(redis);
+            App::new().wrap(SessionMiddleware::new(options).expect("options")).configure(routes)
+        })
+        .workers(1)
+        .bind(("127.0.0.1", port))?
+        .run()
+        .await?);
+    }
+    let sessions = SessionMiddleware::new(options)?;
     HttpServer::new(move || App::new().wrap(sessions.clone()).configure(routes))
         .workers(1)
         .bind(("127.0.0.1", port))?
