@@ -17,13 +17,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results")
 
 SYSTEM_ORDER = ["ours-memory", "ours-redis", "tower-memory", "tower-redis", "ours-actix-memory", "ours-actix-redis",
-                "ours-actix-redis-worker", "actix-cookie", "actix-redis", "express-memory", "express-redis", "ceiling", "actix-none"]
+                "ours-actix-redis-main", "actix-cookie", "actix-redis", "express-memory", "express-redis", "ceiling", "actix-none"]
 # The systems on actix-web: measured against actix-web's own ceiling (no session middleware), and ours on actix
 # against actix-session.
-ACTIX = {"ours-actix-memory", "ours-actix-redis", "ours-actix-redis-worker", "actix-cookie", "actix-redis", "actix-none"}
+ACTIX = {"ours-actix-memory", "ours-actix-redis", "ours-actix-redis-main", "actix-cookie", "actix-redis", "actix-none"}
 # Each system's peer for the "vs peer" column: actix-session's store of the same kind for ours on actix,
 # tower-sessions' for the rest.
-PEER = {"ours-actix-memory": "actix-cookie", "ours-actix-redis": "actix-redis", "ours-actix-redis-worker": "actix-redis"}
+PEER = {"ours-actix-memory": "actix-cookie", "ours-actix-redis": "actix-redis", "ours-actix-redis-main": "actix-redis"}
 SCENARIO_ORDER = ["S1", "S2", "S3", "S4"]
 SCENARIO_TEXT = {
     "S1": "S1: returning clients, `GET /foo` counts a view (each with its own valid cookie)",
@@ -35,7 +35,7 @@ COLORS = {
     "ours-memory": "#1f5fbf", "ours-redis": "#7fa8e6", "tower-memory": "#e07b00", "tower-redis": "#f5b461",
     "actix-cookie": "#2e8b3e", "actix-redis": "#8fcf8f", "express-memory": "#c0392b", "express-redis": "#f1948a",
     "ceiling": "#7f7f7f", "ours-actix-memory": "#5b2c8f", "ours-actix-redis": "#b48fe0", "actix-none": "#3f3f3f",
-    "ours-actix-redis-worker": "#d8c4f0",
+    "ours-actix-redis-main": "#d8c4f0",
 }
 RUST_PEERS_IN_PROCESS = ["tower-memory", "actix-cookie"]
 

@@ -3,10 +3,11 @@
 //! touches the session) and `/fill` (stores 1 KiB once, then counts), as `bench-ours` on axum.
 //!
 //! `STORE=memory|redis|redis-worker`, `PORT`, `REDIS_URL`. One worker, as `bench-actix`: the benchmark pins the
-//! server to one core. `redis` connects the store in `main`, as actix-session's RedisSessionStore is set up (its
-//! connection task then runs on the main thread's runtime, and every store call of the worker crosses threads);
-//! `redis-worker` builds the store inside the app factory with `connect_lazy`, so that its connection task runs
-//! on the worker's own runtime (one connection per worker).
+//! server to one core. `redis-worker` (the system `ours-actix-redis`) builds the store inside the app factory with
+//! `connect_lazy`, as the actix crate's README advises, so that its connection task runs on the worker's own
+//! runtime (one connection per worker); `redis` (the opt-in system `ours-actix-redis-main`) connects it in `main`,
+//! as actix-session's RedisSessionStore is set up (its connection task then runs on the main thread's runtime, and
+//! every store call of the worker crosses threads).
 
 use std::collections::BTreeMap;
 
