@@ -14,6 +14,7 @@ mod error;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 mod extract;
+pub mod flash;
 pub mod id;
 pub mod layer;
 pub mod lifecycle;

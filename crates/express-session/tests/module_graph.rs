@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["error"],
     &["options"],
     &["engine", "wire"],
-    &["layer"],
+    &["layer", "flash"],
     &["extract"],
     &["testing"],
 ];

@@ -12,12 +12,14 @@
 //! The factory returns `None` to skip (a server that is not there); it should then say so loudly, and fail
 //! instead when `REQUIRE_SERVICES=1`.
 
+mod flash_cases;
 mod http_cases;
 mod outage;
 mod store_cases;
 
 use std::sync::Arc;
 
+pub use self::flash_cases::*;
 pub use self::http_cases::*;
 pub use self::outage::*;
 pub use self::store_cases::*;
@@ -99,7 +101,8 @@ macro_rules! store_suite {
             http_absolute_timeout_ends_sessions_written_without_a_stamp,
             http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session,
             http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp,
-            http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile
+            http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile,
+            http_flash_messages_survive_concurrent_requests
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
