@@ -13,10 +13,16 @@
 #   CONFORMANCE_STORES  stores to run (default "memory redis postgres")
 #   REDIS_URL, DATABASE_URL  passed through to both servers
 #
-# Extra arguments go to the runner, e.g. conformance/run.sh --filter cookie/
+#   CONFORMANCE_CONCURRENCY  0 skips the concurrency cases and hostile cookies
+#                       (conformance/concurrency.js), which otherwise run
+#                       after the scenarios of each server and store
+#
+# Extra arguments go to the runner and to concurrency.js, e.g.
+# conformance/run.sh --filter cookie/ (a scenario or case name substring:
+# --filter concurrency/ runs only the concurrency cases).
 # Before the total, one line per server and store: "# <server> <store>: N
-# passed, M failed". The last line is the total over all servers and stores:
-# "N passed, M failed".
+# passed, M failed", and "# <server> <store> concurrency: ..." for the
+# cases. The last line is the total over all of them: "N passed, M failed".
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -66,19 +72,29 @@ status=0
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 summary=()
+# Adds the totals line of the run just logged to the sums and the summary.
+count() {
+  local totals
+  totals="$(tail -n 1 "$log")"
+  if [[ "$totals" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=$((passed + BASH_REMATCH[1]))
+    failed=$((failed + BASH_REMATCH[2]))
+    summary+=("# $1: $totals")
+  else
+    echo "# stopped without totals: $1" >&2
+    summary+=("# $1: no totals (the run stopped)")
+    status=1
+  fi
+}
 for server in ${CONFORMANCE_SERVERS:-axum actix}; do
   for store in ${CONFORMANCE_STORES:-memory redis postgres}; do
     echo "# $server server, store $store: ${server_cmd[$server]}"
     node conformance/runner/run.js --a "node $twin/server.js" --b "${server_cmd[$server]}" --store "$store" "$@" | tee "$log" || status=1
-    totals="$(tail -n 1 "$log")"
-    if [[ "$totals" =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-      passed=$((passed + BASH_REMATCH[1]))
-      failed=$((failed + BASH_REMATCH[2]))
-      summary+=("# $server $store: $totals")
-    else
-      echo "# the runner stopped without totals for server $server, store $store" >&2
-      summary+=("# $server $store: no totals (the runner stopped)")
-      status=1
+    count "$server $store"
+    if [ "${CONFORMANCE_CONCURRENCY:-1}" != 0 ]; then
+      echo "# $server server, store $store: concurrency cases and hostile cookies"
+      node conformance/concurrency.js --server "${server_cmd[$server]}" --store "$store" --twin "node $twin/server.js" "$@" | tee "$log" || status=1
+      count "$server $store concurrency"
     fi
   done
 done

@@ -21,29 +21,12 @@ const h = require('./lib/harness')
 const BIN = process.env.E2E_REDIS_LOGIN_BIN || path.join(h.ROOT, 'target', 'debug', 'examples', 'redis-login')
 const PREFIX = 'sess:' // the Rust example's (connect-redis's default); it reads no prefix from the environment
 
-function redisUrl () {
-  const url = new URL(process.env.REDIS_URL || 'redis://127.0.0.1:6379')
-  const db = process.env.E2E_REDIS_DB ?? '9'
-  if (db !== '' && (url.pathname === '' || url.pathname === '/')) url.pathname = '/' + db
-  return url.toString()
-}
-
-let dir, redis, node, rust, browser, skip
+let dir, redis, node, rust, browser, skip, settled
 const ids = new Set() // every session id the apps sent this run, to delete their keys at the end
-const pending = []
-
-/** Records the session ids in the Set-Cookie header lines `values`. */
-function collect (values) {
-  for (const line of values.flatMap((v) => v.split('\n'))) {
-    const match = /^connect\.sid=([^;]*)/.exec(line.trim())
-    if (!match) continue
-    try { ids.add(h.sessionId(match[1])) } catch {}
-  }
-}
 
 before(async () => {
   dir = h.artifactsDir('mixed')
-  const url = redisUrl()
+  const url = h.redisUrl()
   const missing = []
   if (!fs.existsSync(BIN)) missing.push(`the redis-login example is not built (${BIN})`)
   redis = createClient({ url, socket: { connectTimeout: 2000, reconnectStrategy: false } })
@@ -69,16 +52,11 @@ before(async () => {
     h.startServer({ name: 'redis-login', command: BIN, env, logDir: dir })
   ])
   browser = await h.launchBrowser()
-  browser.context.on('response', (response) => {
-    pending.push(response.headersArray().then((headers) =>
-      collect(headers.filter((x) => x.name.toLowerCase() === 'set-cookie').map((x) => x.value)), () => {}))
-  })
+  settled = h.watchSessionIds(browser.context, ids)
 })
 
 after(async () => {
-  let timer
-  await Promise.race([Promise.all(pending), new Promise((resolve) => { timer = setTimeout(resolve, 5000) })])
-  clearTimeout(timer)
+  await settled?.()
   await browser?.close()
   await Promise.all([node?.stop(), rust?.stop()])
   if (redis) {
@@ -92,14 +70,6 @@ after(async () => {
 async function record (id) {
   const json = await redis.get(PREFIX + id)
   return json === null ? null : JSON.parse(json)
-}
-
-/** Requests `url` outside the browser with connect.sid=`value`; returns the body. */
-async function getWithCookie (url, value) {
-  const response = await fetch(url, { headers: { cookie: `connect.sid=${value}` }, redirect: 'manual',
-    signal: AbortSignal.timeout(10_000) })
-  collect(response.headers.getSetCookie())
-  return response.text()
 }
 
 /** A screenshot captioned with the app whose port the page is on, after checking it is `app`'s. */
@@ -149,8 +119,8 @@ test('log in on Node, greeted on Rust; log out on Rust, logged out on Node', asy
   await shot(page, node, '05-node-logged-out')
 
   // The old cookie, replayed, is logged in on neither app.
-  assert.match(await getWithCookie(node.url + '/', cookie.value), /<form action="\/login"/)
-  assert.match(await getWithCookie(rust.url + '/', cookie.value), /<form action="\/login"/)
+  assert.match(await h.getWithCookie(node.url + '/', cookie.value, ids), /<form action="\/login"/)
+  assert.match(await h.getWithCookie(rust.url + '/', cookie.value, ids), /<form action="\/login"/)
 })
 
 test('log in on Rust, greeted on Node; log out on Node, logged out on Rust', async (t) => {
@@ -184,6 +154,6 @@ test('log in on Rust, greeted on Node; log out on Node, logged out on Rust', asy
   await h.assertLoginForm(page)
   await shot(page, rust, '10-rust-logged-out')
 
-  assert.match(await getWithCookie(rust.url + '/', cookie.value), /<form action="\/login"/)
-  assert.match(await getWithCookie(node.url + '/', cookie.value), /<form action="\/login"/)
+  assert.match(await h.getWithCookie(rust.url + '/', cookie.value, ids), /<form action="\/login"/)
+  assert.match(await h.getWithCookie(node.url + '/', cookie.value, ids), /<form action="\/login"/)
 })

@@ -2,9 +2,11 @@
 # The end-to-end tests in headless Chromium (e2e/README.md), from a fresh clone:
 #
 #   1. e2e/install.sh: Debian's chromium and chromium-driver (apt, once), the npm packages of e2e/package-lock.json
-#   2. cargo build of the `login` and `redis-login` examples (into $CARGO_TARGET_DIR, default target/)
-#   3. node --test: e2e/login.test.js (Test A) and e2e/mixed.test.js (Test B, Node + Rust on one Redis); each
-#      starts and stops its own servers on free ports of 127.0.0.1
+#   2. cargo build of the `login`, `redis-login` and `actix-redis-login` examples (into $CARGO_TARGET_DIR, default
+#      target/)
+#   3. node --test: e2e/login.test.js (Test A), e2e/mixed.test.js (Test B, Node + axum on one Redis) and
+#      e2e/three.test.js (Test C, Node + axum + actix-web on one Redis); each starts and stops its own servers on
+#      free ports of 127.0.0.1
 #
 # Screenshots and server logs: target/e2e/ (E2E_ARTIFACTS). Arguments, if any, are the test files to run
 # (default: all). Exits non-zero when a test fails; with REQUIRE_SERVICES=1 a missing Redis is a failure, not a
@@ -19,7 +21,12 @@ examples=(--example login)
 if [ -f examples/stores/redis-login.rs ]; then
     examples+=(--example redis-login)
 else
-    echo "e2e/run.sh: no examples/stores/redis-login.rs: the mixed test skips (fails with REQUIRE_SERVICES=1)" >&2
+    echo "e2e/run.sh: no examples/stores/redis-login.rs: tests B and C skip (fail with REQUIRE_SERVICES=1)" >&2
+fi
+if [ -f examples/actix/redis-login.rs ]; then
+    examples+=(--example actix-redis-login)
+else
+    echo "e2e/run.sh: no examples/actix/redis-login.rs: test C skips (fails with REQUIRE_SERVICES=1)" >&2
 fi
 # Only these examples and what they depend on, but with the workspace's feature set of `cargo test --workspace
 # --all-features` (scripts/test), so that the dependencies it built are reused rather than built again.
@@ -29,6 +36,7 @@ target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$ROOT/$target" ;; esac
 export E2E_LOGIN_BIN="$target/debug/examples/login"
 export E2E_REDIS_LOGIN_BIN="$target/debug/examples/redis-login"
+export E2E_ACTIX_REDIS_LOGIN_BIN="$target/debug/examples/actix-redis-login"
 export E2E_ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/target/e2e}"
 mkdir -p "$E2E_ARTIFACTS"
 
@@ -66,7 +74,7 @@ trap cleanup EXIT
 if [ "$#" -gt 0 ]; then
     tests=("$@")
 else
-    tests=(e2e/login.test.js e2e/mixed.test.js)
+    tests=(e2e/login.test.js e2e/mixed.test.js e2e/three.test.js)
 fi
 
 # In the background, so that an interrupt of this script stops the tests at once (timeout passes it on to them).

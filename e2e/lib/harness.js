@@ -3,13 +3,15 @@
 // Chromium (Debian's, never a downloaded one) in a fresh profile, screenshots, waits with bounds.
 //
 // Environment (e2e/run.sh sets the first three):
-//   E2E_LOGIN_BIN, E2E_REDIS_LOGIN_BIN   the built `login` and `redis-login` examples
+//   E2E_LOGIN_BIN, E2E_REDIS_LOGIN_BIN,  the built `login`, `redis-login` and `actix-redis-login` examples
+//   E2E_ACTIX_REDIS_LOGIN_BIN
 //   E2E_ARTIFACTS                        where screenshots and server logs go (default <repo>/target/e2e)
 //   E2E_PIDS                             a directory where each server's pid is recorded while it runs, so that
 //                                        run.sh can stop it even if this process is killed
 //   E2E_TMP                              where the browser profiles go (default the system's temporary directory)
 //   E2E_CHROMIUM                         the browser (default /usr/bin/chromium)
 //   REQUIRE_SERVICES=1                   a missing service fails a test instead of skipping it
+//   REDIS_URL, E2E_REDIS_DB              the Redis of the tests on Redis (see redisUrl)
 
 const assert = require('node:assert/strict')
 const { spawn } = require('node:child_process')
@@ -265,6 +267,54 @@ async function screenshot (page, dir, name, caption = page.url()) {
   return file
 }
 
+/**
+ * The Redis of the tests on Redis: REDIS_URL (default redis://127.0.0.1:6379) on logical database E2E_REDIS_DB
+ * (default 9; used only when REDIS_URL names no database; empty to keep the URL as it is).
+ */
+function redisUrl () {
+  const url = new URL(process.env.REDIS_URL || 'redis://127.0.0.1:6379')
+  const db = process.env.E2E_REDIS_DB ?? '9'
+  if (db !== '' && (url.pathname === '' || url.pathname === '/')) url.pathname = '/' + db
+  return url.toString()
+}
+
+/** Adds to the set `ids` the session ids in the Set-Cookie header lines `values` (connect.sid only). */
+function collectSessionIds (ids, values) {
+  for (const line of values.flatMap((v) => v.split('\n'))) {
+    const match = /^connect\.sid=([^;]*)/.exec(line.trim())
+    if (!match) continue
+    try { ids.add(sessionId(match[1])) } catch {}
+  }
+}
+
+/**
+ * Adds to the set `ids` the session id of every connect.sid cookie the browser `context` receives from now on.
+ * Returns `settled()`, which waits (bounded) until the responses seen so far are read.
+ */
+function watchSessionIds (context, ids) {
+  const pending = []
+  context.on('response', (response) => {
+    pending.push(response.headersArray().then((headers) => collectSessionIds(ids,
+      headers.filter((x) => x.name.toLowerCase() === 'set-cookie').map((x) => x.value)), () => {}))
+  })
+  return async () => {
+    let timer
+    await Promise.race([Promise.all(pending), new Promise((resolve) => { timer = setTimeout(resolve, STOP_TIMEOUT) })])
+    clearTimeout(timer)
+  }
+}
+
+/**
+ * Requests `url` outside the browser with connect.sid=`value`, not following redirects; returns the body. The
+ * session ids of the reply's cookies are added to `ids`.
+ */
+async function getWithCookie (url, value, ids) {
+  const response = await fetch(url, { headers: { cookie: `connect.sid=${value}` }, redirect: 'manual',
+    signal: AbortSignal.timeout(STEP_TIMEOUT) })
+  collectSessionIds(ids, response.headers.getSetCookie())
+  return response.text()
+}
+
 /** Whether REQUIRE_SERVICES=1: a missing service is a failure, not a skip. */
 function servicesRequired () {
   return process.env.REQUIRE_SERVICES === '1'
@@ -274,14 +324,18 @@ module.exports = {
   ROOT,
   artifactsDir,
   assertLoginForm,
+  collectSessionIds,
+  getWithCookie,
   launchBrowser,
   logIn,
   logOut,
+  redisUrl,
   screenshot,
   servedBy,
   servicesRequired,
   sessionCookie,
   sessionId,
   startServer,
-  waitForText
+  waitForText,
+  watchSessionIds
 }

@@ -72,12 +72,32 @@ class StoreIsolation {
     }
   }
 
+  // Whether the store of `side` holds a record under session id `id`; null
+  // for the memory store, which lives inside the server process.
+  async hasRecord (side, id) {
+    const { prefix, table } = this.names[side]
+    if (this.store === 'postgres') {
+      return this.withPg(async (client) => (await client.query(`SELECT 1 FROM "${table}" WHERE sid = $1`, [id])).rowCount > 0)
+    }
+    if (this.store === 'redis') {
+      const { createClient } = twinRequire('redis')
+      const client = createClient({ url: REDIS_URL })
+      await client.connect()
+      try {
+        return (await client.exists(prefix + id)) > 0
+      } finally {
+        await client.quit()
+      }
+    }
+    return null
+  }
+
   async withPg (fn) {
     const { Client } = twinRequire('pg')
     const client = new Client({ connectionString: DATABASE_URL })
     await client.connect()
     try {
-      await fn(client)
+      return await fn(client)
     } finally {
       await client.end()
     }

@@ -170,3 +170,28 @@ test('known differences are read from list items', () => {
   assert.equal(isKnownDifference(known, 'c/d', 'redis'), true)
   fs.rmSync(file)
 })
+
+test('no hostile cookie names the victim\'s session as express-session reads a Cookie header', () => {
+  const { HOSTILE_COOKIES } = require('../lib/concurrency')
+  const names = HOSTILE_COOKIES.map((c) => c.name)
+  assert.equal(new Set(names).size, names.length, 'case names are unique')
+  const victim = { id: UID, sig: UID_SIG, value: UID_VALUE, cookie: 'connect.sid=' + UID_VALUE }
+  // express-session: node joins Cookie lines with "; ", the cookie module keeps the first pair of a name and
+  // percent-decodes it when it can, and an "s:" value counts when its signature verifies.
+  const sessionId = (lines) => {
+    const pair = lines.join('; ').split(';').map((p) => p.split('=')).find(([n]) => n.trim() === 'connect.sid')
+    if (!pair) return null
+    let value = pair.slice(1).join('=').trim()
+    try { value = decodeURIComponent(value) } catch {}
+    if (!value.startsWith('s:')) return null
+    const dot = value.lastIndexOf('.')
+    const id = value.slice(2, dot)
+    return dot >= 2 && signature(id, 'keyboard cat') === value.slice(dot + 1) ? id : null
+  }
+  assert.equal(sessionId([victim.cookie]), UID, 'the reader finds the valid cookie')
+  for (const c of HOSTILE_COOKIES) {
+    const lines = c.lines(victim)
+    assert.ok(Array.isArray(lines) && lines.length > 0, c.name)
+    assert.notEqual(sessionId(lines), UID, c.name)
+  }
+})

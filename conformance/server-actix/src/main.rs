@@ -66,6 +66,9 @@ async fn main() -> std::io::Result<()> {
             });
         App::new().service(web::resource("/__health").route(web::get().to(|| async { "ok" }))).service(scope)
     })
+    // At least two workers (actix-web starts one per core): the concurrency cases (conformance/concurrency.js)
+    // then always run across several single-threaded runtimes sharing the store and its connections.
+    .workers(std::thread::available_parallelism().map_or(2, |n| n.get().max(2)))
     // SIGTERM ends the process at once, as the axum server (actix-web's own handler would drain for 30 s).
     .disable_signals()
     .bind(("127.0.0.1", setup.port))?

@@ -5,7 +5,7 @@ mod common;
 
 use express_session_postgres::PostgresStore;
 
-express_session::store_suite!(|| async {
+async fn store() -> Option<PostgresStore> {
     let admin = common::admin().await?;
     let schema = common::fresh_schema(&admin).await;
     admin.close().await;
@@ -18,4 +18,13 @@ express_session::store_suite!(|| async {
         .await
         .expect("connect");
     Some(store)
-});
+}
+
+mod plain {
+    express_session::store_suite!(|| super::store());
+}
+
+/// The same suite with every record sealed (`express_session::store::SealedStore`).
+mod sealed {
+    express_session::store_suite!(|| async { super::store().await.map(express_session::testing::sealed) });
+}

@@ -4,4 +4,11 @@
 
 mod common;
 
-express_session::store_suite!(|| async { common::store().await });
+mod plain {
+    express_session::store_suite!(|| async { super::common::store().await });
+}
+
+/// The same suite with every record sealed (`express_session::store::SealedStore`).
+mod sealed {
+    express_session::store_suite!(|| async { super::common::store().await.map(express_session::testing::sealed) });
+}

@@ -17,3 +17,13 @@ mod memory {
         Some(SqliteStore::builder().prune_interval(None).open_in_memory().await.expect("open"))
     });
 }
+
+/// The file store's suite with every record sealed (`express_session::store::SealedStore`).
+mod sealed {
+    use express_session_sqlite::SqliteStore;
+
+    express_session::store_suite!(|| async {
+        let store = SqliteStore::builder().prune_interval(None).open(super::common::fresh_file()).await.expect("open");
+        Some(express_session::testing::sealed(store))
+    });
+}

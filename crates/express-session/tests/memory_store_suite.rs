@@ -1,4 +1,5 @@
-//! The shared store suite against `MemoryStore`, unbounded and bounded (whose eviction must keep the contract).
+//! The shared store suite against `MemoryStore`, unbounded and bounded (whose eviction must keep the contract), and
+//! unbounded behind a `SealedStore` (feature `sealed`).
 
 use express_session::MemoryStore;
 
@@ -12,4 +13,11 @@ mod bounded {
     use super::MemoryStore;
 
     express_session::store_suite!(|| async { Some(MemoryStore::builder().capacity(10_000).build()) });
+}
+
+#[cfg(feature = "sealed")]
+mod sealed {
+    use super::MemoryStore;
+
+    express_session::store_suite!(|| async { Some(express_session::testing::sealed(MemoryStore::new())) });
 }

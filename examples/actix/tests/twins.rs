@@ -1,12 +1,17 @@
 //! Each actix example behaves exactly like its axum twin: both are served on 127.0.0.1 and driven over TCP by
 //! the same requests; their replies (status, body, the headers a browser acts on, the cookie's name and
-//! attributes) are compared, and the flows checked as the axum examples' own tests check them.
+//! attributes) are compared, and the flows checked as the axum examples' own tests check them. The Redis twins
+//! (`actix-redis-login`, `redis-login`) need Redis (`REDIS_URL`, default `redis://127.0.0.1:6379`): without it
+//! their test skips loudly, or fails with `REQUIRE_SERVICES=1`.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use express_session::{SessionId, Store};
 use express_session_actix::SessionMiddleware;
 use express_session_examples::Limits;
 use express_session_examples_actix as actix_examples;
+use express_session_redis::RedisStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -191,6 +196,58 @@ async fn actix_login_is_the_twin_of_login() {
     assert_eq!(actix[2].body, "hello, alice! <a href=\"/logout\">Logout</a>");
     assert!(actix[3].body.contains("<form"), "the old id is not logged in");
     assert!(actix[5].body.contains("<form") && actix[6].body.contains("<form"), "logged out");
+    assert!(actix[5].body.starts_with("<p class=\"flash\">You are logged out.</p>"), "the logout's flash message");
     assert_eq!(actix[8].body, "hello, &lt;b&gt;m&amp;m&lt;/b&gt;! <a href=\"/logout\">Logout</a>");
     assert_twins(&actix, &axum);
+}
+
+/// The session id in a `connect.sid=s%3A<id>.<signature>` pair.
+fn cookie_id(cookie: &str) -> SessionId {
+    let value = cookie.strip_prefix("connect.sid=s%3A").expect("a signed connect.sid");
+    SessionId::new(value.split('.').next().unwrap_or_default()).expect("a session id")
+}
+
+/// The Redis store of `actix-redis-login` and `redis-login`, under a key prefix of this run's own rather than
+/// their `sess:` (the Redis may be shared); `None` (skipped loudly) without Redis, unless `REQUIRE_SERVICES=1`.
+async fn redis_store() -> Option<RedisStore> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("es-examples-actix-test:{}:", SessionId::generate().as_str());
+    RedisStore::builder()
+        .prefix(prefix)
+        .ttl(Duration::from_secs(600))
+        .timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await
+        .map_or_else(|error| express_session::testing::unreachable(&format!("Redis at {url}"), error), Some)
+}
+
+/// `actix-redis-login` (actix's login routes and options on a `RedisStore`) against `redis-login` (axum's), both
+/// on one Redis: each visit compares as on MemoryStore, and since they share the store and the secret, a login
+/// on actix is a login on axum and a logout on axum a logout on actix, as in e2e/three.test.js.
+#[actix_web::test]
+async fn actix_redis_login_is_the_twin_of_redis_login_and_shares_its_logins() {
+    let Some(store) = redis_store().await else { return };
+    let actix = serve_actix(
+        SessionMiddleware::new(actix_examples::login::options().store(store.clone())).unwrap(),
+        actix_examples::login::routes,
+    );
+    let axum = serve_axum(
+        express_session_examples::login::app(express_session_examples::login::options().store(store.clone())).unwrap(),
+    )
+    .await;
+    let (actix_visit, axum_visit) = (login_visit(actix).await, login_visit(axum).await);
+    assert_eq!(actix_visit[2].body, "hello, alice! <a href=\"/logout\">Logout</a>");
+    assert_twins(&actix_visit, &axum_visit);
+
+    let login = send(actix, "POST", "/login", None, Some("user=carol&pass=x")).await;
+    let cookie = login.cookie.expect("a cookie at login");
+    let id = cookie_id(&cookie);
+    let record = store.get(&id).await.expect("read").expect("actix saved the login in Redis").record;
+    assert_eq!(record.data()["user"], "carol");
+    assert_eq!(send(axum, "GET", "/", Some(&cookie), None).await.body, "hello, carol! <a href=\"/logout\">Logout</a>");
+    let logout = send(axum, "GET", "/logout", Some(&cookie), None).await;
+    assert_ne!(logout.cookie.as_deref(), Some(cookie.as_str()), "axum regenerated the session");
+    assert!(store.get(&id).await.expect("read").is_none(), "axum deleted the logged-in session");
+    assert!(send(actix, "GET", "/", Some(&cookie), None).await.body.contains("<form"), "logged out on actix");
+    store.clear().await.expect("delete this test's keys");
 }

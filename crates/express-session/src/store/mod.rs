@@ -103,12 +103,17 @@
 )]
 
 mod memory;
+#[cfg(feature = "sealed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sealed")))]
+mod sealed;
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "sealed")]
+pub use sealed::{SEALED_KEY, SealedStore, SealingKey, SealingKeyError};
 
 use crate::id::SessionId;
 use crate::record::Record;

@@ -51,6 +51,21 @@ pub fn unreachable<T>(service: &str, error: impl std::fmt::Display) -> Option<T>
     None
 }
 
+/// `store` behind a [`SealedStore`](crate::store::SealedStore) with a fixed test key: the shared suite run over it
+/// shows that sealing keeps every store's contract.
+///
+/// ```
+/// # use express_session::testing::sealed;
+/// let store = sealed(express_session::MemoryStore::new());
+/// # let _ = store;
+/// ```
+#[cfg(feature = "sealed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sealed")))]
+pub fn sealed<S: Store>(store: S) -> crate::store::SealedStore<S> {
+    let key = crate::store::SealingKey::from_bytes(b"the shared store suite test key!").expect("32 bytes");
+    crate::store::SealedStore::new(store, [key]).expect("one key")
+}
+
 /// A record with `cookie.maxAge` `max_age_ms` from the store's clock (or a browser-session cookie) and `data`.
 pub fn record<S: Store>(store: &S, max_age_ms: Option<i64>, data: serde_json::Value) -> Record {
     let mut cookie = SessionCookie::default();
