@@ -41,12 +41,15 @@ use crate::error::SessionError;
 /// The data key under which the session keeps its flash messages, connect-flash's `req.session.flash`.
 pub const FLASH_KEY: &str = "flash";
 
-/// The messages of `kind` in a stored flash object. connect-flash keeps an array per kind; anything else the Node
-/// app may have left there counts as one message.
+/// The messages of `kind` in a stored flash object. connect-flash keeps an array per kind; a falsy value there
+/// (`false`, `0`, `""`, `null`) is none, as connect-flash's `msgs[type] || []` reads it, and any other value
+/// the Node app may have left there counts as one message.
 fn messages(flash: &Map<String, Value>, kind: &str) -> Vec<Value> {
     match flash.get(kind) {
         Some(Value::Array(list)) => list.clone(),
-        Some(Value::Null) | None => Vec::new(),
+        None | Some(Value::Null | Value::Bool(false)) => Vec::new(),
+        Some(Value::Number(n)) if n.as_f64() == Some(0.0) => Vec::new(),
+        Some(Value::String(text)) if text.is_empty() => Vec::new(),
         Some(other) => vec![other.clone()],
     }
 }
@@ -271,6 +274,18 @@ mod tests {
         assert_eq!(Value::Object(without(stored, "info", &[json!("m"), json!("m")])), json!({}));
         let stored = map(json!({"info": ["m", "m"]}));
         assert_eq!(Value::Object(without(stored, "info", &[json!("m")])), json!({"info": ["m"]}));
+    }
+
+    #[test]
+    fn a_falsy_value_is_no_message_as_in_connect_flash() {
+        // connect-flash: `msgs[type] || []`, so a kind holding a falsy value has no messages, and adding one
+        // starts a new array.
+        for falsy in [json!(false), json!(0), json!(0.0), json!(""), json!(null)] {
+            let flash = map(json!({"info": falsy}));
+            assert_eq!(messages(&flash, "info"), Vec::<Value>::new(), "{falsy} read as a message");
+        }
+        assert_eq!(messages(&map(json!({"info": true})), "info"), [json!(true)]);
+        assert_eq!(messages(&map(json!({"info": 7})), "info"), [json!(7)]);
     }
 
     #[test]
