@@ -108,8 +108,8 @@ pub enum SealingKeyError {
 /// `touch`; its other attributes are read from the sealed copy, so a change to them in the store is ignored.
 ///
 /// A record that does not open (a key no longer listed, a value moved to another id or tampered with, a record
-/// written in the clear) is no session: `get` answers `None` and logs why at `warn`, never what the record holds.
-/// [`open_unsealed`](Self::open_unsealed) accepts records written in the clear, for a deployment that starts sealing
+/// written in the clear) is no session: `get` answers `None` (and `refresh` `Gone`) and logs why at `warn`, never
+/// what the record holds. [`open_unsealed`](Self::open_unsealed) accepts records written in the clear, for a deployment that starts sealing
 /// sessions that already exist: each is sealed at its next write.
 ///
 /// **The Node app cannot read sealed records**: express-session would see a session with one unknown key
@@ -282,7 +282,13 @@ impl<S: Store> Store for SealedStore<S> {
         self.inner.now()
     }
 
+    /// Opens the record first (one more read than the wrapped store's `refresh`): a record that does not open is
+    /// no session, so it is `Gone`, not kept alive (the layer then starts a new session, as for any cookie
+    /// without one).
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
+        if self.get(id).await?.is_none() {
+            return Ok(TouchOutcome::Gone);
+        }
         self.inner.refresh(id).await
     }
 
@@ -393,6 +399,25 @@ mod tests {
             assert_eq!(cookie.path, written.cookie().path, "Path came from the clear cookie");
             assert_eq!(cookie.same_site, written.cookie().same_site, "SameSite came from the clear cookie");
         }
+    }
+
+    #[tokio::test]
+    async fn a_record_that_does_not_open_is_not_refreshed() {
+        // A request that never reads its session refreshes it: a record that is no session (here one in the
+        // clear, or sealed under a dropped key) must answer Gone, not be kept alive with a renewed cookie.
+        let inner = MemoryStore::new();
+        let (clear, dropped, live) = (SessionId::generate(), SessionId::generate(), SessionId::generate());
+        inner.set(&clear, &record(&inner, json!({"user": "mallory"}))).await.unwrap();
+        let old = SealedStore::new(inner.clone(), [key(9)]).unwrap();
+        old.set(&dropped, &record(&old, json!({"user": "bob"}))).await.unwrap();
+        let store = SealedStore::new(inner, [key(1)]).unwrap();
+        store.set(&live, &record(&store, json!({"user": "alice"}))).await.unwrap();
+        for id in [&clear, &dropped] {
+            assert!(store.get(id).await.unwrap().is_none());
+            assert!(matches!(store.refresh(id).await.unwrap(), TouchOutcome::Gone), "a non-session was refreshed");
+        }
+        assert!(matches!(store.refresh(&live).await.unwrap(), TouchOutcome::Touched));
+        assert!(matches!(store.refresh(&SessionId::generate()).await.unwrap(), TouchOutcome::Gone));
     }
 
     #[tokio::test]
