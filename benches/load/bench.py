@@ -3,7 +3,8 @@
 check. Called by run.sh after the builds (see BENCHMARKS.md at the repository root for the method).
 
 Environment (run.sh sets the first ones):
-  BIN_DIR      the release binaries (bench-ours, bench-tower, bench-actix, bench-plain, bench-hammer)
+  BIN_DIR      the release binaries (bench-ours, bench-ours-actix, bench-tower, bench-actix, bench-plain,
+               bench-hammer)
   NODE_DIR     benches/load/node (with node_modules)
   OUT_DIR      where raw.jsonl and lost_updates.json go
   OURS_REDIS   1 when bench-ours was built with the Redis store, else 0
@@ -45,6 +46,14 @@ TICK = os.sysconf("SC_CLK_TCK")
 SYSTEMS = {
     "ours-memory": ("ours, MemoryStore", [f"{BIN}/bench-ours"], {"STORE": "memory"}, "memory"),
     "ours-redis": ("ours, RedisStore", [f"{BIN}/bench-ours"], {"STORE": "redis"}, "redis"),
+    "ours-actix-memory": ("ours on actix-web, MemoryStore", [f"{BIN}/bench-ours-actix"], {"STORE": "memory"},
+                          "memory"),
+    # The store built per worker, on the worker's runtime, as the actix crate's README advises (see apps/ours-actix).
+    "ours-actix-redis": ("ours on actix-web, RedisStore", [f"{BIN}/bench-ours-actix"], {"STORE": "redis-worker"},
+                         "redis"),
+    # The store connected once in `main`, as actix-session's is: not in the default run; SYSTEMS=... it.
+    "ours-actix-redis-main": ("ours on actix-web, RedisStore connected in main", [f"{BIN}/bench-ours-actix"],
+                              {"STORE": "redis"}, "redis"),
     "tower-memory": ("tower-sessions, MemoryStore", [f"{BIN}/bench-tower"], {"STORE": "memory"}, "memory"),
     "tower-redis": ("tower-sessions, RedisStore", [f"{BIN}/bench-tower"], {"STORE": "redis"}, "redis"),
     "actix-cookie": ("actix-session, CookieSessionStore", [f"{BIN}/bench-actix"], {"STORE": "cookie"}, "cookie"),
@@ -54,7 +63,10 @@ SYSTEMS = {
     "express-redis": ("express-session, connect-redis", ["node", f"{NODE_DIR}/server.js"],
                       {"STORE": "redis", "NODE_ENV": "production"}, "redis"),
     "ceiling": ("axum, no session layer", [f"{BIN}/bench-plain"], {}, "none"),
+    "actix-none": ("actix-web, no session middleware", [f"{BIN}/bench-actix"], {"STORE": "none"}, "none"),
 }
+
+OPT_IN = {"ours-actix-redis-main"}  # run only when SYSTEMS names them
 
 # name -> (path, how the clients get their cookies: None, or the path of their first request). Returning clients
 # are SESSIONS sessions used in turn; the one-session case is the lost-update check.
@@ -65,7 +77,8 @@ SCENARIOS = {
     "S2": ("/foo", None),        # new clients, no cookie: one new session per request
 }
 SCENARIO_ORDER = ["S3", "S1", "S4", "S2"]  # S2 last: it fills the in-process stores
-# The ceiling sets no cookie; its returning clients send cookies of the size ours sends, so the requests match.
+# The ceilings (store "none") set no cookie; their returning clients send cookies of the size ours sends, so the
+# requests match.
 def ceiling_cookie(i):
     return "connect.sid=s%3A" + f"{i:032d}" + "." + "B" * 43
 
@@ -221,7 +234,7 @@ def measure(server, redis, scenario):
         cookies = []
         for i in range(SESSIONS):
             status, _, set_cookie = get(cookie_path)
-            c = ceiling_cookie(i) if server.name == "ceiling" else cookie_of(set_cookie)
+            c = ceiling_cookie(i) if SYSTEMS[server.name][3] == "none" else cookie_of(set_cookie)
             if status != 200 or not c:
                 raise RuntimeError(f"{server.name} {scenario}: no cookie from {cookie_path} (status {status})")
             cookies.append(c)
@@ -287,6 +300,8 @@ def lost_updates(name, redis):
 def main():
     os.makedirs(OUT, exist_ok=True)
     systems = selected("SYSTEMS", SYSTEMS)
+    if not os.environ.get("SYSTEMS"):
+        systems = [s for s in systems if s not in OPT_IN]
     if os.environ.get("OURS_REDIS", "1") != "1" and "ours-redis" in systems:
         log("ours-redis left out: bench-ours was built without express-session-redis")
         systems.remove("ours-redis")
@@ -326,7 +341,7 @@ def main():
                     server.stop()
         lost = []
         for name in systems:
-            if name == "ceiling":
+            if SYSTEMS[name][3] == "none":  # the ceilings keep no count
                 continue
             result = lost_updates(name, redis)
             log(f"lost updates {name:15}: kept {result['kept']} of {result['ok']}")

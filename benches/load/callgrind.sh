@@ -4,8 +4,10 @@
 # crate's functions by inclusive cost per request. Used for the profile in BENCHMARKS.md; works on a busy machine.
 #
 #   benches/load/callgrind.sh [SYSTEM] [SCENARIO] [N]     SYSTEM: ours|plain|tower (STORE=memory|redis), default ours S1 5000
+#                                                         ours-actix (STORE=memory|redis), actix (STORE=cookie|redis|none)
 #   BIN=/path/to/bench-ours benches/load/callgrind.sh     measure another build (e.g. a patched scratch copy)
 #
+# CG_PORT / CG_REDIS_PORT: the server's and its Redis' ports (default 3950 / 6398), when another run holds them.
 # Run run.sh once first (it builds the binaries). Output: results/profile/callgrind-SYSTEM-STORE-SCENARIO.out.
 # Note: valgrind hides SHA-NI, so SHA-256 (the cookie's HMAC) counts as the slower portable code here.
 set -euo pipefail
@@ -16,7 +18,8 @@ N="${3:-5000}"
 STORE="${STORE:-memory}"
 REL="${CARGO_TARGET_DIR:-/work/target-bench}/release"
 BIN="${BIN:-$REL/bench-$SYSTEM}"
-PORT=3950
+PORT="${CG_PORT:-3950}"
+REDIS_PORT="${CG_REDIS_PORT:-6398}"
 OUT="$HERE/results/profile"
 mkdir -p "$OUT"
 FILE="$OUT/callgrind-$SYSTEM-$STORE-$SCENARIO.out"
@@ -24,12 +27,12 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 if [ "$STORE" = redis ]; then
-  redis-server --port 6398 --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null &
   pids+=($!)
   sleep 0.5
 fi
 if curl -s "http://127.0.0.1:$PORT/" >/dev/null 2>&1; then echo "port $PORT is busy"; exit 1; fi
-PORT=$PORT STORE=$STORE REDIS_URL=redis://127.0.0.1:6398 valgrind --tool=callgrind --callgrind-out-file="$FILE" \
+PORT=$PORT STORE=$STORE REDIS_URL="redis://127.0.0.1:$REDIS_PORT" valgrind --tool=callgrind --callgrind-out-file="$FILE" \
   "$BIN" >/dev/null 2>"$OUT/callgrind.log" &
 server=$!
 pids+=($server)

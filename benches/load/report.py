@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Turns a run of bench.py (raw.jsonl, meta.json, lost_updates.json in OUT_DIR) into results.json, results.md and
-chart.svg in the same directory. Medians over the repetitions; ratios against the targets of issue 8.
+chart.svg in the same directory. Medians over the repetitions; ratios against the targets of issue 8 (and of
+issue 15 for ours on actix-web).
 
 Usage: report.py [OUT_DIR]   (default: benches/load/results)
 """
@@ -15,8 +16,14 @@ from collections import defaultdict
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results")
 
-SYSTEM_ORDER = ["ours-memory", "ours-redis", "tower-memory", "tower-redis", "actix-cookie", "actix-redis",
-                "express-memory", "express-redis", "ceiling"]
+SYSTEM_ORDER = ["ours-memory", "ours-redis", "tower-memory", "tower-redis", "ours-actix-memory", "ours-actix-redis",
+                "ours-actix-redis-main", "actix-cookie", "actix-redis", "express-memory", "express-redis", "ceiling", "actix-none"]
+# The systems on actix-web: measured against actix-web's own ceiling (no session middleware), and ours on actix
+# against actix-session.
+ACTIX = {"ours-actix-memory", "ours-actix-redis", "ours-actix-redis-main", "actix-cookie", "actix-redis", "actix-none"}
+# Each system's peer for the "vs peer" column: actix-session's store of the same kind for ours on actix,
+# tower-sessions' for the rest.
+PEER = {"ours-actix-memory": "actix-cookie", "ours-actix-redis": "actix-redis", "ours-actix-redis-main": "actix-redis"}
 SCENARIO_ORDER = ["S1", "S2", "S3", "S4"]
 SCENARIO_TEXT = {
     "S1": "S1: returning clients, `GET /foo` counts a view (each with its own valid cookie)",
@@ -27,7 +34,8 @@ SCENARIO_TEXT = {
 COLORS = {
     "ours-memory": "#1f5fbf", "ours-redis": "#7fa8e6", "tower-memory": "#e07b00", "tower-redis": "#f5b461",
     "actix-cookie": "#2e8b3e", "actix-redis": "#8fcf8f", "express-memory": "#c0392b", "express-redis": "#f1948a",
-    "ceiling": "#7f7f7f",
+    "ceiling": "#7f7f7f", "ours-actix-memory": "#5b2c8f", "ours-actix-redis": "#b48fe0", "actix-none": "#3f3f3f",
+    "ours-actix-redis-main": "#d8c4f0",
 }
 RUST_PEERS_IN_PROCESS = ["tower-memory", "actix-cookie"]
 
@@ -100,7 +108,17 @@ def cpu_ratio(summary, a, b, scenario):
     return r
 
 
-def targets(summary, meta):
+def ceiling_of(system):
+    return "actix-none" if system in ACTIX else "ceiling"
+
+
+def peer_of(system):
+    if system in PEER:
+        return PEER[system]
+    return "tower-redis" if system.endswith("redis") else "tower-memory"
+
+
+def targets(summary, meta, lost):
     out = []
 
     def best_peer(scenario, peers, key):
@@ -132,6 +150,20 @@ def targets(summary, meta):
     add("S3 >= 97% of the ceiling", "S3", "ours-memory", "ceiling", 0.97)
     add("S2 >= 1.3x the best Rust peer", "S2", "ours-memory", RUST_PEERS_IN_PROCESS, 1.3)
     add("S1 Redis >= 1.3x tower-sessions' Redis store", "S1", "ours-redis", "tower-redis", 1.3)
+    # Issue 15: ours on actix-web against actix-session, on the same framework.
+    add("S1 ours on actix, MemoryStore >= actix-session's CookieSessionStore", "S1", "ours-actix-memory",
+        "actix-cookie", 1.0)
+    add("S2 ours on actix, MemoryStore >= actix-session's CookieSessionStore", "S2", "ours-actix-memory",
+        "actix-cookie", 1.0)
+    add("S1 ours on actix, Redis >= 1.2x actix-session's RedisSessionStore, 0 lost updates", "S1",
+        "ours-actix-redis", "actix-redis", 1.2)
+    if out and out[-1]["ours"] == "ours-actix-redis":
+        counted = [entry for entry in lost if entry["system"] == "ours-actix-redis"]
+        lost_n = counted[0]["lost"] if counted else None
+        out[-1]["lost"] = lost_n
+        for key in ("met", "met_cpu"):
+            if out[-1].get(key) is not None:
+                out[-1][key] = out[-1][key] and lost_n == 0
     for scenario in SCENARIO_ORDER:
         add(f"{scenario} >= 10x express-session (MemoryStore)", scenario, "ours-memory", "express-memory", 10)
         add(f"{scenario} >= 10x express-session (Redis)", scenario, "ours-redis", "express-redis", 10)
@@ -172,7 +204,7 @@ def markdown(summary, meta, lost, tgts):
             continue
         lines.append(f"**{SCENARIO_TEXT[scenario]}**")
         lines.append("")
-        head = "| system | req/s | vs ceiling | vs tower-sessions (same store kind) | p99 ms | CPU µs/req | Redis CPU µs/req | server CPU use | peak RSS MiB | runs |"
+        head = "| system | req/s | vs ceiling (same framework) | vs peer (same store kind) | p99 ms | CPU µs/req | Redis CPU µs/req | server CPU use | peak RSS MiB | runs |"
         sep = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         if scenario == "S2":
             head += " RSS growth / 100k sessions MiB |"
@@ -180,9 +212,9 @@ def markdown(summary, meta, lost, tgts):
         lines += [head, sep]
         for system in systems:
             s = summary[system][scenario]
-            tower = "tower-redis" if system.endswith("redis") else "tower-memory"
+            tower = peer_of(system)
             vs_tower = ratio(summary, system, tower, scenario)
-            vs_ceiling = ratio(summary, system, "ceiling", scenario)
+            vs_ceiling = ratio(summary, system, ceiling_of(system), scenario)
             row = (f"| {labels.get(system, system)} | {fmt(s['rps'])} | "
                    f"{fmt(vs_ceiling * 100, 0) + ' %' if vs_ceiling else '—'} | "
                    f"{fmt(vs_tower, 2) + 'x' if vs_tower and system != tower else '—'} | {fmt(s['p99_ms'], 2)} | "
@@ -211,9 +243,13 @@ def markdown(summary, meta, lost, tgts):
         if t.get("vs_cpu") and t["vs_cpu"] != t["vs"]:
             vs += f" (CPU: {labels.get(t['vs_cpu'], t['vs_cpu'])})"
         yn = lambda v: "yes" if v else ("no" if v is False else "—")
-        lines.append(f"| {t['target']} | {vs} | {t['goal']}x | {fmt(t['rps_ratio'], 2)} | {fmt(t['cpu_ratio'], 2)} | "
+        target = t["target"]
+        if "lost" in t:
+            target += f" (lost: {t['lost'] if t['lost'] is not None else 'not measured'})"
+        lines.append(f"| {target} | {vs} | {t['goal']}x | {fmt(t['rps_ratio'], 2)} | {fmt(t['cpu_ratio'], 2)} | "
                      f"{yn(t['met'])} | {yn(t.get('met_cpu'))} |")
     lines.append("")
+    lines += actix_table(summary, labels)
     if lost:
         lines.append(f"**Lost updates**: {meta['connections']} connections send {meta['lost_n']:,} `GET /foo` with ONE "
                      "session cookie; the counter should grow by every one of them.")
@@ -231,6 +267,43 @@ def markdown(summary, meta, lost, tgts):
                          f"{l['lost']:,} | {kept_pct:.1f} % | {fmt(rps)} |")
         lines.append("")
     return "\n".join(lines)
+
+
+def actix_table(summary, labels):
+    """Ours on actix-web and actix-session side by side, each against actix-web without sessions: what the session
+    middleware costs per request (CPU µs above the ceiling's)."""
+    pairs = [("ours-actix-memory", "actix-cookie"), ("ours-actix-redis", "actix-redis")]
+    if "actix-none" not in summary or not any(a in summary for a, _ in pairs):
+        return []
+    lines = ["**On actix-web**: server CPU µs per request, and what the session middleware adds to the ceiling's "
+             "(actix-web without sessions; for the Redis systems, plus the Redis server's CPU per request).", "",
+             "| scenario | actix-web ceiling | ours, MemoryStore | actix-session, cookie | ours ÷ cookie (CPU) | "
+             "ours, RedisStore (+ Redis) | actix-session, Redis (+ Redis) | ours ÷ Redis peer (CPU, server only) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def cell(system, scenario, base):
+        s = summary.get(system, {}).get(scenario)
+        if not s or s["cpu_us_per_req"] is None:
+            return "—"
+        text = f"{s['cpu_us_per_req']:.1f}"
+        if s.get("redis_cpu_us_per_req") is not None:
+            text += f" (+ {s['redis_cpu_us_per_req']:.1f})"
+        if base is not None:
+            text += f", +{s['cpu_us_per_req'] - base:.1f}"
+        return text
+
+    for scenario in SCENARIO_ORDER:
+        ceiling = summary["actix-none"].get(scenario)
+        if not ceiling:
+            continue
+        base = ceiling["cpu_us_per_req"]
+        lines.append(f"| {scenario} | {base:.1f} | {cell('ours-actix-memory', scenario, base)} | "
+                     f"{cell('actix-cookie', scenario, base)} | "
+                     f"{fmt(cpu_ratio(summary, 'ours-actix-memory', 'actix-cookie', scenario), 2)} | "
+                     f"{cell('ours-actix-redis', scenario, base)} | {cell('actix-redis', scenario, base)} | "
+                     f"{fmt(cpu_ratio(summary, 'ours-actix-redis', 'actix-redis', scenario), 2)} |")
+    lines.append("")
+    return lines
 
 
 def svg_chart(summary, meta):
@@ -302,7 +375,7 @@ def svg_chart(summary, meta):
 def main():
     rows, meta, lost = load()
     summary = summarize(rows)
-    tgts = targets(summary, meta)
+    tgts = targets(summary, meta, lost)
     json.dump({"meta": meta, "summary": summary, "targets": tgts, "lost_updates": lost},
               open(os.path.join(OUT, "results.json"), "w"), indent=1)
     md = markdown(summary, meta, lost, tgts)

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The whole-server load benchmark (issue 8): builds the servers in release mode and runs the view counter on
-#   ours (MemoryStore, RedisStore), axum + tower-sessions (MemoryStore, Redis store), actix-web + actix-session
-#   (CookieSessionStore, RedisSessionStore), express + express-session (MemoryStore, connect-redis), and the same
-#   axum app without a session layer (the ceiling),
+#   ours on axum (MemoryStore, RedisStore), ours on actix-web (MemoryStore, RedisStore), axum + tower-sessions
+#   (MemoryStore, Redis store), actix-web + actix-session (CookieSessionStore, RedisSessionStore), express +
+#   express-session (MemoryStore, connect-redis), and the same axum and actix-web apps without sessions (the
+#   ceilings),
 # side by side, server on core 0 and wrk on core 1 of this machine. Writes results/ (raw.jsonl, results.json,
 # results.md, chart.svg); BENCHMARKS.md at the repository root explains the method.
 #
-#   benches/load/run.sh            full run: 5 repetitions x 4 scenarios x 9 servers + the lost-update check (~20 min)
+#   benches/load/run.sh            full run: 5 repetitions x 4 scenarios x 12 servers + the lost-update check (~27 min)
 #   QUICK=1 benches/load/run.sh    smoke check: 1 repetition, S1 and S3, 2 s runs (~3 min), into results/quick/
 #
 # Other knobs (see bench.py): SYSTEMS=ours-memory,ceiling  SCENARIOS=S1,S2  REPS  DURATION  WARMUP  LOST_N.
@@ -34,7 +35,7 @@ need npm npm
 
 echo "== building the servers (release, $CARGO_TARGET_DIR)"
 cd "$HERE/apps"
-cargo build --release --locked -p bench-plain -p bench-tower -p bench-actix -p bench-hammer
+cargo build --release --locked -p bench-plain -p bench-tower -p bench-actix -p bench-hammer -p bench-ours-actix
 OURS_REDIS=1
 if ! cargo build --release --locked -p bench-ours; then
   echo "!! bench-ours with express-session-redis does not build: measuring ours on MemoryStore only (ours-redis left out)"

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub mod login;
+pub mod pages;
 pub mod view_counter;
 
 /// The address an example listens on: 127.0.0.1 and `$PORT` (default 3000).

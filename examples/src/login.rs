@@ -7,33 +7,15 @@ use axum::routing::{get, post};
 use express_session::{ConfigError, Session, SessionError, SessionManagerLayer, SessionOptions};
 use serde::Deserialize;
 
-/// Escapes text for HTML, as the `escape-html` package the Node example uses.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::pages::escape_html;
+use crate::pages::{LOGGED_OUT, greeting, login_form};
 
 async fn home(session: Session) -> Result<Html<String>, SessionError> {
     // `user` is `null` after a logout; both mean "not logged in".
     match session.get::<Option<String>>("user").await?.flatten() {
-        Some(user) => Ok(Html(format!("hello, {}! <a href=\"/logout\">Logout</a>", escape_html(&user)))),
-        None => Ok(Html(
-            "<form action=\"/login\" method=\"post\">\
-             Username: <input name=\"user\"><br>\
-             Password: <input name=\"pass\" type=\"password\"><br>\
-             <input type=\"submit\" text=\"Login\"></form>"
-                .to_owned(),
-        )),
+        Some(user) => Ok(Html(greeting(&user))),
+        // The messages flashed for this page ("You are logged out."), shown once.
+        None => Ok(Html(login_form(&session.take_flash("info").await?))),
     }
 }
 
@@ -59,6 +41,8 @@ async fn logout(session: Session) -> Result<Response, SessionError> {
     session.save().await?;
     // Regenerate the session, which is good practice to help guard against forms of session fixation.
     session.regenerate().await?;
+    // A message for the next page, kept in the new session (connect-flash's `req.flash("info", ...)`).
+    session.flash("info", LOGGED_OUT).await?;
     Ok(crate::redirect("/"))
 }
 

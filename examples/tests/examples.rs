@@ -68,8 +68,12 @@ async fn login_regenerates_greets_escapes_and_logs_out() {
     assert_eq!(logged_out.status, StatusCode::FOUND);
     let after = logged_out.cookie.expect("a new cookie at logout");
     assert_ne!(after, alice);
-    assert!(send(&app, "GET", "/", Some(&after), None).await.body.contains("<form"));
-    assert!(send(&app, "GET", "/", Some(&alice), None).await.body.contains("<form"), "the old id is logged out");
+    let form = send(&app, "GET", "/", Some(&after), None).await.body;
+    assert!(form.starts_with("<p class=\"flash\">You are logged out.</p><form"), "the flash, once: {form}");
+    let again = send(&app, "GET", "/", Some(&after), None).await.body;
+    assert!(again.starts_with("<form"), "a flash message is shown once: {again}");
+    let old = send(&app, "GET", "/", Some(&alice), None).await.body;
+    assert!(old.starts_with("<form"), "the old id is logged out, and its session has no flash: {old}");
 
     let mallory = send(&app, "POST", "/login", None, Some("user=%3Cb%3Em%26m%3C%2Fb%3E&pass=x")).await;
     let page = send(&app, "GET", "/", Some(&mallory.cookie.unwrap()), None).await;

@@ -7,25 +7,12 @@ use express_session::SessionOptions;
 use express_session_actix::{Session, SessionError};
 use serde::Deserialize;
 
-/// Escapes text for HTML, as the `escape-html` package the Node example uses.
-///
-/// ```
-/// assert_eq!(express_session_examples_actix::login::escape_html("<a & 'b'>"), "&lt;a &amp; &#39;b&#39;&gt;");
-/// ```
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The pages, shared with the axum twin (`examples/src/pages.rs`), so that both answer alike.
+#[path = "../../src/pages.rs"]
+pub mod pages;
+
+pub use pages::escape_html;
+use pages::{LOGGED_OUT, greeting, login_form};
 
 fn html(body: String) -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::html()).body(body)
@@ -34,14 +21,9 @@ fn html(body: String) -> HttpResponse {
 async fn home(session: Session) -> Result<HttpResponse, SessionError> {
     // `user` is `null` after a logout; both mean "not logged in".
     match session.get::<Option<String>>("user").await?.flatten() {
-        Some(user) => Ok(html(format!("hello, {}! <a href=\"/logout\">Logout</a>", escape_html(&user)))),
-        None => Ok(html(
-            "<form action=\"/login\" method=\"post\">\
-             Username: <input name=\"user\"><br>\
-             Password: <input name=\"pass\" type=\"password\"><br>\
-             <input type=\"submit\" text=\"Login\"></form>"
-                .to_owned(),
-        )),
+        Some(user) => Ok(html(greeting(&user))),
+        // The messages flashed for this page ("You are logged out."), shown once.
+        None => Ok(html(login_form(&session.take_flash("info").await?))),
     }
 }
 
@@ -67,6 +49,8 @@ async fn logout(session: Session) -> Result<HttpResponse, SessionError> {
     session.save().await?;
     // Regenerate the session, which is good practice to help guard against forms of session fixation.
     session.regenerate().await?;
+    // A message for the next page, kept in the new session (connect-flash's `req.flash("info", ...)`).
+    session.flash("info", LOGGED_OUT).await?;
     Ok(crate::redirect("/"))
 }
 

@@ -196,6 +196,7 @@ async fn actix_login_is_the_twin_of_login() {
     assert_eq!(actix[2].body, "hello, alice! <a href=\"/logout\">Logout</a>");
     assert!(actix[3].body.contains("<form"), "the old id is not logged in");
     assert!(actix[5].body.contains("<form") && actix[6].body.contains("<form"), "logged out");
+    assert!(actix[5].body.starts_with("<p class=\"flash\">You are logged out.</p>"), "the logout's flash message");
     assert_eq!(actix[8].body, "hello, &lt;b&gt;m&amp;m&lt;/b&gt;! <a href=\"/logout\">Logout</a>");
     assert_twins(&actix, &axum);
 }

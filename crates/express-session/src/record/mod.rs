@@ -10,6 +10,7 @@
 //! assert_eq!(record.to_json(), json);
 //! ```
 
+mod fields;
 mod parse;
 mod raw;
 #[cfg(test)]
@@ -19,11 +20,13 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
+pub(crate) use fields::Fields;
+
 use crate::cookie::{InvalidCookie, SessionCookie};
 use crate::time::Timestamp;
 use parse::parse_record_text;
 pub use raw::MAX_VALUE_DEPTH;
-use raw::{RawText, raw_marker};
+use raw::RawText;
 pub(crate) use raw::{key_text, parse_raw, raw_text, text_depth, value_depth};
 
 /// Keys express-session never restores from a stored record because they name a property the `Session` object
@@ -117,7 +120,7 @@ enum LoadedLen {
 #[derive(Debug, Clone)]
 pub struct Record {
     cookie: SessionCookie,
-    data: Map<String, Value>,
+    data: Fields,
     loaded_len: Option<LoadedLen>,
     /// The stored text had the creation stamp ([`CREATED_AT_KEY`]).
     loaded_stamped: bool,
@@ -125,56 +128,44 @@ pub struct Record {
 
 impl PartialEq for Record {
     fn eq(&self, other: &Self) -> bool {
-        self.cookie == other.cookie && self.data == other.data
+        self.cookie == other.cookie && self.data() == other.data()
     }
 }
 
 impl Record {
     /// A record with the given cookie and no data.
     pub fn new(cookie: SessionCookie) -> Self {
-        Self { cookie, data: Map::new(), loaded_len: None, loaded_stamped: false }
+        Self { cookie, data: Fields::default(), loaded_len: None, loaded_stamped: false }
     }
 
     /// A record from a cookie and data; reserved keys in `data` are dropped (see [`RESERVED_KEYS`]).
     pub fn from_parts(cookie: SessionCookie, mut data: Map<String, Value>) -> Self {
         data.retain(|k, _| !is_reserved_key(k));
-        Self { cookie, data, loaded_len: None, loaded_stamped: false }
+        Self { cookie, data: Fields::Map(data), loaded_len: None, loaded_stamped: false }
     }
 
     /// A record from a cookie and the JSON text of its data (an object without the `cookie` key), as MemoryStore
-    /// keeps them; values kept as text read back as they were written.
+    /// keeps them: split by key, each value parsed when first read (see [`Fields`]).
     pub(crate) fn from_data_json(cookie: SessionCookie, text: &str) -> Result<Self, RecordError> {
         if text.is_empty() {
             // MemoryStore keeps an empty object as no text at all.
             return Ok(Self {
                 cookie,
-                data: Map::new(),
+                data: Fields::default(),
                 loaded_len: Some(LoadedLen::Data("{}".len())),
                 loaded_stamped: false,
             });
         }
-        let (_, mut data) = parse_record_text(text)?;
-        data.retain(|k, _| !is_reserved_key(k));
-        // A value kept as text is in MemoryStore's text as its stand-in, `{"<marker>":"<the text, escaped>"}`,
-        // and a key without a Rust form as its stand-in key: count them as the record's JSON holds them, or each
-        // request could grow the record by that difference past `max_record_size`.
-        let json_len = |s: &str| {
-            let mut counter = Counter(0);
-            serde_json::to_writer(&mut counter, s).map_or(s.len(), |()| counter.0)
+        let data = match Fields::read(text) {
+            Some((_, data)) => data,
+            None => {
+                let (_, mut data) = parse_record_text(text)?;
+                data.retain(|k, _| !is_reserved_key(k));
+                Fields::Map(data)
+            }
         };
-        let stand_ins: usize = data
-            .values()
-            .filter_map(raw_text)
-            .map(|raw| "{:}".len() + json_len(raw_marker()) + json_len(raw) - raw.len())
-            .sum::<usize>()
-            + data.keys().filter_map(|key| Some(json_len(key) - key_text(key)?.len())).sum::<usize>();
         let loaded_stamped = data.contains_key(CREATED_AT_KEY);
-        Ok(Self {
-            cookie,
-            data,
-            loaded_len: Some(LoadedLen::Data(text.len().saturating_sub(stand_ins))),
-            loaded_stamped,
-        })
+        Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Data(text.len())), loaded_stamped })
     }
 
     /// The session's cookie.
@@ -193,12 +184,25 @@ impl Record {
     /// [`to_json`](Self::to_json) (or, like MemoryStore, within the process), never by serializing `data()`
     /// for another process to read. Likewise a top-level key that has no Rust form (a lone UTF-16 surrogate,
     /// which JavaScript allows in a key) appears as an opaque stand-in key, and is written back as it was stored.
+    ///
+    /// A record read from a store keeps its text and parses each value when it is first read; `data()` parses
+    /// every value (once), and `data_mut()` keeps them parsed from then on.
     pub fn data(&self) -> &Map<String, Value> {
-        &self.data
+        self.data.view()
     }
 
     /// The user's data, mutably.
     pub fn data_mut(&mut self) -> &mut Map<String, Value> {
+        self.data.map_mut()
+    }
+
+    /// The user's data, each value parsed only when read (see [`Fields`]).
+    pub(crate) fn fields(&self) -> &Fields {
+        &self.data
+    }
+
+    /// The user's data, to change without parsing the values not read.
+    pub(crate) fn fields_mut(&mut self) -> &mut Fields {
         &mut self.data
     }
 
@@ -242,22 +246,23 @@ impl Record {
         self.cookie.expires
     }
 
-    /// The JSON text express-session would store: `JSON.stringify(req.session)`.
+    /// The JSON text express-session would store: `JSON.stringify(req.session)`. A value read from a store and not
+    /// changed is written as the text it was read from.
     pub fn to_json(&self) -> String {
-        let mut json = serde_json::to_string(self).expect("a record always serializes");
-        // Keys without a Rust form are written as their stand-ins, then replaced by their text (serde_json
-        // writes every key as an escaped string). A stand-in's text holds this process's random marker, so the
-        // first occurrence is the key (nothing else written before it can hold the marker).
-        for (stand_in, text) in self.key_stand_ins() {
-            let written = serde_json::to_string(stand_in).expect("a string always serializes");
-            json = json.replacen(&written, text, 1);
+        let mut out = Vec::with_capacity(self.data.text_len_hint() + 160);
+        out.extend_from_slice(b"{\"cookie\":");
+        // Writing a cookie into memory cannot fail.
+        if serde_json::to_writer(&mut out, &self.cookie).is_err() {
+            out.extend_from_slice(b"{}");
         }
-        json
+        self.data.write_entries(&mut out);
+        out.push(b'}');
+        fields::into_string(out)
     }
 
-    /// The keys without a Rust form, with their JSON text.
-    fn key_stand_ins(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.data.keys().filter_map(|key| Some((key.as_str(), key_text(key)?)))
+    /// The data's JSON text without the `cookie` key, as MemoryStore keeps it (`{}` for no data).
+    pub(crate) fn data_json(&self) -> String {
+        self.data.to_object()
     }
 
     /// Parses a stored record. Reserved keys are dropped as express drops them when it inflates a session.
@@ -269,7 +274,13 @@ impl Record {
     /// [`RecordError`] when the text is not a JSON object or has no valid `cookie` object. The session layer
     /// treats such a record as absent (and logs it); it never fails the request.
     pub fn from_json(text: &str) -> Result<Self, RecordError> {
-        let (cookie, data) = parse_record_text(text)?;
+        let (cookie, data) = match Fields::read(text) {
+            Some(read) => read,
+            None => {
+                let (cookie, data) = parse_record_text(text)?;
+                (cookie, Fields::Map(data))
+            }
+        };
         let cookie = cookie.ok_or(RecordError::MissingCookie)??;
         let loaded_stamped = data.contains_key(CREATED_AT_KEY);
         Ok(Self { cookie, data, loaded_len: Some(LoadedLen::Whole(text.len())), loaded_stamped })
@@ -285,39 +296,21 @@ impl Record {
         let cookie = data.shift_remove("cookie").ok_or(RecordError::MissingCookie)?;
         let cookie = SessionCookie::from_json(&cookie)?;
         data.retain(|k, _| !is_reserved_key(k));
-        Ok(Self { cookie, data, loaded_len: None, loaded_stamped: false })
+        Ok(Self { cookie, data: Fields::Map(data), loaded_len: None, loaded_stamped: false })
     }
 
     /// An upper bound of [`json_len`](Self::json_len), computed without serializing: every character of a
     /// string counted as its longest escape (`\u00XX`), every number as 24 characters.
     pub(crate) fn json_len_bound(&self) -> usize {
-        fn bound(value: &Value) -> usize {
-            match value {
-                Value::Null | Value::Bool(_) => 5,
-                Value::Number(_) => 24,
-                Value::String(s) => s.len() * 6 + 2,
-                Value::Array(items) => 2 + items.iter().map(|v| bound(v) + 1).sum::<usize>(),
-                Value::Object(map) => 2 + map.iter().map(|(k, v)| k.len() * 6 + 4 + bound(v)).sum::<usize>(),
-            }
-        }
         let cookie = 256
             + self.cookie.domain.as_ref().map_or(0, |d| d.len() * 6)
             + self.cookie.path.as_ref().map_or(0, |p| p.len() * 6);
-        cookie + 2 + self.data.iter().map(|(k, v)| k.len() * 6 + 4 + bound(v)).sum::<usize>()
+        cookie + 2 + self.data.json_len_bound()
     }
 
     /// The length of [`to_json`](Self::to_json), in bytes, without building the string.
     pub fn json_len(&self) -> usize {
-        let mut counter = Counter(0);
-        serde_json::to_writer(&mut counter, self).expect("a record always serializes");
-        let stand_ins: usize = self
-            .key_stand_ins()
-            .map(|(stand_in, text)| {
-                let mut written = Counter(0);
-                serde_json::to_writer(&mut written, stand_in).map_or(0, |()| written.0 - text.len())
-            })
-            .sum();
-        counter.0 - stand_ins
+        self.to_json().len()
     }
 }
 
@@ -340,7 +333,7 @@ impl Serialize for Record {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.data.len() + 1))?;
         map.serialize_entry("cookie", &self.cookie)?;
-        for (k, v) in &self.data {
+        for (k, v) in self.data.iter() {
             match raw_text(v) {
                 Some(text) => map.serialize_entry(k, &RawText(text))?,
                 None => map.serialize_entry(k, v)?,

@@ -112,7 +112,7 @@ fn values_serde_json_cannot_hold_are_kept_as_text_in_place() {
         assert_eq!(record.json_len(), json.len(), "{name}");
         assert!(record.json_len_bound() >= json.len(), "{name}");
         // MemoryStore's split form keeps it too.
-        let data = serde_json::to_string(record.data()).unwrap();
+        let data = record.data_json();
         let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
         assert_eq!(again.to_json(), json, "{name}: through MemoryStore's data text");
         let loaded = again.loaded_len().unwrap();
@@ -129,7 +129,7 @@ fn keys_without_a_rust_form_are_kept_as_text_in_place() {
     assert!(record.json_len_bound() >= json.len());
     let texts: Vec<_> = record.data().keys().filter_map(|k| key_text(k)).collect();
     assert_eq!(texts, [r#""\ud83d""#, r#""x\udc00""#]);
-    let data = serde_json::to_string(record.data()).unwrap();
+    let data = record.data_json();
     let again = Record::from_data_json(record.cookie().clone(), &data).unwrap();
     assert_eq!(again.to_json(), json, "through MemoryStore's data text");
     assert!(again.loaded_len().unwrap().abs_diff(json.len()) <= 1);

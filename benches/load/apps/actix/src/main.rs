@@ -2,7 +2,10 @@
 //! read with `get` and written with `insert`: actix-session 0.11's `update` on an existing key does not mark the
 //! session changed, so its new value would not be saved.
 //!
-//! `STORE=cookie|redis`, `PORT`, `REDIS_URL`. One worker: the benchmark pins the server to one core.
+//! `STORE=none` serves the same routes with no session middleware (`/foo` answers as a first view would): the
+//! actix-web ceiling, as `bench-plain` is axum's.
+//!
+//! `STORE=cookie|redis|none`, `PORT`, `REDIS_URL`. One worker: the benchmark pins the server to one core.
 
 use std::collections::BTreeMap;
 
@@ -29,6 +32,12 @@ async fn fill(session: Session, request: HttpRequest) -> actix_web::Result<Strin
     count_view(session, request).await
 }
 
+/// The ceiling's `/foo`, `/bar` and `/fill`: no session, the page of a first view.
+async fn count_view_none(request: HttpRequest) -> String {
+    let _path = request.path().to_owned();
+    format!("you viewed this page {} times", 1)
+}
+
 async fn ok() -> &'static str {
     "ok"
 }
@@ -37,6 +46,13 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/foo", web::get().to(count_view))
         .route("/bar", web::get().to(count_view))
         .route("/fill", web::get().to(fill))
+        .route("/static", web::get().to(ok));
+}
+
+fn routes_none(cfg: &mut web::ServiceConfig) {
+    cfg.route("/foo", web::get().to(count_view_none))
+        .route("/bar", web::get().to(count_view_none))
+        .route("/fill", web::get().to(count_view_none))
         .route("/static", web::get().to(ok));
 }
 
@@ -75,6 +91,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .bind(("127.0.0.1", port))?
             .run()
             .await?
+        }
+        "none" => {
+            HttpServer::new(|| App::new().configure(routes_none)).workers(1).bind(("127.0.0.1", port))?.run().await?
         }
         other => return Err(format!("unknown STORE {other}").into()),
     }

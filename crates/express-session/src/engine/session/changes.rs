@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::values::check_depth;
 use crate::error::SessionError;
-use crate::record::CREATED_AT_KEY;
+use crate::record::{CREATED_AT_KEY, Fields};
 
 pub(super) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;
 
@@ -29,10 +29,10 @@ impl Change {
         }
     }
 
-    pub(super) fn apply(&self, data: &mut Map<String, Value>) -> Result<(), SessionError> {
+    pub(super) fn apply(&self, data: &mut Fields) -> Result<(), SessionError> {
         // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
-        fn put(data: &mut Map<String, Value>, key: &str, value: Value) {
-            match data.get_mut(key) {
+        fn put(data: &mut Fields, key: &str, value: Value) {
+            match data.get(key) {
                 // A value kept as its stored text that the new value equals (the handler wrote back what it read):
                 // the text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives
                 // the same text) and Node's bytes are kept.
@@ -40,10 +40,7 @@ impl Change {
                     if crate::record::raw_text(slot).is_some_and(|text| {
                         crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))
                     }) => {}
-                Some(slot) => *slot = value,
-                None => {
-                    data.insert(key.to_owned(), value);
-                }
+                _ => data.insert(key, value),
             }
         }
         match self {
@@ -58,7 +55,7 @@ impl Change {
             }
             // The creation stamp is the session's age, not its data: clearing keeps it, or clearing would
             // restart the absolute timeout.
-            Change::Clear => data.retain(|key, _| key == CREATED_AT_KEY),
+            Change::Clear => data.retain_keys(|key| key == CREATED_AT_KEY),
         }
         Ok(())
     }
@@ -76,15 +73,17 @@ pub(super) enum SavedHash {
 /// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
 pub(super) fn same_json(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Object(x), Value::Object(y)) => same_data(x, y),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+        }
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
         _ => a == b,
     }
 }
 
 /// [`same_json`] for the session data.
-pub(super) fn same_data(x: &Map<String, Value>, y: &Map<String, Value>) -> bool {
-    x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
+pub(super) fn same_data(x: &Map<String, Value>, y: &Fields) -> bool {
+    x.len() == y.len() && x.iter().zip(y.iter()).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
 }
 
 /// express's `originalHash` (the data as loaded, to tell whether the request modified it), kept as small as it
@@ -98,7 +97,7 @@ pub(super) enum Original {
 
 impl Original {
     /// Remembers what `key` (`None`: every key) holds in `data` before a change, unless already known.
-    pub(super) fn note(&mut self, data: &Map<String, Value>, key: Option<&str>) {
+    pub(super) fn note(&mut self, data: &Fields, key: Option<&str>) {
         match (&mut *self, key) {
             (Original::Full(_), _) => {}
             (Original::Keys(keys), Some(key)) => {
@@ -108,7 +107,7 @@ impl Original {
             }
             (Original::Keys(keys), None) => {
                 // Put the noted keys back: set keys in place, new keys (appended last) out.
-                let mut full = data.clone();
+                let mut full = data.to_map();
                 for (key, value) in keys.drain(..) {
                     match value {
                         Some(value) => {
@@ -127,7 +126,7 @@ impl Original {
     }
 
     /// Whether `data` has the same JSON text as the original.
-    pub(super) fn same_as(&self, data: &Map<String, Value>) -> bool {
+    pub(super) fn same_as(&self, data: &Fields) -> bool {
         match self {
             Original::Full(original) => same_data(original, data),
             Original::Keys(keys) => keys.iter().all(|(key, original)| match (original, data.get(key)) {
@@ -151,15 +150,27 @@ mod tests {
         }
     }
 
+    /// `value` as a record read from a store holds it: split by key, parsed on demand.
+    fn lazy(value: &Value) -> Fields {
+        match Fields::read(&value.to_string()) {
+            Some((None, fields @ Fields::Lazy(_))) => fields,
+            _ => unreachable!("a small object is read lazily"),
+        }
+    }
+
     /// express compares `JSON.stringify` output: key order counts, at every depth; equal JSON is unmodified.
     #[test]
     fn modification_is_judged_on_the_json_text() {
         let a = map(json!({"x": 1, "y": {"p": [1, {"q": 2}], "r": "s"}}));
-        assert!(same_data(&a, &a.clone()));
-        assert!(!same_data(&a, &map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1}))), "top-level order");
-        assert!(!same_data(&a, &map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}}))), "nested order");
-        assert!(!same_data(&a, &map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}}))), "1 and 1.0 print apart");
-        assert!(!same_data(&a, &map(json!({"x": 1}))));
+        for fields in [Fields::from, |map: Map<String, Value>| lazy(&Value::Object(map))] {
+            assert!(same_data(&a, &fields(a.clone())));
+            let order = fields(map(json!({"y": {"p": [1, {"q": 2}], "r": "s"}, "x": 1})));
+            assert!(!same_data(&a, &order), "top-level order");
+            assert!(!same_data(&a, &fields(map(json!({"x": 1, "y": {"r": "s", "p": [1, {"q": 2}]}})))), "nested order");
+            let float = fields(map(json!({"x": 1.0, "y": {"p": [1, {"q": 2}], "r": "s"}})));
+            assert!(!same_data(&a, &float), "1 and 1.0 print apart");
+            assert!(!same_data(&a, &fields(map(json!({"x": 1})))));
+        }
     }
 
     /// The per-key original gives the same verdict as a full copy, whatever the sequence of changes.
@@ -179,10 +190,10 @@ mod tests {
         ];
         // Every prefix of every rotation of the steps: the lazy original and a full copy agree at each point.
         let mut checked = 0;
-        for rotation in 0..steps.len() {
+        for (rotation, read) in (0..steps.len()).flat_map(|r| [(r, false), (r, true)]) {
             let order: Vec<&Change> = steps.iter().cycle().skip(rotation).take(steps.len()).collect();
             for len in 0..=order.len() {
-                let mut data = start.clone();
+                let mut data = if read { lazy(&Value::Object(start.clone())) } else { Fields::from(start.clone()) };
                 let mut original = Original::Keys(Vec::new());
                 for change in &order[..len] {
                     original.note(&data, change.key());
@@ -196,9 +207,9 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, steps.len() * (steps.len() + 1));
+        assert_eq!(checked, 2 * steps.len() * (steps.len() + 1));
         // Changing a value and changing it back is no modification; a new key, a removal or a reorder is one.
-        let mut data = start.clone();
+        let mut data = lazy(&Value::Object(start.clone()));
         let mut original = Original::Keys(Vec::new());
         original.note(&data, Some("a"));
         Change::Set("a".into(), json!(5)).apply(&mut data).unwrap();

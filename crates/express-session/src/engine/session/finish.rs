@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use serde_json::{Map, Value};
-
 use super::changes::{SavedHash, same_data};
 use super::save::WriteOutcome;
 use super::{Gone, Phase, Session, State};
@@ -12,7 +10,7 @@ use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::lifecycle::{self, Decision, Facts, Rules, StoreAction};
 use crate::options::{OnStoreError, Unset};
-use crate::record::Record;
+use crate::record::{Fields, Record};
 use crate::store::TouchOutcome;
 use crate::time::Timestamp;
 
@@ -79,11 +77,11 @@ impl Session {
         let accessed = state.accessed;
         let now = config.clock.now();
         let current = match &state.phase {
-            Phase::Active(a) => Some(a.record.data()),
+            Phase::Active(a) => Some(a.record.fields()),
             _ => None,
         };
         // Unchanged since the original unless a change (or reload) happened and the data differs.
-        let same_as_original = |data: &Map<String, Value>| match &state.original {
+        let same_as_original = |data: &Fields| match &state.original {
             Some(original) if state.touched_data => original.same_as(data),
             _ => true,
         };
@@ -92,7 +90,7 @@ impl Session {
             && current.is_some_and(|data| match &state.saved_hash {
                 SavedHash::Unset => false,
                 SavedHash::Original => same_as_original(data),
-                SavedHash::Value(saved) => same_data(data, saved),
+                SavedHash::Value(saved) => same_data(saved, data),
             });
         let (cookie_has_expires, cookie_secure) = match &state.phase {
             Phase::Active(a) => (a.record.cookie().expires().is_some(), a.record.cookie().secure()),

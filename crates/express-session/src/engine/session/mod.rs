@@ -164,7 +164,7 @@ impl Session {
         } else {
             let mut record = Record::new(config.new_cookie(request_secure));
             if config.hardening.absolute_timeout.is_some() {
-                record.data_mut().insert(CREATED_AT_KEY.into(), config.clock.now().as_millis().into());
+                record.fields_mut().insert(CREATED_AT_KEY, config.clock.now().as_millis().into());
             }
             Phase::Active(Active::fresh(record, None))
         };
@@ -222,7 +222,7 @@ impl Session {
             }
             Ok(Some(found)) => {
                 let unstamped = self.config().hardening.absolute_timeout.is_some()
-                    && creation_stamp(found.record.data().get(CREATED_AT_KEY)).is_none();
+                    && creation_stamp(found.record.fields().get(CREATED_AT_KEY)).is_none();
                 let mut active = Active::fresh(found.record, Some(id));
                 active.version = Some(found.version);
                 state.phase = Phase::Active(active);
@@ -261,7 +261,7 @@ impl Session {
             Arc::new(move |stored: Option<&Value>| Ok(creation_stamp(stored).map_or_else(|| now.into(), Value::from))),
         );
         let active = Self::active_mut(state);
-        stamp.apply(active.record.data_mut())?;
+        stamp.apply(active.record.fields_mut())?;
         active.changes.push(stamp);
         let id = active.id.clone();
         match self.write(state).await {
@@ -302,14 +302,14 @@ impl Session {
     /// A new session's state, stamped with its creation time when there is an absolute timeout.
     fn fresh_active(&self, mut record: Record, id: Option<SessionId>) -> Active {
         if self.config().hardening.absolute_timeout.is_some() {
-            record.data_mut().insert(CREATED_AT_KEY.into(), self.now().as_millis().into());
+            record.fields_mut().insert(CREATED_AT_KEY, self.now().as_millis().into());
         }
         Active::fresh(record, id)
     }
 
     fn past_absolute_timeout(&self, record: &Record) -> bool {
         let Some(timeout) = self.config().hardening.absolute_timeout else { return false };
-        let Some(created) = creation_stamp(record.data().get(CREATED_AT_KEY)) else { return false };
+        let Some(created) = creation_stamp(record.fields().get(CREATED_AT_KEY)) else { return false };
         self.now().millis_since(Timestamp::from_millis(created)) >= crate::time::duration_millis(timeout)
     }
 
@@ -337,7 +337,7 @@ impl Session {
     fn before_change(state: &mut State, key: Option<&str>) {
         let State { phase, original, .. } = state;
         if let Phase::Active(active) = phase {
-            original.get_or_insert_with(|| Original::Keys(Vec::new())).note(active.record.data(), key);
+            original.get_or_insert_with(|| Original::Keys(Vec::new())).note(active.record.fields(), key);
         }
         state.touched_data = true;
     }
@@ -345,7 +345,7 @@ impl Session {
     fn change(state: &mut State, change: Change) -> Result<(), SessionError> {
         Self::before_change(state, change.key());
         let active = Self::active_mut(state);
-        change.apply(active.record.data_mut())?;
+        change.apply(active.record.fields_mut())?;
         active.changes.push(change);
         Ok(())
     }
@@ -377,7 +377,7 @@ impl Session {
     /// `destroy`/`unset`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
-        match Self::active_mut(&mut state).record.data().get(key) {
+        match Self::active_mut(&mut state).record.fields().get(key) {
             None => Ok(None),
             Some(v) => read_value(v).map(Some),
         }
@@ -390,7 +390,7 @@ impl Session {
     /// As [`get`](Self::get).
     pub async fn get_value(&self, key: &str) -> Result<Option<Value>, SessionError> {
         let mut state = self.active().await?;
-        match Self::active_mut(&mut state).record.data().get(key) {
+        match Self::active_mut(&mut state).record.fields().get(key) {
             None => Ok(None),
             Some(v) => read_value(v).map(Some),
         }
@@ -459,7 +459,7 @@ impl Session {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
         let mut state = self.active().await?;
-        let old = Self::active_mut(&mut state).record.data().get(key).cloned();
+        let old = Self::active_mut(&mut state).record.fields().get(key).cloned();
         if old.is_some() {
             Self::change(&mut state, Change::Remove(key.to_owned()))?;
         }
@@ -534,7 +534,7 @@ impl Session {
         });
         let mut state = self.active().await?;
         Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
-        let new = Self::active_mut(&mut state).record.data().get(key).unwrap_or(&Value::Null);
+        let new = Self::active_mut(&mut state).record.fields().get(key).unwrap_or(&Value::Null);
         read_value(new)
     }
 
@@ -558,8 +558,8 @@ impl Session {
     pub async fn keys(&self) -> Result<Vec<String>, SessionError> {
         let mut state = self.active().await?;
         // A key without a Rust form (a lone surrogate, kept as its text) is not listed: no `&str` can name it.
-        let keys = Self::active_mut(&mut state).record.data().keys();
-        Ok(keys.filter(|key| crate::record::key_text(key).is_none()).cloned().collect())
+        let keys = Self::active_mut(&mut state).record.fields().keys();
+        Ok(keys.filter(|key| crate::record::key_text(key).is_none()).map(str::to_owned).collect())
     }
 
     /// A copy of all the data. A value without a Rust form (see [`get`](Self::get)) is left out; [`keys`](Self::keys)
@@ -570,13 +570,13 @@ impl Session {
     /// As [`get`](Self::get).
     pub async fn data(&self) -> Result<Map<String, Value>, SessionError> {
         let mut state = self.active().await?;
-        let data = Self::active_mut(&mut state).record.data();
+        let data = Self::active_mut(&mut state).record.fields();
         Ok(data
             .iter()
             .filter(|(k, _)| crate::record::key_text(k).is_none())
             .filter_map(|(k, v)| match crate::record::raw_text(v) {
-                None => Some((k.clone(), v.clone())),
-                Some(text) => crate::record::parse_raw(text).ok().map(|v| (k.clone(), v)),
+                None => Some((k.to_owned(), v.clone())),
+                Some(text) => crate::record::parse_raw(text).ok().map(|v| (k.to_owned(), v)),
             })
             .collect())
     }

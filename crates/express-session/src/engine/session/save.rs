@@ -26,7 +26,7 @@ impl Session {
         // that makes the data equal to what was loaded first (removing a key another request added) must still
         // be written. Whether the data counts as modified stays judged against the first load, as in express.
         if !matches!(state.saved_hash, SavedHash::Unset) {
-            state.saved_hash = SavedHash::Value(found.record.data().clone());
+            state.saved_hash = SavedHash::Value(found.record.fields().to_map());
         }
         let mut active = Active::fresh(found.record, Some(id));
         active.version = Some(found.version);
@@ -48,7 +48,7 @@ impl Session {
             // express's `savedHash`, taken of what was written: a save that lost a race wrote this request's
             // changes re-applied on the other request's record, so a later change back to the data as this
             // request had it before the save (removing a key the other request added) must still be written.
-            let data = Self::active_mut(&mut state).record.data().clone();
+            let data = Self::active_mut(&mut state).record.fields().to_map();
             state.saved_hash = SavedHash::Value(data);
         }
         match outcome {
@@ -178,7 +178,7 @@ impl Session {
         }
         record.cookie_mut().touch(config.clock.now());
         for change in &active.changes {
-            change.apply(record.data_mut())?;
+            change.apply(record.fields_mut())?;
         }
         Self::check_size(config, &record)?;
         Ok(record)
@@ -199,7 +199,7 @@ impl Session {
         // The creation stamp the layer adds to a session loaded without one (absolute timeout) is not growth the
         // request caused: room for `,"__sessionCreatedAt":` and the longest number. A record loaded with its
         // stamp gets none (or every request could grow it by that much).
-        let stamp_room = if record.data().contains_key(CREATED_AT_KEY) && !record.loaded_stamped() {
+        let stamp_room = if record.fields().contains_key(CREATED_AT_KEY) && !record.loaded_stamped() {
             CREATED_AT_KEY.len() + 24
         } else {
             0

@@ -202,10 +202,10 @@ impl MemoryStore {
 
     /// The data's JSON text, or none for an empty object (see [`Entry::data`]).
     fn data_json(record: &Record) -> Box<str> {
-        if record.data().is_empty() {
+        if record.fields().is_empty() {
             return Box::default();
         }
-        serde_json::to_string(record.data()).map_or_else(|_| Box::default(), String::into_boxed_str)
+        record.data_json().into_boxed_str()
     }
 }
 

@@ -79,7 +79,7 @@ pub(super) struct Ticket {
 /// Whether a record holds session data: a user key in its data. The absolute-timeout stamp
 /// ([`CREATED_AT_KEY`]) is not data; the cookie is not in the data.
 pub(super) fn holds_data(record: &Record) -> bool {
-    record.data().keys().any(|key| key != CREATED_AT_KEY)
+    record.fields().keys().any(|key| key != CREATED_AT_KEY)
 }
 
 /// A table hash from the low half of a key's hash (the shard is picked by the high half): a multiplication
