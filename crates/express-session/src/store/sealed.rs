@@ -109,8 +109,8 @@ pub enum SealingKeyError {
 ///
 /// A record that does not open (a key no longer listed, a value moved to another id or tampered with, a record
 /// written in the clear) is no session: `get` answers `None` (and `refresh` `Gone`) and logs why at `warn`, never
-/// what the record holds. [`open_unsealed`](Self::open_unsealed) accepts records written in the clear, for a deployment that starts sealing
-/// sessions that already exist: each is sealed at its next write.
+/// what the record holds. [`open_unsealed`](Self::open_unsealed) accepts records written in the clear, for a
+/// deployment that starts sealing sessions that already exist: each is sealed at its next write.
 ///
 /// **The Node app cannot read sealed records**: express-session would see a session with one unknown key
 /// (`__sealed`) and none of the user's. Seal only sessions that Rust alone serves. The stored text is longer:
