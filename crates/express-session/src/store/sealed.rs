@@ -101,8 +101,16 @@ pub enum SealingKeyError {
 ///
 /// The data is sealed with XChaCha20-Poly1305 (RustCrypto's `chacha20poly1305`) under the first key given, with a
 /// fresh random 24-byte nonce per write and the session id as associated data, so a sealed value copied under
-/// another id does not open. Every key given opens: rotate by putting a new key first and dropping the old one
-/// once the sessions it sealed have expired.
+/// another id does not open. Every key given opens: rotate by putting a new key first, and drop the old one only
+/// once no live session can still hold its seal. A session is resealed only when it is written: one that is only
+/// read keeps its old seal while `touch` moves its expiry, so keep the old key listed for the longest time a
+/// session can live unwritten (its `maxAge` with `rolling`, or the
+/// [`absolute_timeout`](crate::SessionOptions::absolute_timeout)); dropping it earlier logs those users out.
+///
+/// What sealing does not do: it keeps each record confidential and unforgeable, not fresh. Someone who can write
+/// the store (but has no key) can put back an older sealed copy of the same id, for example the record from before
+/// a logout, and can move the clear expiry; the [`absolute_timeout`](crate::SessionOptions::absolute_timeout)
+/// still ends the session, since its stamp is inside the seal.
 ///
 /// The cookie's lifetime (`expires`, `originalMaxAge`) is read from the clear cookie, which the stores move on
 /// `touch`; its other attributes are read from the sealed copy, so a change to them in the store is ignored.
