@@ -313,7 +313,7 @@ impl Record {
         cookie + 2 + self.data.json_len_bound()
     }
 
-    /// The length of [`to_json`](Self::to_json), in bytes, without building the string.
+    /// The length of [`to_json`](Self::to_json), in bytes (the text is built to count it).
     pub fn json_len(&self) -> usize {
         self.to_json().len()
     }
