@@ -1,16 +1,16 @@
 'use strict'
-// Test C, three apps on one Redis: express-session's login example on Node (e2e/node-login/app.js, connect-redis),
-// `cargo run --example redis-login` (axum) and `cargo run --example actix-redis-login` (actix-web), each on a port
-// of 127.0.0.1 of its own, with the same secret, cookie name and key prefix. The browser sends one connect.sid to
-// the three (cookies are per host, not per port): a login on any app is a login on all three, and so is a logout.
-// Screenshots: target/e2e/three/.
+// Test C, three apps on one Redis behind ONE origin: express-session's login example on Node
+// (e2e/node-login/app.js, connect-redis), `cargo run --example redis-login` (axum) and `cargo run --example
+// actix-redis-login` (actix-web), each on a port of 127.0.0.1 of its own, with the same secret, cookie name and key
+// prefix, behind a path-prefix reverse proxy (e2e/lib/proxy.js) on one more port: /node/, /axum/ and /actix/. The
+// browser only ever talks to the proxy's port (checked: every request it makes), so it holds one connect.sid for
+// the one origin (Path=/ covers the three prefixes): a login on any app is a login on all three, and so is a logout.
+// The apps' links and redirects are absolute (`/`, `/login`, `/logout`): the proxy moves them under the prefix.
+// Screenshots: target/e2e/three/, with the proxy's log.
 //
-// Not behind a reverse proxy on one port: the apps' links and redirects are absolute (`/login`, `/logout`, `/`),
-// so under path prefixes (/node/, /axum/, /actix/) they would leave the app's prefix. The one host of the three
-// ports plays the part of the one origin, as in Test B.
-//
-// Which app answered each page: express sends `X-Powered-By: Express`, the Rust examples do not; the connection's
-// port is the app's; and each app's framework is told before the test by its answer to `POST /` (express: 404
+// Which app answered each page: the proxy adds `X-Upstream: <app>` and the page's path is under that app's prefix;
+// express sends `X-Powered-By: Express`, the Rust examples do not (the proxy passes it through); and before the
+// test each prefix's framework is told, through the proxy, by its answer to `POST /` (express: 404
 // `Cannot POST /`; axum and actix-web: 405, `Allow: GET,HEAD` from axum, `Allow: GET, HEAD` from actix-web).
 //
 // Redis, skipping and cleanup as in Test B (e2e/mixed.test.js): REDIS_URL on E2E_REDIS_DB (default 9), the prefix
@@ -25,13 +25,15 @@ const { after, before, test } = require('node:test')
 const { createClient } = require('redis')
 
 const h = require('./lib/harness')
+const { startProxy } = require('./lib/proxy')
 
 const EXAMPLES = path.join(h.ROOT, 'target', 'debug', 'examples')
 const AXUM_BIN = process.env.E2E_REDIS_LOGIN_BIN || path.join(EXAMPLES, 'redis-login')
 const ACTIX_BIN = process.env.E2E_ACTIX_REDIS_LOGIN_BIN || path.join(EXAMPLES, 'actix-redis-login')
 const PREFIX = 'sess:' // the Rust examples' (connect-redis's default); they read no prefix from the environment
 
-let dir, redis, node, axum, actix, browser, skip, settled
+let dir, redis, node, axum, actix, proxy, browser, skip, settled
+const foreign = [] // every request the browser made to anything but the proxy
 const ids = new Set() // every session id the apps sent this run, to delete their keys at the end
 
 /** The three apps: how each is started, the framework it must be, and its screenshots' caption. */
@@ -41,11 +43,15 @@ const APPS = {
   actix: { framework: 'actix-web', caption: 'actix-web: examples/actix/redis-login.rs' }
 }
 
-/** The framework answering at `url`, from its reply to `POST /` (a method none of the apps serves at `/`). */
-async function framework (url) {
-  const response = await fetch(url + '/', { method: 'POST', redirect: 'manual',
+/**
+ * The framework answering at `app.url` (through the proxy), from its reply to `POST /` (a method none of the apps
+ * serves at `/`); the reply must say, in `X-Upstream`, that it came from `app`.
+ */
+async function framework (app) {
+  const response = await fetch(app.url + '/', { method: 'POST', redirect: 'manual',
     signal: AbortSignal.timeout(10_000) })
   h.collectSessionIds(ids, response.headers.getSetCookie())
+  assert.equal(response.headers.get('x-upstream'), app.key, `the proxy sent ${app.url}/ to ${app.name}`)
   const body = await response.text()
   const allow = response.headers.get('allow')
   if (response.status === 404 && response.headers.get('x-powered-by') === 'Express' && body.includes('Cannot POST /')) {
@@ -86,19 +92,29 @@ before(async () => {
     h.startServer({ name: 'redis-login', command: AXUM_BIN, env, logDir: dir }),
     h.startServer({ name: 'actix-redis-login', command: ACTIX_BIN, env, logDir: dir })
   ])
-  Object.assign(node, APPS.node)
-  Object.assign(axum, APPS.axum)
-  Object.assign(actix, APPS.actix)
+  proxy = await startProxy({ routes: { node: node.url, axum: axum.url, actix: actix.url }, logDir: dir })
+  // From here on an app's `url` is its prefix on the one origin (its own port stays in `port`, for messages only).
+  for (const [key, app] of [['node', node], ['axum', axum], ['actix', actix]]) {
+    Object.assign(app, APPS[key], { key, base: `/${key}`, url: `${proxy.url}/${key}` })
+  }
+  const stray = await fetch(proxy.url + '/login', { redirect: 'manual', signal: AbortSignal.timeout(10_000) })
+  assert.equal(stray.status, 404, 'the proxy answers a path outside the three prefixes itself')
+  assert.equal(stray.headers.get('x-upstream'), null, 'and sends it to no app')
   for (const app of [node, axum, actix]) {
-    assert.equal(await framework(app.url), app.framework, `${app.name} on port ${app.port} is ${app.framework}`)
+    assert.equal(await framework(app), app.framework,
+      `${app.url}/ (${app.name} on port ${app.port}) is ${app.framework}`)
   }
   browser = await h.launchBrowser()
   settled = h.watchSessionIds(browser.context, ids)
+  browser.context.on('request', (request) => {
+    if (new URL(request.url()).origin !== proxy.url) foreign.push(request.url())
+  })
 })
 
 after(async () => {
   await settled?.()
   await browser?.close()
+  await proxy?.stop()
   await Promise.all([node?.stop(), axum?.stop(), actix?.stop()])
   if (redis) {
     const keys = [...ids].map((id) => PREFIX + id)
@@ -113,39 +129,53 @@ async function record (id) {
   return json === null ? null : JSON.parse(json)
 }
 
-/** Asserts `response` (a page the browser loaded) came from `app`: express or not, and the app's port. */
+/**
+ * Asserts `response` (a page the browser loaded) came from `app` through the proxy: the proxy's port, a path under
+ * the app's prefix, `X-Upstream` naming the app, and express or not (`X-Powered-By`).
+ */
 async function assertFrom (response, app) {
+  const url = new URL(response.url())
+  assert.equal(url.origin, proxy.url, `${response.url()} is on the one origin`)
+  const server = await response.serverAddr()
+  assert.equal(server?.port ?? Number(url.port), proxy.port, `${response.url()}: the proxy's port answered`)
+  assert.ok(url.pathname.startsWith(app.base + '/'), `${response.url()} is under ${app.base}/`)
+  assert.equal(response.headers()['x-upstream'], app.key, `${response.url()}: ${app.name} answered`)
   assert.equal(h.servedBy(response), app === node ? 'node' : 'rust',
     `${response.url()}: X-Powered-By ${response.headers()['x-powered-by']}`)
-  const server = await response.serverAddr()
-  assert.equal(server?.port ?? Number(new URL(response.url()).port), app.port, `${app.name} answered`)
 }
 
+/** Loads `app`'s home page through the proxy; checks it came from `app`. */
 async function visit (page, app) {
   const response = await page.goto(app.url + '/')
   await assertFrom(response, app)
   return response
 }
 
-/** A screenshot captioned with the app (checked to be the one whose port the page is on). */
+/** A screenshot captioned with the page's URL on the one origin and the app (checked to be under its prefix). */
 function shot (page, app, name) {
-  assert.equal(Number(new URL(page.url()).port), app.port, `the page is on ${app.name}'s port`)
+  const url = new URL(page.url())
+  assert.equal(url.origin, proxy.url, 'the page is on the one origin')
+  assert.ok(url.pathname.startsWith(app.base + '/'), `the page is under ${app.name}'s prefix ${app.base}/`)
+  assert.deepEqual(foreign, [], 'the browser talked to the proxy only')
   return h.screenshot(page, dir, name, `${page.url()} (${app.caption})`)
 }
 
-/** The browser's connect.sid, the same on the three ports; returns its value. */
+/** The browser's one connect.sid: Path=/ on the one origin, so sent under every prefix; returns its value. */
 async function sharedCookie (context) {
-  const [n, x, a] = await Promise.all([node, axum, actix].map((app) => h.sessionCookie(context, app.url)))
-  assert.ok(n, 'a connect.sid')
-  assert.equal(x?.value, n.value, 'one cookie for Node and axum')
-  assert.equal(a?.value, n.value, 'one cookie for Node and actix')
-  return n.value
+  const all = (await context.cookies()).filter((c) => c.name === 'connect.sid')
+  assert.equal(all.length, 1, `one connect.sid in the browser: ${JSON.stringify(all)}`)
+  assert.equal(all[0].domain, '127.0.0.1', 'for the one host')
+  assert.equal(all[0].path, '/', 'with Path=/, which covers /node/, /axum/ and /actix/')
+  for (const app of [node, axum, actix]) {
+    assert.equal((await h.sessionCookie(context, app.url + '/'))?.value, all[0].value, `sent to ${app.url}/`)
+  }
+  return all[0].value
 }
 
 /** Checks the old cookie `value`, replayed outside the browser, is logged in on none of the three apps. */
 async function loggedInNowhere (value) {
   for (const app of [node, axum, actix]) {
-    assert.match(await h.getWithCookie(app.url + '/', value, ids), /<form action="\/login"/,
+    assert.ok((await h.getWithCookie(app.url + '/', value, ids)).includes(`<form action="${app.base}/login"`),
       `the old cookie is not logged in on ${app.name}`)
   }
 }
@@ -166,10 +196,10 @@ test('log in on actix, greeted on axum and Node; log out on Node, logged out on 
   const user = 'carol <b>&</b> co'
 
   await visit(page, actix)
-  await h.assertLoginForm(page)
+  await h.assertLoginForm(page, actix.base)
   await shot(page, actix, '01-actix-form')
 
-  await assertFrom(await h.logIn(page, user), actix)
+  await assertFrom(await h.logIn(page, user, 'secret', actix.base), actix)
   await h.waitForText(page, `hello, ${user}!`)
   await shot(page, actix, '02-actix-hello-carol')
   const cookie = await sharedCookie(context)
@@ -184,18 +214,19 @@ test('log in on actix, greeted on axum and Node; log out on Node, logged out on 
   }
   assert.equal(await sharedCookie(context), cookie, 'no app changed the cookie of the logged-in session')
 
-  await assertFrom(await h.logOut(page), node)
-  await h.assertLoginForm(page)
+  await assertFrom(await h.logOut(page, node.base), node)
+  await h.assertLoginForm(page, node.base)
   await shot(page, node, '05-node-logged-out')
   await assertLoggedOutInRedis(context, node, id)
 
   for (const [app, name] of [[axum, '06-axum-logged-out'], [actix, '07-actix-logged-out']]) {
     await visit(page, app)
-    await h.assertLoginForm(page)
+    await h.assertLoginForm(page, app.base)
     await shot(page, app, name)
   }
 
   await loggedInNowhere(cookie)
+  assert.deepEqual(foreign, [], 'the browser talked to the proxy only')
 })
 
 test('log in on Node, greeted on actix and axum; log out on actix, logged out on Node and axum', async (t) => {
@@ -204,10 +235,10 @@ test('log in on Node, greeted on actix and axum; log out on actix, logged out on
   const user = 'dave'
 
   await visit(page, node)
-  await h.assertLoginForm(page)
+  await h.assertLoginForm(page, node.base)
   await shot(page, node, '08-node-form')
 
-  await assertFrom(await h.logIn(page, user), node)
+  await assertFrom(await h.logIn(page, user, 'secret', node.base), node)
   await h.waitForText(page, `hello, ${user}!`)
   await shot(page, node, '09-node-hello-dave')
   const cookie = await sharedCookie(context)
@@ -221,16 +252,17 @@ test('log in on Node, greeted on actix and axum; log out on actix, logged out on
   }
 
   await visit(page, actix)
-  await assertFrom(await h.logOut(page), actix)
-  await h.assertLoginForm(page)
+  await assertFrom(await h.logOut(page, actix.base), actix)
+  await h.assertLoginForm(page, actix.base)
   await shot(page, actix, '12-actix-logged-out')
   await assertLoggedOutInRedis(context, actix, id)
 
   for (const [app, name] of [[node, '13-node-logged-out'], [axum, '14-axum-logged-out']]) {
     await visit(page, app)
-    await h.assertLoginForm(page)
+    await h.assertLoginForm(page, app.base)
     await shot(page, app, name)
   }
 
   await loggedInNowhere(cookie)
+  assert.deepEqual(foreign, [], 'the browser talked to the proxy only')
 })

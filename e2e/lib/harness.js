@@ -198,31 +198,37 @@ async function waitForText (page, text) {
   return page.evaluate(() => document.body.innerText)
 }
 
-/** Asserts the page is express-session's login form: inputs `user` and `pass`, posting to /login. */
-async function assertLoginForm (page) {
-  await page.locator('form[action="/login"][method="post"]').waitFor()
+/**
+ * Asserts the page is express-session's login form: inputs `user` and `pass`, posting to `<base>/login` (`base`: the
+ * path prefix of an app behind a proxy, as in Test C; default none).
+ */
+async function assertLoginForm (page, base = '') {
+  await page.locator(`form[action="${base}/login"][method="post"]`).waitFor()
   assert.equal(await page.locator('input[name="user"]').count(), 1, 'a `user` input')
   assert.equal(await page.locator('input[name="pass"][type="password"]').count(), 1, 'a `pass` input')
   assert.ok(!(await page.evaluate(() => document.body.innerText)).includes('hello'), 'not greeted')
 }
 
-/** Fills in the login form and submits it; returns the response of the page it redirects to, once loaded. */
-async function logIn (page, user, pass = 'secret') {
+/**
+ * Fills in the login form and submits it; returns the response of the page it redirects to (`<base>/`), once
+ * loaded.
+ */
+async function logIn (page, user, pass = 'secret', base = '') {
   await page.fill('input[name="user"]', user)
   await page.fill('input[name="pass"]', pass)
   const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/'),
+    page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === `${base}/`),
     page.click('input[type="submit"]')
   ])
   await page.waitForLoadState('load')
   return response
 }
 
-/** Clicks the Logout link; returns the response of the page it redirects to, once loaded. */
-async function logOut (page) {
+/** Clicks the Logout link (`<base>/logout`); returns the response of the page it redirects to, once loaded. */
+async function logOut (page, base = '') {
   const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === '/'),
-    page.click('a[href="/logout"]')
+    page.waitForResponse((r) => r.request().method() === 'GET' && new URL(r.url()).pathname === `${base}/`),
+    page.click(`a[href="${base}/logout"]`)
   ])
   await page.waitForLoadState('load')
   return response

@@ -5,7 +5,9 @@
 //! reads and removes the messages of one kind, [`take_all_flash`](Session::take_all_flash) those of every kind.
 //! The session stores them where connect-flash does, under the data key [`FLASH_KEY`] (`"flash"`), as an object
 //! of arrays of strings by kind (`{"info": ["Saved."]}`), so a Node app using connect-flash and a Rust app sharing
-//! the session read each other's messages.
+//! the session read each other's messages. A flash object the Node app stored that has no Rust form (a message
+//! with a lone UTF-16 surrogate, which JavaScript strings allow) is dropped, logged without its content, at the
+//! first flash call that reads it: its messages are lost, and the session's flash works again.
 //!
 //! Unlike connect-flash, concurrent requests of one session lose no message: adding is an atomic
 //! [`update`](Session::update), so two requests that each add one keep both, and taking removes exactly the
@@ -39,12 +41,15 @@ use crate::error::SessionError;
 /// The data key under which the session keeps its flash messages, connect-flash's `req.session.flash`.
 pub const FLASH_KEY: &str = "flash";
 
-/// The messages of `kind` in a stored flash object. connect-flash keeps an array per kind; anything else the Node
-/// app may have left there counts as one message.
+/// The messages of `kind` in a stored flash object. connect-flash keeps an array per kind; a falsy value there
+/// (`false`, `0`, `""`, `null`) is none, as connect-flash's `msgs[type] || []` reads it, and any other value
+/// the Node app may have left there counts as one message.
 fn messages(flash: &Map<String, Value>, kind: &str) -> Vec<Value> {
     match flash.get(kind) {
         Some(Value::Array(list)) => list.clone(),
-        Some(Value::Null) | None => Vec::new(),
+        None | Some(Value::Null | Value::Bool(false)) => Vec::new(),
+        Some(Value::Number(n)) if n.as_f64() == Some(0.0) => Vec::new(),
+        Some(Value::String(text)) if text.is_empty() => Vec::new(),
         Some(other) => vec![other.clone()],
     }
 }
@@ -87,6 +92,30 @@ fn without(flash: Map<String, Value>, kind: &str, taken: &[Value]) -> Map<String
 
 /// Flash messages: see the [module](crate::flash).
 impl Session {
+    /// The stored flash object. One the Node app stored without a Rust form (a message holding a lone UTF-16
+    /// surrogate, which JavaScript strings allow, or nested deeper than [`MAX_VALUE_DEPTH`]) cannot be read or
+    /// updated: it is removed, its messages lost and logged without their content, rather than failing every
+    /// flash call of the session until it expires.
+    ///
+    /// [`MAX_VALUE_DEPTH`]: crate::record::MAX_VALUE_DEPTH
+    async fn stored_flash(&self) -> Result<Map<String, Value>, SessionError> {
+        match self.get_value(FLASH_KEY).await {
+            Ok(value) => Ok(flash_object(value)),
+            Err(SessionError::Deserialize(_)) => {
+                tracing::warn!(
+                    target: "express_session::flash",
+                    "the stored flash messages have no Rust form (a lone UTF-16 surrogate, or nested too deep); \
+                     they are dropped"
+                );
+                match self.remove::<Value>(FLASH_KEY).await {
+                    Ok(_) | Err(SessionError::Deserialize(_)) => Ok(Map::new()),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
     /// Adds `message` to the flash messages of `kind` (connect-flash's `req.flash(kind, message)`) and returns how
     /// many messages of that kind are waiting, this one included.
     ///
@@ -110,6 +139,8 @@ impl Session {
     pub async fn flash(&self, kind: &str, message: impl Into<String>) -> Result<usize, SessionError> {
         let (kind, message) = (kind.to_owned(), Value::String(message.into()));
         let key = kind.clone();
+        // Drops a stored flash object that has no Rust form, which `update` could not read.
+        self.stored_flash().await?;
         let flash = self
             .update(FLASH_KEY, move |old: Option<Value>| {
                 let mut flash = flash_object(old);
@@ -146,7 +177,7 @@ impl Session {
     ///
     /// As [`update`](Self::update).
     pub async fn take_flash(&self, kind: &str) -> Result<Vec<String>, SessionError> {
-        let flash = flash_object(self.get_value(FLASH_KEY).await?);
+        let flash = self.stored_flash().await?;
         let taken = messages(&flash, kind);
         if taken.is_empty() {
             return Ok(Vec::new());
@@ -186,7 +217,7 @@ impl Session {
     ///
     /// As [`update`](Self::update).
     pub async fn take_all_flash(&self) -> Result<Vec<(String, Vec<String>)>, SessionError> {
-        let flash = flash_object(self.get_value(FLASH_KEY).await?);
+        let flash = self.stored_flash().await?;
         let taken: Vec<(String, Vec<Value>)> = flash
             .keys()
             .map(|kind| (kind.clone(), messages(&flash, kind)))
@@ -243,6 +274,18 @@ mod tests {
         assert_eq!(Value::Object(without(stored, "info", &[json!("m"), json!("m")])), json!({}));
         let stored = map(json!({"info": ["m", "m"]}));
         assert_eq!(Value::Object(without(stored, "info", &[json!("m")])), json!({"info": ["m"]}));
+    }
+
+    #[test]
+    fn a_falsy_value_is_no_message_as_in_connect_flash() {
+        // connect-flash: `msgs[type] || []`, so a kind holding a falsy value has no messages, and adding one
+        // starts a new array.
+        for falsy in [json!(false), json!(0), json!(0.0), json!(""), json!(null)] {
+            let flash = map(json!({"info": falsy}));
+            assert_eq!(messages(&flash, "info"), Vec::<Value>::new(), "{falsy} read as a message");
+        }
+        assert_eq!(messages(&map(json!({"info": true})), "info"), [json!(true)]);
+        assert_eq!(messages(&map(json!({"info": 7})), "info"), [json!(7)]);
     }
 
     #[test]

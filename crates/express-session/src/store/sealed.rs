@@ -104,10 +104,13 @@ pub enum SealingKeyError {
 /// another id does not open. Every key given opens: rotate by putting a new key first and dropping the old one
 /// once the sessions it sealed have expired.
 ///
+/// The cookie's lifetime (`expires`, `originalMaxAge`) is read from the clear cookie, which the stores move on
+/// `touch`; its other attributes are read from the sealed copy, so a change to them in the store is ignored.
+///
 /// A record that does not open (a key no longer listed, a value moved to another id or tampered with, a record
-/// written in the clear) is no session: `get` answers `None` and logs why at `warn`, never what the record holds.
-/// [`open_unsealed`](Self::open_unsealed) accepts records written in the clear, for a deployment that starts sealing
-/// sessions that already exist: each is sealed at its next write.
+/// written in the clear) is no session: `get` answers `None` (and `refresh` `Gone`) and logs why at `warn`, never
+/// what the record holds. [`open_unsealed`](Self::open_unsealed) accepts records written in the clear, for a
+/// deployment that starts sealing sessions that already exist: each is sealed at its next write.
 ///
 /// **The Node app cannot read sealed records**: express-session would see a session with one unknown key
 /// (`__sealed`) and none of the user's. Seal only sessions that Rust alone serves. The stored text is longer:
@@ -218,8 +221,13 @@ impl<S: Store> SealedStore<S> {
             .and_then(|text| Record::from_json(&text).ok());
         match opened {
             Some(mut record) => {
-                // The stored cookie rules: a store may move the expiry of the record without rewriting its data.
-                *record.cookie_mut() = stored.cookie().clone();
+                // The stored cookie's lifetime rules: a store may move the expiry of the record without rewriting
+                // its data. Its attributes (HttpOnly, Secure, Domain, Path, SameSite, ...) come from the sealed
+                // cookie: the clear ones are not authenticated, and whoever can write the store must not weaken
+                // the Set-Cookie sent back to the browser.
+                let cookie = record.cookie_mut();
+                cookie.expires = stored.cookie().expires;
+                cookie.original_max_age = stored.cookie().original_max_age;
                 Some(record)
             }
             None => {
@@ -274,7 +282,13 @@ impl<S: Store> Store for SealedStore<S> {
         self.inner.now()
     }
 
+    /// Opens the record first (one more read than the wrapped store's `refresh`): a record that does not open is
+    /// no session, so it is `Gone`, not kept alive (the layer then starts a new session, as for any cookie
+    /// without one).
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
+        if self.get(id).await?.is_none() {
+            return Ok(TouchOutcome::Gone);
+        }
         self.inner.refresh(id).await
     }
 
@@ -355,6 +369,55 @@ mod tests {
             store.inner().set(&id, &record(&store, junk)).await.unwrap();
             assert!(store.get(&id).await.unwrap().is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn the_cookie_attributes_in_the_clear_cannot_be_changed() {
+        // Someone who can write the store, but has no key, rewrites the clear cookie of a sealed record to weaken
+        // the Set-Cookie the app sends back: no HttpOnly, no Secure, a parent domain, another path and SameSite.
+        let store = SealedStore::new(MemoryStore::new(), [key(1)]).unwrap();
+        let id = SessionId::generate();
+        let mut written = record(&store, json!({"user": "alice"}));
+        written.cookie_mut().secure = Some(true);
+        written.cookie_mut().same_site = SessionCookie::from_json(&json!({"sameSite": "strict"})).unwrap().same_site;
+        store.create(&id, &written).await.unwrap();
+        let mut raw = store.inner().get(&id).await.unwrap().unwrap().record;
+        let same_site_none = SessionCookie::from_json(&json!({"sameSite": "none"})).unwrap().same_site;
+        let mut tampered = raw.cookie().clone();
+        tampered.http_only = Some(false);
+        tampered.secure = Some(false);
+        tampered.domain = Some("example.com".into());
+        tampered.path = Some("/other".into());
+        tampered.same_site = same_site_none;
+        *raw.cookie_mut() = tampered;
+        store.inner().set(&id, &raw).await.unwrap();
+        if let Some(read) = store.get(&id).await.unwrap() {
+            let cookie = read.record.cookie();
+            assert_eq!(cookie.http_only, written.cookie().http_only, "HttpOnly came from the clear cookie");
+            assert_eq!(cookie.secure, written.cookie().secure, "Secure came from the clear cookie");
+            assert_eq!(cookie.domain, written.cookie().domain, "Domain came from the clear cookie");
+            assert_eq!(cookie.path, written.cookie().path, "Path came from the clear cookie");
+            assert_eq!(cookie.same_site, written.cookie().same_site, "SameSite came from the clear cookie");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_record_that_does_not_open_is_not_refreshed() {
+        // A request that never reads its session refreshes it: a record that is no session (here one in the
+        // clear, or sealed under a dropped key) must answer Gone, not be kept alive with a renewed cookie.
+        let inner = MemoryStore::new();
+        let (clear, dropped, live) = (SessionId::generate(), SessionId::generate(), SessionId::generate());
+        inner.set(&clear, &record(&inner, json!({"user": "mallory"}))).await.unwrap();
+        let old = SealedStore::new(inner.clone(), [key(9)]).unwrap();
+        old.set(&dropped, &record(&old, json!({"user": "bob"}))).await.unwrap();
+        let store = SealedStore::new(inner, [key(1)]).unwrap();
+        store.set(&live, &record(&store, json!({"user": "alice"}))).await.unwrap();
+        for id in [&clear, &dropped] {
+            assert!(store.get(id).await.unwrap().is_none());
+            assert!(matches!(store.refresh(id).await.unwrap(), TouchOutcome::Gone), "a non-session was refreshed");
+        }
+        assert!(matches!(store.refresh(&live).await.unwrap(), TouchOutcome::Touched));
+        assert!(matches!(store.refresh(&SessionId::generate()).await.unwrap(), TouchOutcome::Gone));
     }
 
     #[tokio::test]

@@ -4,9 +4,11 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 
-use super::{harness, id_of, logged_in, must_get};
+use super::{cookie_for, harness, id_of, logged_in, must_get};
 use crate::flash::FLASH_KEY;
-use crate::store::Store;
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::store::{CreateOutcome, Store};
 
 /// Through the HTTP layer, two instances on one store: 32 parallel requests of one session each flash a message,
 /// and all 32 are kept. Then a request takes them and, while it is still running, a request on the other
@@ -86,4 +88,43 @@ pub async fn http_flash_messages_survive_concurrent_requests<S: Store>(store: S)
     let stored = must_get(&*store, &id_of(&cookie)).await.record;
     assert_eq!(stored.data()[FLASH_KEY], json!({}), "connect-flash leaves an empty object");
     assert_eq!(stored.data()["user"], "alice");
+}
+
+/// Flash messages the Node app stored that have no Rust form (connect-flash keeps any string, and JavaScript allows
+/// a lone UTF-16 surrogate in one, such as a name cut in the middle of an emoji) do not make the session's flash
+/// unusable: taking them answers no messages instead of an error, adding one works, and the rest of the session
+/// stays.
+pub async fn http_flash_messages_node_stored_without_a_rust_form_do_not_block_the_session<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let id = SessionId::generate();
+    let mut record =
+        Record::from_json(r#"{"cookie":{"path":"/"},"user":"alice","flash":{"error":["Unknown user \ud83d"]}}"#)
+            .expect("a record Node writes");
+    record.cookie_mut().set_max_age_millis(Some(60_000), store.now());
+    assert!(matches!(store.create(&id, &record).await.expect("create"), CreateOutcome::Created(_)));
+    let cookie = cookie_for(&id);
+    let taken = Arc::new(Mutex::new(None));
+    let taker = harness::instance(&store, {
+        let taken = Arc::clone(&taken);
+        move |s, _| {
+            let taken = Arc::clone(&taken);
+            async move {
+                let all = s.take_all_flash().await?;
+                *taken.lock().expect("not poisoned") = Some(all);
+                Ok(())
+            }
+        }
+    });
+    assert_eq!(harness::send(taker, "/show", Some(&cookie)).await.0, 200, "taking the flash failed the request");
+    assert_eq!(*taken.lock().expect("not poisoned"), Some(Vec::new()));
+    let adder = harness::instance(&store, |s, _| async move { s.flash("info", "Saved.").await.map(|_| ()) });
+    assert_eq!(harness::send(adder, "/save", Some(&cookie)).await.0, 200, "adding a flash message failed");
+    let stored = must_get(&*store, &id).await.record;
+    assert_eq!(stored.data()[FLASH_KEY], json!({"info": ["Saved."]}));
+    assert_eq!(stored.data()["user"], "alice");
+    let one = harness::instance(&store, |s, _| async move {
+        assert_eq!(s.take_flash("info").await?, ["Saved."]);
+        Ok(())
+    });
+    assert_eq!(harness::send(one, "/next", Some(&cookie)).await.0, 200);
 }

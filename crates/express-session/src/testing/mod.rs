@@ -117,7 +117,8 @@ macro_rules! store_suite {
             http_a_stamp_write_that_finds_the_session_destroyed_starts_a_stored_session,
             http_a_stamp_write_that_loses_a_race_keeps_the_other_write_and_stamp,
             http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile,
-            http_flash_messages_survive_concurrent_requests
+            http_flash_messages_survive_concurrent_requests,
+            http_flash_messages_node_stored_without_a_rust_form_do_not_block_the_session
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
