@@ -228,15 +228,20 @@ impl Record {
         self.loaded_stamped
     }
 
-    /// How long the stored text this record was read from was (an estimate within a few bytes for MemoryStore),
-    /// `None` for a record not read from a store.
+    /// How long the stored text this record was read from was (for MemoryStore, which keeps the data apart:
+    /// with the cookie as it is now), `None` for a record not read from a store. Exact, not an estimate: a
+    /// session above `max_record_size` may be written only if it did not grow, and a count one byte high would
+    /// let every request grow it by one byte.
     pub(crate) fn loaded_len(&self) -> Option<usize> {
         match self.loaded_len? {
             LoadedLen::Whole(len) => Some(len),
             LoadedLen::Data(len) => {
                 let mut counter = Counter(0);
                 serde_json::to_writer(&mut counter, &self.cookie).ok()?;
-                Some(len + counter.0 + "{\"cookie\":,".len())
+                // `{"cookie":` and the cookie, then the data's entries: its `{` becomes a `,` (no data: none),
+                // its `}` closes the record.
+                let entries = len.saturating_sub("{}".len());
+                Some("{\"cookie\":}".len() + counter.0 + usize::from(entries > 0) + entries)
             }
         }
     }
@@ -308,7 +313,7 @@ impl Record {
         cookie + 2 + self.data.json_len_bound()
     }
 
-    /// The length of [`to_json`](Self::to_json), in bytes, without building the string.
+    /// The length of [`to_json`](Self::to_json), in bytes (the text is built to count it).
     pub fn json_len(&self) -> usize {
         self.to_json().len()
     }
