@@ -20,22 +20,7 @@ pub async fn http_flash_messages_survive_concurrent_requests<S: Store>(store: S)
     let add = |s: crate::engine::Session, path: String| async move { s.flash("info", &path[1..]).await.map(|_| ()) };
     let a = harness::instance(&store, add);
     let b = harness::instance(&store, add);
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let (a, b, cookie) = (a.clone(), b.clone(), cookie.clone());
-            tokio::spawn(async move {
-                let path = format!("/m{i}");
-                if i % 2 == 0 {
-                    harness::send(a, &path, Some(&cookie)).await
-                } else {
-                    harness::send(b, &path, Some(&cookie)).await
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("task").0, 200);
-    }
+    harness::all_ok_in_parallel(&a, &b, &cookie, (0..32).map(|i| format!("/m{i}")).collect()).await;
     let stored = must_get(&*store, &id_of(&cookie)).await.record;
     let kept = stored.data()[FLASH_KEY]["info"].as_array().map_or(0, Vec::len);
     assert_eq!(kept, 32, "flash messages lost: {:?}", stored.data()[FLASH_KEY]);

@@ -22,22 +22,7 @@ pub async fn http_parallel_writes_keep_every_key<S: Store>(store: S) {
     let set_key = |s: Session, path: String| async move { s.insert(&path[1..], true).await };
     let a = harness::instance(&store, set_key);
     let b = harness::instance(&store, set_key);
-    let tasks: Vec<_> = (0..64)
-        .map(|i| {
-            let (a, b, cookie) = (a.clone(), b.clone(), cookie.clone());
-            tokio::spawn(async move {
-                let path = format!("/k{i}");
-                if i % 2 == 0 {
-                    harness::send(a, &path, Some(&cookie)).await
-                } else {
-                    harness::send(b, &path, Some(&cookie)).await
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("task").0, 200);
-    }
+    harness::all_ok_in_parallel(&a, &b, &cookie, (0..64).map(|i| format!("/k{i}")).collect()).await;
     let record = must_get(&*store, &id_of(&cookie)).await.record;
     let missing: Vec<_> = (0..64).filter(|i| !record.data().contains_key(&format!("k{i}"))).collect();
     assert!(missing.is_empty(), "writes lost: {missing:?}");
@@ -51,21 +36,7 @@ pub async fn http_parallel_updates_are_atomic<S: Store>(store: S) {
     let incr = |s: Session, _| async move { s.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await.map(|_| ()) };
     let a = harness::instance(&store, incr);
     let b = harness::instance(&store, incr);
-    let tasks: Vec<_> = (0..200)
-        .map(|i| {
-            let (a, b, cookie) = (a.clone(), b.clone(), cookie.clone());
-            tokio::spawn(async move {
-                if i % 2 == 0 {
-                    harness::send(a, "/", Some(&cookie)).await
-                } else {
-                    harness::send(b, "/", Some(&cookie)).await
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.expect("task").0, 200);
-    }
+    harness::all_ok_in_parallel(&a, &b, &cookie, vec!["/".to_owned(); 200]).await;
     assert_eq!(must_get(&*store, &id_of(&cookie)).await.record.data()["n"], 200);
 }
 

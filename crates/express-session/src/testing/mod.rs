@@ -212,6 +212,28 @@ mod harness {
         layer.layer(App { handler })
     }
 
+    /// Sends a GET of each of `paths` with `cookie`, all in parallel, alternating between the instances `a` and
+    /// `b`; every reply must be 200.
+    pub(super) async fn all_ok_in_parallel(
+        a: &SessionManager<App>,
+        b: &SessionManager<App>,
+        cookie: &str,
+        paths: Vec<String>,
+    ) {
+        let tasks: Vec<_> = paths
+            .into_iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let service = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let cookie = cookie.to_owned();
+                tokio::spawn(async move { send(service, &path, Some(&cookie)).await })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.expect("task").0, 200);
+        }
+    }
+
     /// Sends a GET with `cookie` and returns the status and the `name=value` of any `Set-Cookie`.
     pub(super) async fn send<Svc>(mut service: Svc, path: &str, cookie: Option<&str>) -> (u16, Option<String>)
     where
