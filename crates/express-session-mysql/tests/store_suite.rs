@@ -21,10 +21,10 @@ async fn store() -> Option<MySqlStore> {
 }
 
 mod plain {
-    express_session::store_suite!(|| super::store());
+    express_session::store_suite!(no_owner_index: || super::store());
 }
 
 /// The same suite with every record sealed (`express_session::store::SealedStore`).
 mod sealed {
-    express_session::store_suite!(|| async { super::store().await.map(express_session::testing::sealed) });
+    express_session::store_suite!(no_owner_index: || async { super::store().await.map(express_session::testing::sealed) });
 }

@@ -33,7 +33,7 @@ async fn cluster_store() -> Option<RedisStore> {
     Some(store.expect("connect to the test cluster"))
 }
 
-express_session::store_suite!(|| async { cluster_store().await });
+express_session::store_suite!(no_owner_index: || async { cluster_store().await });
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_len_and_clear_cover_every_primary() {

@@ -5,10 +5,10 @@
 mod common;
 
 mod plain {
-    express_session::store_suite!(|| async { super::common::store().await });
+    express_session::store_suite!(no_owner_index: || async { super::common::store().await });
 }
 
 /// The same suite with every record sealed (`express_session::store::SealedStore`).
 mod sealed {
-    express_session::store_suite!(|| async { super::common::store().await.map(express_session::testing::sealed) });
+    express_session::store_suite!(no_owner_index: || async { super::common::store().await.map(express_session::testing::sealed) });
 }

@@ -5,7 +5,7 @@ mod common;
 mod file {
     use express_session_sqlite::SqliteStore;
 
-    express_session::store_suite!(|| async {
+    express_session::store_suite!(no_owner_index: || async {
         Some(SqliteStore::builder().prune_interval(None).open(super::common::fresh_file()).await.expect("open"))
     });
 }
@@ -13,7 +13,7 @@ mod file {
 mod memory {
     use express_session_sqlite::SqliteStore;
 
-    express_session::store_suite!(|| async {
+    express_session::store_suite!(no_owner_index: || async {
         Some(SqliteStore::builder().prune_interval(None).open_in_memory().await.expect("open"))
     });
 }
@@ -22,7 +22,7 @@ mod memory {
 mod sealed {
     use express_session_sqlite::SqliteStore;
 
-    express_session::store_suite!(|| async {
+    express_session::store_suite!(no_owner_index: || async {
         let store = SqliteStore::builder().prune_interval(None).open(super::common::fresh_file()).await.expect("open");
         Some(express_session::testing::sealed(store))
     });

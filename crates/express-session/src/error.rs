@@ -57,6 +57,20 @@ pub enum SessionError {
         /// [`MAX_VALUE_DEPTH`](crate::record::MAX_VALUE_DEPTH).
         limit: usize,
     },
+    /// An owner call ([`Session::set_owner`](crate::Session::set_owner) and the others) on a store that keeps no
+    /// owner index.
+    #[error(
+        "the session store keeps no owner index: build it with an owner key, for example \
+         MemoryStore::builder().owner_key(\"userId\") (each store's builder has .owner_key)"
+    )]
+    NoOwnerIndex,
+    /// [`Session::set_owner`](crate::Session::set_owner) was given an empty owner, or one longer than
+    /// [`MAX_OWNER_LEN`](crate::store::MAX_OWNER_LEN) bytes.
+    #[error("a session owner must be 1 to 255 bytes long (it was {len})")]
+    InvalidOwner {
+        /// The owner's length in bytes.
+        len: usize,
+    },
 }
 
 impl SessionError {

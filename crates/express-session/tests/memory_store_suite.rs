@@ -6,18 +6,20 @@ use express_session::MemoryStore;
 mod unbounded {
     use super::MemoryStore;
 
-    express_session::store_suite!(|| async { Some(MemoryStore::new()) });
+    express_session::store_suite!(|| async { Some(MemoryStore::builder().owner_key("user").build()) });
 }
 
 mod bounded {
     use super::MemoryStore;
 
-    express_session::store_suite!(|| async { Some(MemoryStore::builder().capacity(10_000).build()) });
+    express_session::store_suite!(|| async { Some(MemoryStore::builder().capacity(10_000).owner_key("user").build()) });
 }
 
 #[cfg(feature = "sealed")]
 mod sealed {
     use super::MemoryStore;
 
-    express_session::store_suite!(|| async { Some(express_session::testing::sealed(MemoryStore::new())) });
+    express_session::store_suite!(|| async {
+        Some(express_session::testing::sealed(MemoryStore::builder().owner_key("user").build()))
+    });
 }

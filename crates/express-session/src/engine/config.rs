@@ -24,6 +24,9 @@ impl SessionOptions {
             Some(store) => store,
             None => Arc::new(MemoryStore::builder().clock(self.clock.clone()).build()),
         };
+        if let Some(key) = store.owner_key() {
+            crate::store::check_owner_key(key).map_err(ConfigError::OwnerKey)?;
+        }
         let store = Guarded::new(
             store,
             GuardOptions {

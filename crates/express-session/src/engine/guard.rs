@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crate::id::SessionId;
 use crate::options::CircuitBreaker;
 use crate::record::Record;
-use crate::store::{CreateOutcome, ErasedStore, SaveOutcome, StoreError, TouchOutcome, Version, Versioned};
+use crate::store::{
+    CreateOutcome, ErasedStore, OwnerPage, SaveOutcome, SessionHandle, StoreError, TouchOutcome, Version, Versioned,
+};
 
 /// How the layer guards the user's store (from the options).
 #[derive(Debug, Clone, Copy)]
@@ -470,7 +472,7 @@ pub(crate) struct RequestStore<'a> {
     pub(crate) calls: &'a RequestCalls,
 }
 
-impl RequestStore<'_> {
+impl<'a> RequestStore<'a> {
     pub(crate) async fn get(self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
         let key = self.store.key(id);
         self.store.timed(self.calls, self.store.inner.get(&key)).await
@@ -499,5 +501,22 @@ impl RequestStore<'_> {
     pub(crate) async fn destroy(self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.store.key(id);
         self.store.timed(self.calls, self.store.inner.destroy(&key)).await
+    }
+    pub(crate) fn owner_key(self) -> Option<&'a str> {
+        self.store.inner.owner_key()
+    }
+    /// The handle of the session with this id, as the store keeps it.
+    pub(crate) fn handle(self, id: &SessionId) -> SessionHandle {
+        SessionHandle::of(&self.store.key(id))
+    }
+    pub(crate) async fn sessions_of(self, owner: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        self.store.timed(self.calls, self.store.inner.sessions_of(owner, limit)).await
+    }
+    pub(crate) async fn end_session_of(self, owner: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        self.store.timed(self.calls, self.store.inner.end_session_of(owner, handle)).await
+    }
+    pub(crate) async fn end_sessions_of(self, owner: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        let keep = keep.map(|id| self.store.key(id));
+        self.store.timed(self.calls, self.store.inner.end_sessions_of(owner, keep.as_deref())).await
     }
 }

@@ -20,6 +20,10 @@ pub enum ConfigError {
          .secrets([...]) (express: the `secret` option)"
     )]
     MissingSecret,
+    /// The store's owner key cannot name a JSON key in every store
+    /// ([`check_owner_key`](crate::store::check_owner_key) says why).
+    #[error("express-session configuration: {0}")]
+    OwnerKey(String),
     /// A secret is empty.
     #[error("express-session configuration: a secret must not be empty: give each secret at least one byte")]
     EmptySecret,

@@ -28,6 +28,18 @@
 //! - [`all`](Store::all), [`len`](Store::len) and [`clear`](Store::clear) are optional: a store that cannot
 //!   offer them returns [`StoreError::Unsupported`], never an approximation.
 //!
+//! - The owner index ([`owner_key`](Store::owner_key), [`sessions_of`](Store::sessions_of),
+//!   [`end_session_of`](Store::end_session_of), [`end_sessions_of`](Store::end_sessions_of),
+//!   [`reindex`](Store::reindex)) is optional too (see [`owners`]). A store that keeps one promises:
+//!   - a session is listed and ended under the owner its **current** record names ([`owner_of`]), whoever wrote
+//!     the record (this crate, or a Node app followed by a [`reindex`](Store::reindex));
+//!   - `end_sessions_of` removes every live session the owner had when it began (except `keep`) before it returns;
+//!     a write of an ended session after that is [`SaveOutcome::Gone`] (never a new record), and a session
+//!     created for the owner after it returned is kept;
+//!   - index entries do not outlive their sessions: an expired or destroyed session leaves nothing behind for
+//!     longer than the store's own expiry of records takes;
+//!   - ordinary writes cost no extra round trip.
+//!
 //! Records whose text does not parse are treated as absent by `get` (and logged), never as an error that would
 //! fail every request of that client.
 //!
@@ -103,6 +115,7 @@
 )]
 
 mod memory;
+pub mod owners;
 #[cfg(feature = "sealed")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sealed")))]
 mod sealed;
@@ -112,6 +125,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 pub use memory::{MemoryStore, MemoryStoreBuilder};
+pub use owners::{MAX_OWNER_LEN, OWNER_BATCH, OwnedSession, OwnerPage, SessionHandle, check_owner_key, owner_of};
 #[cfg(feature = "sealed")]
 pub use sealed::{SEALED_KEY, SealedStore, SealingKey, SealingKeyError};
 
@@ -326,6 +340,46 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
     fn is_ready(&self) -> bool {
         true
     }
+
+    /// The data key that names a session's owner, when this store keeps an owner index (see [`owners`]); `None`
+    /// (the default) when it keeps none.
+    fn owner_key(&self) -> Option<&str> {
+        None
+    }
+
+    /// The owner's live sessions: at most `limit` of them, most recently seen first ([`OwnerPage`]).
+    fn sessions_of(&self, owner: &str, limit: usize) -> impl Future<Output = Result<OwnerPage, StoreError>> + Send {
+        let _ = (owner, limit);
+        async { Err(StoreError::Unsupported { operation: "sessions_of" }) }
+    }
+
+    /// Ends the owner's session named by `handle`; whether there was one. A handle of another owner's session ends
+    /// nothing.
+    fn end_session_of(
+        &self,
+        owner: &str,
+        handle: &SessionHandle,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        let _ = (owner, handle);
+        async { Err(StoreError::Unsupported { operation: "end_session_of" }) }
+    }
+
+    /// Ends every live session of the owner except the one stored under `keep`, in one round trip per
+    /// [`OWNER_BATCH`] sessions; how many it ended.
+    fn end_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&SessionId>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = (owner, keep);
+        async { Err(StoreError::Unsupported { operation: "end_sessions_of" }) }
+    }
+
+    /// Scans every stored session once and indexes those whose record names an owner (sessions a Node app wrote
+    /// before the index existed, or since); how many owned sessions it found.
+    fn reindex(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        async { Err(StoreError::Unsupported { operation: "reindex" }) }
+    }
 }
 
 impl<S: Store> Store for Arc<S> {
@@ -374,6 +428,29 @@ impl<S: Store> Store for Arc<S> {
     fn is_ready(&self) -> bool {
         S::is_ready(self)
     }
+    fn owner_key(&self) -> Option<&str> {
+        S::owner_key(self)
+    }
+    fn sessions_of(&self, owner: &str, limit: usize) -> impl Future<Output = Result<OwnerPage, StoreError>> + Send {
+        S::sessions_of(self, owner, limit)
+    }
+    fn end_session_of(
+        &self,
+        owner: &str,
+        handle: &SessionHandle,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        S::end_session_of(self, owner, handle)
+    }
+    fn end_sessions_of(
+        &self,
+        owner: &str,
+        keep: Option<&SessionId>,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        S::end_sessions_of(self, owner, keep)
+    }
+    fn reindex(&self) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        S::reindex(self)
+    }
 }
 
 /// A boxed store future.
@@ -394,6 +471,18 @@ pub(crate) trait ErasedStore: fmt::Debug + Send + Sync + 'static {
     fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn is_ready(&self) -> bool;
+    fn owner_key(&self) -> Option<&str>;
+    fn sessions_of<'a>(&'a self, owner: &'a str, limit: usize) -> BoxFuture<'a, Result<OwnerPage, StoreError>>;
+    fn end_session_of<'a>(
+        &'a self,
+        owner: &'a str,
+        handle: &'a SessionHandle,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+    fn end_sessions_of<'a>(
+        &'a self,
+        owner: &'a str,
+        keep: Option<&'a SessionId>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
 }
 
 impl<S: Store> ErasedStore for S {
@@ -422,5 +511,25 @@ impl<S: Store> ErasedStore for S {
     }
     fn is_ready(&self) -> bool {
         Store::is_ready(self)
+    }
+    fn owner_key(&self) -> Option<&str> {
+        Store::owner_key(self)
+    }
+    fn sessions_of<'a>(&'a self, owner: &'a str, limit: usize) -> BoxFuture<'a, Result<OwnerPage, StoreError>> {
+        Box::pin(Store::sessions_of(self, owner, limit))
+    }
+    fn end_session_of<'a>(
+        &'a self,
+        owner: &'a str,
+        handle: &'a SessionHandle,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(Store::end_session_of(self, owner, handle))
+    }
+    fn end_sessions_of<'a>(
+        &'a self,
+        owner: &'a str,
+        keep: Option<&'a SessionId>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(Store::end_sessions_of(self, owner, keep))
     }
 }

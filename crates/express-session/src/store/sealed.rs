@@ -8,6 +8,7 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use serde_json::{Map, Value};
 
+use super::owners::{OwnerPage, SessionHandle, owner_of};
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::id::SessionId;
 use crate::record::Record;
@@ -187,6 +188,11 @@ impl<S: Store> SealedStore<S> {
         &self.inner
     }
 
+    /// Whether the stored record holds an owner in the clear (beside the sealed data).
+    fn clear_owner(&self, stored: &Record) -> bool {
+        self.inner.owner_key().is_some_and(|key| stored.data().contains_key(key))
+    }
+
     /// The record as stored: the cookie in the clear, the record's JSON sealed under [`SEALED_KEY`].
     fn seal(&self, id: &SessionId, record: &Record) -> Result<Record, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -200,13 +206,19 @@ impl<S: Store> SealedStore<S> {
         bytes.extend_from_slice(&sealed);
         let mut data = Map::new();
         data.insert(SEALED_KEY.to_owned(), Value::String(format!("{FORMAT}{}", URL_SAFE_NO_PAD.encode(bytes))));
+        // The owner index of the wrapped store reads the owner: it is kept in the clear too.
+        if let Some(key) = self.inner.owner_key()
+            && let Some(owner) = owner_of(record, key)
+        {
+            data.insert(key.to_owned(), Value::String(owner));
+        }
         Ok(Record::from_parts(record.cookie().clone(), data))
     }
 
     /// The record a stored one seals, with the stored (clear) cookie; `None`, logged, when it does not open.
     fn open(&self, id: &SessionId, stored: Record) -> Option<Record> {
         let sealed = match stored.data().get(SEALED_KEY) {
-            Some(Value::String(text)) if stored.data().len() == 1 => text,
+            Some(Value::String(text)) if stored.data().len() == 1 + usize::from(self.clear_owner(&stored)) => text,
             _ if self.open_unsealed => return Some(stored),
             _ => {
                 tracing::warn!(
@@ -315,6 +327,28 @@ impl<S: Store> Store for SealedStore<S> {
 
     fn is_ready(&self) -> bool {
         self.inner.is_ready()
+    }
+
+    /// The wrapped store's owner index. The owner of a sealed record is stored in the clear beside the sealed
+    /// data (the index reads it); its creation time is sealed, so its entry has no `created`.
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owner_key()
+    }
+
+    async fn sessions_of(&self, owner: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        self.inner.sessions_of(owner, limit).await
+    }
+
+    async fn end_session_of(&self, owner: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        self.inner.end_session_of(owner, handle).await
+    }
+
+    async fn end_sessions_of(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        self.inner.end_sessions_of(owner, keep).await
+    }
+
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        self.inner.reindex().await
     }
 }
 

@@ -15,6 +15,7 @@
 mod flash_cases;
 mod http_cases;
 mod outage;
+mod owner_cases;
 mod store_cases;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 pub use self::flash_cases::*;
 pub use self::http_cases::*;
 pub use self::outage::*;
+pub use self::owner_cases::*;
 pub use self::store_cases::*;
 use crate::cookie::SessionCookie;
 use crate::id::SessionId;
@@ -84,9 +86,11 @@ async fn must_get<S: Store>(store: &S, id: &SessionId) -> Versioned {
 /// Stamps one `#[tokio::test]` per case of [`testing`](crate::testing) into the calling file.
 ///
 /// The argument is a closure returning a future of `Option<store>`: `None` skips the case (say why on stderr).
+/// The stores it makes must keep an owner index (built with an owner key, see [`Store::owner_key`]) for the
+/// owner cases; `store_suite!(no_owner_index: || ...)` runs every other case, for a store that keeps none.
 #[macro_export]
 macro_rules! store_suite {
-    ($make:expr) => {
+    (no_owner_index: $make:expr) => {
         $crate::store_suite!(@cases $make;
             get_missing_is_none,
             create_then_get_round_trips,
@@ -119,6 +123,18 @@ macro_rules! store_suite {
             http_a_rolling_request_sends_no_cookie_for_a_session_destroyed_meanwhile,
             http_flash_messages_survive_concurrent_requests,
             http_flash_messages_node_stored_without_a_rust_form_do_not_block_the_session
+        );
+    };
+    ($make:expr) => {
+        $crate::store_suite!(no_owner_index: $make);
+        $crate::store_suite!(@cases $make;
+            owner_index_lists_and_ends_by_handle,
+            owner_index_follows_the_current_record,
+            owner_index_ended_sessions_stay_ended,
+            owner_index_forgets_expired_sessions,
+            owner_index_ends_a_thousand_sessions,
+            owner_index_reindex_finds_owned_sessions,
+            http_owner_log_out_everywhere_during_requests
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

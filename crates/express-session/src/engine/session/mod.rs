@@ -8,6 +8,7 @@
 mod changes;
 mod finish;
 mod identity;
+mod owner;
 mod save;
 mod values;
 

@@ -1,5 +1,6 @@
 //! The embedded store: sharded, expiring, optionally bounded.
 
+mod owners;
 mod shard;
 
 use std::hash::BuildHasher;
@@ -7,10 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::owners::{OwnedSession, OwnerPage, SessionHandle, owner_of};
 use super::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
 use crate::id::SessionId;
 use crate::record::Record;
 use crate::time::{Clock, Timestamp, duration_millis};
+use owners::{Index, Owners};
 use shard::{Entry, IdHasher, Key, Lifetime, MAX_SHARDS, MIN_SHARE, Shard, Slot, Spot, Stamp, holds_data};
 
 /// The in-process store, and the layer's default.
@@ -54,6 +57,7 @@ struct Inner {
     versions: AtomicU64,
     clock: Clock,
     default_ttl: Option<i64>,
+    owners: Option<Owners>,
 }
 
 /// Builds a [`MemoryStore`].
@@ -63,11 +67,18 @@ pub struct MemoryStoreBuilder {
     default_ttl: Option<Duration>,
     capacity: Option<usize>,
     shards: usize,
+    owner_key: Option<String>,
 }
 
 impl Default for MemoryStoreBuilder {
     fn default() -> Self {
-        Self { clock: Clock::system(), default_ttl: Some(Duration::from_secs(86_400)), capacity: None, shards: 32 }
+        Self {
+            clock: Clock::system(),
+            default_ttl: Some(Duration::from_secs(86_400)),
+            capacity: None,
+            shards: 32,
+            owner_key: None,
+        }
     }
 }
 
@@ -132,6 +143,27 @@ impl MemoryStoreBuilder {
         self
     }
 
+    /// Keeps an index of every session's owner: the value its record holds under the data key `key` (see
+    /// [`owners`](crate::store::owners)), so that [`Session::owner_sessions`](crate::Session::owner_sessions) and
+    /// the other owner calls work. Off by default; a store without it answers those calls
+    /// [`StoreError::Unsupported`]. The session layer refuses a key that [`check_owner_key`](crate::store::check_owner_key)
+    /// refuses.
+    ///
+    /// The index costs nothing for records that name no owner; an owned record's write adds one entry, and stale
+    /// entries are swept as the index grows (O(1) amortised per write).
+    ///
+    /// ```
+    /// use express_session::{MemoryStore, Store};
+    ///
+    /// let store = MemoryStore::builder().owner_key("userId").build();
+    /// assert_eq!(store.owner_key(), Some("userId"));
+    /// ```
+    #[must_use]
+    pub fn owner_key(mut self, key: impl Into<String>) -> Self {
+        self.owner_key = Some(key.into());
+        self
+    }
+
     /// The store.
     pub fn build(self) -> MemoryStore {
         // A bounded shard holds at least MIN_SHARE records (unless the whole capacity is smaller), so that the
@@ -149,6 +181,9 @@ impl MemoryStoreBuilder {
                 versions: AtomicU64::new(1),
                 clock: self.clock,
                 default_ttl: self.default_ttl.map(duration_millis),
+                owners: self
+                    .owner_key
+                    .map(|key| Owners { key: key.into_boxed_str(), index: Mutex::new(Index::default()) }),
             }),
         }
     }
@@ -200,6 +235,77 @@ impl MemoryStore {
         }
     }
 
+    /// Indexes a record just written under `key`, if it names an owner (after the shard's lock is released).
+    fn index(&self, key: Key, record: &Record) {
+        let Some(owners) = &self.inner.owners else { return };
+        let Some(owner) = owner_of(record, &owners.key) else { return };
+        let mut index = owners.index.lock().unwrap_or_else(|e| e.into_inner());
+        if index.add(&owner, key) {
+            self.sweep_index(&mut index, &owners.key);
+        }
+    }
+
+    /// The live record under `key` if it still names `owner`, with its id.
+    fn owned(&self, key: &Key, owner_key: &str, owner: &str, now: i64) -> Option<(SessionId, Record)> {
+        let (shard, spot) = self.shard(key);
+        let entry = shard.find(key, spot).filter(|e| e.is_live(now))?;
+        let id = key.id()?;
+        let record = entry.record(&id)?;
+        (owner_of(&record, owner_key).as_deref() == Some(owner)).then_some((id, record))
+    }
+
+    /// Drops every entry whose record is gone or names another owner.
+    fn sweep_index(&self, index: &mut Index, owner_key: &str) {
+        let now = self.now().as_millis();
+        let stale: Vec<(Box<str>, Vec<Key>)> = index
+            .by_owner
+            .iter()
+            .map(|(owner, keys)| {
+                let stale = keys.iter().filter(|k| self.owned(k, owner_key, owner, now).is_none()).cloned().collect();
+                (owner.clone(), stale)
+            })
+            .collect();
+        for (owner, keys) in stale {
+            index.remove(&owner, &keys);
+        }
+        index.adds_since_sweep = 0;
+    }
+
+    /// The owner index, or the error of a store without one.
+    fn owners(&self, operation: &'static str) -> Result<&Owners, StoreError> {
+        self.inner.owners.as_ref().ok_or(StoreError::Unsupported { operation })
+    }
+
+    /// The owner's live sessions (their keys, ids and records); drops the index's stale entries of that owner.
+    fn sessions_of_owner(&self, owners: &Owners, owner: &str) -> Vec<(Key, SessionId, Record)> {
+        let now = self.now().as_millis();
+        let mut index = owners.index.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(keys) = index.by_owner.get(owner) else { return Vec::new() };
+        let mut live = Vec::with_capacity(keys.len());
+        let mut stale = Vec::new();
+        for key in keys {
+            match self.owned(key, &owners.key, owner, now) {
+                Some((id, record)) => live.push((key.clone(), id, record)),
+                None => stale.push(key.clone()),
+            }
+        }
+        index.remove(owner, &stale);
+        live
+    }
+
+    /// Removes the record under `key` if it is live and still names `owner` (checked under the shard's lock).
+    fn end_owned(&self, key: &Key, owner_key: &str, owner: &str) -> bool {
+        let now = self.now().as_millis();
+        let (mut shard, spot) = self.shard(key);
+        let Some(entry) = shard.find(key, spot).filter(|e| e.is_live(now)) else { return false };
+        let Some(id) = key.id() else { return false };
+        let names_owner = entry.record(&id).is_some_and(|r| owner_of(&r, owner_key).as_deref() == Some(owner));
+        if names_owner {
+            shard.remove(key, spot);
+        }
+        names_owner
+    }
+
     /// The data's JSON text, or none for an empty object (see [`Entry::data`]).
     fn data_json(record: &Record) -> Box<str> {
         if record.fields().is_empty() {
@@ -242,8 +348,13 @@ impl Store for MemoryStore {
         let entry = self.entry(&mut shard, record, data, lifetime);
         let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
         shard.expires(entry.expires_at);
+        let indexed = self.inner.owners.is_some().then(|| key.clone());
         shard.insert_new(key, spot, entry, &self.inner.hasher);
         shard.enqueue(spot, version, holds_data);
+        drop(shard);
+        if let Some(key) = indexed {
+            self.index(key, record);
+        }
         Ok(CreateOutcome::Created(Version::from_u64(version)))
     }
 
@@ -255,6 +366,7 @@ impl Store for MemoryStore {
         let entry = self.entry(&mut shard, record, data, lifetime);
         let (version, holds_data) = (entry.stamp.version(), entry.stamp.holds_data());
         let expires_at = entry.expires_at;
+        let indexed = self.inner.owners.is_some().then(|| key.clone());
         match shard.find_mut(&key, spot) {
             Some(current) => *current = entry,
             None => {
@@ -265,6 +377,10 @@ impl Store for MemoryStore {
         // After before_insert, whose sweep sets the bound from the records it keeps.
         shard.expires(expires_at);
         shard.enqueue(spot, version, holds_data);
+        drop(shard);
+        if let Some(key) = indexed {
+            self.index(key, record);
+        }
         Ok(())
     }
 
@@ -287,6 +403,10 @@ impl Store for MemoryStore {
         *current = entry;
         shard.expires(expires_at);
         shard.enqueue(spot, version, holds_data);
+        drop(shard);
+        if self.inner.owners.is_some() {
+            self.index(key, record);
+        }
         Ok(SaveOutcome::Saved(Version::from_u64(version)))
     }
 
@@ -373,7 +493,55 @@ impl Store for MemoryStore {
                 bound.held.clear();
             }
         }
+        if let Some(owners) = &self.inner.owners {
+            *owners.index.lock().unwrap_or_else(|e| e.into_inner()) = Index::default();
+        }
         Ok(())
+    }
+
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owners.as_ref().map(|owners| &*owners.key)
+    }
+
+    async fn sessions_of(&self, owner: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        let owners = self.owners("sessions_of")?;
+        let sessions = self.sessions_of_owner(owners, owner);
+        let sessions = sessions.iter().map(|(_, id, record)| OwnedSession::new(id, record, None)).collect();
+        Ok(OwnerPage::from_sessions(sessions, limit))
+    }
+
+    async fn end_session_of(&self, owner: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        let owners = self.owners("end_session_of")?;
+        let sessions = self.sessions_of_owner(owners, owner);
+        let Some((key, _, _)) = sessions.iter().find(|(_, id, _)| SessionHandle::of(id) == *handle) else {
+            return Ok(false);
+        };
+        Ok(self.end_owned(key, &owners.key, owner))
+    }
+
+    async fn end_sessions_of(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        let owners = self.owners("end_sessions_of")?;
+        let keep = keep.map(Key::of);
+        // The index is held throughout: an owned write that lands meanwhile waits to add its entry, and a
+        // session it wrote before is in the index and ended here.
+        let mut index = owners.index.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(keys) = index.by_owner.get(owner) else { return Ok(0) };
+        let keys: Vec<Key> = keys.iter().filter(|k| Some(*k) != keep.as_ref()).cloned().collect();
+        let ended = keys.iter().filter(|key| self.end_owned(key, &owners.key, owner)).count();
+        index.remove(owner, &keys);
+        Ok(ended as u64)
+    }
+
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        let owners = self.owners("reindex")?;
+        let mut found = 0;
+        for (id, record) in self.all().await? {
+            if owner_of(&record, &owners.key).is_some() {
+                self.index(Key::of(&id), &record);
+                found += 1;
+            }
+        }
+        Ok(found)
     }
 }
 
