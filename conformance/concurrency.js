@@ -23,7 +23,7 @@ const path = require('node:path')
 const { Server } = require('./runner/lib/servers')
 const { StoreIsolation } = require('./runner/lib/stores')
 const { STORES } = require('./runner/lib/scenarios')
-const { OPTIONS, Target, CONCURRENCY_CASES, HOSTILE_COOKIES, hostileCookie } = require('./runner/lib/concurrency')
+const { OPTIONS, Target, CONCURRENCY_CASES, OWNER_CASES, HOSTILE_COOKIES, hostileCookie } = require('./runner/lib/concurrency')
 
 const DEFAULT_TWIN = `node ${path.relative(process.cwd(), path.join(__dirname, 'twin', 'server.js')) || 'server.js'}`
 
@@ -60,7 +60,7 @@ function report (name, problems, figure) {
 
 async function main () {
   const args = parseArgs(process.argv.slice(2))
-  const cases = CONCURRENCY_CASES.filter((c) => c.name.includes(args.filter))
+  const cases = [...CONCURRENCY_CASES, ...OWNER_CASES].filter((c) => c.name.includes(args.filter))
   const hostile = HOSTILE_COOKIES.filter((c) => c.name.includes(args.filter))
   const instances = args.store === 'memory' ? 1 : 2
   console.log(`# concurrency, store ${args.store}: ${cases.length + hostile.length + (hostile.length ? 1 : 0)} cases on ${instances} instance(s) of ${args.server}`)

@@ -15,6 +15,8 @@
 process.noDeprecation = true
 
 const { setTimeout: sleep } = require('node:timers/promises')
+// The longest "sleep" op.
+const MAX_SLEEP_MS = 10000
 const express = require('express')
 const session = require('express-session')
 
@@ -42,34 +44,49 @@ function sessionOptions (opts) {
 
 async function createStore (kind) {
   switch (kind || 'memory') {
-    case 'memory':
-      return { store: new session.MemoryStore(), ready: async () => {} }
+    case 'memory': {
+      const store = new session.MemoryStore()
+      // MemoryStore#all: {sid: session}, expired ones left out.
+      const list = () => new Promise((resolve, reject) => {
+        store.all((err, all) => (err ? reject(err) : resolve(Object.entries(all || {}).map(([id, sess]) => ({ id, sess })))))
+      })
+      return { store, ready: async () => {}, list }
+    }
     case 'redis': {
       const { createClient } = require('redis')
       const { RedisStore } = require('connect-redis')
       const client = createClient({ url: process.env.REDIS_URL || 'redis://127.0.0.1:6379' })
       client.on('error', (err) => console.error('redis client error:', err.message))
       await client.connect()
-      return { store: new RedisStore({ client, prefix: process.env.STORE_PREFIX || 'sess:' }), ready: async () => {} }
+      const store = new RedisStore({ client, prefix: process.env.STORE_PREFIX || 'sess:' })
+      // connect-redis's all: every session under the prefix (SCAN), each with its id.
+      const list = async () => (await store.all()).map((sess) => ({ id: sess.id, sess }))
+      return { store, ready: async () => {}, list }
     }
     case 'postgres': {
       const PGStore = require('connect-pg-simple')(session)
-      const store = new PGStore({
-        conObject: {
-          connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1/test',
-          // "expire" is a timestamp without time zone: pin the session zone
-          // so every writer and reader of the table agrees on wall-clock time.
-          options: '-c TimeZone=UTC'
-        },
-        tableName: process.env.PG_TABLE || 'session',
-        createTableIfMissing: true
-      })
+      const { Pool } = require('pg')
+      const conObject = {
+        connectionString: process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1/test',
+        // "expire" is a timestamp without time zone: pin the session zone
+        // so every writer and reader of the table agrees on wall-clock time.
+        options: '-c TimeZone=UTC'
+      }
+      // One pool for both: the store's, and the owner ops' scan below.
+      const pool = new Pool(conObject)
+      const tableName = process.env.PG_TABLE || 'session'
+      const store = new PGStore({ pool, tableName, createTableIfMissing: true })
       // A lookup of an id that cannot exist opens the pool and creates the
       // table if missing, so the first real request does not pay for it.
       const ready = () => new Promise((resolve, reject) => {
         store.get('conformance-readiness-probe', (err) => (err ? reject(err) : resolve()))
       })
-      return { store, ready }
+      // connect-pg-simple has no all: the live rows, read as its get reads them.
+      const list = async () => {
+        const res = await pool.query(`SELECT sid, sess FROM "${tableName}" WHERE expire >= to_timestamp($1)`, [Math.ceil(Date.now() / 1000)])
+        return res.rows.map((row) => ({ id: row.sid, sess: typeof row.sess === 'string' ? JSON.parse(row.sess) : row.sess }))
+      }
+      return { store, ready, list }
     }
     default:
       throw new Error('unknown store ' + JSON.stringify(kind))
@@ -170,13 +187,91 @@ const OPS = {
     res.status(op.value)
   },
   async sleep (req, op) {
-    await sleep(op.ms)
+    // "ms" or "value", at most MAX_SLEEP_MS.
+    const ms = Number.isInteger(op.ms) ? op.ms : Number.isInteger(op.value) ? op.value : 0
+    await sleep(Math.min(Math.max(ms, 0), MAX_SLEEP_MS))
   },
   storeEvent (req, op) {
     if (op.event !== 'connect' && op.event !== 'disconnect') throw new OpError('unknown store event')
     req.app.locals.store.emit(op.event)
   }
 }
+
+// ---------------------------------------------------------------------------
+// Owner ops (issue 16). express-session keeps no owner index: the twin
+// plays them as an app on express-session would, by scanning the store
+// (MemoryStore#all, connect-redis's all, a query of connect-pg-simple's
+// table) for the sessions whose OWNER_KEY names the owner, and destroying
+// them through the store. The answers match the Rust servers' wherever no
+// request of the owner is in flight meanwhile; with one in flight,
+// express-session's unconditional save brings a destroyed session back,
+// which is why the races are Rust-only cases (conformance/concurrency.js).
+// ---------------------------------------------------------------------------
+
+// The data key naming a session's owner; conformance-common's OWNER_KEY.
+const OWNER_KEY = 'owner'
+const MAX_OWNER_BYTES = 255
+// The Rust servers answer one page of an owner's sessions.
+const OWNER_PAGE = 100
+
+// The owner a session value names, as the Rust stores' owner_of reads it: a
+// string of 1 to 255 bytes, or a safe integer in decimal; else null.
+function ownerOf (value) {
+  if (typeof value === 'string') {
+    const bytes = Buffer.byteLength(value)
+    return bytes >= 1 && bytes <= MAX_OWNER_BYTES ? value : null
+  }
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value)
+  return null
+}
+
+// The ids of the stored, live sessions of `owner`.
+async function sessionsOf (req, owner) {
+  const all = await req.app.locals.listSessions()
+  return all.filter(({ sess }) => sess && ownerOf(sess[OWNER_KEY]) === owner).map(({ id }) => id)
+}
+
+// The store's own destroy, not one "storeFail" replaced: the Rust servers
+// inject no failures into the owner index either.
+function destroyStored (req, id) {
+  const store = req.sessionStore
+  const destroy = Object.getPrototypeOf(store).destroy
+  return new Promise((resolve, reject) => destroy.call(store, id, (err) => (err ? reject(err) : resolve())))
+}
+
+// Ends every stored session of the current session's owner but the current
+// one; how many.
+async function endOthers (req) {
+  const owner = ownerOf(sessionOf(req)[OWNER_KEY])
+  if (owner === null) return 0
+  const others = (await sessionsOf(req, owner)).filter((id) => id !== req.sessionID)
+  for (const id of others) await destroyStored(req, id)
+  return others.length
+}
+
+Object.assign(OPS, {
+  // regenerate, then name the owner, as an app does at login.
+  async login (req, op) {
+    if (typeof op.value !== 'string' || ownerOf(op.value) === null) throw new OpError('login needs an owner: a string of 1 to 255 bytes')
+    await OPS.regenerate(req)
+    sessionOf(req)[OWNER_KEY] = op.value
+  },
+  async sessionsOf (req) {
+    const owner = ownerOf(sessionOf(req)[OWNER_KEY])
+    return owner === null ? 0 : Math.min((await sessionsOf(req, owner)).length, OWNER_PAGE)
+  },
+  logoutOthers (req) {
+    return endOthers(req)
+  },
+  // The others, then this session as destroy does; this one counts when it
+  // was stored.
+  async logoutEverywhere (req) {
+    const others = await endOthers(req)
+    const stored = (await req.app.locals.listSessions()).some(({ id }) => id === req.sessionID)
+    await OPS.destroy(req)
+    return others + (stored ? 1 : 0)
+  }
+})
 
 async function runOps (req, res, next) {
   const ops = (req.body && req.body.ops) || []
@@ -209,12 +304,13 @@ async function runOps (req, res, next) {
 // ---------------------------------------------------------------------------
 
 async function main () {
-  const { store, ready } = await createStore(options.store)
+  const { store, ready, list } = await createStore(options.store)
   await ready()
   injectStoreFailures(store, options.storeFail)
 
   const app = express()
   app.locals.store = store
+  app.locals.listSessions = list
   if ('trustProxy' in options) app.set('trust proxy', options.trustProxy)
 
   app.get('/__health', (req, res) => { res.send('ok') })

@@ -9,6 +9,13 @@
 //! behaviour where ours differs on purpose are turned on (insecure cookie attributes are sent, a disconnected
 //! store passes requests through), so that what remains different is listed in
 //! `conformance/KNOWN_DIFFERENCES.md`.
+//!
+//! Every store it builds keeps an owner index under [`OWNER_KEY`], for the owner ops (`login`, `sessionsOf`,
+//! `logoutOthers`, `logoutEverywhere`).
+
+mod owners;
+
+pub use owners::OWNER_KEY;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +23,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use express_session::options::StoreNotReady;
-use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::store::{
+    CreateOutcome, OwnerPage, SaveOutcome, SessionHandle, Store, StoreError, TouchOutcome, Version, Versioned,
+};
 use express_session::{
     CookieOptions, MemoryStore, Record, Session, SessionError, SessionId, SessionOptions, Timestamp,
 };
@@ -95,6 +104,22 @@ impl<S: Store + Clone> Store for HarnessStore<S> {
     fn is_ready(&self) -> bool {
         self.ready.load(Ordering::SeqCst)
     }
+    // The owner index of the store, as it is (`storeFail` injects no failures into it).
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owner_key()
+    }
+    async fn sessions_of(&self, owner: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        self.inner.sessions_of(owner, limit).await
+    }
+    async fn end_session_of(&self, owner: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        self.inner.end_session_of(owner, handle).await
+    }
+    async fn end_sessions_of(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        self.inner.end_sessions_of(owner, keep).await
+    }
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        self.inner.reindex().await
+    }
 }
 
 /// The handlers' handle on the harness store: its readiness switch, which the `storeEvent` op flips.
@@ -131,6 +156,9 @@ fn message(error: &SessionError) -> String {
     }
 }
 
+/// The longest `sleep` op.
+const MAX_SLEEP: Duration = Duration::from_secs(10);
+
 fn number(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 { json!(n as i64) } else { json!(n) }
 }
@@ -150,7 +178,9 @@ async fn run_op(
             return Ok(Value::Null);
         }
         "sleep" => {
-            tokio::time::sleep(Duration::from_millis(op["ms"].as_u64().unwrap_or(0))).await;
+            // `ms` or `value`, at most MAX_SLEEP: enough to hold a request in flight, never a hung server.
+            let ms = op["ms"].as_u64().or_else(|| op["value"].as_u64()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms).min(MAX_SLEEP)).await;
             return Ok(Value::Null);
         }
         "storeEvent" => {
@@ -171,6 +201,9 @@ async fn run_op(
         };
     }
     let session = session.ok_or("no session")?;
+    if let Some(result) = owners::run(session, name, &op["value"]).await {
+        return result;
+    }
     let done = |r: Result<(), SessionError>| r.map(|()| Value::Null).map_err(|e| message(&e));
     match name {
         "get" => session.get_value(key).await.map(|v| v.unwrap_or(Value::Null)).map_err(|e| message(&e)),
@@ -332,12 +365,14 @@ pub async fn setup(program: &str) -> Setup {
     }
 }
 
-/// The MemoryStore, bounded at `memoryCapacity` sessions when it is given (express's MemoryStore has no bound).
+/// The MemoryStore with its owner index ([`OWNER_KEY`]), bounded at `memoryCapacity` sessions when it is given
+/// (express's MemoryStore has no bound).
 fn memory_store(config: &Value) -> Result<MemoryStore, String> {
+    let builder = MemoryStore::builder().owner_key(OWNER_KEY);
     match &config["memoryCapacity"] {
-        Value::Null => Ok(MemoryStore::new()),
+        Value::Null => Ok(builder.build()),
         value => match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
-            Some(n) if n > 0 => Ok(MemoryStore::builder().capacity(n).build()),
+            Some(n) if n > 0 => Ok(builder.capacity(n).build()),
             _ => Err(format!("memoryCapacity must be a positive integer, not {value}")),
         },
     }

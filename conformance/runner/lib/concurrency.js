@@ -8,6 +8,7 @@
 // A case returns {figure, problems}: `figure` is what the report prints,
 // `problems` the guarantees that did not hold (empty: the case passed).
 
+const crypto = require('node:crypto')
 const { send } = require('./client')
 const { decodeSessionValue, parseSetCookie, signature } = require('./cookies')
 
@@ -45,6 +46,25 @@ class Target {
       throw new Error(`login: status ${res.status}, Set-Cookie ${JSON.stringify(res.setCookies)}`)
     }
     return { ...res.sessionCookie, cookie: `${NAME}=${res.sessionCookie.value}` }
+  }
+
+  // A login of `owner` (the `login` op: regenerate, then the owner named)
+  // on instance i mod n, from a device without a cookie: its {value, id,
+  // sig, cookie}.
+  async loginAs (i, owner) {
+    const res = await this.post(i, [], [{ op: 'login', value: owner }])
+    if (res.status !== 200 || !res.body || res.body.results[0] !== null || !res.sessionCookie || !res.sessionCookie.id) {
+      throw new Error(`login of ${owner}: status ${res.status}, body ${JSON.stringify(res.body)}, Set-Cookie ${JSON.stringify(res.setCookies)}`)
+    }
+    return { ...res.sessionCookie, cookie: `${NAME}=${res.sessionCookie.value}` }
+  }
+
+  // The result of one op on instance i mod n with this cookie (an
+  // {error} object for a failed op; `status N` for an answer that is not a
+  // 200 with results).
+  async one (i, cookie, op) {
+    const res = await this.post(i, [cookie], [op])
+    return res.status === 200 && res.body && Array.isArray(res.body.results) ? res.body.results[0] : `status ${res.status}`
   }
 }
 
@@ -140,6 +160,145 @@ async function logoutDuringSlowRequests (t) {
   return { figure: recreated ? 'recreated' : 'stays destroyed', problems }
 }
 
+// Cases 4 to 6, the owner ops (issue 16): a fresh owner name per case.
+const newOwner = (label) => `${label}-${crypto.randomBytes(4).toString('hex')}`
+
+// The devices' old cookies, on every instance: each finds a new, empty
+// session (another id, no owner). The problems, and whether a session was
+// found again.
+async function endedEverywhere (t, devices, owner) {
+  const problems = []
+  let found = false
+  for (const [k, d] of devices.entries()) {
+    for (const i of range(t.ports.length)) {
+      const res = await t.post(i, [d.cookie], [{ op: 'get', key: 'owner' }])
+      const body = res.body || {}
+      if (res.status !== 200) problems.push(`device ${k + 1}, instance ${i + 1}: the old cookie answered ${res.status}`)
+      else if (body.id === d.id || (body.results || [])[0] !== null) {
+        found = true
+        problems.push(`device ${k + 1}, instance ${i + 1}: the old cookie still finds a session of ${JSON.stringify(body.results && body.results[0])} (${body.id === d.id ? 'the same id' : 'another id'})`)
+      }
+    }
+    if (t.hasRecord && (await t.hasRecord(d.id))) {
+      found = true
+      problems.push(`device ${k + 1}: the store holds a record under its ended id`)
+    }
+  }
+  return { problems, found }
+}
+
+// Slow requests of the devices' sessions: request i is device i mod n's, on
+// instance i, and reads the owner, sleeps 300 ms, then writes its own key
+// `w<i>`. Resolves to the answers, each with `ended` (when it came back).
+function slowRequests (t, devices, count) {
+  return Promise.all(range(count).map((i) => t.post(i, [devices[i % devices.length].cookie], [
+    { op: 'get', key: 'owner' }, { op: 'sleep', value: 300 }, { op: 'set', key: `w${i}`, value: true }
+  ]).then((r) => ({ ...r, ended: Date.now() }))))
+}
+
+// The timing a race case needs to be a test: every slow request had read
+// the session (its owner) before `opEnded`, and none had ended by then.
+function raceTiming (replies, owner, opEnded) {
+  const problems = []
+  if (replies.some((r) => r.ended <= opEnded)) problems.push('a slow request ended before the logout (the timing did not hold)')
+  const readers = replies.filter((r) => r.body && r.body.results && r.body.results[0] === owner).length
+  if (readers !== replies.length) problems.push(`${replies.length - readers} slow requests had not read the owner's session (the timing did not hold)`)
+  return problems
+}
+
+// 4. Six logins of one owner, alternating between the instances: the owner
+// has six live sessions, whichever instance and device asks.
+async function ownerSixLogins (t) {
+  const owner = newOwner('six')
+  const devices = []
+  for (const i of range(6)) devices.push(await t.loginAs(i, owner))
+  const problems = []
+  const counts = []
+  for (const [k, d] of devices.entries()) {
+    const n = await t.one(k + 1, d.cookie, { op: 'sessionsOf' })
+    counts.push(n)
+    if (n !== 6) problems.push(`device ${k + 1} on instance ${((k + 1) % t.ports.length) + 1}: sessionsOf is ${JSON.stringify(n)}, not 6`)
+  }
+  return { figure: `sessionsOf ${[...new Set(counts)].join('/')} of 6`, problems }
+}
+
+// 5. logoutEverywhere from one device while 12 slow requests of the owner's
+// six sessions are in flight (each has read its session, sleeps, then
+// writes a key): the count is 6; afterwards every old cookie finds a new,
+// empty session on every instance, the store (where it can be looked at)
+// holds none of the old ids, no answer sent a cookie naming one, and a
+// fresh login is the owner's only session: no slow request brought a
+// session back.
+async function logoutEverywhereDuringSlowRequests (t) {
+  const owner = newOwner('everywhere')
+  const devices = []
+  for (const i of range(6)) devices.push(await t.loginAs(i, owner))
+  const problems = []
+  if (t.hasRecord && !(await t.hasRecord(devices[0].id))) problems.push('the store check does not see a live session')
+  const slow = slowRequests(t, devices, 12)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const logout = await t.post(1, [devices[0].cookie], [{ op: 'logoutEverywhere' }])
+  const logoutEnded = Date.now()
+  const replies = await slow
+  problems.push(...badAnswers([logout, ...replies]), ...raceTiming(replies, owner, logoutEnded))
+  const count = logout.body && logout.body.results ? logout.body.results[0] : null
+  if (count !== 6) problems.push(`logoutEverywhere counted ${JSON.stringify(count)}, not 6`)
+  const old = new Set(devices.map((d) => d.id))
+  const naming = [logout, ...replies].filter((r) => r.sessionCookie && old.has(r.sessionCookie.id)).length
+  if (naming) problems.push(`${naming} answers sent a cookie for an ended session`)
+  const ended = await endedEverywhere(t, devices, owner)
+  problems.push(...ended.problems)
+  const fresh = await t.loginAs(0, owner)
+  const n = await t.one(1, fresh.cookie, { op: 'sessionsOf' })
+  if (n !== 1) problems.push(`after a fresh login the owner has ${JSON.stringify(n)} sessions, not 1`)
+  const recreated = ended.found || naming > 0 || n !== 1
+  return { figure: recreated ? 'recreated' : `6 ended, ${replies.length} in flight, stay ended`, problems }
+}
+
+// 6. logoutOthers from one device while 8 slow requests of the owner's four
+// sessions are in flight: the count is 3; the asking device keeps its
+// session on every instance, with the keys its own slow requests wrote; the
+// other devices' cookies find a new, empty session; the owner has one
+// session left.
+async function logoutOthersKeepsThisDevice (t) {
+  const owner = newOwner('others')
+  const devices = []
+  for (const i of range(4)) devices.push(await t.loginAs(i, owner))
+  const problems = []
+  const slow = slowRequests(t, devices, 8)
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  const logout = await t.post(1, [devices[0].cookie], [{ op: 'logoutOthers' }])
+  const logoutEnded = Date.now()
+  const replies = await slow
+  problems.push(...badAnswers([logout, ...replies]), ...raceTiming(replies, owner, logoutEnded))
+  const count = logout.body && logout.body.results ? logout.body.results[0] : null
+  if (count !== 3) problems.push(`logoutOthers counted ${JSON.stringify(count)}, not 3`)
+  if (!logout.body || logout.body.id !== devices[0].id) problems.push(`the asking device's answer names session ${JSON.stringify(logout.body && logout.body.id)}`)
+  // The asking device's own slow requests are w0 and w4 (request i is device i mod 4's).
+  const ownKeys = range(8).filter((i) => i % 4 === 0)
+  for (const i of range(t.ports.length)) {
+    const res = await t.post(i, [devices[0].cookie], [{ op: 'get', key: 'owner' }, { op: 'sessionsOf' }, ...ownKeys.map((k) => ({ op: 'get', key: `w${k}` }))])
+    const body = res.body || {}
+    const [who, n, ...keys] = body.results || []
+    if (res.status !== 200 || body.id !== devices[0].id || who !== owner) {
+      problems.push(`instance ${i + 1}: the asking device lost its session (status ${res.status}, owner ${JSON.stringify(who)})`)
+    } else {
+      if (n !== 1) problems.push(`instance ${i + 1}: the owner has ${JSON.stringify(n)} sessions, not 1`)
+      const lost = ownKeys.filter((k, j) => keys[j] !== true)
+      if (lost.length) problems.push(`instance ${i + 1}: the asking device's own writes ${lost.map((k) => `w${k}`).join(' ')} are lost`)
+    }
+  }
+  const ended = await endedEverywhere(t, devices.slice(1), owner)
+  problems.push(...ended.problems)
+  return { figure: ended.found ? 'recreated' : '3 ended, this device kept', problems }
+}
+
+const OWNER_CASES = [
+  { name: 'owners/six-logins-one-owner', title: 'six logins of one owner', run: ownerSixLogins },
+  { name: 'owners/logout-everywhere-during-slow-requests', title: 'logout everywhere during 12 slow requests', run: logoutEverywhereDuringSlowRequests },
+  { name: 'owners/logout-others-keeps-this-device', title: 'logout others during 8 slow requests', run: logoutOthersKeepsThisDevice }
+]
+
 const CONCURRENCY_CASES = [
   { name: 'concurrency/parallel-keys', title: '64 parallel keys kept', run: parallelKeys },
   { name: 'concurrency/parallel-increments', title: '200 parallel increments', run: parallelIncrements },
@@ -202,4 +361,4 @@ async function hostileCookie (t, victim, lines, i) {
   return problems
 }
 
-module.exports = { OPTIONS, Target, CONCURRENCY_CASES, HOSTILE_COOKIES, hostileCookie }
+module.exports = { OPTIONS, Target, CONCURRENCY_CASES, OWNER_CASES, HOSTILE_COOKIES, hostileCookie }

@@ -32,7 +32,11 @@ const OPS = {
   status: ['value'],
   error: [],
   sleep: ['ms'],
-  storeEvent: ['event']
+  storeEvent: ['event'],
+  login: ['value'],
+  sessionsOf: [],
+  logoutOthers: [],
+  logoutEverywhere: []
 }
 
 function fail (where, message) {
