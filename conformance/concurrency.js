@@ -60,7 +60,8 @@ function report (name, problems, figure) {
 
 async function main () {
   const args = parseArgs(process.argv.slice(2))
-  const cases = [...CONCURRENCY_CASES, ...OWNER_CASES].filter((c) => c.name.includes(args.filter))
+  // A case with a list of stores runs only on those.
+  const cases = [...CONCURRENCY_CASES, ...OWNER_CASES].filter((c) => c.name.includes(args.filter) && (!c.stores || c.stores.includes(args.store)))
   const hostile = HOSTILE_COOKIES.filter((c) => c.name.includes(args.filter))
   const instances = args.store === 'memory' ? 1 : 2
   console.log(`# concurrency, store ${args.store}: ${cases.length + hostile.length + (hostile.length ? 1 : 0)} cases on ${instances} instance(s) of ${args.server}`)

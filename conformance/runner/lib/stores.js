@@ -60,8 +60,11 @@ class StoreIsolation {
       const client = createClient({ url: REDIS_URL })
       await client.connect()
       try {
-        for (const { prefix } of Object.values(this.names)) {
-          for await (const batch of client.scanIterator({ MATCH: prefix + '*', COUNT: 100 })) {
+        // The sessions, and the Rust RedisStore's owner index: one set per
+        // owner under "owner:" + the prefix (its default).
+        const patterns = Object.values(this.names).flatMap(({ prefix }) => [prefix + '*', 'owner:' + prefix + '*'])
+        for (const pattern of patterns) {
+          for await (const batch of client.scanIterator({ MATCH: pattern, COUNT: 100 })) {
             const keys = Array.isArray(batch) ? batch : [batch]
             if (keys.length) await client.del(keys)
           }
