@@ -312,6 +312,14 @@ impl<S: Store> Store for SealedStore<S> {
         self.inner.refresh(id).await
     }
 
+    /// Opens the record first, as [`refresh`](Store::refresh) does.
+    async fn refresh_after(&self, id: &SessionId, interval: std::time::Duration) -> Result<TouchOutcome, StoreError> {
+        if self.get(id).await?.is_none() {
+            return Ok(TouchOutcome::Gone);
+        }
+        self.inner.refresh_after(id, interval).await
+    }
+
     async fn all(&self) -> Result<Vec<(SessionId, Record)>, StoreError> {
         let all = self.inner.all().await?;
         Ok(all.into_iter().filter_map(|(id, record)| Some((id.clone(), self.open(&id, record)?))).collect())

@@ -443,6 +443,30 @@ impl Store for MemoryStore {
         Ok(TouchOutcome::Touched)
     }
 
+    /// One lookup: the entry's expiry and lifetime say whether it was refreshed within `interval`.
+    async fn refresh_after(&self, id: &SessionId, interval: Duration) -> Result<TouchOutcome, StoreError> {
+        let now = self.now().as_millis();
+        let interval = duration_millis(interval);
+        let fresh = {
+            let key = Key::of(id);
+            let (mut shard, spot) = self.shard(&key);
+            let Some(entry) = shard.find_mut(&key, spot).filter(|e| e.is_live(now)) else {
+                return Ok(TouchOutcome::Gone);
+            };
+            match entry.cookie.original_max_age {
+                Some(max_age) if entry.stamp.has_expires() && max_age > interval => {
+                    let fresh = now < entry.expires_at.saturating_sub(max_age).saturating_add(interval);
+                    if fresh {
+                        entry.stamp = entry.stamp.used(true);
+                    }
+                    fresh
+                }
+                _ => false,
+            }
+        };
+        if fresh { Ok(TouchOutcome::Touched) } else { self.refresh(id).await }
+    }
+
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = Key::of(id);
         let (mut shard, spot) = self.shard(&key);
