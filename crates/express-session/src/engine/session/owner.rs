@@ -148,9 +148,11 @@ impl Session {
     }
 
     /// Ends every other session of this session's owner ("log out other devices", after a password change),
-    /// keeping this one; how many it ended. A session of the owner that is saved, touched or regenerated
-    /// meanwhile stays ended; one created after this returns is kept. Nothing happens when the session names no
-    /// owner.
+    /// keeping this one; how many it ended. A session of the owner that is saved, touched or moved by
+    /// [`cycle_id`](Self::cycle_id) meanwhile stays ended; one created after this returns is kept. So is the new
+    /// session of a request that began before and calls [`regenerate`](Self::regenerate), then names the owner
+    /// it read before (express's "regenerate and copy the user over"): rotate ids with `cycle_id`, which moves
+    /// nothing out of an ended session. Nothing happens when the session names no owner.
     ///
     /// # Errors
     ///
