@@ -20,6 +20,16 @@ pub enum ConfigError {
          .secrets([...]) (express: the `secret` option)"
     )]
     MissingSecret,
+    /// The session header's name ([`SessionOptions::header`](crate::SessionOptions::header)) is not an RFC 7230
+    /// token, or names a header HTTP gives another meaning.
+    #[error(
+        "express-session configuration: session header {name:?} is invalid: use a token of letters, digits and \
+         '-' such as \"X-Session\", not a header HTTP already uses (Cookie, Set-Cookie, Authorization, ...)"
+    )]
+    InvalidHeader {
+        /// The name given (lower-cased).
+        name: String,
+    },
     /// The store's owner key cannot name a JSON key in every store
     /// ([`check_owner_key`](crate::store::check_owner_key) says why).
     #[error("express-session configuration: {0}")]

@@ -49,6 +49,8 @@ pub struct SessionOptions {
     pub(crate) store_not_ready: StoreNotReady,
     pub(crate) max_save_retries: u32,
     pub(crate) hardening: Hardening,
+    /// The request and response header that may carry the session (lower case), if any.
+    pub(crate) header: Option<String>,
 }
 
 impl Default for SessionOptions {
@@ -68,6 +70,7 @@ impl Default for SessionOptions {
             store_not_ready: StoreNotReady::Fail,
             max_save_retries: 32,
             hardening: Hardening::default(),
+            header: None,
         }
     }
 }
@@ -86,6 +89,7 @@ impl fmt::Debug for SessionOptions {
             .field("store", &self.store)
             .field("unset", &self.unset)
             .field("hardening", &self.hardening)
+            .field("header", &self.header)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +117,46 @@ impl SessionOptions {
         F: Fn(&RequestHead) -> String + Send + Sync + 'static,
     {
         self.genid = Some(GenIdFn(Arc::new(genid)));
+        self
+    }
+
+    /// Sessions in a header, for clients without a cookie jar (mobile apps, scripts): the request header `name`
+    /// (for example `X-Session`) may carry the same signed value as the session cookie, and the response carries
+    /// it under the same name when the session is new or its id changes (a login's
+    /// [`regenerate`](crate::Session::regenerate), [`cycle_id`](crate::Session::cycle_id)). Not in
+    /// express-session; off by default, and with it off nothing reads or sends the header.
+    ///
+    /// The header follows every rule of the cookie: the same signing and secret rotation, the same strict id
+    /// format, a tampered, malformed or oversized value is no session (a new one where express would make one),
+    /// and destroy, regenerate and fixation work alike. When a request sends both, a valid cookie wins. The
+    /// `Set-Cookie` is sent as usual too. A browser app that reads the header from JavaScript makes the id
+    /// readable to scripts (the cookie is `HttpOnly`): offer it to API clients, and expose it through CORS only
+    /// to origins you trust.
+    ///
+    /// ```
+    /// use express_session::engine::{Engine, RequestFacts, ResponseFacts};
+    /// use express_session::SessionOptions;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// let options = SessionOptions::new().secret("a long random secret, from your configuration").header("X-Session");
+    /// let engine = Engine::new(options).expect("valid options");
+    ///
+    /// let session = engine.begin(RequestFacts::new("/login")).into_session().expect("a session");
+    /// session.insert("user", "alice").await?;
+    /// let finished = engine.finish(&session, ResponseFacts::new()).await;
+    /// let (name, value) = finished.session_header().expect("a new session's header");
+    /// assert_eq!(name, "x-session");
+    ///
+    /// // The client sends it back instead of a cookie.
+    /// let session = engine.begin(RequestFacts::new("/me").session_header(Some(value.as_bytes()))).into_session().unwrap();
+    /// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>) -> Self {
+        self.header = Some(name.into().to_ascii_lowercase());
         self
     }
 
@@ -388,6 +432,12 @@ impl SessionOptions {
         }
         if !is_valid_name(&self.name) {
             return Err(ConfigError::InvalidName { name: self.name.clone() });
+        }
+        if let Some(header) = &self.header {
+            const TAKEN: &[&str] = &["cookie", "set-cookie", "authorization", "host", "content-length", "vary"];
+            if !is_valid_name(header) || TAKEN.contains(&header.as_str()) {
+                return Err(ConfigError::InvalidHeader { name: header.clone() });
+            }
         }
         self.cookie.validate(&self.name)?;
         if self.hardening.store_timeout.is_zero() {

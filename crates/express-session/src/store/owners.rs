@@ -182,6 +182,19 @@ pub struct OwnedSession {
 impl OwnedSession {
     /// The entry of the session stored under `id` with `record`. `expires` overrides the record's
     /// `cookie.expires` when the store knows better (a touch that moved only a key's TTL).
+    ///
+    /// ```
+    /// use express_session::store::{OwnedSession, SessionHandle};
+    /// use express_session::{Record, SessionId};
+    ///
+    /// let json = r#"{"cookie":{"originalMaxAge":60000,"expires":"2030-01-01T00:01:00.000Z"},"userId":"alice"}"#;
+    /// let record = Record::from_json(json).unwrap();
+    /// let id = SessionId::generate();
+    /// let entry = OwnedSession::new(&id, &record, None);
+    /// assert_eq!(entry.handle, SessionHandle::of(&id));
+    /// assert_eq!(entry.last_seen.unwrap().to_json(), "2030-01-01T00:00:00.000Z");
+    /// assert_eq!((entry.created, entry.current), (None, false));
+    /// ```
     pub fn new(id: &SessionId, record: &Record, expires: Option<Timestamp>) -> Self {
         let expires = expires.or_else(|| record.expires());
         // A number, or a number kept as its JSON text.
@@ -214,6 +227,16 @@ impl OwnerPage {
     pub const DEFAULT_LIMIT: usize = 100;
 
     /// The page of `limit` from every live session of an owner: sorts them (most recently seen first) and cuts.
+    ///
+    /// ```
+    /// use express_session::store::{OwnedSession, OwnerPage};
+    /// use express_session::{Record, SessionCookie, SessionId};
+    ///
+    /// let record = Record::new(SessionCookie::default());
+    /// let sessions = (0..3).map(|_| OwnedSession::new(&SessionId::generate(), &record, None)).collect();
+    /// let page = OwnerPage::from_sessions(sessions, 2);
+    /// assert_eq!((page.sessions.len(), page.more), (2, true));
+    /// ```
     pub fn from_sessions(mut sessions: Vec<OwnedSession>, limit: usize) -> Self {
         sessions.sort_by(|a, b| {
             let seen = |s: &OwnedSession| s.last_seen.or(s.created).map_or(i64::MIN, Timestamp::as_millis);
