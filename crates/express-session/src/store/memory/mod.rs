@@ -508,6 +508,12 @@ impl Store for MemoryStore {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
+        // The index is held throughout (index → shard, the only nesting): an owned write that lands in a shard
+        // already emptied adds its entry after the index is reset, never before (which would lose it).
+        let mut index = self.inner.owners.as_ref().map(|owners| owners.index.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(index) = &mut index {
+            **index = Index::default();
+        }
         for shard in self.inner.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             shard.table.clear();
@@ -517,9 +523,7 @@ impl Store for MemoryStore {
                 bound.held.clear();
             }
         }
-        if let Some(owners) = &self.inner.owners {
-            *owners.index.lock().unwrap_or_else(|e| e.into_inner()) = Index::default();
-        }
+        drop(index);
         Ok(())
     }
 
