@@ -51,6 +51,7 @@ pub struct SessionOptions {
     pub(crate) hardening: Hardening,
     /// The request and response header that may carry the session (lower case), if any.
     pub(crate) header: Option<String>,
+    pub(crate) touch_after: Option<Duration>,
 }
 
 impl Default for SessionOptions {
@@ -71,6 +72,7 @@ impl Default for SessionOptions {
             max_save_retries: 32,
             hardening: Hardening::default(),
             header: None,
+            touch_after: None,
         }
     }
 }
@@ -90,6 +92,7 @@ impl fmt::Debug for SessionOptions {
             .field("unset", &self.unset)
             .field("hardening", &self.hardening)
             .field("header", &self.header)
+            .field("touch_after", &self.touch_after)
             .finish_non_exhaustive()
     }
 }
@@ -157,6 +160,34 @@ impl SessionOptions {
     #[must_use]
     pub fn header(mut self, name: impl Into<String>) -> Self {
         self.header = Some(name.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Fewer store writes (connect-mongo's `touchAfter`): a request that leaves its session unmodified refreshes
+    /// the session's expiry in the store only when it was last refreshed `interval` or more ago (by the stored
+    /// `cookie.expires` less its lifetime). With [`rolling`](Self::rolling), the cookie is then sent only when
+    /// the store's expiry moved too, so the browser's cookie never outlives the stored session. Off by default
+    /// (express touches on every such request).
+    ///
+    /// The cost: a session's idle timeout is between `max_age - interval` and `max_age` instead of exactly
+    /// `max_age`. The interval must be shorter than the cookie's `max_age` (a build error otherwise, as is a
+    /// cookie without `max_age`, whose store lifetime the layer does not know); a stored session whose own lifetime
+    /// is not longer than the interval is refreshed every time.
+    ///
+    /// ```
+    /// use express_session::{CookieOptions, SessionOptions, SessionManagerLayer};
+    /// use std::time::Duration;
+    ///
+    /// let options = SessionOptions::new()
+    ///     .secret("a long random secret, from your configuration")
+    ///     .cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
+    ///     .touch_after(Duration::from_secs(60)); // at most one store write per minute for a reading client
+    /// assert!(SessionManagerLayer::new(options.clone()).is_ok());
+    /// assert!(SessionManagerLayer::new(options.touch_after(Duration::from_secs(3600))).is_err());
+    /// ```
+    #[must_use]
+    pub fn touch_after(mut self, interval: Duration) -> Self {
+        self.touch_after = Some(interval);
         self
     }
 
@@ -440,6 +471,13 @@ impl SessionOptions {
             }
         }
         self.cookie.validate(&self.name)?;
+        if let Some(interval) = self.touch_after {
+            let interval_ms = crate::time::duration_millis(interval);
+            match &self.cookie.lifetime {
+                Some(super::cookie_options::Lifetime::MaxAge(max_age)) if interval_ms < *max_age => {}
+                _ => return Err(ConfigError::TouchAfter { interval_ms }),
+            }
+        }
         if self.hardening.store_timeout.is_zero() {
             return Err(ConfigError::ZeroStoreTimeout);
         }

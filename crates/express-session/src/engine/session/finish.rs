@@ -54,7 +54,11 @@ impl Session {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
             if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
                 // The outcome depends only on whether the record exists (see `must_load_untouched`).
-                match self.store().refresh(&id).await {
+                let refreshed = match config.touch_after {
+                    Some(interval) => self.store().refresh_after(&id, interval).await,
+                    None => self.store().refresh(&id).await,
+                };
+                match refreshed {
                     Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
@@ -115,7 +119,17 @@ impl Session {
             cookie_secure,
             request_secure: self.shared.request_secure,
         };
-        let Decision { store: action, set_cookie } = lifecycle::decide(&facts, &rules);
+        let Decision { store: mut action, mut set_cookie } = lifecycle::decide(&facts, &rules);
+        // `touch_after`: an unmodified session refreshed less than the interval ago is not touched, and (rolling)
+        // gets no cookie either, so that the browser's cookie never outlives the stored expiry.
+        if action == StoreAction::Touch
+            && let (Some(interval), Phase::Active(active)) = (config.touch_after, &state.phase)
+            && !active.cookie_changed
+            && crate::store::touched_within(&active.record, now, interval)
+        {
+            action = StoreAction::Nothing;
+            set_cookie = false;
+        }
         // Header time held a `Secure` cookie back that a secure request would have got.
         let held_back = !set_cookie
             && facts.cookie_secure
