@@ -75,31 +75,30 @@ pub(crate) fn owner_column(key: &str) -> String {
     )
 }
 
-/// The owner index's statements for one table and owner key. `?now` is the store's clock in milliseconds.
+/// The owner index's statements for one table and owner key. `?now` is the store's clock in milliseconds. The
+/// column is named bare (`owner`), never `"owner"`: SQLite reads a double-quoted name that is no column as a
+/// string, so on a table without the column `"owner" = ?` would compare two strings instead of failing.
 pub(crate) fn owner_statements(table: &str, key: &str) -> OwnerStatements {
     let t = quote_ident(table);
     OwnerStatements {
         add_column: format!("ALTER TABLE {t} ADD COLUMN {}", owner_column(key)),
-        add_index: format!(
-            "CREATE INDEX IF NOT EXISTS {} ON {t} (\"owner\")",
-            quote_ident(&format!("IDX_{table}_owner"))
-        ),
+        add_index: format!("CREATE INDEX IF NOT EXISTS {} ON {t} (owner)", quote_ident(&format!("IDX_{table}_owner"))),
         // ?1 table -> has the column (table_xinfo lists generated columns, table_info does not)
         has_column: "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = 'owner'".into(),
         // ?1 owner, ?2 now, ?3 limit -> sid, sess, expire
         sessions_of: format!(
-            "SELECT sid, sess, expire FROM {t} WHERE \"owner\" = ?1 AND expire > ?2 ORDER BY expire DESC LIMIT ?3"
+            "SELECT sid, sess, expire FROM {t} WHERE owner = ?1 AND expire > ?2 ORDER BY expire DESC LIMIT ?3"
         ),
         // ?1 owner, ?2 now -> sid
-        sids_of: format!("SELECT sid FROM {t} WHERE \"owner\" = ?1 AND expire > ?2"),
+        sids_of: format!("SELECT sid FROM {t} WHERE owner = ?1 AND expire > ?2"),
         // ?1 sid, ?2 owner, ?3 now
-        end_one: format!("DELETE FROM {t} WHERE sid = ?1 AND \"owner\" = ?2 AND expire > ?3"),
+        end_one: format!("DELETE FROM {t} WHERE sid = ?1 AND owner = ?2 AND expire > ?3"),
         // ?1 owner, ?2 the kept sid ('' for none), ?3 now, ?4 batch size
         end_batch: format!(
             "DELETE FROM {t} WHERE rowid IN \
-             (SELECT rowid FROM {t} WHERE \"owner\" = ?1 AND sid <> ?2 AND expire > ?3 LIMIT ?4)"
+             (SELECT rowid FROM {t} WHERE owner = ?1 AND sid <> ?2 AND expire > ?3 LIMIT ?4)"
         ),
         // ?1 now
-        count: format!("SELECT count(*) FROM {t} WHERE \"owner\" IS NOT NULL AND expire > ?1"),
+        count: format!("SELECT count(*) FROM {t} WHERE owner IS NOT NULL AND expire > ?1"),
     }
 }
