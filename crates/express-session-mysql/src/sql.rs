@@ -119,6 +119,10 @@ pub(crate) fn owner_statements(names: &Names, key: &str) -> OwnerStatements {
              (SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
               AND INDEX_NAME = 'owner')"
             .into(),
+        // ? table -> the column's generation expression
+        column_definition: "SELECT CAST(GENERATION_EXPRESSION AS CHAR) FROM information_schema.COLUMNS \
+                            WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND COLUMN_NAME = 'owner'"
+            .into(),
         // ? owner, ? limit -> sid, data, expires in ms
         sessions_of: format!(
             "SELECT {id}, {data}, CAST({exp} AS SIGNED) * 1000 FROM {t} WHERE `owner` = ? AND {live} \

@@ -783,16 +783,22 @@ impl Store for MySqlStore {
                     sqlx::query_as(&owner.sql.has_column).bind(table).bind(table).fetch_one(&mut *conn).await?;
                 if column == 0 {
                     sqlx::query(&owner.sql.add_column).execute(&mut *conn).await?;
-                } else if index == 0 {
+                    return Ok(Ok(()));
+                }
+                let definition: Option<Option<String>> =
+                    sqlx::query_scalar(&owner.sql.column_definition).bind(table).fetch_optional(&mut *conn).await?;
+                let checked =
+                    express_session_sql::check_column_key(&BACKEND, definition.flatten().as_deref(), table, &owner.key);
+                if checked.is_ok() && index == 0 {
                     sqlx::query(&owner.sql.add_index).execute(&mut *conn).await?;
                 }
-                Ok::<_, sqlx::Error>(())
+                Ok::<_, sqlx::Error>(checked)
             }
             .await;
             sqlx::query("SELECT RELEASE_LOCK(?)").bind(&lock).execute(&mut *conn).await?;
             result
         })
-        .await?;
+        .await??;
         let n: i64 = self
             .run_owner(owner, async { sqlx::query_scalar(&owner.sql.count).fetch_one(&self.inner.pool).await })
             .await?;

@@ -71,6 +71,16 @@ async fn reindex_adds_the_column_to_express_mysql_session_s_table() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_refuses_a_column_made_for_another_key() {
+    let Some(admin) = common::admin().await else { return };
+    let table = common::fresh_table(&admin).await;
+    owned_store(&table, true).await; // the column, made for "user"
+    let other = MySqlStore::builder().table_name(&table).owner_key("userId").prune_interval(None);
+    testing::reindex_refuses_a_column_made_for_another_key(&other.connect(&common::url()).await.unwrap()).await;
+    assert_eq!(owned_store(&table, false).await.reindex().await.unwrap(), 0, "the key it was made for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_column_agrees_with_owner_of() {
     let Some(admin) = common::admin().await else { return };
     let table = common::fresh_table(&admin).await;

@@ -104,6 +104,11 @@ pub(crate) fn owner_statements(table: &str, name: &str, key: &str) -> OwnerState
         has_column: "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1::text) \
                      AND attname = 'owner' AND NOT attisdropped)"
             .into(),
+        // $1 the table as text -> the column's generation expression
+        column_definition: "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a \
+                            ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+                            WHERE d.adrelid = to_regclass($1::text) AND a.attname = 'owner'"
+            .into(),
         // $1 owner, $2 limit -> sid, sess::text, expire in ms
         sessions_of: format!(
             "SELECT sid, sess::text, (extract(epoch FROM expire) * 1000)::bigint FROM {table} \

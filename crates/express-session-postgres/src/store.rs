@@ -778,18 +778,38 @@ impl Store for PostgresStore {
     async fn reindex(&self) -> Result<u64, StoreError> {
         let owner = self.owner("reindex")?;
         self.ensure_table().await?;
-        self.run(async {
-            let mut tx = self.inner.pool.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(&self.inner.table).execute(&mut *tx).await?;
-            let has: bool =
-                sqlx::query_scalar(&owner.sql.has_column).bind(&self.inner.table).fetch_one(&mut *tx).await?;
-            if !has {
-                sqlx::query(&owner.sql.add_column).execute(&mut *tx).await?;
-            }
-            sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
-            tx.commit().await
-        })
-        .await?;
+        let checked = self
+            .run(async {
+                let mut tx = self.inner.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(&self.inner.table)
+                    .execute(&mut *tx)
+                    .await?;
+                let has: bool =
+                    sqlx::query_scalar(&owner.sql.has_column).bind(&self.inner.table).fetch_one(&mut *tx).await?;
+                let checked = if has {
+                    let definition: Option<String> = sqlx::query_scalar(&owner.sql.column_definition)
+                        .bind(&self.inner.table)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    express_session_sql::check_column_key(
+                        &BACKEND,
+                        definition.as_deref(),
+                        &self.inner.table,
+                        &owner.key,
+                    )
+                } else {
+                    sqlx::query(&owner.sql.add_column).execute(&mut *tx).await?;
+                    Ok(())
+                };
+                if checked.is_ok() {
+                    sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(checked)
+            })
+            .await?;
+        checked?;
         let n: i64 = self
             .run_owner(owner, async { sqlx::query_scalar(&owner.sql.count).fetch_one(&self.inner.pool).await })
             .await?;

@@ -74,6 +74,16 @@ async fn reindex_adds_the_column_to_connect_pg_simple_s_table() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_refuses_a_column_made_for_another_key() {
+    let Some(admin) = common::admin().await else { return };
+    let schema = common::fresh_schema(&admin).await;
+    owned_store(&schema, true).await; // the column, made for "user"
+    let other = PostgresStore::builder().schema_name(&schema).owner_key("userId").prune_interval(None);
+    testing::reindex_refuses_a_column_made_for_another_key(&other.connect(&common::url()).await.unwrap()).await;
+    assert_eq!(owned_store(&schema, false).await.reindex().await.unwrap(), 0, "the key it was made for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_column_agrees_with_owner_of() {
     let Some(admin) = common::admin().await else { return };
     let schema = common::fresh_schema(&admin).await;

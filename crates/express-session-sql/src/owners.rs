@@ -32,6 +32,9 @@ pub struct OwnerStatements {
     pub add_index: String,
     /// Whether the table has the column (one row with a boolean or an integer).
     pub has_column: String,
+    /// The text that defines an existing column (its generation expression, or the table's DDL), to check that
+    /// it was made for this owner key ([`check_column_key`]).
+    pub column_definition: String,
     /// The id, data text and expiry (milliseconds) of an owner's live rows, latest expiry first, at most a limit.
     pub sessions_of: String,
     /// The ids of an owner's live rows.
@@ -92,6 +95,46 @@ pub(crate) fn owner_call_error(
             MissingOwnerColumn { label: backend.label, table: table.to_owned(), key: key.to_owned() },
         )),
         _ => Err(error),
+    }
+}
+
+/// The owner column exists but was not made for this key.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the owner column of the {label} session table {table} was not made for the owner key {key:?} (another key, \
+     or a column of your own named owner): drop it and call reindex() again"
+)]
+struct ForeignOwnerColumn {
+    label: &'static str,
+    table: String,
+    key: String,
+}
+
+/// Checks that an existing `owner` column was made for `key`: its `definition` (the generation expression, or the
+/// table's DDL) reads the key (`'key'` or `'$.key'`). A column made for another key, or a column of the
+/// application's own that happens to be named `owner`, would answer for the wrong data.
+///
+/// ```
+/// # let backend = express_session_sql::Backend { name: "example", label: "Example", unavailable: |_| false };
+/// use express_session_sql::check_column_key;
+/// assert!(check_column_key(&backend, Some("json_extract(sess, '$.userId')"), "t", "userId").is_ok());
+/// assert!(check_column_key(&backend, Some("json_extract(sess, '$.userId')"), "t", "user").is_err());
+/// assert!(check_column_key(&backend, None, "t", "user").is_err());
+/// ```
+///
+/// # Errors
+///
+/// A [`StoreError::Backend`] that says to drop the column and reindex.
+pub fn check_column_key(backend: &Backend, definition: Option<&str>, table: &str, key: &str) -> Result<(), StoreError> {
+    let reads_key =
+        definition.is_some_and(|text| text.contains(&format!("'{key}'")) || text.contains(&format!("'$.{key}'")));
+    if reads_key {
+        Ok(())
+    } else {
+        Err(StoreError::backend(
+            backend.name,
+            ForeignOwnerColumn { label: backend.label, table: table.to_owned(), key: key.to_owned() },
+        ))
     }
 }
 

@@ -85,6 +85,8 @@ pub(crate) fn owner_statements(table: &str, key: &str) -> OwnerStatements {
         add_index: format!("CREATE INDEX IF NOT EXISTS {} ON {t} (owner)", quote_ident(&format!("IDX_{table}_owner"))),
         // ?1 table -> has the column (table_xinfo lists generated columns, table_info does not)
         has_column: "SELECT count(*) FROM pragma_table_xinfo(?1) WHERE name = 'owner'".into(),
+        // ?1 table -> the table's DDL (the column's expression in it)
+        column_definition: "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1".into(),
         // ?1 owner, ?2 now, ?3 limit -> sid, sess, expire
         sessions_of: format!(
             "SELECT sid, sess, expire FROM {t} WHERE owner = ?1 AND expire > ?2 ORDER BY expire DESC LIMIT ?3"

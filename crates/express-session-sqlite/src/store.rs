@@ -714,13 +714,23 @@ impl Store for SqliteStore {
             let mut tx = self.inner.pool.begin().await?;
             let has: i64 =
                 sqlx::query_scalar(&owner.sql.has_column).bind(&self.inner.table).fetch_one(&mut *tx).await?;
-            if has == 0 {
+            let checked = if has == 0 {
                 sqlx::query(&owner.sql.add_column).execute(&mut *tx).await?;
+                Ok(())
+            } else {
+                let definition: Option<String> = sqlx::query_scalar(&owner.sql.column_definition)
+                    .bind(&self.inner.table)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                express_session_sql::check_column_key(&BACKEND, definition.as_deref(), &self.inner.table, &owner.key)
+            };
+            if checked.is_ok() {
+                sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
             }
-            sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
-            tx.commit().await
+            tx.commit().await?;
+            Ok(checked)
         })
-        .await?;
+        .await??;
         let n: i64 = self
             .run_owner(owner, async {
                 sqlx::query_scalar(&owner.sql.count).bind(self.now_ms()).fetch_one(&self.inner.pool).await

@@ -50,6 +50,15 @@ async fn reindex_adds_the_column_to_a_table_made_without_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reindex_refuses_a_column_made_for_another_key() {
+    let path = common::fresh_file();
+    owned_store(&path).await; // the column, made for "user"
+    let other = SqliteStore::builder().owner_key("userId").prune_interval(None).open(&path).await.unwrap();
+    testing::reindex_refuses_a_column_made_for_another_key(&other).await;
+    assert_eq!(owned_store(&path).await.reindex().await.unwrap(), 0, "the key it was made for");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_column_agrees_with_owner_of() {
     let store = owned_store(&common::fresh_file()).await;
     let s = &store;

@@ -8,7 +8,8 @@
 //!   [`node_and_rust_share_one_table`], [`values_rust_cannot_hold_survive_a_rust_write`] (through the session
 //!   layer), [`prune_deletes_exactly_the_expired_rows_in_batches`],
 //!   [`the_pruning_task_runs_and_stops`]; the owner column's: [`node_rows_name_their_owner`],
-//!   [`reindex_adds_the_column`], [`expired_owned_rows_leave_nothing`], [`the_column_agrees_with_owner_of`],
+//!   [`reindex_adds_the_column`], [`reindex_refuses_a_column_made_for_another_key`],
+//!   [`expired_owned_rows_leave_nothing`], [`the_column_agrees_with_owner_of`],
 //!   and the figures
 //!   [`time_ending_a_thousand_sessions`], [`time_sequential_creates`]. Cases that need no SQL are in
 //!   `express_session::testing`.
@@ -22,7 +23,8 @@ mod owners;
 pub use node_values::values_rust_cannot_hold_survive_a_rust_write;
 pub use owners::{
     OWNER_VALUES, expired_owned_rows_leave_nothing, node_rows_name_their_owner, reindex_adds_the_column,
-    the_column_agrees_with_owner_of, time_ending_a_thousand_sessions, time_sequential_creates,
+    reindex_refuses_a_column_made_for_another_key, the_column_agrees_with_owner_of, time_ending_a_thousand_sessions,
+    time_sequential_creates,
 };
 
 use std::future::Future;

@@ -249,3 +249,12 @@ where
         store.destroy(&id).await.expect("destroy");
     }
 }
+
+/// `store` is built with an owner key other than the one its table's `owner` column was made for: `reindex`
+/// refuses (saying to drop the column) rather than answer for the wrong key.
+pub async fn reindex_refuses_a_column_made_for_another_key<S: Store>(store: &S) {
+    let error = store.reindex().await.expect_err("a column made for another key");
+    assert!(!error.is_unavailable());
+    let message = std::error::Error::source(&error).map(ToString::to_string).unwrap_or_default();
+    assert!(message.contains("was not made for the owner key"), "{message}");
+}
