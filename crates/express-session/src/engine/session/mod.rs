@@ -98,6 +98,9 @@ struct State {
     /// The end of the request ran to completion: a second `finish` (an adapter that finishes twice) writes
     /// nothing and sends no second cookie.
     ended: bool,
+    /// `regenerate` found the owned session it was retiring already ended by another request (log out
+    /// everywhere): this request may not name that owner again.
+    ended_owner: Option<String>,
 }
 
 struct Shared {
@@ -178,6 +181,7 @@ impl Session {
             wrapped: true,
             accessed: false,
             ended: false,
+            ended_owner: None,
         };
         Self {
             shared: Arc::new(Shared {
