@@ -79,7 +79,7 @@ pub(crate) fn owner_from_value(value: &Value) -> Option<String> {
 }
 
 /// Checks an owner key given to a store builder: 1 to 64 ASCII letters, digits or `_`, not a key express-session
-/// reserves. Such a key is the same in JSON, in a JSON path (`$.key`) and in SQL.
+/// reserves, and not starting with `__` (the layer's own keys, such as the creation stamp). Such a key is the same in JSON, in a JSON path (`$.key`) and in SQL.
 ///
 /// ```
 /// use express_session::store::check_owner_key;
@@ -97,13 +97,14 @@ pub fn check_owner_key(key: &str) -> Result<(), String> {
         && key.len() <= 64
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !crate::record::is_reserved_key(key)
-        && key != crate::record::CREATED_AT_KEY;
+        // The layer's own keys (the creation stamp, SealedStore's `__sealed`, which the owner would overwrite).
+        && !key.starts_with("__");
     if valid {
         Ok(())
     } else {
         Err(format!(
             "owner key {key:?} is not valid: use 1 to 64 ASCII letters, digits or '_' (for example \"userId\"), \
-             and not a key express-session reserves (\"cookie\", \"id\", ...)"
+             not starting with \"__\" and not a key express-session reserves (\"cookie\", \"id\", ...)"
         ))
     }
 }
@@ -181,11 +182,27 @@ pub struct OwnedSession {
 impl OwnedSession {
     /// The entry of the session stored under `id` with `record`. `expires` overrides the record's
     /// `cookie.expires` when the store knows better (a touch that moved only a key's TTL).
+    ///
+    /// ```
+    /// use express_session::store::{OwnedSession, SessionHandle};
+    /// use express_session::{Record, SessionId};
+    ///
+    /// let json = r#"{"cookie":{"originalMaxAge":60000,"expires":"2030-01-01T00:01:00.000Z"},"userId":"alice"}"#;
+    /// let record = Record::from_json(json).unwrap();
+    /// let id = SessionId::generate();
+    /// let entry = OwnedSession::new(&id, &record, None);
+    /// assert_eq!(entry.handle, SessionHandle::of(&id));
+    /// assert_eq!(entry.last_seen.unwrap().to_json(), "2030-01-01T00:00:00.000Z");
+    /// assert_eq!((entry.created, entry.current), (None, false));
+    /// ```
     pub fn new(id: &SessionId, record: &Record, expires: Option<Timestamp>) -> Self {
         let expires = expires.or_else(|| record.expires());
+        // A number, or a number kept as its JSON text.
         let created = record
-            .raw_json(crate::record::CREATED_AT_KEY)
-            .and_then(|raw| raw.trim().parse::<i64>().ok())
+            .data()
+            .get(crate::record::CREATED_AT_KEY)
+            .and_then(Value::as_i64)
+            .or_else(|| record.raw_json(crate::record::CREATED_AT_KEY).and_then(|raw| raw.trim().parse::<i64>().ok()))
             .map(Timestamp::from_millis);
         let last_seen = match (expires, record.cookie().original_max_age()) {
             (Some(expires), Some(max_age)) => Some(Timestamp::from_millis(expires.as_millis().saturating_sub(max_age))),
@@ -210,6 +227,16 @@ impl OwnerPage {
     pub const DEFAULT_LIMIT: usize = 100;
 
     /// The page of `limit` from every live session of an owner: sorts them (most recently seen first) and cuts.
+    ///
+    /// ```
+    /// use express_session::store::{OwnedSession, OwnerPage};
+    /// use express_session::{Record, SessionCookie, SessionId};
+    ///
+    /// let record = Record::new(SessionCookie::default());
+    /// let sessions = (0..3).map(|_| OwnedSession::new(&SessionId::generate(), &record, None)).collect();
+    /// let page = OwnerPage::from_sessions(sessions, 2);
+    /// assert_eq!((page.sessions.len(), page.more), (2, true));
+    /// ```
     pub fn from_sessions(mut sessions: Vec<OwnedSession>, limit: usize) -> Self {
         sessions.sort_by(|a, b| {
             let seen = |s: &OwnedSession| s.last_seen.or(s.created).map_or(i64::MIN, Timestamp::as_millis);
