@@ -67,7 +67,7 @@ impl OwnerIndex {
             set: script(include_str!("lua/owners/set.lua")),
             save_if: script(include_str!("lua/owners/save_if.lua")),
             touch: script(include_str!("lua/owners/touch.lua")),
-            refresh: script(include_str!("lua/owners/refresh.lua")),
+            refresh: Script::new(include_str!("lua/owners/refresh.lua")),
             batch: script(include_str!("lua/owners/batch.lua")),
             index: script(include_str!("lua/owners/index.lua")),
         }
@@ -409,6 +409,15 @@ mod tests {
         assert!(check_options("user", "owner:o", "o", false).is_err());
         assert!(check_options("user", "sess:owners:", "sess:", false).is_err());
         assert!(check_options("user", "owners:", "sess:", false).is_ok());
+    }
+
+    #[test]
+    fn the_indexed_refresh_is_refresh_lua_word_for_word_then_the_owner() {
+        let plain = include_str!("lua/refresh.lua");
+        let body = &plain[plain.find("local json").unwrap()..plain.find("return 1\n").unwrap()];
+        let owned = include_str!("lua/owners/refresh.lua");
+        assert!(owned.contains(body));
+        assert!(owned[owned.find(body).unwrap() + body.len()..].contains("'SADD'"));
     }
 
     #[test]

@@ -306,3 +306,99 @@ async fn invalid_owner_options_are_refused_when_the_store_is_built() {
     assert_eq!(custom.connect_lazy(&url).unwrap().owner_key(), Some("user"));
     assert_eq!(RedisStore::builder().connect_lazy(&url).unwrap().owner_key(), None);
 }
+
+/// `EVALSHA`'s microseconds per call (the script's commands included) while `work` runs, on a server nobody else
+/// uses; the first call (which loads the script) is left out.
+async fn evalsha_usec(
+    raw: &mut redis::aio::MultiplexedConnection,
+    calls: usize,
+    mut work: impl AsyncFnMut(usize),
+) -> f64 {
+    work(0).await;
+    let () = redis::cmd("CONFIG").arg("RESETSTAT").query_async(raw).await.unwrap();
+    for n in 1..=calls {
+        work(n).await;
+    }
+    let stats: String = redis::cmd("INFO").arg("commandstats").query_async(raw).await.unwrap();
+    let line = stats.lines().find(|l| l.starts_with("cmdstat_evalsha:")).expect("EVALSHA's stats");
+    let field = |name: &str| -> f64 {
+        let value = line.split([':', ',']).find_map(|kv| kv.strip_prefix(&format!("{name}=")));
+        value.and_then(|v| v.parse().ok()).expect("a number")
+    };
+    assert_eq!(field("calls") as usize, calls, "{line}");
+    field("usec_per_call")
+}
+
+/// Redis's CPU per `save_if` and per `refresh`, with and without an owner index and an owner, on a server of the
+/// test's own (`INFO commandstats`), for the closing note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cpu_per_save_and_refresh_with_and_without_an_owner() {
+    if !common::redis_server_available() {
+        return;
+    }
+    let server = common::RedisServer::start_with(&["--appendonly", "no"]);
+    let indexed = common::builder("sess:").owner_key("user").connect(&server.url()).await.unwrap();
+    let plain = common::builder("sess:").connect(&server.url()).await.unwrap();
+    let mut raw = common::raw(&server.url()).await;
+    const CALLS: usize = 2_000;
+    let mut figures = Vec::new();
+    for (store, owner) in [(&plain, None), (&indexed, None), (&indexed, Some(json!("gus")))] {
+        let id = create(store, owner.clone(), 60_000).await;
+        let mut version = store.get(&id).await.unwrap().unwrap().version;
+        let save = evalsha_usec(&mut raw, CALLS, async |n| {
+            let mut next = record(store, owner.clone(), 60_000);
+            next.data_mut().insert("n".into(), json!(n));
+            match store.save_if(&id, &next, &version).await.unwrap() {
+                SaveOutcome::Saved(saved) => version = saved,
+                other => panic!("{other:?}"),
+            }
+        })
+        .await;
+        let refresh = evalsha_usec(&mut raw, CALLS, async |_| {
+            assert_eq!(store.refresh(&id).await.unwrap(), TouchOutcome::Touched);
+        })
+        .await;
+        figures.push((save, refresh));
+    }
+    let [(save0, refresh0), (save1, refresh1), (save2, refresh2)] = figures[..] else { unreachable!() };
+    eprintln!(
+        "Redis CPU per call ({CALLS} calls each), save_if / refresh: no index {save0:.2} / {refresh0:.2} µs, \
+         index and a record without an owner {save1:.2} / {refresh1:.2} µs, with an owner {save2:.2} / {refresh2:.2} µs"
+    );
+}
+
+/// A session written elsewhere (as a Node app writes it: no set), then refreshed here (a request that never used
+/// it): `refresh`'s script reads the owner off the record and indexes it, an integer owner included, with the
+/// set's TTL at least the key's new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_indexes_a_session_written_elsewhere() {
+    let Some((store, prefix)) = owned_store("owners-refresh").await else { return };
+    let mut raw = common::raw(&common::redis_url()).await;
+    let id = SessionId::generate();
+    let expires = store.now().add_millis(90_000).to_json();
+    let text = format!(r#"{{"cookie":{{"originalMaxAge":90000,"expires":"{expires}"}},"user":7}}"#);
+    let () = raw.set_ex(store.key(&id), &text, 90).await.unwrap();
+    assert!(store.sessions_of("7", 10).await.unwrap().sessions.is_empty());
+    assert!(!raw.exists::<_, bool>(format!("owner:{prefix}7")).await.unwrap());
+    assert_eq!(store.refresh(&id).await.unwrap(), TouchOutcome::Touched);
+    let page = store.sessions_of("7", 10).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    assert_eq!(page.sessions[0].handle, SessionHandle::of(&id));
+    let (set_pttl, key_pttl): (i64, i64) =
+        (raw.pttl(format!("owner:{prefix}7")).await.unwrap(), raw.pttl(store.key(&id)).await.unwrap());
+    assert!(set_pttl >= key_pttl - 5 && set_pttl > 80_000, "set {set_pttl} ms, key {key_pttl} ms");
+    // A record without an owner: refreshed, no set.
+    let other = create(&store, None, 60_000).await;
+    assert_eq!(store.refresh(&other).await.unwrap(), TouchOutcome::Touched);
+    let (_, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+        .arg(0)
+        .arg("MATCH")
+        .arg(format!("owner:{prefix}*"))
+        .arg("COUNT")
+        .arg(1000)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(keys, [format!("owner:{prefix}7")]);
+    store.clear().await.unwrap();
+}
