@@ -10,8 +10,8 @@
 //! store passes requests through), so that what remains different is listed in
 //! `conformance/KNOWN_DIFFERENCES.md`.
 //!
-//! Every store it builds keeps an owner index under [`OWNER_KEY`], for the owner ops (`login`, `sessionsOf`,
-//! `logoutOthers`, `logoutEverywhere`).
+//! Every store it builds (memory, Redis, PostgreSQL) keeps an owner index under [`OWNER_KEY`], for the owner ops
+//! (`login`, `sessionsOf`, `logoutOthers`, `logoutEverywhere`).
 
 mod owners;
 
@@ -346,8 +346,15 @@ pub async fn setup(program: &str) -> Setup {
             let store = express_session_postgres::PostgresStore::builder()
                 .table_name(table)
                 .create_table_if_missing(true)
+                .owner_key(OWNER_KEY)
                 .connect(&url)
                 .await;
+            // The table may exist without the owner column (the runner creates it, as connect-pg-simple's
+            // table.sql would): reindex adds it, under a lock, once whatever the number of instances starting.
+            let store = match store {
+                Ok(store) => store.reindex().await.map(|_| store),
+                Err(error) => Err(error),
+            };
             match store {
                 Ok(store) => with_store(program, port, config, store),
                 Err(error) => fail(program, &format!("PostgreSQL at {url}: {error}")),
@@ -356,7 +363,7 @@ pub async fn setup(program: &str) -> Setup {
         "redis" => {
             let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
             let prefix = std::env::var("STORE_PREFIX").unwrap_or_else(|_| "sess:".into());
-            match express_session_redis::RedisStore::builder().prefix(prefix).connect(&url).await {
+            match express_session_redis::RedisStore::builder().prefix(prefix).owner_key(OWNER_KEY).connect(&url).await {
                 Ok(store) => with_store(program, port, config, store),
                 Err(error) => fail(program, &format!("Redis at {url}: {error}")),
             }

@@ -295,7 +295,7 @@ async function logoutOthersKeepsThisDevice (t) {
 
 // The stores whose Rust servers keep an owner index (conformance-common
 // builds each with the owner key): the owner cases run on these.
-const OWNER_STORES = ['memory']
+const OWNER_STORES = ['memory', 'redis', 'postgres']
 
 const OWNER_CASES = [
   { name: 'owners/six-logins-one-owner', title: 'six logins of one owner', run: ownerSixLogins },
