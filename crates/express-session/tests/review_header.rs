@@ -231,3 +231,74 @@ async fn header_edges_folded_quoted_second_line_hashed_ids_and_secure() {
     let tls = secure.oneshot(request).await.unwrap();
     assert!(tls.headers().get("set-cookie").is_some() && tls.headers().get("x-session").is_some());
 }
+
+/// A real MemoryStore whose `get` lets a destroy land right after it answers (a logout racing the read), and
+/// that keeps `Store::refresh_after`'s default (read, then touch).
+#[derive(Debug, Clone)]
+struct DestroyAfterGet(MemoryStore);
+
+impl Store for DestroyAfterGet {
+    async fn get(
+        &self,
+        id: &express_session::SessionId,
+    ) -> Result<Option<express_session::store::Versioned>, express_session::StoreError> {
+        let got = self.0.get(id).await;
+        self.0.destroy(id).await?;
+        got
+    }
+    async fn create(
+        &self,
+        id: &express_session::SessionId,
+        record: &express_session::Record,
+    ) -> Result<express_session::store::CreateOutcome, express_session::StoreError> {
+        self.0.create(id, record).await
+    }
+    async fn set(
+        &self,
+        id: &express_session::SessionId,
+        record: &express_session::Record,
+    ) -> Result<(), express_session::StoreError> {
+        self.0.set(id, record).await
+    }
+    async fn save_if(
+        &self,
+        id: &express_session::SessionId,
+        record: &express_session::Record,
+        expected: &express_session::store::Version,
+    ) -> Result<express_session::store::SaveOutcome, express_session::StoreError> {
+        self.0.save_if(id, record, expected).await
+    }
+    async fn touch(
+        &self,
+        id: &express_session::SessionId,
+        record: &express_session::Record,
+    ) -> Result<express_session::store::TouchOutcome, express_session::StoreError> {
+        self.0.touch(id, record).await
+    }
+    async fn destroy(&self, id: &express_session::SessionId) -> Result<(), express_session::StoreError> {
+        self.0.destroy(id).await
+    }
+    fn now(&self) -> express_session::Timestamp {
+        self.0.now()
+    }
+}
+
+/// `Store::refresh_after`'s default never brings back a session destroyed between its read and its touch: the
+/// touch is conditional, the answer is `Gone`.
+#[tokio::test]
+async fn refresh_after_racing_a_destroy_resurrects_nothing() {
+    use express_session::store::TouchOutcome;
+    use express_session::{Clock, Record, SessionId, Timestamp};
+    use std::time::Duration;
+    let clock = Clock::manual(Timestamp::from_millis(1_893_456_000_123));
+    let memory = MemoryStore::builder().clock(clock.clone()).build();
+    let store = DestroyAfterGet(memory.clone());
+    let id = SessionId::generate();
+    let json = r#"{"cookie":{"originalMaxAge":60000,"expires":"2030-01-01T00:01:00.000Z"},"user":"alice"}"#;
+    let mut record = Record::from_json(json).unwrap();
+    record.cookie_mut().touch(clock.now());
+    memory.set(&id, &record).await.unwrap();
+    clock.advance(Duration::from_secs(30)); // due: last refreshed 30 s ago, interval 10 s
+    assert_eq!(store.refresh_after(&id, Duration::from_secs(10)).await.unwrap(), TouchOutcome::Gone);
+    assert!(memory.get(&id).await.unwrap().is_none(), "resurrected");
+}
