@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::changes::Change;
 use super::{Session, State};
 use crate::error::SessionError;
+use crate::id::SessionId;
 use crate::record::CREATED_AT_KEY;
 use crate::store::owners::owner_from_value;
 use crate::store::{MAX_OWNER_LEN, OwnerPage, SessionHandle};
@@ -20,6 +21,16 @@ impl Session {
     /// The owner the session's record names, read from the locked state.
     fn owner_in(state: &mut State, key: &str) -> Option<String> {
         owner_from_value(Self::active_mut(state).record.fields().get(key)?)
+    }
+
+    /// The owner, and the id the session is stored under: after a [`cycle_id`](Self::cycle_id) that is not
+    /// written yet, the old id (the session's record is still there; the new id holds nothing until the move
+    /// is written at the end of the request).
+    fn owner_and_stored_id(state: &mut State, key: &str) -> (Option<String>, Option<SessionId>) {
+        let owner = Self::owner_in(state, key);
+        let active = Self::active_mut(state);
+        let id = active.moved_from.as_ref().map(|from| from.id.clone()).or_else(|| active.id.clone());
+        (owner, id)
     }
 
     /// Names the session's owner, as an app does at login (after [`regenerate`](Self::regenerate)): the store's
@@ -106,11 +117,7 @@ impl Session {
     /// As [`owner`](Self::owner), and [`SessionError::Store`] when the store failed.
     pub async fn owner_sessions(&self) -> Result<OwnerPage, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = {
-            let mut state = self.active().await?;
-            let owner = Self::owner_in(&mut state, key);
-            (owner, Self::active_mut(&mut state).id.clone())
-        };
+        let (owner, current) = Self::owner_and_stored_id(&mut *self.active().await?, key);
         let Some(owner) = owner else { return Ok(OwnerPage::default()) };
         let mut page = self.store().sessions_of(&owner, OwnerPage::DEFAULT_LIMIT).await?;
         if let Some(id) = current {
@@ -131,11 +138,7 @@ impl Session {
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_owner_session(&self, handle: &SessionHandle) -> Result<bool, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = {
-            let mut state = self.active().await?;
-            let owner = Self::owner_in(&mut state, key);
-            (owner, Self::active_mut(&mut state).id.clone())
-        };
+        let (owner, current) = Self::owner_and_stored_id(&mut *self.active().await?, key);
         let Some(owner) = owner else { return Ok(false) };
         if current.is_some_and(|id| self.store().handle(&id) == *handle) {
             self.destroy().await?;
@@ -154,11 +157,7 @@ impl Session {
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_other_sessions(&self) -> Result<u64, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = {
-            let mut state = self.active().await?;
-            let owner = Self::owner_in(&mut state, key);
-            (owner, Self::active_mut(&mut state).id.clone())
-        };
+        let (owner, current) = Self::owner_and_stored_id(&mut *self.active().await?, key);
         let Some(owner) = owner else { return Ok(0) };
         Ok(self.store().end_sessions_of(&owner, current.as_ref()).await?)
     }
@@ -175,7 +174,8 @@ impl Session {
         let others = self.end_other_sessions().await?;
         let stored = {
             let mut state = self.active().await?;
-            Self::active_mut(&mut state).version.is_some()
+            let active = Self::active_mut(&mut state);
+            active.version.is_some() || active.moved_from.is_some()
         };
         self.destroy().await?;
         Ok(others + u64::from(stored))
