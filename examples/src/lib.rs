@@ -18,6 +18,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub mod api_client;
 pub mod login;
 pub mod pages;
 pub mod view_counter;

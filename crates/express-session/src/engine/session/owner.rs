@@ -23,14 +23,14 @@ impl Session {
         owner_from_value(Self::active_mut(state).record.fields().get(key)?)
     }
 
-    /// The owner, and the id the session is stored under: after a [`cycle_id`](Self::cycle_id) that is not
-    /// written yet, the old id (the session's record is still there; the new id holds nothing until the move
-    /// is written at the end of the request).
-    fn owner_and_stored_id(state: &mut State, key: &str) -> (Option<String>, Option<SessionId>) {
-        let owner = Self::owner_in(state, key);
-        let active = Self::active_mut(state);
-        let id = active.moved_from.as_ref().map(|from| from.id.clone()).or_else(|| active.id.clone());
-        (owner, id)
+    /// The owner, and the id the session is stored under now: the old id while a [`cycle_id`](Self::cycle_id)
+    /// of this request is not written yet (the record still lives there), else its id.
+    async fn owner_and_stored_id(&self, key: &str) -> Result<(Option<String>, Option<SessionId>), SessionError> {
+        let mut state = self.active().await?;
+        let owner = Self::owner_in(&mut state, key);
+        let active = Self::active_mut(&mut state);
+        let stored = active.moved_from.as_ref().map(|from| from.id.clone()).or_else(|| active.id.clone());
+        Ok((owner, stored))
     }
 
     /// Names the session's owner, as an app does at login (after [`regenerate`](Self::regenerate)): the store's
@@ -117,7 +117,7 @@ impl Session {
     /// As [`owner`](Self::owner), and [`SessionError::Store`] when the store failed.
     pub async fn owner_sessions(&self) -> Result<OwnerPage, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = Self::owner_and_stored_id(&mut *self.active().await?, key);
+        let (owner, current) = self.owner_and_stored_id(key).await?;
         let Some(owner) = owner else { return Ok(OwnerPage::default()) };
         let mut page = self.store().sessions_of(&owner, OwnerPage::DEFAULT_LIMIT).await?;
         if let Some(id) = current {
@@ -138,7 +138,7 @@ impl Session {
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_owner_session(&self, handle: &SessionHandle) -> Result<bool, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = Self::owner_and_stored_id(&mut *self.active().await?, key);
+        let (owner, current) = self.owner_and_stored_id(key).await?;
         let Some(owner) = owner else { return Ok(false) };
         if current.is_some_and(|id| self.store().handle(&id) == *handle) {
             self.destroy().await?;
@@ -148,16 +148,18 @@ impl Session {
     }
 
     /// Ends every other session of this session's owner ("log out other devices", after a password change),
-    /// keeping this one; how many it ended. A session of the owner that is saved, touched or regenerated
-    /// meanwhile stays ended; one created after this returns is kept. Nothing happens when the session names no
-    /// owner.
+    /// keeping this one; how many it ended. A session of the owner that is saved, touched or moved by
+    /// [`cycle_id`](Self::cycle_id) meanwhile stays ended; one created after this returns is kept. So is the new
+    /// session of a request that began before and calls [`regenerate`](Self::regenerate), then names the owner
+    /// it read before (express's "regenerate and copy the user over"): rotate ids with `cycle_id`, which moves
+    /// nothing out of an ended session. Nothing happens when the session names no owner.
     ///
     /// # Errors
     ///
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_other_sessions(&self) -> Result<u64, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = Self::owner_and_stored_id(&mut *self.active().await?, key);
+        let (owner, current) = self.owner_and_stored_id(key).await?;
         let Some(owner) = owner else { return Ok(0) };
         Ok(self.store().end_sessions_of(&owner, current.as_ref()).await?)
     }
@@ -175,6 +177,7 @@ impl Session {
         let stored = {
             let mut state = self.active().await?;
             let active = Self::active_mut(&mut state);
+            // A pending `cycle_id` took the version: the session is stored under its old id.
             active.version.is_some() || active.moved_from.is_some()
         };
         self.destroy().await?;
