@@ -273,6 +273,8 @@ pub struct Outcome {
     pub status: Option<u16>,
     /// Every `Set-Cookie`'s session id (`Some("")` for a removal cookie).
     pub set_cookies: Vec<String>,
+    /// The layer's error, when it answered with one (in the response's extensions).
+    pub error: Option<String>,
     /// What the handler saw.
     pub trace: Trace,
     /// The tag prefix of its values.
@@ -321,8 +323,9 @@ pub async fn send(
     let answer = tokio::spawn(async move { service.call(request).await }).await;
     let end = micros(base);
     let wall_end = clock.now().as_millis();
-    let (status, set_cookies) = match answer {
+    let (status, set_cookies, error) = match answer {
         Ok(Ok(response)) => {
+            let error = response.extensions().get::<Arc<SessionError>>().map(|e| format!("{e:?}"));
             let cookies = response
                 .headers()
                 .get_all(http::header::SET_COOKIE)
@@ -330,11 +333,11 @@ pub async fn send(
                 .filter_map(|v| v.to_str().ok())
                 .filter_map(|v| id_of(v.split(';').next().unwrap_or_default()))
                 .collect();
-            (Some(response.status().as_u16()), cookies)
+            (Some(response.status().as_u16()), cookies, error)
         }
         Ok(Err(never)) => match never {},
-        Err(_) => (None, Vec::new()),
+        Err(_) => (None, Vec::new(), None),
     };
     let trace = trace.lock().map(|t| t.clone()).unwrap_or_default();
-    Outcome { index, sent, start, end, wall_start, wall_end, status, set_cookies, trace, tag }
+    Outcome { index, sent, start, end, wall_start, wall_end, status, set_cookies, error, trace, tag }
 }

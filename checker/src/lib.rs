@@ -3,8 +3,9 @@
 //! A seeded generator makes sequences of steps: requests from 2-4 clients (cookie jars) sent at once to two server
 //! instances (two session layers over one store), time moves that cross `maxAge` and the absolute timeout, and
 //! sessions written the way the Node app writes them. Each request's handler performs a few session ops (get,
-//! insert, remove, update, save, touch, regenerate, cycle_id, destroy, reload) with pauses between them, so that
-//! requests interleave. After every step the [`model`] says what the answers and the store may be; a
+//! insert, remove, update, save, touch, regenerate, cycle_id, destroy, reload; on a store with an owner index also
+//! end_other_sessions, end_all_sessions, end_owner_session and owner_sessions, logins naming one of two owners)
+//! with pauses between them, so that requests interleave. After every step the [`model`] says what the answers and the store may be; a
 //! violation is shrunk to a minimal sequence and reported with its seed. See `checker/README.md`.
 
 pub mod exec;

@@ -316,7 +316,11 @@ impl Model {
                 None => return fail(step, "panic", format!("request {} ({req:?}) panicked", out.index)),
                 Some(418) => return fail(step, "no-session", format!("request {} had no session", out.index)),
                 Some(s) if s >= 500 => {
-                    return fail(step, "5xx", format!("request {} ({req:?}) answered {s}: {:?}", out.index, out.trace));
+                    return fail(
+                        step,
+                        "5xx",
+                        format!("request {} ({req:?}) answered {s} ({:?}): {:?}", out.index, out.error, out.trace),
+                    );
                 }
                 _ => {}
             }
