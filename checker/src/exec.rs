@@ -89,13 +89,13 @@ fn visible(data: serde_json::Map<String, Value>) -> Value {
     Value::Object(data)
 }
 
-/// A login: the `user` tag, and the owner when the store keeps an owner index.
+/// A login: the owner when the store keeps an owner index (first: a login the store refuses, `OwnerEnded`, leaves
+/// the new session empty), then the `user` tag.
 async fn login(session: &Session, tag: &str, owner: Option<&str>) -> Result<(), SessionError> {
-    session.insert("user", tag).await?;
     if let Some(owner) = owner {
         session.set_owner(owner).await?;
     }
-    Ok(())
+    session.insert("user", tag).await
 }
 
 /// The owner's sessions as the model reads them: `[[handle, current], ...]`.
@@ -189,7 +189,14 @@ async fn handle(session: Session, script: Script) {
         let value = format!("{tag}o{i}");
         let result = run_op(&session, *op, &value, owner.as_deref()).await.map_err(|e| error_name(&e));
         let end = micros(base);
+        // A login refused because another request ended the owner's session meanwhile: the app drops the new,
+        // empty session (a regenerated session is saved even when empty, as express saves it) and answers.
+        let refused = result.as_ref().is_err_and(|e| e == "OwnerEnded");
         trace.lock().expect("trace lock").ops.push(OpOut { op: *op, start, end, result });
+        if refused {
+            let _ = session.destroy().await;
+            break;
+        }
     }
 }
 

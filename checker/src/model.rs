@@ -199,6 +199,7 @@ pub struct Model {
     owners: Vec<usize>,
     /// The lineage that held each id the model ever adopted.
     id_lineage: HashMap<String, usize>,
+
     /// Every session id a client ever held.
     pub known: BTreeSet<String>,
     /// The clients' cookie jars (session ids).
@@ -219,6 +220,7 @@ impl Model {
             by_tag: HashMap::new(),
             owners,
             id_lineage: HashMap::new(),
+
             known: BTreeSet::new(),
             jars: vec![None; clients],
             expects: Vec::new(),
@@ -593,6 +595,14 @@ impl Model {
                                 created_here.contains(&l) || cycled || concurrent_on(l) || !self.times.manual
                             }
                             (Op::CycleId, "NotFound" | "NoSession", Target::Lin(l)) => concurrent_on(l),
+                            // `regenerate` of an owned session that another request ended (or moved) meanwhile:
+                            // its login is refused, and the request ends there with no session.
+                            (Op::Regenerate, "OwnerEnded", Target::Lin(l)) => {
+                                created_here.contains(&l)
+                                    || concurrent_on(l)
+                                    || !self.surely_live(l, out.wall_end)
+                                    || self.abs_maybe_over(l, out.wall_end)
+                            }
                             _ => false,
                         };
                         if !allowed {
@@ -601,6 +611,16 @@ impl Model {
                                 "op-error",
                                 format!("request {r} ({req:?}): {:?} failed with {e}; its session: {target:?}", op.op),
                             );
+                        }
+                        if e == "OwnerEnded" {
+                            if let Target::Lin(l) = target
+                                && created_here.contains(&l)
+                            {
+                                ended_new.insert(l);
+                            }
+                            target = Target::Gone;
+                            incs = 0;
+                            keys.clear();
                         }
                         continue;
                     }
@@ -1191,6 +1211,7 @@ impl Model {
             if owner.contains_key(id) {
                 continue;
             }
+
             let what = match s.tag.as_deref().and_then(|t| self.by_tag.get(t)) {
                 Some(&l) if self.lins[l].owner_ended => {
                     ("owner-ended-session-lives", format!("{}, which its owner's call ended", self.describe(l)))

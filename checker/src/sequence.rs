@@ -503,6 +503,24 @@ pub fn corpus(manual: bool, owners: bool) -> Vec<(&'static str, Sequence)> {
             "cycle_id then owner_sessions in one request marks this session current",
             owned(vec![at(vec![one(0, vec![Op::Insert(0)])]), at(vec![one(0, vec![Op::CycleId, Op::ListOwn])])]),
         ));
+        all.push((
+            "an owner call ends the record cycle_id is moving to",
+            owned(vec![
+                at(vec![one(0, vec![Op::CycleId])]),
+                at(vec![
+                    one(0, vec![]),
+                    one(0, vec![Op::CycleId]),
+                    other(0, vec![Op::Remove(2), Op::Update, Op::EndOne]),
+                ]),
+            ]),
+        ));
+        all.push((
+            "end_all_sessions while a request of the session moves it",
+            owned(vec![
+                at(vec![one(0, vec![Op::Update])]),
+                at(vec![one(0, vec![Op::EndAll]), other(0, vec![Op::CycleId])]),
+            ]),
+        ));
     }
     all
 }
