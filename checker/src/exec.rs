@@ -23,9 +23,10 @@ pub const SECRET: &str = "the checker's secret, long enough for the checks";
 /// The data key that names a session's owner (the stores' `owner_key`).
 pub const OWNER_KEY: &str = "owner";
 
-/// The owner name of owner number `n`.
-pub fn owner_name(n: usize) -> String {
-    format!("owner{n}")
+/// The owner name of owner number `n` in the sequence run `run` (a name of its own: the SQL checkers share one
+/// table between sequences, run four at once).
+pub fn owner_name(run: &str, n: usize) -> String {
+    format!("owner{n}-{run}")
 }
 
 /// What one op did: its span in time (microseconds since the step began) and its result.

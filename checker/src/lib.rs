@@ -139,6 +139,7 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
         exec::instance(&store, &clock, times, seq.rolling, seq.absolute),
     ];
     let mut model = Model::new(times, seq.absolute, seq.rolling, seq.clients, seq.owners.clone());
+    let run = SessionId::generate().as_str()[..12].to_owned();
     let mut stats = Stats { sequences: 1, ..Stats::default() };
     for (i, step) in seq.steps.iter().enumerate() {
         stats.steps += 1;
@@ -161,7 +162,7 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
                 let owner = seq
                     .owners
                     .get(*client)
-                    .map(|o| format!(r#","{}":"{}""#, exec::OWNER_KEY, exec::owner_name(*o)))
+                    .map(|o| format!(r#","{}":"{}""#, exec::OWNER_KEY, exec::owner_name(&run, *o)))
                     .unwrap_or_default();
                 // As express-session 1.19 stores it: no creation stamp, and `domain: ""` (an empty env var).
                 let json = format!(
@@ -199,7 +200,7 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
                             j,
                             model.jars[r.client].clone(),
                             r.ops.clone(),
-                            (format!("s{i}r{j}"), seq.owners.get(r.client).map(|o| exec::owner_name(*o))),
+                            (format!("s{i}r{j}"), seq.owners.get(r.client).map(|o| exec::owner_name(&run, *o))),
                             base,
                             clock.clone(),
                         ))
