@@ -3,8 +3,9 @@
 // Chromium (Debian's, never a downloaded one) in a fresh profile, screenshots, waits with bounds.
 //
 // Environment (e2e/run.sh sets the first three):
-//   E2E_LOGIN_BIN, E2E_REDIS_LOGIN_BIN,  the built `login`, `redis-login` and `actix-redis-login` examples
-//   E2E_ACTIX_REDIS_LOGIN_BIN
+//   E2E_LOGIN_BIN, E2E_REDIS_LOGIN_BIN,  the built `login`, `redis-login`, `actix-redis-login` and `devices`
+//   E2E_ACTIX_REDIS_LOGIN_BIN,           examples
+//   E2E_DEVICES_BIN
 //   E2E_ARTIFACTS                        where screenshots and server logs go (default <repo>/target/e2e)
 //   E2E_PIDS                             a directory where each server's pid is recorded while it runs, so that
 //                                        run.sh can stop it even if this process is killed
@@ -185,6 +186,27 @@ async function launchBrowser () {
   return { context, page, close }
 }
 
+/**
+ * Headless Chromium (as launchBrowser) with `n` more browser contexts, each with a cookie jar of its own: `n`
+ * devices. Returns { devices: [{ context, page }], close }; close() closes them and the browser.
+ */
+async function launchDevices (n) {
+  const browser = await launchBrowser()
+  const devices = []
+  try {
+    for (let i = 0; i < n; i++) {
+      const context = await browser.context.browser().newContext({ viewport: { width: 800, height: 360 } })
+      context.setDefaultTimeout(STEP_TIMEOUT)
+      context.setDefaultNavigationTimeout(STEP_TIMEOUT)
+      devices.push({ context, page: await context.newPage() })
+    }
+  } catch (error) {
+    await browser.close()
+    throw error
+  }
+  return { devices, close: browser.close }
+}
+
 /** Waits (bounded) until the page's text contains `text`, then returns the text. */
 async function waitForText (page, text) {
   try {
@@ -333,6 +355,7 @@ module.exports = {
   collectSessionIds,
   getWithCookie,
   launchBrowser,
+  launchDevices,
   logIn,
   logOut,
   redisUrl,

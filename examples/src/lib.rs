@@ -3,7 +3,8 @@
 //! that the tests in `tests/` drive exactly what `cargo run --example ...` serves.
 //!
 //! The login example on the Redis and PostgreSQL stores (`redis-login`, `postgres-login`) is in the package next
-//! door, `examples/stores`, so that `view-counter` and `login` build without the store clients.
+//! door, `examples/stores`, so that `view-counter` and `login` build without the store clients; so is the `main`
+//! of the devices example (MemoryStore, or Redis), whose app is [`devices`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub mod devices;
 pub mod login;
 pub mod pages;
 pub mod view_counter;

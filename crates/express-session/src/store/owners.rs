@@ -193,13 +193,17 @@ impl OwnedSession {
     /// assert_eq!(entry.handle, SessionHandle::of(&id));
     /// assert_eq!(entry.last_seen.unwrap().to_json(), "2030-01-01T00:00:00.000Z");
     /// assert_eq!((entry.created, entry.current), (None, false));
+    ///
+    /// // A session stamped by `Session::set_owner` has its creation time.
+    /// let json = r#"{"cookie":{"originalMaxAge":null},"userId":"alice","__sessionCreatedAt":1893456000000}"#;
+    /// let entry = OwnedSession::new(&id, &Record::from_json(json).unwrap(), None);
+    /// assert_eq!(entry.created.unwrap().to_json(), "2030-01-01T00:00:00.000Z");
     /// ```
     pub fn new(id: &SessionId, record: &Record, expires: Option<Timestamp>) -> Self {
         let expires = expires.or_else(|| record.expires());
-        let created = record
-            .raw_json(crate::record::CREATED_AT_KEY)
-            .and_then(|raw| raw.trim().parse::<i64>().ok())
-            .map(Timestamp::from_millis);
+        // The stamp is a number (milliseconds), as `set_owner` and `absolute_timeout` write it.
+        let created =
+            record.fields().get(crate::record::CREATED_AT_KEY).and_then(Value::as_i64).map(Timestamp::from_millis);
         let last_seen = match (expires, record.cookie().original_max_age()) {
             (Some(expires), Some(max_age)) => Some(Timestamp::from_millis(expires.as_millis().saturating_sub(max_age))),
             _ => None,
