@@ -187,24 +187,25 @@ async function launchBrowser () {
 }
 
 /**
- * Headless Chromium (as launchBrowser) with `n` more browser contexts, each with a cookie jar of its own: `n`
- * devices. Returns { devices: [{ context, page }], close }; close() closes them and the browser.
+ * `n` new contexts of a browser from launchBrowser, each with a cookie jar of its own: `n` devices. Returns
+ * { devices: [{ context, page }], close }; close() closes the contexts (the browser stays open).
  */
-async function launchDevices (n) {
-  const browser = await launchBrowser()
+async function newDevices (browser, n) {
   const devices = []
+  const close = () => Promise.all(devices.map(({ context }) => context.close().catch(() => {})))
   try {
     for (let i = 0; i < n; i++) {
       const context = await browser.context.browser().newContext({ viewport: { width: 800, height: 360 } })
       context.setDefaultTimeout(STEP_TIMEOUT)
       context.setDefaultNavigationTimeout(STEP_TIMEOUT)
-      devices.push({ context, page: await context.newPage() })
+      devices.push({ context, page: null })
+      devices[i].page = await context.newPage()
     }
   } catch (error) {
-    await browser.close()
+    await close()
     throw error
   }
-  return { devices, close: browser.close }
+  return { devices, close }
 }
 
 /** Waits (bounded) until the page's text contains `text`, then returns the text. */
@@ -355,7 +356,7 @@ module.exports = {
   collectSessionIds,
   getWithCookie,
   launchBrowser,
-  launchDevices,
+  newDevices,
   logIn,
   logOut,
   redisUrl,
