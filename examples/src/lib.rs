@@ -19,6 +19,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub mod api_client;
 pub mod devices;
 pub mod login;
 pub mod pages;

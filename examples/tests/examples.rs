@@ -79,3 +79,41 @@ async fn login_regenerates_greets_escapes_and_logs_out() {
     let page = send(&app, "GET", "/", Some(&mallory.cookie.unwrap()), None).await;
     assert_eq!(page.body, "hello, &lt;b&gt;m&amp;m&lt;/b&gt;! <a href=\"/logout\">Logout</a>");
 }
+
+/// `api-client`: the session in the `X-Session` header, for a client that keeps no cookies.
+#[tokio::test]
+async fn api_client_logs_in_by_header_and_refuses_a_tampered_one() {
+    use express_session_examples::api_client;
+    let app = api_client::app(api_client::options()).unwrap();
+    let call = |method: &'static str, path: &'static str, header: Option<String>, body: Option<&'static str>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::builder().method(method).uri(path);
+            if let Some(header) = header {
+                request = request.header("X-Session", header);
+            }
+            let body = match body {
+                Some(json) => {
+                    request = request.header("content-type", "application/json");
+                    Body::from(json)
+                }
+                None => Body::empty(),
+            };
+            let response = app.oneshot(request.body(body).unwrap()).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let header = response.headers().get("x-session").map(|v| v.to_str().unwrap().to_owned());
+            let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+            (header, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let (header, body) = call("POST", "/login", None, Some(r#"{"user":"alice"}"#)).await;
+    assert_eq!(body, r#"{"user":"alice"}"#);
+    let header = header.expect("the login answers the session header");
+    assert_eq!(call("GET", "/me", Some(header.clone()), None).await.1, r#"{"user":"alice"}"#);
+    assert_eq!(call("GET", "/me", None, None).await.1, r#"{"user":null}"#);
+    let last = if header.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{}{last}", &header[..header.len() - 1]);
+    assert_eq!(call("GET", "/me", Some(tampered), None).await.1, r#"{"user":null}"#);
+    assert_eq!(call("POST", "/logout", Some(header.clone()), None).await.1, r#"{"user":null}"#);
+    assert_eq!(call("GET", "/me", Some(header), None).await.1, r#"{"user":null}"#, "logged out");
+}

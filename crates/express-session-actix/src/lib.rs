@@ -126,7 +126,7 @@ where
             let future = self.service.call(request);
             return Box::pin(async move { future.await.map(ServiceResponse::map_into_left_body) });
         }
-        match self.engine.begin(request_facts(&request)) {
+        match self.engine.begin(request_facts(&self.engine, &request)) {
             Begin::Session(session) => {
                 request.extensions_mut().insert(session.clone());
                 let future = self.service.call(request);
@@ -149,6 +149,11 @@ where
                             Ok(value) => response.headers_mut().append(HeaderName::from_static(name), value),
                             Err(error) => tracing::error!(%error, header = name, "session header not sent"),
                         }
+                    }
+                    if let Some((name, value)) = finished.session_header()
+                        && let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::from_str(value))
+                    {
+                        response.headers_mut().insert(name, value);
                     }
                     Ok(match finished.into_error() {
                         Some(error) => {
@@ -177,9 +182,10 @@ where
 /// The request as the engine reads it. TLS only from the server's own configuration (the listener it came in
 /// on) or the [`TlsConnection`] extension a middleware of the server inserted (as under the tower layer), never
 /// from anything the client sent.
-fn request_facts(
-    request: &ServiceRequest,
-) -> RequestFacts<'_, impl Iterator<Item = &[u8]>, impl FnOnce() -> Option<RequestHead>> {
+fn request_facts<'a>(
+    engine: &Engine,
+    request: &'a ServiceRequest,
+) -> RequestFacts<'a, impl Iterator<Item = &'a [u8]>, impl FnOnce() -> Option<RequestHead>> {
     let (tls_extension, server_says_secure) = {
         let extensions = request.extensions();
         (extensions.contains::<TlsConnection>(), extensions.get::<IsSecure>().is_some_and(|secure| secure.0))
@@ -189,6 +195,9 @@ fn request_facts(
         .tls(request.app_config().secure() || tls_extension)
         .server_says_secure(server_says_secure)
         .forwarded_proto(request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes))
+        .session_header(
+            engine.session_header_name().and_then(|name| request.headers().get(name)).map(HeaderValue::as_bytes),
+        )
         // Converted from actix-web's `http` 0.2 types only when the options have a custom `genid`.
         .request_head(|| request_head(request))
 }

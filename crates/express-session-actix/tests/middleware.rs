@@ -275,3 +275,24 @@ async fn a_handler_returning_actix_web_result_answers_through_the_renderer_too()
     assert_eq!(response.status(), 500);
     assert_eq!(body(response).await, "custom page");
 }
+
+#[actix_web::test]
+async fn sessions_travel_in_a_header_for_clients_without_cookies() {
+    let middleware = SessionMiddleware::new(options().header("X-Session")).unwrap();
+    let app = init_service(App::new().wrap(middleware).route("/", web::get().to(count))).await;
+    let first = call_service(&app, TestRequest::get().uri("/").to_request()).await;
+    let header = first.headers().get("x-session").expect("a new session's header").to_str().unwrap().to_owned();
+    assert_eq!(pair(&set_cookie(&first).unwrap()), format!("connect.sid={header}"), "the cookie's value");
+    for expected in ["2", "3"] {
+        let request = TestRequest::get().uri("/").insert_header(("X-Session", header.as_str())).to_request();
+        let response = call_service(&app, request).await;
+        assert!(response.headers().get("x-session").is_none(), "an unchanged id is not sent again");
+        assert_eq!(body(response).await, expected);
+    }
+    let last = if header.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{}{last}", &header[..header.len() - 1]);
+    let request = TestRequest::get().uri("/").insert_header(("X-Session", tampered)).to_request();
+    let response = call_service(&app, request).await;
+    assert_ne!(response.headers().get("x-session").unwrap().to_str().unwrap(), header, "a new session");
+    assert_eq!(body(response).await, "1");
+}

@@ -142,6 +142,7 @@ pub struct RequestFacts<'a, C = std::iter::Empty<&'a [u8]>, H = fn() -> Option<R
     tls: bool,
     server_says_secure: bool,
     forwarded_proto: Option<&'a [u8]>,
+    session_header: Option<&'a [u8]>,
     head: H,
 }
 
@@ -172,6 +173,7 @@ impl<'a> RequestFacts<'a> {
             tls: false,
             server_says_secure: false,
             forwarded_proto: None,
+            session_header: None,
             head: no_head,
         }
     }
@@ -189,6 +191,7 @@ impl<'a, C, H> RequestFacts<'a, C, H> {
             tls: self.tls,
             server_says_secure: self.server_says_secure,
             forwarded_proto: self.forwarded_proto,
+            session_header: self.session_header,
             head: self.head,
         }
     }
@@ -213,6 +216,15 @@ impl<'a, C, H> RequestFacts<'a, C, H> {
         self
     }
 
+    /// The value of the request's session header (the first line of the header that
+    /// [`Engine::session_header_name`] names), when the options have one
+    /// ([`SessionOptions::header`](crate::SessionOptions::header)). Read only then; a valid session cookie wins
+    /// over it.
+    pub fn session_header(mut self, value: Option<&'a [u8]>) -> Self {
+        self.session_header = value;
+        self
+    }
+
     /// The request head a custom [`genid`](crate::SessionOptions::genid) reads, made only if the options have
     /// one. Adapters give it whenever they can: without it, the default generator makes new ids.
     pub fn request_head<G>(self, head: G) -> RequestFacts<'a, C, impl FnOnce() -> Option<RequestHead>>
@@ -225,6 +237,7 @@ impl<'a, C, H> RequestFacts<'a, C, H> {
             tls: self.tls,
             server_says_secure: self.server_says_secure,
             forwarded_proto: self.forwarded_proto,
+            session_header: self.session_header,
             head: move || Some(head()),
         }
     }
@@ -279,6 +292,7 @@ impl ResponseFacts {
 #[must_use]
 pub struct Finished {
     set_cookie: Option<String>,
+    session_header: Option<(Arc<str>, String)>,
     vary_cookie: bool,
     cache_control_no_store: bool,
     depends_on_session: bool,
@@ -307,6 +321,7 @@ impl Finished {
     fn nothing() -> Self {
         Self {
             set_cookie: None,
+            session_header: None,
             vary_cookie: false,
             cache_control_no_store: false,
             depends_on_session: false,
@@ -317,6 +332,13 @@ impl Finished {
     /// The `Set-Cookie` value to append, if express would send one (or the removal cookie after a destroy).
     pub fn set_cookie(&self) -> Option<&str> {
         self.set_cookie.as_deref()
+    }
+
+    /// The session header to add, as (lower-case name, value), when the options have one
+    /// ([`SessionOptions::header`](crate::SessionOptions::header)) and the session is new or its id changed. The
+    /// value is the session cookie's (`s%3A` and the signed id).
+    pub fn session_header(&self) -> Option<(&str, &str)> {
+        self.session_header.as_ref().map(|(name, value)| (&**name, value.as_str()))
     }
 
     /// The handler used the session or a cookie is sent: the response depends on the session, so caches must
@@ -405,7 +427,8 @@ impl Engine {
         if !path.starts_with(config.cookie.path.as_str()) {
             return Begin::Skip;
         }
-        let cookie_id = cookie_session_id(config, request.cookie_headers);
+        let cookie_id = cookie_session_id(config, request.cookie_headers)
+            .or_else(|| config.header.as_ref().and(request.session_header).and_then(|v| header_session_id(config, v)));
         let transport = Transport {
             tls: request.tls,
             server_says_secure: request.server_says_secure,
@@ -414,6 +437,22 @@ impl Engine {
         let secure = is_secure(config.proxy, transport);
         let head = if config.genid.is_some() { (request.head)() } else { None };
         Begin::Session(Session::begin(Arc::clone(config), cookie_id, secure, head))
+    }
+
+    /// The name (lower case) of the request header that may carry the session, when the options have one
+    /// ([`SessionOptions::header`](crate::SessionOptions::header)): an adapter reads it into
+    /// [`RequestFacts::session_header`].
+    ///
+    /// ```
+    /// use express_session::engine::Engine;
+    /// use express_session::SessionOptions;
+    ///
+    /// let options = SessionOptions::new().secret("a long random secret, from your configuration");
+    /// assert_eq!(Engine::new(options.clone().header("X-Session")).unwrap().session_header_name(), Some("x-session"));
+    /// assert_eq!(Engine::new(options).unwrap().session_header_name(), None);
+    /// ```
+    pub fn session_header_name(&self) -> Option<&str> {
+        self.config.header.as_deref()
     }
 
     /// The end of a request, once the handler's response is ready: express's header-time and `res.end` work.
@@ -470,8 +509,13 @@ impl Engine {
                     );
                 }
                 let used = ended.used;
+                let session_header = match (&config.header, ended.header_value) {
+                    (Some(name), Some(value)) => Some((Arc::clone(name), value)),
+                    _ => None,
+                };
                 Finished {
                     set_cookie: ended.set_cookie,
+                    session_header,
                     vary_cookie: used && config.hardening.vary_cookie && !response.varies_on_cookie,
                     cache_control_no_store: used
                         && config.hardening.cache_control_no_store
@@ -581,14 +625,28 @@ fn is_secure(proxy: Option<bool>, transport: Transport<'_>) -> bool {
 /// The verified session id in a request's `Cookie` headers, or `None` for a missing, unsigned, tampered or
 /// malformed cookie (express then starts a new session without asking the store).
 fn cookie_session_id<'a>(config: &Config, headers: impl IntoIterator<Item = &'a [u8]>) -> Option<SessionId> {
-    signed_session_value(headers, &config.name, |signed| {
-        let id = config.signer.unsign(signed)?;
-        if !config.hardening.accept_any_id && !SessionId::is_default_format(id) {
-            tracing::info!("a validly signed cookie carries an id in a foreign format; ignored");
-            return None;
-        }
-        SessionId::new(id)
-    })
+    signed_session_value(headers, &config.name, |signed| unsigned_id(config, signed))
+}
+
+/// The id a session header carries: the cookie's value (percent-encoded or not), by the cookie's rules.
+fn header_session_id(config: &Config, value: &[u8]) -> Option<SessionId> {
+    let value = value.trim_ascii();
+    if value.len() > crate::cookie::MAX_COOKIE_VALUE {
+        return None;
+    }
+    let decoded = crate::cookie::decode_uri_component(value)?;
+    unsigned_id(config, decoded.strip_prefix("s:")?)
+}
+
+/// The id in a signed value (`id.mac`), if the MAC verifies with one of the secrets and the id has the format the
+/// options accept.
+fn unsigned_id(config: &Config, signed: &str) -> Option<SessionId> {
+    let id = config.signer.unsign(signed)?;
+    if !config.hardening.accept_any_id && !SessionId::is_default_format(id) {
+        tracing::info!("a validly signed session id is in a foreign format; ignored");
+        return None;
+    }
+    SessionId::new(id)
 }
 
 /// The one log line about a request the session layer failed, or whose store calls failed: the request's first

@@ -25,7 +25,9 @@ pub(crate) mod set_cookie;
 use std::fmt;
 
 pub use header::MAX_COOKIE_VALUE;
-pub(crate) use header::{is_valid_domain, is_valid_name, is_valid_path, signed_session_value};
+pub(crate) use header::{
+    decode_uri_component, encode_uri_component, is_valid_domain, is_valid_name, is_valid_path, signed_session_value,
+};
 #[doc(inline)]
 pub use priority::Priority;
 #[doc(inline)]

@@ -52,6 +52,8 @@ impl SessionOptions {
             store_not_ready: self.store_not_ready,
             max_save_retries: self.max_save_retries,
             hardening,
+            header: self.header.map(Arc::from),
+            touch_after: self.touch_after,
             write_locks: Default::default(),
             warned_insecure: std::sync::atomic::AtomicBool::new(false),
         })
@@ -75,6 +77,10 @@ pub(crate) struct Config {
     pub(crate) store_not_ready: StoreNotReady,
     pub(crate) max_save_retries: u32,
     pub(crate) hardening: Hardening,
+    /// The session header's name (lower case), when sessions may travel in a header.
+    pub(crate) header: Option<Arc<str>>,
+    /// Refresh an unmodified session's expiry only this long after its last refresh.
+    pub(crate) touch_after: Option<std::time::Duration>,
     pub(crate) write_locks: std::sync::Mutex<std::collections::HashMap<SessionId, Arc<tokio::sync::Mutex<()>>>>,
     /// Whether the layer built on this configuration already warned that a `Secure` cookie was held back on an
     /// insecure request (logged once per layer).

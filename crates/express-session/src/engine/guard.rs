@@ -498,6 +498,14 @@ impl<'a> RequestStore<'a> {
         let key = self.store.key(id);
         self.store.timed(self.calls, self.store.inner.refresh(&key)).await
     }
+    pub(crate) async fn refresh_after(
+        self,
+        id: &SessionId,
+        interval: std::time::Duration,
+    ) -> Result<TouchOutcome, StoreError> {
+        let key = self.store.key(id);
+        self.store.timed(self.calls, self.store.inner.refresh_after(&key, interval)).await
+    }
     pub(crate) async fn destroy(self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.store.key(id);
         self.store.timed(self.calls, self.store.inner.destroy(&key)).await

@@ -121,6 +121,12 @@ fn finish_response<B: From<String>>(engine: &Engine, mut response: Response<B>, 
             Err(error) => tracing::error!(%error, header = name, "session header not sent"),
         }
     }
+    if let Some((name, value)) = finished.session_header() {
+        // Both were checked: the name when the layer was built, the value is the cookie's (visible ASCII).
+        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            response.headers_mut().insert(name, value);
+        }
+    }
     match finished.into_error() {
         Some(error) => super::error_response(engine.error_response(&error), Arc::new(error)),
         None => response,

@@ -90,6 +90,12 @@ where
             .tls(request.extensions().get::<TlsConnection>().is_some())
             .server_says_secure(request.extensions().get::<IsSecure>().is_some_and(|s| s.0))
             .forwarded_proto(request.headers().get("x-forwarded-proto").map(HeaderValue::as_bytes))
+            .session_header(
+                self.engine
+                    .session_header_name()
+                    .and_then(|name| request.headers().get(name))
+                    .map(HeaderValue::as_bytes),
+            )
             .request_head(|| {
                 RequestHead::new(request.method().clone(), request.uri().clone(), request.headers().clone())
             });

@@ -20,6 +20,26 @@ pub enum ConfigError {
          .secrets([...]) (express: the `secret` option)"
     )]
     MissingSecret,
+    /// [`SessionOptions::touch_after`](crate::SessionOptions::touch_after) is not shorter than the cookie's
+    /// `max_age`, or the cookie has no `max_age`.
+    #[error(
+        "express-session configuration: touch_after ({interval_ms} ms) must be shorter than the cookie's max_age, \
+         which must be set (CookieOptions::max_age): a longer interval would let an active user's session expire"
+    )]
+    TouchAfter {
+        /// The interval given, in milliseconds.
+        interval_ms: i64,
+    },
+    /// The session header's name ([`SessionOptions::header`](crate::SessionOptions::header)) is not an RFC 7230
+    /// token, or names a header HTTP gives another meaning.
+    #[error(
+        "express-session configuration: session header {name:?} is invalid: use a token of letters, digits and \
+         '-' such as \"X-Session\", not a header HTTP already uses (Cookie, Set-Cookie, Authorization, ...)"
+    )]
+    InvalidHeader {
+        /// The name given (lower-cased).
+        name: String,
+    },
     /// The store's owner key cannot name a JSON key in every store
     /// ([`check_owner_key`](crate::store::check_owner_key) says why).
     #[error("express-session configuration: {0}")]

@@ -49,6 +49,9 @@ pub struct SessionOptions {
     pub(crate) store_not_ready: StoreNotReady,
     pub(crate) max_save_retries: u32,
     pub(crate) hardening: Hardening,
+    /// The request and response header that may carry the session (lower case), if any.
+    pub(crate) header: Option<String>,
+    pub(crate) touch_after: Option<Duration>,
 }
 
 impl Default for SessionOptions {
@@ -68,6 +71,8 @@ impl Default for SessionOptions {
             store_not_ready: StoreNotReady::Fail,
             max_save_retries: 32,
             hardening: Hardening::default(),
+            header: None,
+            touch_after: None,
         }
     }
 }
@@ -86,6 +91,8 @@ impl fmt::Debug for SessionOptions {
             .field("store", &self.store)
             .field("unset", &self.unset)
             .field("hardening", &self.hardening)
+            .field("header", &self.header)
+            .field("touch_after", &self.touch_after)
             .finish_non_exhaustive()
     }
 }
@@ -113,6 +120,74 @@ impl SessionOptions {
         F: Fn(&RequestHead) -> String + Send + Sync + 'static,
     {
         self.genid = Some(GenIdFn(Arc::new(genid)));
+        self
+    }
+
+    /// Sessions in a header, for clients without a cookie jar (mobile apps, scripts): the request header `name`
+    /// (for example `X-Session`) may carry the same signed value as the session cookie, and the response carries
+    /// it under the same name when the session is new or its id changes (a login's
+    /// [`regenerate`](crate::Session::regenerate), [`cycle_id`](crate::Session::cycle_id)). Not in
+    /// express-session; off by default, and with it off nothing reads or sends the header.
+    ///
+    /// The header follows every rule of the cookie: the same signing and secret rotation, the same strict id
+    /// format, a tampered, malformed or oversized value is no session (a new one where express would make one),
+    /// and destroy, regenerate and fixation work alike. When a request sends both, a valid cookie wins. The
+    /// `Set-Cookie` is sent as usual too. A browser app that reads the header from JavaScript makes the id
+    /// readable to scripts (the cookie is `HttpOnly`): offer it to API clients, and expose it through CORS only
+    /// to origins you trust.
+    ///
+    /// ```
+    /// use express_session::engine::{Engine, RequestFacts, ResponseFacts};
+    /// use express_session::SessionOptions;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::SessionError> {
+    /// let options = SessionOptions::new().secret("a long random secret, from your configuration").header("X-Session");
+    /// let engine = Engine::new(options).expect("valid options");
+    ///
+    /// let session = engine.begin(RequestFacts::new("/login")).into_session().expect("a session");
+    /// session.insert("user", "alice").await?;
+    /// let finished = engine.finish(&session, ResponseFacts::new()).await;
+    /// let (name, value) = finished.session_header().expect("a new session's header");
+    /// assert_eq!(name, "x-session");
+    ///
+    /// // The client sends it back instead of a cookie.
+    /// let session = engine.begin(RequestFacts::new("/me").session_header(Some(value.as_bytes()))).into_session().unwrap();
+    /// assert_eq!(session.get::<String>("user").await?.as_deref(), Some("alice"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>) -> Self {
+        self.header = Some(name.into().to_ascii_lowercase());
+        self
+    }
+
+    /// Fewer store writes (connect-mongo's `touchAfter`): a request that leaves its session unmodified refreshes
+    /// the session's expiry in the store only when it was last refreshed `interval` or more ago (by the stored
+    /// `cookie.expires` less its lifetime). With [`rolling`](Self::rolling), the cookie is then sent only when
+    /// the store's expiry moved too, so the browser's cookie never outlives the stored session. Off by default
+    /// (express touches on every such request).
+    ///
+    /// The cost: a session's idle timeout is between `max_age - interval` and `max_age` instead of exactly
+    /// `max_age`. The interval must be shorter than the cookie's `max_age` (a build error otherwise, as is a
+    /// cookie without `max_age`, whose store lifetime the layer does not know); a stored session whose own lifetime
+    /// is not longer than the interval is refreshed every time.
+    ///
+    /// ```
+    /// use express_session::{CookieOptions, SessionOptions, SessionManagerLayer};
+    /// use std::time::Duration;
+    ///
+    /// let options = SessionOptions::new()
+    ///     .secret("a long random secret, from your configuration")
+    ///     .cookie(CookieOptions::new().max_age(Duration::from_secs(3600)))
+    ///     .touch_after(Duration::from_secs(60)); // at most one store write per minute for a reading client
+    /// assert!(SessionManagerLayer::new(options.clone()).is_ok());
+    /// assert!(SessionManagerLayer::new(options.touch_after(Duration::from_secs(3600))).is_err());
+    /// ```
+    #[must_use]
+    pub fn touch_after(mut self, interval: Duration) -> Self {
+        self.touch_after = Some(interval);
         self
     }
 
@@ -389,7 +464,20 @@ impl SessionOptions {
         if !is_valid_name(&self.name) {
             return Err(ConfigError::InvalidName { name: self.name.clone() });
         }
+        if let Some(header) = &self.header {
+            const TAKEN: &[&str] = &["cookie", "set-cookie", "authorization", "host", "content-length", "vary"];
+            if !is_valid_name(header) || TAKEN.contains(&header.as_str()) {
+                return Err(ConfigError::InvalidHeader { name: header.clone() });
+            }
+        }
         self.cookie.validate(&self.name)?;
+        if let Some(interval) = self.touch_after {
+            let interval_ms = crate::time::duration_millis(interval);
+            match &self.cookie.lifetime {
+                Some(super::cookie_options::Lifetime::MaxAge(max_age)) if interval_ms < *max_age => {}
+                _ => return Err(ConfigError::TouchAfter { interval_ms }),
+            }
+        }
         if self.hardening.store_timeout.is_zero() {
             return Err(ConfigError::ZeroStoreTimeout);
         }

@@ -320,6 +320,29 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
         }
     }
 
+    /// [`refresh`](Self::refresh), unless the record's expiry was moved less than `interval` ago (its expiry is
+    /// later than now plus its lifetime, `cookie.originalMaxAge`, less `interval`): then nothing is written and
+    /// the answer is `Touched` (it is live). What the layer calls for a request that never used its session when
+    /// [`SessionOptions::touch_after`](crate::SessionOptions::touch_after) is set. A record whose lifetime is not
+    /// longer than `interval`, or that has none, is always refreshed. Override it to decide in one round trip.
+    fn refresh_after(
+        &self,
+        id: &SessionId,
+        interval: std::time::Duration,
+    ) -> impl Future<Output = Result<TouchOutcome, StoreError>> + Send {
+        async move {
+            let Some(Versioned { mut record, .. }) = self.get(id).await? else {
+                return Ok(TouchOutcome::Gone);
+            };
+            let now = self.now();
+            if touched_within(&record, now, interval) {
+                return Ok(TouchOutcome::Touched);
+            }
+            record.cookie_mut().touch(now);
+            self.touch(id, &record).await
+        }
+    }
+
     /// express's `all`: every live session.
     fn all(&self) -> impl Future<Output = Result<Vec<(SessionId, Record)>, StoreError>> + Send {
         async { Err(StoreError::Unsupported { operation: "all" }) }
@@ -416,6 +439,13 @@ impl<S: Store> Store for Arc<S> {
     fn refresh(&self, id: &SessionId) -> impl Future<Output = Result<TouchOutcome, StoreError>> + Send {
         S::refresh(self, id)
     }
+    fn refresh_after(
+        &self,
+        id: &SessionId,
+        interval: std::time::Duration,
+    ) -> impl Future<Output = Result<TouchOutcome, StoreError>> + Send {
+        S::refresh_after(self, id, interval)
+    }
     fn all(&self) -> impl Future<Output = Result<Vec<(SessionId, Record)>, StoreError>> + Send {
         S::all(self)
     }
@@ -453,6 +483,33 @@ impl<S: Store> Store for Arc<S> {
     }
 }
 
+/// Whether `record`'s expiry was moved less than `interval` before `now` (by its text: `cookie.expires` less
+/// `cookie.originalMaxAge`), and its lifetime is longer than `interval`: what
+/// [`Store::refresh_after`] and the layer's `touch_after` skip.
+///
+/// ```
+/// use express_session::store::touched_within;
+/// use express_session::{Record, Timestamp};
+/// use std::time::Duration;
+///
+/// // Touched at 00:00:00 with a 60 s lifetime.
+/// let json = r#"{"cookie":{"originalMaxAge":60000,"expires":"2030-01-01T00:01:00.000Z"}}"#;
+/// let record = Record::from_json(json).unwrap();
+/// let at = |s: &str| Timestamp::parse_json(s).unwrap();
+/// assert!(touched_within(&record, at("2030-01-01T00:00:09.999Z"), Duration::from_secs(10)));
+/// assert!(!touched_within(&record, at("2030-01-01T00:00:10.000Z"), Duration::from_secs(10)));
+/// assert!(!touched_within(&record, at("2030-01-01T00:00:01.000Z"), Duration::from_secs(60)), "not shorter than its lifetime");
+/// ```
+pub fn touched_within(record: &Record, now: Timestamp, interval: std::time::Duration) -> bool {
+    let interval = crate::time::duration_millis(interval);
+    match (record.expires(), record.cookie().original_max_age()) {
+        (Some(expires), Some(max_age)) if max_age > interval => {
+            now.as_millis() < expires.as_millis().saturating_sub(max_age).saturating_add(interval)
+        }
+        _ => false,
+    }
+}
+
 /// A boxed store future.
 pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -469,6 +526,11 @@ pub(crate) trait ErasedStore: fmt::Debug + Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<SaveOutcome, StoreError>>;
     fn touch<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
     fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
+    fn refresh_after<'a>(
+        &'a self,
+        id: &'a SessionId,
+        interval: std::time::Duration,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>>;
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>>;
     fn is_ready(&self) -> bool;
     fn owner_key(&self) -> Option<&str>;
@@ -505,6 +567,13 @@ impl<S: Store> ErasedStore for S {
     }
     fn refresh<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
         Box::pin(Store::refresh(self, id))
+    }
+    fn refresh_after<'a>(
+        &'a self,
+        id: &'a SessionId,
+        interval: std::time::Duration,
+    ) -> BoxFuture<'a, Result<TouchOutcome, StoreError>> {
+        Box::pin(Store::refresh_after(self, id, interval))
     }
     fn destroy<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<(), StoreError>> {
         Box::pin(Store::destroy(self, id))

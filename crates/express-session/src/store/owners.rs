@@ -79,7 +79,7 @@ pub(crate) fn owner_from_value(value: &Value) -> Option<String> {
 }
 
 /// Checks an owner key given to a store builder: 1 to 64 ASCII letters, digits or `_`, not a key express-session
-/// reserves. Such a key is the same in JSON, in a JSON path (`$.key`) and in SQL.
+/// reserves, and not starting with `__` (the layer's own keys, such as the creation stamp). Such a key is the same in JSON, in a JSON path (`$.key`) and in SQL.
 ///
 /// ```
 /// use express_session::store::check_owner_key;
@@ -97,13 +97,14 @@ pub fn check_owner_key(key: &str) -> Result<(), String> {
         && key.len() <= 64
         && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !crate::record::is_reserved_key(key)
-        && key != crate::record::CREATED_AT_KEY;
+        // The layer's own keys (the creation stamp, SealedStore's `__sealed`, which the owner would overwrite).
+        && !key.starts_with("__");
     if valid {
         Ok(())
     } else {
         Err(format!(
             "owner key {key:?} is not valid: use 1 to 64 ASCII letters, digits or '_' (for example \"userId\"), \
-             and not a key express-session reserves (\"cookie\", \"id\", ...)"
+             not starting with \"__\" and not a key express-session reserves (\"cookie\", \"id\", ...)"
         ))
     }
 }
@@ -201,9 +202,13 @@ impl OwnedSession {
     /// ```
     pub fn new(id: &SessionId, record: &Record, expires: Option<Timestamp>) -> Self {
         let expires = expires.or_else(|| record.expires());
-        // The stamp is a number (milliseconds), as `set_owner` and `absolute_timeout` write it.
-        let created =
-            record.fields().get(crate::record::CREATED_AT_KEY).and_then(Value::as_i64).map(Timestamp::from_millis);
+        // A number, or a number kept as its JSON text.
+        let created = record
+            .data()
+            .get(crate::record::CREATED_AT_KEY)
+            .and_then(Value::as_i64)
+            .or_else(|| record.raw_json(crate::record::CREATED_AT_KEY).and_then(|raw| raw.trim().parse::<i64>().ok()))
+            .map(Timestamp::from_millis);
         let last_seen = match (expires, record.cookie().original_max_age()) {
             (Some(expires), Some(max_age)) => Some(Timestamp::from_millis(expires.as_millis().saturating_sub(max_age))),
             _ => None,

@@ -193,6 +193,17 @@ impl<S: Store> SealedStore<S> {
         self.inner.owner_key().is_some_and(|key| stored.data().contains_key(key))
     }
 
+    /// Whether the owner kept in the clear (unauthenticated; the owner index reads it) is the one the sealed
+    /// record names: a record whose clear owner was changed would be listed, and ended, under another owner. A
+    /// record without one (sealed before the store had an owner key) opens: it is indexed at its next write.
+    fn clear_owner_matches(&self, stored: &Record, opened: &Record) -> bool {
+        let Some(key) = self.inner.owner_key() else { return true };
+        match stored.data().get(key) {
+            None => true,
+            Some(clear) => owner_of(opened, key).is_some_and(|owner| *clear == Value::String(owner)),
+        }
+    }
+
     /// The record as stored: the cookie in the clear, the record's JSON sealed under [`SEALED_KEY`].
     fn seal(&self, id: &SessionId, record: &Record) -> Result<Record, StoreError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -240,6 +251,14 @@ impl<S: Store> SealedStore<S> {
             .and_then(|plaintext| String::from_utf8(plaintext).ok())
             .and_then(|text| Record::from_json(&text).ok());
         match opened {
+            Some(record) if !self.clear_owner_matches(&stored, &record) => {
+                tracing::warn!(
+                    target: "express_session::store::sealed",
+                    "a sealed session record's clear owner is not the owner it seals (tampered with); treated as no \
+                     session"
+                );
+                None
+            }
             Some(mut record) => {
                 // The stored cookie's lifetime rules: a store may move the expiry of the record without rewriting
                 // its data. Its attributes (HttpOnly, Secure, Domain, Path, SameSite, ...) come from the sealed
@@ -310,6 +329,14 @@ impl<S: Store> Store for SealedStore<S> {
             return Ok(TouchOutcome::Gone);
         }
         self.inner.refresh(id).await
+    }
+
+    /// Opens the record first, as [`refresh`](Store::refresh) does.
+    async fn refresh_after(&self, id: &SessionId, interval: std::time::Duration) -> Result<TouchOutcome, StoreError> {
+        if self.get(id).await?.is_none() {
+            return Ok(TouchOutcome::Gone);
+        }
+        self.inner.refresh_after(id, interval).await
     }
 
     async fn all(&self) -> Result<Vec<(SessionId, Record)>, StoreError> {
@@ -386,6 +413,39 @@ mod tests {
         assert_eq!(read.record.to_json(), written.to_json());
         // Sealing twice gives two texts (a fresh nonce each time).
         assert_ne!(store.seal(&id, &written).unwrap().to_json(), store.seal(&id, &written).unwrap().to_json());
+    }
+
+    #[tokio::test]
+    async fn a_tampered_clear_owner_is_no_session() {
+        let inner = MemoryStore::builder().owner_key("user").build();
+        let store = SealedStore::new(inner.clone(), [key(1)]).unwrap();
+        let (id, unowned) = (SessionId::generate(), SessionId::generate());
+        store.create(&id, &record(&store, json!({"user": "alice", "n": 1}))).await.unwrap();
+        store.create(&unowned, &record(&store, json!({"n": 1}))).await.unwrap();
+        assert_eq!(store.sessions_of("alice", 10).await.unwrap().sessions.len(), 1);
+        let stored = inner.get(&id).await.unwrap().unwrap().record;
+        assert_eq!(stored.data().get("user"), Some(&json!("alice")), "the owner is kept in the clear");
+
+        // Moved to another owner's list, or given one it does not seal: no session.
+        for (target, owner) in [(&id, json!("mallory")), (&id, json!(42)), (&unowned, json!("alice"))] {
+            let mut tampered = inner.get(target).await.unwrap().unwrap().record;
+            let original = tampered.clone();
+            tampered.data_mut().insert("user".into(), owner.clone());
+            inner.set(target, &tampered).await.unwrap();
+            assert!(store.get(target).await.unwrap().is_none(), "a clear owner {owner} opened");
+            inner.set(target, &original).await.unwrap();
+            assert!(store.get(target).await.unwrap().is_some());
+        }
+        // A foreign clear key beside the sealed data does not open either.
+        let mut foreign = inner.get(&unowned).await.unwrap().unwrap().record;
+        foreign.data_mut().insert("admin".into(), json!(true));
+        inner.set(&unowned, &foreign).await.unwrap();
+        assert!(store.get(&unowned).await.unwrap().is_none());
+        // A record sealed before the store had an owner key (no clear owner) still opens.
+        let mut old = inner.get(&id).await.unwrap().unwrap().record;
+        old.data_mut().remove("user");
+        inner.set(&id, &old).await.unwrap();
+        assert!(store.get(&id).await.unwrap().is_some());
     }
 
     #[tokio::test]

@@ -23,6 +23,8 @@ pub(crate) struct Finished {
     pub(crate) used: bool,
     /// A `Secure` cookie would have been sent but the request is not secure (express: "not secured").
     pub(crate) secure_cookie_held_back: bool,
+    /// The session header's value, when the options have one and the session is new or its id changed.
+    pub(crate) header_value: Option<String>,
 }
 
 impl Session {
@@ -52,7 +54,11 @@ impl Session {
             let id = self.shared.cookie_id.clone().expect("Unloaded only with a cookie id");
             if !lifecycle::must_load_untouched(config.resave, &rules) && config.hardening.absolute_timeout.is_none() {
                 // The outcome depends only on whether the record exists (see `must_load_untouched`).
-                match self.store().refresh(&id).await {
+                let refreshed = match config.touch_after {
+                    Some(interval) => self.store().refresh_after(&id, interval).await,
+                    None => self.store().refresh(&id).await,
+                };
+                match refreshed {
                     Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
@@ -113,7 +119,17 @@ impl Session {
             cookie_secure,
             request_secure: self.shared.request_secure,
         };
-        let Decision { store: action, set_cookie } = lifecycle::decide(&facts, &rules);
+        let Decision { store: mut action, mut set_cookie } = lifecycle::decide(&facts, &rules);
+        // `touch_after`: an unmodified session refreshed less than the interval ago is not touched, and (rolling)
+        // gets no cookie either, so that the browser's cookie never outlives the stored expiry.
+        if action == StoreAction::Touch
+            && let (Some(interval), Phase::Active(active)) = (config.touch_after, &state.phase)
+            && !active.cookie_changed
+            && crate::store::touched_within(&active.record, now, interval)
+        {
+            action = StoreAction::Nothing;
+            set_cookie = false;
+        }
         // Header time held a `Secure` cookie back that a secure request would have got.
         let held_back = !set_cookie
             && facts.cookie_secure
@@ -147,15 +163,29 @@ impl Session {
             return Ok(Finished { set_cookie: self.removal_cookie(cookie), used: true, ..Finished::default() });
         }
         if !set_cookie || gone {
-            return Ok(Finished { set_cookie: None, used: accessed, secure_cookie_held_back: held_back && !gone });
+            return Ok(Finished {
+                set_cookie: None,
+                used: accessed,
+                secure_cookie_held_back: held_back && !gone,
+                header_value: None,
+            });
         }
         let active = Self::active_mut(state);
         let id = self.ensure_id(active)?;
-        Ok(Finished {
-            set_cookie: self.set_cookie_value(&id, active.record.cookie()),
-            used: true,
-            ..Finished::default()
-        })
+        let value = self.signed_value(&id);
+        let set_cookie = self.set_cookie_value(&id, &value, active.record.cookie());
+        // The header goes with a cookie for a new id: a client that sends the header keeps the id it has.
+        let header_value = (config.header.is_some() && !cookie_id_matches && set_cookie.is_some())
+            .then(|| crate::cookie::encode_uri_component(&value).into_owned());
+        Ok(Finished { set_cookie, used: true, header_value, ..Finished::default() })
+    }
+
+    /// `s:` and the signed id: the session cookie's value before it is percent-encoded.
+    fn signed_value(&self, id: &SessionId) -> String {
+        let mut value = String::with_capacity(id.as_str().len() + 48);
+        value.push_str("s:");
+        value.push_str(&self.config().signer.sign(id.as_str()));
+        value
     }
 
     /// The cookie that makes the browser drop the session cookie: same name, path, domain and attributes, an
@@ -168,12 +198,9 @@ impl Session {
 
     /// The `Set-Cookie` value for the session, or `None` (logged) when an attribute cannot be written, as
     /// express then sends no cookie.
-    fn set_cookie_value(&self, id: &SessionId, cookie: &SessionCookie) -> Option<String> {
+    fn set_cookie_value(&self, id: &SessionId, value: &str, cookie: &SessionCookie) -> Option<String> {
         let config = self.config();
-        let mut value = String::with_capacity(id.as_str().len() + 48);
-        value.push_str("s:");
-        value.push_str(&config.signer.sign(id.as_str()));
-        match crate::cookie::set_cookie_header(&config.name, &value, cookie) {
+        match crate::cookie::set_cookie_header(&config.name, value, cookie) {
             Ok(text) => Some(text),
             Err(error) => {
                 tracing::error!(session = %id.log_hash(), %error, "session cookie not sent");

@@ -7,6 +7,7 @@ use serde_json::Value;
 use super::changes::Change;
 use super::{Session, State};
 use crate::error::SessionError;
+use crate::id::SessionId;
 use crate::record::CREATED_AT_KEY;
 use crate::store::owners::owner_from_value;
 use crate::store::{MAX_OWNER_LEN, OwnerPage, SessionHandle};
@@ -20,6 +21,16 @@ impl Session {
     /// The owner the session's record names, read from the locked state.
     fn owner_in(state: &mut State, key: &str) -> Option<String> {
         owner_from_value(Self::active_mut(state).record.fields().get(key)?)
+    }
+
+    /// The owner, and the id the session is stored under now: the old id while a [`cycle_id`](Self::cycle_id)
+    /// of this request is not written yet (the record still lives there), else its id.
+    async fn owner_and_stored_id(&self, key: &str) -> Result<(Option<String>, Option<SessionId>), SessionError> {
+        let mut state = self.active().await?;
+        let owner = Self::owner_in(&mut state, key);
+        let active = Self::active_mut(&mut state);
+        let stored = active.moved_from.as_ref().map(|from| from.id.clone()).or_else(|| active.id.clone());
+        Ok((owner, stored))
     }
 
     /// Names the session's owner, as an app does at login (after [`regenerate`](Self::regenerate)): the store's
@@ -108,11 +119,7 @@ impl Session {
     /// As [`owner`](Self::owner), and [`SessionError::Store`] when the store failed.
     pub async fn owner_sessions(&self) -> Result<OwnerPage, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = {
-            let mut state = self.active().await?;
-            let owner = Self::owner_in(&mut state, key);
-            (owner, Self::active_mut(&mut state).id.clone())
-        };
+        let (owner, current) = self.owner_and_stored_id(key).await?;
         let Some(owner) = owner else { return Ok(OwnerPage::default()) };
         let mut page = self.store().sessions_of(&owner, OwnerPage::DEFAULT_LIMIT).await?;
         if let Some(id) = current {
@@ -133,11 +140,7 @@ impl Session {
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_owner_session(&self, handle: &SessionHandle) -> Result<bool, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = {
-            let mut state = self.active().await?;
-            let owner = Self::owner_in(&mut state, key);
-            (owner, Self::active_mut(&mut state).id.clone())
-        };
+        let (owner, current) = self.owner_and_stored_id(key).await?;
         let Some(owner) = owner else { return Ok(false) };
         if current.is_some_and(|id| self.store().handle(&id) == *handle) {
             self.destroy().await?;
@@ -147,20 +150,18 @@ impl Session {
     }
 
     /// Ends every other session of this session's owner ("log out other devices", after a password change),
-    /// keeping this one; how many it ended. A session of the owner that is saved, touched or regenerated
-    /// meanwhile stays ended; one created after this returns is kept. Nothing happens when the session names no
-    /// owner.
+    /// keeping this one; how many it ended. A session of the owner that is saved, touched or moved by
+    /// [`cycle_id`](Self::cycle_id) meanwhile stays ended; one created after this returns is kept. So is the new
+    /// session of a request that began before and calls [`regenerate`](Self::regenerate), then names the owner
+    /// it read before (express's "regenerate and copy the user over"): rotate ids with `cycle_id`, which moves
+    /// nothing out of an ended session. Nothing happens when the session names no owner.
     ///
     /// # Errors
     ///
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_other_sessions(&self) -> Result<u64, SessionError> {
         let key = self.owner_key()?;
-        let (owner, current) = {
-            let mut state = self.active().await?;
-            let owner = Self::owner_in(&mut state, key);
-            (owner, Self::active_mut(&mut state).id.clone())
-        };
+        let (owner, current) = self.owner_and_stored_id(key).await?;
         let Some(owner) = owner else { return Ok(0) };
         Ok(self.store().end_sessions_of(&owner, current.as_ref()).await?)
     }
@@ -177,7 +178,9 @@ impl Session {
         let others = self.end_other_sessions().await?;
         let stored = {
             let mut state = self.active().await?;
-            Self::active_mut(&mut state).version.is_some()
+            let active = Self::active_mut(&mut state);
+            // A pending `cycle_id` took the version: the session is stored under its old id.
+            active.version.is_some() || active.moved_from.is_some()
         };
         self.destroy().await?;
         Ok(others + u64::from(stored))

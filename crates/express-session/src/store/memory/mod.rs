@@ -443,6 +443,30 @@ impl Store for MemoryStore {
         Ok(TouchOutcome::Touched)
     }
 
+    /// One lookup: the entry's expiry and lifetime say whether it was refreshed within `interval`.
+    async fn refresh_after(&self, id: &SessionId, interval: Duration) -> Result<TouchOutcome, StoreError> {
+        let now = self.now().as_millis();
+        let interval = duration_millis(interval);
+        let fresh = {
+            let key = Key::of(id);
+            let (mut shard, spot) = self.shard(&key);
+            let Some(entry) = shard.find_mut(&key, spot).filter(|e| e.is_live(now)) else {
+                return Ok(TouchOutcome::Gone);
+            };
+            match entry.cookie.original_max_age {
+                Some(max_age) if entry.stamp.has_expires() && max_age > interval => {
+                    let fresh = now < entry.expires_at.saturating_sub(max_age).saturating_add(interval);
+                    if fresh {
+                        entry.stamp = entry.stamp.used(true);
+                    }
+                    fresh
+                }
+                _ => false,
+            }
+        };
+        if fresh { Ok(TouchOutcome::Touched) } else { self.refresh(id).await }
+    }
+
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         let key = Key::of(id);
         let (mut shard, spot) = self.shard(&key);
@@ -484,6 +508,12 @@ impl Store for MemoryStore {
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
+        // The index is held throughout (index → shard, the only nesting): an owned write that lands in a shard
+        // already emptied adds its entry after the index is reset, never before (which would lose it).
+        let mut index = self.inner.owners.as_ref().map(|owners| owners.index.lock().unwrap_or_else(|e| e.into_inner()));
+        if let Some(index) = &mut index {
+            **index = Index::default();
+        }
         for shard in self.inner.shards.iter() {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
             shard.table.clear();
@@ -493,9 +523,7 @@ impl Store for MemoryStore {
                 bound.held.clear();
             }
         }
-        if let Some(owners) = &self.inner.owners {
-            *owners.index.lock().unwrap_or_else(|e| e.into_inner()) = Index::default();
-        }
+        drop(index);
         Ok(())
     }
 
