@@ -64,6 +64,11 @@ pub enum SessionError {
          MemoryStore::builder().owner_key(\"userId\") (each store's builder has .owner_key)"
     )]
     NoOwnerIndex,
+    /// [`Session::set_owner`](crate::Session::set_owner) of the owner whose session this request regenerated,
+    /// when another request ended that session while this one ran (log out everywhere): the request may not log
+    /// the owner back in. The status is 409 (Conflict); the client logs in again.
+    #[error("the session's owner was logged out everywhere while this request ran; log in again")]
+    OwnerEnded,
     /// [`Session::set_owner`](crate::Session::set_owner) was given an empty owner, or one longer than
     /// [`MAX_OWNER_LEN`](crate::store::MAX_OWNER_LEN) bytes.
     #[error("a session owner must be 1 to 255 bytes long (it was {len})")]
@@ -74,10 +79,12 @@ pub enum SessionError {
 }
 
 impl SessionError {
-    /// The HTTP status this error maps to: 503 when the store is unreachable, 500 otherwise.
+    /// The HTTP status this error maps to: 503 when the store is unreachable, 409 for
+    /// [`OwnerEnded`](Self::OwnerEnded), 500 otherwise.
     pub fn status(&self) -> http::StatusCode {
         match self {
             Self::Store(e) if e.is_unavailable() => http::StatusCode::SERVICE_UNAVAILABLE,
+            Self::OwnerEnded => http::StatusCode::CONFLICT,
             _ => http::StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

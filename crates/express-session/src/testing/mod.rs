@@ -134,7 +134,8 @@ macro_rules! store_suite {
             owner_index_forgets_expired_sessions,
             owner_index_ends_a_thousand_sessions,
             owner_index_reindex_finds_owned_sessions,
-            http_owner_log_out_everywhere_during_requests
+            http_owner_log_out_everywhere_during_requests,
+            http_owner_a_relogin_racing_log_out_everywhere_is_refused
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

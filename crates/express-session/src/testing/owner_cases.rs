@@ -286,3 +286,44 @@ pub async fn http_owner_log_out_everywhere_during_requests<S: Store>(store: S) {
     assert!(store.get(&id_of(&second)).await.expect("get").is_some(), "the session that asked is kept");
     assert_eq!(live(&*store, &owner).await.sessions.len(), 1);
 }
+
+/// Through the HTTP layer, two instances on one store: a request of a device that read its session, then waits
+/// while another device logs the owner out everywhere, then regenerates and names the owner again (a stolen
+/// session logging itself back in) is refused with 409, and the owner has no session afterwards.
+pub async fn http_owner_a_relogin_racing_log_out_everywhere_is_refused<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let owner = fresh_owner("heidi");
+    let login_as = owner.clone();
+    let login = harness::instance(&store, move |s: Session, _| {
+        let owner = login_as.clone();
+        async move {
+            s.regenerate().await?;
+            s.set_owner(owner).await
+        }
+    });
+    let (stolen, device) = (log_in(login.clone()).await, log_in(login).await);
+    let ended = Arc::new(tokio::sync::Notify::new());
+    let wait = Arc::clone(&ended);
+    let relogin = harness::instance(&store, move |s: Session, _| {
+        let wait = Arc::clone(&wait);
+        async move {
+            let owner = s.owner().await?.expect("the stolen session names its owner");
+            wait.notified().await;
+            s.regenerate().await?;
+            s.set_owner(owner).await
+        }
+    });
+    let task = tokio::spawn(async move { harness::send(relogin, "/relogin", Some(&stolen)).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let everywhere = harness::instance(&store, |s: Session, _| async move { s.end_all_sessions().await.map(drop) });
+    assert_eq!(harness::send(everywhere, "/logout-everywhere", Some(&device)).await.0, 200);
+    ended.notify_one();
+    let (status, set_cookie) = task.await.expect("task");
+    assert_eq!(status, 409, "the relogin is refused");
+    // The regenerated session may be sent (an empty one, as after any regenerate), never with the owner.
+    if let Some(set_cookie) = set_cookie {
+        let record = store.get(&id_of(&set_cookie)).await.expect("get");
+        assert!(record.is_none_or(|r| !r.record.data().contains_key(&owner_key(&*store))), "logged back in");
+    }
+    assert!(live(&*store, &owner).await.sessions.is_empty(), "{:?}", live(&*store, &owner).await);
+}

@@ -11,7 +11,8 @@ use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::options::Unset;
 use crate::record::Record;
-use crate::store::SaveOutcome;
+use crate::store::owners::owner_from_value;
+use crate::store::{SaveOutcome, StoreError, Version};
 use crate::time::Timestamp;
 
 impl Session {
@@ -24,22 +25,67 @@ impl Session {
     /// as in express), and the errors of [`get`](Self::get).
     pub async fn regenerate(&self) -> Result<(), SessionError> {
         let mut state = self.active().await?;
-        let old = Self::active_mut(&mut state).id.clone();
-        let moved_from = Self::active_mut(&mut state).moved_from.take();
-        let mut destroyed = match (&old, Self::active_mut(&mut state).version.is_some()) {
-            (Some(id), true) => self.store().destroy(id).await,
-            _ => Ok(()),
+        let active = Self::active_mut(&mut state);
+        let old = active.id.clone();
+        let moved_from = active.moved_from.take();
+        let owned = self.store().owner_key().and_then(|key| owner_from_value(active.record.fields().get(key)?));
+        let destroyed = match owned {
+            // A session with an owner is retired only if it is still the version this request read: when another
+            // request ended it meanwhile (log out everywhere), this request may not name that owner again.
+            Some(owner) => {
+                let stored = match moved_from {
+                    Some(from) => Some((from.id, from.version)),
+                    None => old.zip(active.version.clone()),
+                };
+                match stored {
+                    Some((id, version)) => match self.retire(&id, &active.record, &version).await {
+                        Ok(true) => Ok(()),
+                        Ok(false) => {
+                            state.ended_owner = Some(owner);
+                            Ok(())
+                        }
+                        Err(error) => Err(error),
+                    },
+                    None => Ok(()),
+                }
+            }
+            None => {
+                let mut destroyed = match (&old, active.version.is_some()) {
+                    (Some(id), true) => self.store().destroy(id).await,
+                    _ => Ok(()),
+                };
+                if let (Some(from), Ok(())) = (moved_from, &destroyed) {
+                    // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
+                    destroyed = self.store().destroy(&from.id).await;
+                }
+                destroyed
+            }
         };
-        if let (Some(from), Ok(())) = (moved_from, &destroyed) {
-            // A `cycle_id` earlier in this request that is not written yet: the session still lives there.
-            destroyed = self.store().destroy(&from.id).await;
-        }
         let new_id = self.config().generate_id(self.shared.head.as_ref())?;
         let record = Record::new(self.config().new_cookie(self.shared.request_secure));
         state.phase = Phase::Active(self.fresh_active(record, Some(new_id)));
         state.id_changed = true;
         state.wrapped = false;
         destroyed.map_err(Into::into)
+    }
+
+    /// Retires the record under `id` if it is still `version` (a conditional destroy: an expired record saved
+    /// over it), else destroys whatever another request wrote there since. `false` when it was gone already.
+    async fn retire(&self, id: &SessionId, record: &Record, version: &Version) -> Result<bool, StoreError> {
+        let mut cookie = record.cookie().clone();
+        cookie.expires = Some(Timestamp::from_millis(0));
+        let retired = Record::from_parts(cookie, Map::new());
+        match self.store().save_if(id, &retired, version).await? {
+            SaveOutcome::Saved(_) => {
+                // Unreadable already; removing it is tidiness (the store's expiry would do it too).
+                if let Err(error) = self.store().destroy(id).await {
+                    tracing::warn!(session = %id.log_hash(), %error, "retired session record not removed");
+                }
+                Ok(true)
+            }
+            SaveOutcome::Conflict => self.store().destroy(id).await.map(|()| true),
+            SaveOutcome::Gone => Ok(false),
+        }
     }
 
     /// Moves the session to a new id, keeping its data and cookie, and destroys the old record (not in

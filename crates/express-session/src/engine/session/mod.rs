@@ -10,6 +10,7 @@ mod finish;
 mod identity;
 mod owner;
 mod save;
+mod stamp;
 mod values;
 
 use std::fmt;
@@ -22,7 +23,7 @@ use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
 use self::changes::{Change, Original, SavedHash, UpdateFn};
-use self::save::WriteOutcome;
+use self::stamp::creation_stamp;
 use self::values::{check_depth, read_value};
 use crate::cookie::SessionCookie;
 use crate::engine::config::Config;
@@ -98,6 +99,9 @@ struct State {
     /// The end of the request ran to completion: a second `finish` (an adapter that finishes twice) writes
     /// nothing and sends no second cookie.
     ended: bool,
+    /// `regenerate` found the owned session it was retiring already ended by another request (log out
+    /// everywhere): this request may not name that owner again.
+    ended_owner: Option<String>,
 }
 
 struct Shared {
@@ -178,6 +182,7 @@ impl Session {
             wrapped: true,
             accessed: false,
             ended: false,
+            ended_owner: None,
         };
         Self {
             shared: Arc::new(Shared {
@@ -253,65 +258,12 @@ impl Session {
         Ok(())
     }
 
-    /// Stores the creation stamp of a loaded session that had none, with a conditional write (the stamp of another
-    /// request or server instance that got there first wins). Nothing else the request does is written with it.
-    async fn store_creation_stamp(&self, state: &mut State) -> Result<(), SessionError> {
-        let now = self.now().as_millis();
-        let stamp = Change::Update(
-            CREATED_AT_KEY.into(),
-            Arc::new(move |stored: Option<&Value>| Ok(creation_stamp(stored).map_or_else(|| now.into(), Value::from))),
-        );
-        let active = Self::active_mut(state);
-        stamp.apply(active.record.fields_mut())?;
-        active.changes.push(stamp);
-        let id = active.id.clone();
-        match self.write(state).await {
-            Ok(WriteOutcome::Written) => Ok(()),
-            Ok(WriteOutcome::Gone) => {
-                // Destroyed meanwhile: as if the cookie had named no live session (a new session has no saved
-                // hash, so that `saveUninitialized` stores it before its cookie is sent).
-                let cookie = self.config().new_cookie(self.shared.request_secure);
-                state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
-                state.saved_hash = SavedHash::Unset;
-                Ok(())
-            }
-            Err(SessionError::Store(error))
-                if self.config().hardening.on_store_error == OnStoreError::ServeWithoutSession =>
-            {
-                tracing::error!(%error, "session store failed; serving the request without a session");
-                state.phase = Phase::Gone(Gone { id: None, stored: false, destroyed_cookie: None });
-                Err(SessionError::NoSession)
-            }
-            Err(error @ SessionError::Store(_)) => {
-                // As when the read fails: a later call, or the end of the request, tries again.
-                state.phase = Phase::Unloaded;
-                Err(error)
-            }
-            Err(error) => {
-                // The record cannot be written back as it is (too large, or lost every race): the stamp stays in
-                // this request's copy and is written with its next save; a later request tries again.
-                tracing::warn!(
-                    session = ?id.as_ref().map(SessionId::log_hash),
-                    %error,
-                    "the session's creation stamp (absolute timeout) could not be stored"
-                );
-                Ok(())
-            }
-        }
-    }
-
     /// A new session's state, stamped with its creation time when there is an absolute timeout.
     fn fresh_active(&self, mut record: Record, id: Option<SessionId>) -> Active {
         if self.config().hardening.absolute_timeout.is_some() {
             record.fields_mut().insert(CREATED_AT_KEY, self.now().as_millis().into());
         }
         Active::fresh(record, id)
-    }
-
-    fn past_absolute_timeout(&self, record: &Record) -> bool {
-        let Some(timeout) = self.config().hardening.absolute_timeout else { return false };
-        let Some(created) = creation_stamp(record.fields().get(CREATED_AT_KEY)) else { return false };
-        self.now().millis_since(Timestamp::from_millis(created)) >= crate::time::duration_millis(timeout)
     }
 
     /// Locks the state with the session loaded, and returns the active session or `NoSession`.
@@ -690,11 +642,4 @@ impl Session {
     pub async fn reset_max_age(&self) -> Result<(), SessionError> {
         self.touch().await
     }
-}
-
-/// The creation time a stored stamp holds: milliseconds since the epoch, as an integer. Anything else there
-/// (`null`, a string, a fraction: a foreign writer's) counts as no stamp, so that the session gets a readable one
-/// when it is first read, rather than never ending.
-fn creation_stamp(stored: Option<&Value>) -> Option<i64> {
-    stored.and_then(Value::as_i64)
 }

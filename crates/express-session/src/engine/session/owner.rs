@@ -74,6 +74,8 @@ impl Session {
     ///
     /// # Errors
     ///
+    /// [`SessionError::OwnerEnded`] when this request regenerated a session of that owner that another request
+    /// ended meanwhile (a stolen session cannot log itself back in across "log out everywhere"),
     /// [`SessionError::NoOwnerIndex`] when the store keeps no owner index, [`SessionError::InvalidOwner`] for an
     /// empty owner or one longer than [`MAX_OWNER_LEN`] bytes, and the errors of [`get`](Self::get).
     pub async fn set_owner(&self, owner: impl Into<String>) -> Result<(), SessionError> {
@@ -83,6 +85,9 @@ impl Session {
             return Err(SessionError::InvalidOwner { len: owner.len() });
         }
         let mut state = self.active().await?;
+        if state.ended_owner.as_deref() == Some(owner.as_str()) {
+            return Err(SessionError::OwnerEnded);
+        }
         Self::change(&mut state, Change::Set(key, Value::String(owner)))?;
         if Self::active_mut(&mut state).record.fields().get(CREATED_AT_KEY).is_none() {
             let now = self.now().as_millis();
@@ -151,10 +156,12 @@ impl Session {
 
     /// Ends every other session of this session's owner ("log out other devices", after a password change),
     /// keeping this one; how many it ended. A session of the owner that is saved, touched or moved by
-    /// [`cycle_id`](Self::cycle_id) meanwhile stays ended; one created after this returns is kept. So is the new
-    /// session of a request that began before and calls [`regenerate`](Self::regenerate), then names the owner
-    /// it read before (express's "regenerate and copy the user over"): rotate ids with `cycle_id`, which moves
-    /// nothing out of an ended session. Nothing happens when the session names no owner.
+    /// [`cycle_id`](Self::cycle_id) meanwhile stays ended; one created after this returns is kept. A request
+    /// that began before and [`regenerate`](Self::regenerate)s an ended session cannot name its owner again
+    /// ([`SessionError::OwnerEnded`], a 409). Its regenerate must come after the end for that: one that retired
+    /// the session before the end began, and names the owner when the end has run, creates a session of the owner
+    /// while the end runs, which may be kept (as any login at that moment). Nothing happens when the session
+    /// names no owner.
     ///
     /// # Errors
     ///
