@@ -13,6 +13,12 @@ pub(crate) const BACKEND: Backend = Backend {
     },
 };
 
+/// Whether a server error says that a column is missing (1054, unknown column): the owner column, on a table
+/// made without it.
+pub(crate) fn missing_column(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.try_downcast_ref::<MySqlDatabaseError>().is_some_and(|e| e.number() == 1054)
+}
+
 /// Whether a server error means that the server cannot be used right now (rather than that the statement is
 /// wrong): too many connections (1040), shutting down (1053), the connection or query killed (1927 in MariaDB,
 /// 1317), a read-only server (1290 `--read-only`, 1836), or SQLSTATE class 08 (connection exception).

@@ -4,13 +4,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::store::{
+    CreateOutcome, OwnerPage, SaveOutcome, SessionHandle, Store, StoreError, TouchOutcome, Version, Versioned,
+};
 use express_session::{Record, SessionId, Timestamp};
-use express_session_sql::{SqlOptions, Statements, StoreCore, inserted, parse_record, version_of};
+use express_session_sql::{OwnerStatements, SqlOptions, Statements, StoreCore, inserted, parse_record, version_of};
 use sqlx::Executor;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 
-use crate::error::BACKEND;
+use crate::error::{BACKEND, missing_column};
 use crate::sql::{self, Names};
 
 /// A session store in a MySQL or MariaDB table laid out as express-mysql-session's, shared with Node apps that
@@ -44,8 +46,17 @@ struct Inner {
     sql: Statements,
     names: Names,
     ttl_ms: i64,
+    /// The owner index, when the store was built with an owner key.
+    owner: Option<Owner>,
     /// The timeout, table creation on first use and the pruning task.
     core: StoreCore,
+}
+
+/// The owner key and the owner index's statements.
+#[derive(Debug)]
+struct Owner {
+    key: String,
+    sql: OwnerStatements,
 }
 
 /// Builds a [`MySqlStore`]: the table, the lifetimes, the timeout and pruning.
@@ -80,6 +91,7 @@ struct Inner {
 pub struct MySqlStoreBuilder {
     names: Names,
     options: SqlOptions,
+    owner_key: Option<String>,
 }
 
 impl Default for MySqlStoreBuilder {
@@ -92,6 +104,7 @@ impl Default for MySqlStoreBuilder {
                 data: "data".into(),
             },
             options: SqlOptions::default(),
+            owner_key: None,
         }
     }
 }
@@ -207,6 +220,25 @@ impl MySqlStoreBuilder {
         self
     }
 
+    /// Keeps an owner index (every session of a user, see [`express_session::store::owners`]): the data key
+    /// that names a session's owner, for example `"userId"` (1 to 64 ASCII letters, digits or `_`). Off by
+    /// default; without it the table and every statement are exactly express-mysql-session's.
+    ///
+    /// The index is a `STORED` generated column `owner` of the table, computed by the server from the data
+    /// column on every write (a Node app's included), with the index `owner`.
+    /// [`create_table_if_missing`](Self::create_table_if_missing) and [`MySqlStore::migrate`] create them with a
+    /// new table; [`Store::reindex`] adds them to an existing one. See the crate documentation for the costs and
+    /// limits.
+    ///
+    /// ```
+    /// let builder = express_session_mysql::MySqlStore::builder().owner_key("userId");
+    /// # let _ = builder;
+    /// ```
+    pub fn owner_key(mut self, key: impl Into<String>) -> Self {
+        self.owner_key = Some(key.into());
+        self
+    }
+
     /// Connects to the database at `url` (`mysql://user:password@host:port/database?...`), and creates the
     /// table first when [`create_table_if_missing`](Self::create_table_if_missing) is set.
     ///
@@ -315,16 +347,20 @@ impl MySqlStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] for an invalid table or column name.
+    /// [`StoreError::Backend`] for an invalid table or column name, or an invalid [owner key](Self::owner_key).
     pub fn build(self, pool: MySqlPool) -> Result<MySqlStore, StoreError> {
         let names = &self.names;
         BACKEND.check_names(
             [&names.table, &names.session_id, &names.expires, &names.data].map(String::as_str),
             "table and column names",
         )?;
+        if let Some(key) = &self.owner_key {
+            express_session_sql::check_key(&BACKEND, key)?;
+        }
         let inner = Arc::new(Inner {
             pool,
             sql: sql::statements(&self.names),
+            owner: self.owner_key.map(|key| Owner { sql: sql::owner_statements(&self.names, &key), key }),
             names: self.names,
             ttl_ms: self.options.ttl_millis(),
             core: StoreCore::new(BACKEND, &self.options),
@@ -381,7 +417,9 @@ impl MySqlStore {
 
     /// Creates the table if it is missing, with the DDL express-mysql-session ships (`schema.sql`, a
     /// `CREATE TABLE IF NOT EXISTS`): `session_id varchar(128)` primary key, `expires int(11) unsigned`, `data
-    /// mediumtext`, binary utf8mb4 collation, InnoDB. An existing table is left as it is.
+    /// mediumtext`, binary utf8mb4 collation, InnoDB; with an [owner key](MySqlStoreBuilder::owner_key), also the
+    /// generated column `owner` and its index. An existing table is left as it is ([`Store::reindex`] adds the
+    /// owner column to one).
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), express_session::StoreError> {
@@ -396,7 +434,7 @@ impl MySqlStore {
     /// [`StoreError::Unavailable`] when the server cannot be reached, [`StoreError::Backend`] when the DDL fails
     /// (for example a missing `CREATE` privilege).
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        let ddl = sql::create_table(&self.inner.names);
+        let ddl = sql::create_table(&self.inner.names, self.inner.owner.as_ref().map(|o| o.key.as_str()));
         self.run(async { sqlx::query(&ddl).execute(&self.inner.pool).await }).await.map(drop)
     }
 
@@ -488,6 +526,20 @@ impl MySqlStore {
     /// Creates the table on first use, when asked to.
     async fn ensure_table(&self) -> Result<(), StoreError> {
         self.inner.core.ensure_table(|| self.migrate()).await
+    }
+
+    /// The owner index, or the error of a store built without an owner key.
+    fn owner(&self, operation: &'static str) -> Result<&Owner, StoreError> {
+        self.inner.owner.as_ref().ok_or(StoreError::Unsupported { operation })
+    }
+
+    /// Runs one owner-index call under the timeout; a missing column is an error that says to call `reindex`.
+    async fn run_owner<T>(
+        &self,
+        owner: &Owner,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.inner.core.run_owner(call, missing_column, &self.inner.names.table, &owner.key).await
     }
 
     /// The `expires` of the writes: the record's expiry in seconds (rounded), or NULL for the store's ttl.
@@ -639,6 +691,118 @@ impl Store for MySqlStore {
     async fn clear(&self) -> Result<(), StoreError> {
         self.ensure_table().await?;
         self.run(async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
+    }
+
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owner.as_ref().map(|owner| owner.key.as_str())
+    }
+
+    /// One statement: the owner's live rows by the `owner` index, latest expiry first, `limit + 1` of them; each
+    /// record is read again ([`owner_of`](express_session::store::owner_of)).
+    async fn sessions_of(&self, owner_name: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        let owner = self.owner("sessions_of")?;
+        self.ensure_table().await?;
+        let rows: Vec<(Vec<u8>, Option<Vec<u8>>, i64)> = self
+            .run_owner(owner, async {
+                sqlx::query_as(&owner.sql.sessions_of)
+                    .bind(owner_name)
+                    .bind(express_session_sql::fetch_limit(limit))
+                    .fetch_all(&self.inner.pool)
+                    .await
+            })
+            .await?;
+        let sessions = rows
+            .into_iter()
+            .filter_map(|(sid, bytes, expire)| {
+                let sid = String::from_utf8(sid).ok()?;
+                let text = String::from_utf8(bytes?).ok()?;
+                express_session_sql::owned_row(sid, &text, Some(expire), &owner.key, owner_name)
+            })
+            .collect();
+        Ok(express_session_sql::owner_page(sessions, limit))
+    }
+
+    /// Two statements: the owner's ids (to find the handle), then the delete of that row if it is still the
+    /// owner's.
+    async fn end_session_of(&self, owner_name: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        let owner = self.owner("end_session_of")?;
+        self.ensure_table().await?;
+        let sids: Vec<Vec<u8>> = self
+            .run_owner(owner, async {
+                sqlx::query_scalar(&owner.sql.sids_of).bind(owner_name).fetch_all(&self.inner.pool).await
+            })
+            .await?;
+        let found = sids.into_iter().filter_map(|sid| SessionId::new(String::from_utf8(sid).ok()?));
+        let Some(id) = found.into_iter().find(|id| SessionHandle::of(id) == *handle) else {
+            return Ok(false);
+        };
+        let deleted = self
+            .run_owner(owner, async {
+                sqlx::query(&owner.sql.end_one).bind(id.as_str()).bind(owner_name).execute(&self.inner.pool).await
+            })
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    /// One `DELETE ... LIMIT` per [`OWNER_BATCH`](express_session::store::OWNER_BATCH) rows, each checking the
+    /// row's owner as it deletes it.
+    async fn end_sessions_of(&self, owner_name: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        let owner = self.owner("end_sessions_of")?;
+        self.ensure_table().await?;
+        let keep = keep.map_or("", SessionId::as_str);
+        express_session_sql::end_in_batches(|batch| async move {
+            let deleted = self
+                .run_owner(owner, async {
+                    sqlx::query(&owner.sql.end_batch)
+                        .bind(owner_name)
+                        .bind(keep)
+                        .bind(batch)
+                        .execute(&self.inner.pool)
+                        .await
+                })
+                .await?;
+            Ok(deleted.rows_affected())
+        })
+        .await
+    }
+
+    /// Adds the `owner` column and its index when the table lacks them (a table express-mysql-session or an
+    /// earlier version of this crate made), under a named lock (`GET_LOCK`) so that concurrent calls add them
+    /// once, then counts the live rows that name an owner. Adding the column rebuilds the table (see the crate
+    /// documentation).
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        let owner = self.owner("reindex")?;
+        self.ensure_table().await?;
+        let table = &self.inner.names.table;
+        let lock = format!("express-session reindex {}", table.chars().take(40).collect::<String>());
+        self.run(async {
+            let mut conn = self.inner.pool.acquire().await?;
+            sqlx::query("SELECT GET_LOCK(?, 60)").bind(&lock).execute(&mut *conn).await?;
+            let result = async {
+                let (column, index): (i64, i64) =
+                    sqlx::query_as(&owner.sql.has_column).bind(table).bind(table).fetch_one(&mut *conn).await?;
+                if column == 0 {
+                    sqlx::query(&owner.sql.add_column).execute(&mut *conn).await?;
+                    return Ok(Ok(()));
+                }
+                let definition: Option<Option<String>> =
+                    sqlx::query_scalar(&owner.sql.column_definition).bind(table).fetch_optional(&mut *conn).await?;
+                let checked =
+                    express_session_sql::check_column_key(&BACKEND, definition.flatten().as_deref(), table, &owner.key);
+                if checked.is_ok() && index == 0 {
+                    sqlx::query(&owner.sql.add_index).execute(&mut *conn).await?;
+                }
+                Ok::<_, sqlx::Error>(checked)
+            }
+            .await;
+            sqlx::query("SELECT RELEASE_LOCK(?)").bind(&lock).execute(&mut *conn).await?;
+            result
+        })
+        .await??;
+        let n: i64 = self
+            .run_owner(owner, async { sqlx::query_scalar(&owner.sql.count).fetch_one(&self.inner.pool).await })
+            .await?;
+        Ok(n.unsigned_abs())
     }
 }
 

@@ -12,6 +12,7 @@ async fn store() -> Option<MySqlStore> {
     let store = MySqlStore::builder()
         .table_name(table)
         .create_table_if_missing(true)
+        .owner_key("user")
         .max_connections(4)
         .prune_interval(None)
         .connect(&common::url())
@@ -21,10 +22,10 @@ async fn store() -> Option<MySqlStore> {
 }
 
 mod plain {
-    express_session::store_suite!(no_owner_index: || super::store());
+    express_session::store_suite!(|| super::store());
 }
 
 /// The same suite with every record sealed (`express_session::store::SealedStore`).
 mod sealed {
-    express_session::store_suite!(no_owner_index: || async { super::store().await.map(express_session::testing::sealed) });
+    express_session::store_suite!(|| async { super::store().await.map(express_session::testing::sealed) });
 }

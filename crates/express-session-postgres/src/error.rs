@@ -10,6 +10,12 @@ pub(crate) const BACKEND: Backend = Backend {
     unavailable: |db| db.code().is_some_and(|c| unavailable_sqlstate(&c)),
 };
 
+/// Whether a server error says that a column is missing (42703, undefined column): the owner column, on a table
+/// made without it.
+pub(crate) fn missing_column(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code().is_some_and(|c| c == "42703")
+}
+
 /// Whether a SQLSTATE means that the server cannot be used right now (rather than that the statement is wrong):
 /// class 08 (connection exception), 53300 (too many connections), 57P01..57P03 (the server is shutting down,
 /// crashed, or starting; `pg_terminate_backend` gives 57P01), 25006 (a read-only server, as after a fail-over to

@@ -6,7 +6,7 @@
 //! written and compared does not depend on the connection's `TimeZone` setting; connections the store opens also
 //! pin `TimeZone=UTC`, as the Node side must.
 
-use express_session_sql::{Statements, quote_ident};
+use express_session_sql::{OwnerStatements, Statements, quote_ident};
 
 /// `now`, rounded up to the whole second, as the UTC wall-clock `timestamp` the column holds: the database's
 /// clock, with connect-pg-simple's ceiling.
@@ -64,6 +64,67 @@ pub(crate) fn statements(table: &str) -> Statements {
             "DELETE FROM {table} WHERE sid IN \
              (SELECT sid FROM {table} WHERE {expired} LIMIT $1 FOR UPDATE SKIP LOCKED) AND {expired}"
         ),
+    }
+}
+
+/// The owner column's expression for the (checked) owner key `key`: [`owner_of`](express_session::store::owner_of)
+/// computed by PostgreSQL from `sess`. A record whose text holds an escaped NUL or surrogate (`\u0000`,
+/// `\ud800`) names no owner here: PostgreSQL's json operators refuse such text, and the column must never make a
+/// write fail. Numbers go through `numeric` only when their text is short enough that the cast cannot fail.
+pub(crate) fn owner_expression(key: &str) -> String {
+    let v = format!("(sess ->> '{key}')");
+    let n = format!("{v}::numeric");
+    format!(
+        "CASE WHEN sess::text ~ '\\\\u(0000|[dD][89a-fA-F])' THEN NULL ELSE \
+         CASE json_typeof(sess -> '{key}') \
+         WHEN 'string' THEN CASE WHEN octet_length({v}) BETWEEN 1 AND 255 THEN {v} END \
+         WHEN 'number' THEN CASE \
+         WHEN {v} !~ '^-?[0-9]{{1,20}}(\\.[0-9]{{1,40}})?([eE][-+]?[0-9]{{1,2}})?$' THEN NULL \
+         WHEN abs({n}) > 9007199254740991 THEN NULL \
+         WHEN {n} <> trunc({n}) THEN NULL \
+         ELSE ({n})::bigint::text END \
+         END END"
+    )
+}
+
+/// The owner index's statements for one table (quoted, possibly schema-qualified; `name` unqualified) and owner
+/// key: the generated column `owner` and its index `IDX_{name}_owner`.
+pub(crate) fn owner_statements(table: &str, name: &str, key: &str) -> OwnerStatements {
+    let live = format!("expire >= {NOW_CEIL}");
+    OwnerStatements {
+        add_column: format!(
+            "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS \"owner\" text GENERATED ALWAYS AS ({}) STORED",
+            owner_expression(key)
+        ),
+        add_index: format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {table} (\"owner\")",
+            quote_ident(&format!("IDX_{name}_owner"))
+        ),
+        // $1 the table as text
+        has_column: "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($1::text) \
+                     AND attname = 'owner' AND NOT attisdropped)"
+            .into(),
+        // $1 the table as text -> the column's generation expression
+        column_definition: "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a \
+                            ON a.attrelid = d.adrelid AND a.attnum = d.adnum \
+                            WHERE d.adrelid = to_regclass($1::text) AND a.attname = 'owner'"
+            .into(),
+        // $1 owner, $2 limit -> sid, sess::text, expire in ms
+        sessions_of: format!(
+            "SELECT sid, sess::text, (extract(epoch FROM expire) * 1000)::bigint FROM {table} \
+             WHERE \"owner\" = $1 AND {live} ORDER BY expire DESC LIMIT $2"
+        ),
+        // $1 owner -> sid
+        sids_of: format!("SELECT sid FROM {table} WHERE \"owner\" = $1 AND {live}"),
+        // $1 sid, $2 owner
+        end_one: format!("DELETE FROM {table} WHERE sid = $1 AND \"owner\" = $2 AND {live}"),
+        // $1 owner, $2 the kept sid ('' for none), $3 batch size. The outer condition is checked again on the
+        // row as it is when deleted: a row whose owner changed meanwhile is left alone.
+        end_batch: format!(
+            "DELETE FROM {table} WHERE sid IN (SELECT sid FROM {table} WHERE \"owner\" = $1 AND sid <> $2 AND {live} \
+             LIMIT $3) AND \"owner\" = $1 AND sid <> $2"
+        ),
+        count: format!("SELECT count(*) FROM {table} WHERE \"owner\" IS NOT NULL AND {live}"),
     }
 }
 

@@ -4,12 +4,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::store::{
+    CreateOutcome, OwnerPage, SaveOutcome, SessionHandle, Store, StoreError, TouchOutcome, Version, Versioned,
+};
 use express_session::{Record, SessionId, Timestamp};
-use express_session_sql::{SqlOptions, Statements, StoreCore, inserted, parse_record, quote_ident, version_of};
+use express_session_sql::{
+    OwnerStatements, SqlOptions, Statements, StoreCore, inserted, parse_record, quote_ident, version_of,
+};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use crate::error::BACKEND;
+use crate::error::{BACKEND, missing_column};
 use crate::sql;
 
 /// A session store in a PostgreSQL table laid out as connect-pg-simple's, shared with Node apps that use
@@ -45,8 +49,17 @@ struct Inner {
     /// The unqualified table name (for the constraint and index names).
     table_name: String,
     ttl_secs: i64,
+    /// The owner index, when the store was built with an owner key.
+    owner: Option<Owner>,
     /// The timeout, table creation on first use and the pruning task.
     core: StoreCore,
+}
+
+/// The owner key and the owner index's statements.
+#[derive(Debug)]
+struct Owner {
+    key: String,
+    sql: OwnerStatements,
 }
 
 /// Builds a [`PostgresStore`]: the table, the lifetimes, the timeout and pruning.
@@ -84,6 +97,7 @@ pub struct PostgresStoreBuilder {
     schema_name: Option<String>,
     options: SqlOptions,
     application_name: String,
+    owner_key: Option<String>,
 }
 
 impl Default for PostgresStoreBuilder {
@@ -93,6 +107,7 @@ impl Default for PostgresStoreBuilder {
             schema_name: None,
             options: SqlOptions::default(),
             application_name: "express-session".into(),
+            owner_key: None,
         }
     }
 }
@@ -211,6 +226,24 @@ impl PostgresStoreBuilder {
         self
     }
 
+    /// Keeps an owner index (every session of a user, see [`express_session::store::owners`]): the data key
+    /// that names a session's owner, for example `"userId"` (1 to 64 ASCII letters, digits or `_`). Off by
+    /// default; without it the table and every statement are exactly connect-pg-simple's.
+    ///
+    /// The index is a generated column `owner` of the table, computed by PostgreSQL from `sess` on every write
+    /// (a Node app's included), with the index `IDX_{table}_owner`. [`create_table_if_missing`](Self::create_table_if_missing)
+    /// and [`PostgresStore::migrate`] create them with a new table; [`Store::reindex`] adds them to an existing
+    /// one. See the crate documentation for the costs and limits.
+    ///
+    /// ```
+    /// let builder = express_session_postgres::PostgresStore::builder().owner_key("userId");
+    /// # let _ = builder;
+    /// ```
+    pub fn owner_key(mut self, key: impl Into<String>) -> Self {
+        self.owner_key = Some(key.into());
+        self
+    }
+
     /// Connects to the database at `url` (`postgres://user:password@host:port/database?...`), and creates the
     /// table first when [`create_table_if_missing`](Self::create_table_if_missing) is set.
     ///
@@ -314,12 +347,15 @@ impl PostgresStoreBuilder {
     ///
     /// # Errors
     ///
-    /// [`StoreError::Backend`] for an invalid table or schema name.
+    /// [`StoreError::Backend`] for an invalid table or schema name, or an invalid [owner key](Self::owner_key).
     pub fn build(self, pool: PgPool) -> Result<PostgresStore, StoreError> {
         BACKEND.check_names(
             std::iter::once(&self.table_name).chain(&self.schema_name).map(String::as_str),
             "table and schema names",
         )?;
+        if let Some(key) = &self.owner_key {
+            express_session_sql::check_key(&BACKEND, key)?;
+        }
         let table = match &self.schema_name {
             Some(schema) => format!("{}.{}", quote_ident(schema), quote_ident(&self.table_name)),
             None => quote_ident(&self.table_name),
@@ -327,6 +363,7 @@ impl PostgresStoreBuilder {
         let inner = Arc::new(Inner {
             pool,
             sql: sql::statements(&table),
+            owner: self.owner_key.map(|key| Owner { sql: sql::owner_statements(&table, &self.table_name, &key), key }),
             table,
             table_name: self.table_name,
             ttl_secs: self.options.ttl_secs(),
@@ -374,7 +411,9 @@ impl PostgresStore {
 
     /// Creates the table if it is missing, with the DDL connect-pg-simple ships (`table.sql`): `sid varchar`
     /// primary key (constraint `session_pkey`), `sess json not null`, `expire timestamp(6) not null` and the index
-    /// `IDX_session_expire` (for another table name `N`: `N_pkey` and `IDX_N_expire`). Safe to call from several
+    /// `IDX_session_expire` (for another table name `N`: `N_pkey` and `IDX_N_expire`); with an
+    /// [owner key](PostgresStoreBuilder::owner_key), also the generated column `owner` and its index
+    /// `IDX_N_owner` (an existing table gets them from [`Store::reindex`]). Safe to call from several
     /// processes at once (it takes a transaction-level advisory lock); an existing table is left as it is.
     ///
     /// ```no_run
@@ -400,6 +439,10 @@ impl PostgresStore {
             if !exists {
                 for statement in sql::create_table(&self.inner.table, &self.inner.table_name) {
                     sqlx::query(&statement).execute(&mut *tx).await?;
+                }
+                if let Some(owner) = &self.inner.owner {
+                    sqlx::query(&owner.sql.add_column).execute(&mut *tx).await?;
+                    sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
                 }
             }
             tx.commit().await
@@ -497,6 +540,20 @@ impl PostgresStore {
     /// Creates the table on first use, when asked to.
     async fn ensure_table(&self) -> Result<(), StoreError> {
         self.inner.core.ensure_table(|| self.migrate()).await
+    }
+
+    /// The owner index, or the error of a store built without an owner key.
+    fn owner(&self, operation: &'static str) -> Result<&Owner, StoreError> {
+        self.inner.owner.as_ref().ok_or(StoreError::Unsupported { operation })
+    }
+
+    /// Runs one owner-index call under the timeout; a missing column is an error that says to call `reindex`.
+    async fn run_owner<T>(
+        &self,
+        owner: &Owner,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.inner.core.run_owner(call, missing_column, &self.inner.table, &owner.key).await
     }
 
     /// `$2` of the writes: the record's expiry in seconds (rounded up), or NULL for the store's ttl.
@@ -640,6 +697,123 @@ impl Store for PostgresStore {
     async fn clear(&self) -> Result<(), StoreError> {
         self.ensure_table().await?;
         self.run(async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
+    }
+
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owner.as_ref().map(|owner| owner.key.as_str())
+    }
+
+    /// One statement: the owner's live rows by the `owner` index, latest expiry first, `limit + 1` of them; each
+    /// record is read again ([`owner_of`](express_session::store::owner_of)).
+    async fn sessions_of(&self, owner_name: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        let owner = self.owner("sessions_of")?;
+        self.ensure_table().await?;
+        let rows: Vec<(String, String, i64)> = self
+            .run_owner(owner, async {
+                sqlx::query_as(&owner.sql.sessions_of)
+                    .bind(owner_name)
+                    .bind(express_session_sql::fetch_limit(limit))
+                    .fetch_all(&self.inner.pool)
+                    .await
+            })
+            .await?;
+        let sessions = rows
+            .into_iter()
+            .filter_map(|(sid, text, expire)| {
+                express_session_sql::owned_row(sid, &text, Some(expire), &owner.key, owner_name)
+            })
+            .collect();
+        Ok(express_session_sql::owner_page(sessions, limit))
+    }
+
+    /// Two statements: the owner's ids (to find the handle), then the delete of that row if it is still the
+    /// owner's.
+    async fn end_session_of(&self, owner_name: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        let owner = self.owner("end_session_of")?;
+        self.ensure_table().await?;
+        let sids: Vec<String> = self
+            .run_owner(owner, async {
+                sqlx::query_scalar(&owner.sql.sids_of).bind(owner_name).fetch_all(&self.inner.pool).await
+            })
+            .await?;
+        let Some(sid) = sids
+            .into_iter()
+            .find(|sid| SessionId::new(sid.clone()).is_some_and(|id| SessionHandle::of(&id) == *handle))
+        else {
+            return Ok(false);
+        };
+        let deleted = self
+            .run_owner(owner, async {
+                sqlx::query(&owner.sql.end_one).bind(&sid).bind(owner_name).execute(&self.inner.pool).await
+            })
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    /// One `DELETE` per [`OWNER_BATCH`](express_session::store::OWNER_BATCH) rows, each checking the row's
+    /// owner as it deletes it.
+    async fn end_sessions_of(&self, owner_name: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        let owner = self.owner("end_sessions_of")?;
+        self.ensure_table().await?;
+        let keep = keep.map_or("", SessionId::as_str);
+        express_session_sql::end_in_batches(|batch| async move {
+            let deleted = self
+                .run_owner(owner, async {
+                    sqlx::query(&owner.sql.end_batch)
+                        .bind(owner_name)
+                        .bind(keep)
+                        .bind(batch)
+                        .execute(&self.inner.pool)
+                        .await
+                })
+                .await?;
+            Ok(deleted.rows_affected())
+        })
+        .await
+    }
+
+    /// Adds the `owner` column and its index when the table lacks them (a table connect-pg-simple or an earlier
+    /// version of this crate made), then counts the live rows that name an owner. Adding the column rewrites the
+    /// table under an `ACCESS EXCLUSIVE` lock (see the crate documentation).
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        let owner = self.owner("reindex")?;
+        self.ensure_table().await?;
+        let checked = self
+            .run(async {
+                let mut tx = self.inner.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(&self.inner.table)
+                    .execute(&mut *tx)
+                    .await?;
+                let has: bool =
+                    sqlx::query_scalar(&owner.sql.has_column).bind(&self.inner.table).fetch_one(&mut *tx).await?;
+                let checked = if has {
+                    let definition: Option<String> = sqlx::query_scalar(&owner.sql.column_definition)
+                        .bind(&self.inner.table)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    express_session_sql::check_column_key(
+                        &BACKEND,
+                        definition.as_deref(),
+                        &self.inner.table,
+                        &owner.key,
+                    )
+                } else {
+                    sqlx::query(&owner.sql.add_column).execute(&mut *tx).await?;
+                    Ok(())
+                };
+                if checked.is_ok() {
+                    sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(checked)
+            })
+            .await?;
+        checked?;
+        let n: i64 = self
+            .run_owner(owner, async { sqlx::query_scalar(&owner.sql.count).fetch_one(&self.inner.pool).await })
+            .await?;
+        Ok(n.unsigned_abs())
     }
 }
 

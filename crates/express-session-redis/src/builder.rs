@@ -12,6 +12,7 @@ use redis::cluster::ClusterClientBuilder;
 use crate::batch::Batcher;
 use crate::connection::{RedisConnection, STORE, bounded, classify};
 use crate::guard::WriteGuard;
+use crate::owners::{DEFAULT_SET_PREFIX, OwnerIndex, check_options};
 use crate::store::{Inner, RedisStore};
 
 /// connect-redis's defaults.
@@ -36,6 +37,7 @@ const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 10;
 /// | `disableTouch`  | [`disable_touch`](Self::disable_touch)        | `false`      |
 /// | `scanCount`     | [`scan_count`](Self::scan_count)              | 100          |
 /// | —               | [`timeout`](Self::timeout)                    | 3 seconds    |
+/// | —               | [`owner_key`](Self::owner_key), [`owner_index_prefix`](Self::owner_index_prefix) | no owner index |
 ///
 /// ```
 /// use express_session_redis::RedisStore;
@@ -56,6 +58,8 @@ pub struct RedisStoreBuilder {
     timeout: Duration,
     scan_count: usize,
     clock: Clock,
+    owner_key: Option<String>,
+    owner_index_prefix: Option<String>,
 }
 
 impl Default for RedisStoreBuilder {
@@ -68,6 +72,8 @@ impl Default for RedisStoreBuilder {
             timeout: DEFAULT_TIMEOUT,
             scan_count: DEFAULT_SCAN_COUNT,
             clock: Clock::system(),
+            owner_key: None,
+            owner_index_prefix: None,
         }
     }
 }
@@ -172,6 +178,68 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Keeps an index of every session's owner (every session of a user: see
+    /// [`express_session::store::owners`]): the value a record holds under the data key `key`, a string or an
+    /// integer, as a Node app writes `req.session.userId`. Off by default; without it the store answers the owner
+    /// calls [`StoreError::Unsupported`] and sends exactly what it sends today.
+    ///
+    /// The index is one Redis set per owner, of session ids, under [`owner_index_prefix`](Self::owner_index_prefix)
+    /// (default `owner:` then the store's prefix, e.g. `owner:sess:alice`), kept by the scripts that write the
+    /// sessions: a write of a record that names an owner is one script (the same command, plus `SADD` and the set's
+    /// TTL), no extra round trip; a record that names none is written as without the index. See the crate
+    /// documentation for its TTL rule, costs and limits.
+    ///
+    /// The store is refused when built (a [`StoreError::Backend`] that says why) for a key that
+    /// [`check_owner_key`](express_session::store::check_owner_key) refuses, on a Redis Cluster (an owner's set and
+    /// the sessions are in different slots), and when the sets' keys would start with the session prefix (an empty
+    /// prefix), where connect-redis's `SCAN MATCH prefix*` would meet them.
+    ///
+    /// ```
+    /// use express_session::Store;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), express_session::StoreError> {
+    /// let store = express_session_redis::RedisStore::builder()
+    ///     .owner_key("userId")
+    ///     .connect_lazy("redis://127.0.0.1:6379")?;
+    /// assert_eq!(store.owner_key(), Some("userId"));
+    /// assert!(express_session_redis::RedisStore::builder().owner_key("user id").connect_lazy("redis://127.0.0.1").is_err());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn owner_key(mut self, key: impl Into<String>) -> Self {
+        self.owner_key = Some(key.into());
+        self
+    }
+
+    /// The prefix of the owner index's sets (see [`owner_key`](Self::owner_key)): an owner's set is this prefix
+    /// followed by the owner. Default: `owner:` followed by the store's prefix. It must not start with the store's
+    /// prefix.
+    ///
+    /// ```
+    /// let builder = express_session_redis::RedisStore::builder().owner_key("user").owner_index_prefix("myapp:owners:");
+    /// # let _ = builder;
+    /// ```
+    #[must_use]
+    pub fn owner_index_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.owner_index_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The owner sets' prefix this builder gives.
+    fn set_prefix(&self) -> String {
+        self.owner_index_prefix.clone().unwrap_or_else(|| format!("{DEFAULT_SET_PREFIX}{}", self.prefix))
+    }
+
+    /// Checks the options that can refuse a store (the owner index's), for a connection to one server or to a
+    /// cluster.
+    fn check(&self, cluster: bool) -> Result<(), StoreError> {
+        match &self.owner_key {
+            Some(key) => check_options(key, &self.set_prefix(), &self.prefix, cluster),
+            None => Ok(()),
+        }
+    }
+
     fn manager_config(&self) -> ConnectionManagerConfig {
         // Few, short reconnection attempts: a request never waits long behind a reconnection (and never longer
         // than `timeout`), and the next request after a failed attempt starts a new one, so the store comes back
@@ -202,9 +270,10 @@ impl RedisStoreBuilder {
     /// [`StoreError::Unavailable`] when the server cannot be reached within the [`timeout`](Self::timeout),
     /// [`StoreError::Backend`] for an invalid URL or a refused login.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        self.check(false)?;
         let client = redis::Client::open(url).map_err(classify)?;
         let manager = bounded(self.timeout, ConnectionManager::new_with_config(client, self.manager_config())).await?;
-        Ok(self.build(manager))
+        self.build(manager)
     }
 
     /// Like [`connect`](Self::connect), without connecting yet: the first store call connects. An app built this
@@ -226,9 +295,10 @@ impl RedisStoreBuilder {
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(StoreError::backend(STORE, "connect_lazy must be called within a Tokio runtime"));
         }
+        self.check(false)?;
         let client = redis::Client::open(url).map_err(classify)?;
         let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config()).map_err(classify)?;
-        Ok(self.build(manager))
+        self.build(manager)
     }
 
     /// Connects to a Redis Cluster through any of its nodes. Each session is one key, so each store call goes to
@@ -254,6 +324,7 @@ impl RedisStoreBuilder {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
+        self.check(true)?;
         let urls: Vec<String> = urls.into_iter().map(|url| url.as_ref().to_owned()).collect();
         // Short waits between the connection's retries of a "not now" reply (`TRYAGAIN`, `CLUSTERDOWN`, `LOADING`,
         // `MASTERDOWN`; redis-rs waits 1.28 s and more by default), so that a guarded write of a migrating slot
@@ -270,7 +341,7 @@ impl RedisStoreBuilder {
             .build()
             .map_err(classify)?;
         let connection = bounded(self.timeout, client.get_async_connection()).await?;
-        Ok(self.build(connection))
+        self.build(connection)
     }
 
     /// The store, over a connection built elsewhere (to share it, or to configure it beyond these options). Over
@@ -283,22 +354,28 @@ impl RedisStoreBuilder {
     /// ```no_run
     /// use express_session_redis::RedisStore;
     ///
-    /// # async fn run() -> Result<(), redis::RedisError> {
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
     /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
     /// let manager = client.get_connection_manager().await?;
-    /// let store = RedisStore::builder().prefix("app:").build(manager);
+    /// let store = RedisStore::builder().prefix("app:").build(manager)?;
     /// # let _ = store;
     /// # Ok(())
     /// # }
     /// ```
-    pub fn build(self, connection: impl Into<RedisConnection>) -> RedisStore {
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] for an owner index the store cannot keep (see [`owner_key`](Self::owner_key)).
+    pub fn build(self, connection: impl Into<RedisConnection>) -> Result<RedisStore, StoreError> {
         let pattern = format!("{}*", escape_glob(&self.prefix));
         let connection = connection.into();
+        self.check(matches!(connection, RedisConnection::Cluster(_)))?;
+        let owners = self.owner_key.clone().map(|key| OwnerIndex::new(key, self.set_prefix()));
         let (batcher, guard) = match &connection {
             RedisConnection::Single(manager) => (Some(Batcher::new(manager.clone(), self.timeout)), None),
             RedisConnection::Cluster(_) => (None, Some(WriteGuard::new(&self.prefix, self.timeout))),
         };
-        RedisStore {
+        Ok(RedisStore {
             inner: Arc::new(Inner {
                 connection,
                 batcher,
@@ -316,13 +393,14 @@ impl RedisStoreBuilder {
                 create_cluster: Script::new(include_str!("lua/create_cluster.lua")),
                 get_with_ttl: Script::new(include_str!("lua/get_with_ttl.lua")),
                 refresh: Script::new(include_str!("lua/refresh.lua")),
+                owners,
             }),
-        }
+        })
     }
 }
 
 /// `SCAN MATCH` treats `*`, `?`, `[`, `]` and `\` specially; a prefix is matched literally.
-fn escape_glob(prefix: &str) -> String {
+pub(crate) fn escape_glob(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 4);
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

@@ -50,6 +50,12 @@ pub(crate) fn evalsha_guarded(script: &Script, key: Key<'_>, token_key: &[u8], a
     command
 }
 
+/// `EVALSHA script 2 key other_key` (an owner index script: the session's key and the owner's set), for arguments
+/// to be added.
+pub(crate) fn evalsha_2(script: &Script, key: Key<'_>, other_key: &[u8], args: usize, len: usize) -> Cmd {
+    evalsha_guarded(script, key, other_key, args, len)
+}
+
 /// The `cookie.expires` and text of a version made by [`version`].
 pub(crate) fn split_version(version: &Version) -> Option<(Option<i64>, &[u8])> {
     let bytes = version.as_bytes()?;

@@ -22,10 +22,10 @@ pub(crate) const STORE: &str = "redis";
 /// ```no_run
 /// use express_session_redis::{RedisConnection, RedisStore};
 ///
-/// # async fn run() -> Result<(), redis::RedisError> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = redis::Client::open("redis://127.0.0.1:6379")?;
 /// let manager = redis::aio::ConnectionManager::new(client).await?;
-/// let store = RedisStore::builder().build(RedisConnection::from(manager));
+/// let store = RedisStore::builder().build(RedisConnection::from(manager))?;
 /// # let _ = store;
 /// # Ok(())
 /// # }

@@ -8,6 +8,7 @@ mod command;
 mod connection;
 mod expiry;
 mod guard;
+mod owners;
 mod scan;
 mod store;
 

@@ -27,12 +27,22 @@ type ScanPage = (u64, Vec<Vec<u8>>);
 pub(crate) struct KeyScan {
     started: bool,
     pending: Vec<(ScanTarget, u64)>,
+    /// The `MATCH` pattern, when not the store's prefix (the owner sets' prefix, for `clear`).
+    pattern: Option<String>,
+}
+
+impl KeyScan {
+    /// A scan of the keys that start with `prefix` (matched literally) rather than with the store's prefix.
+    pub(crate) fn with_prefix(prefix: &str) -> Self {
+        Self { pattern: Some(format!("{}*", crate::builder::escape_glob(prefix))), ..Self::default() }
+    }
 }
 
 impl RedisStore {
-    fn scan_command(&self, cursor: u64) -> Cmd {
+    fn scan_command(&self, cursor: u64, pattern: Option<&str>) -> Cmd {
         let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor).arg("MATCH").arg(&self.inner.pattern).arg("COUNT").arg(self.inner.scan_count);
+        let pattern = pattern.unwrap_or(&self.inner.pattern);
+        cmd.arg(cursor).arg("MATCH").arg(pattern).arg("COUNT").arg(self.inner.scan_count);
         cmd
     }
 
@@ -66,7 +76,7 @@ impl RedisStore {
                 RedisConnection::Cluster(cluster) => {
                     // The first page of every primary, in one call; the reply maps each node's address to its page.
                     let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
-                    let command = self.scan_command(0);
+                    let command = self.scan_command(0, scan.pattern.as_deref());
                     let reply = resend_while_recovering(true, || {
                         let (mut cluster, command, routing) = (cluster.clone(), command.clone(), routing.clone());
                         async move { cluster.route_command(command, routing).await }
@@ -85,7 +95,7 @@ impl RedisStore {
             }
         }
         let Some((target, cursor)) = scan.pending.pop() else { return Ok(None) };
-        let command = self.scan_command(cursor);
+        let command = self.scan_command(cursor, scan.pattern.as_deref());
         let (next, keys): ScanPage = match (&target, &mut *connection) {
             (ScanTarget::Node { host, port }, RedisConnection::Cluster(cluster)) => {
                 let routing =
@@ -137,7 +147,7 @@ impl RedisStore {
 /// `MGET` of a page of keys. On a cluster, when a slot of the page migrates and its keys are on two nodes (the
 /// cluster answers `TRYAGAIN` to a command on several keys then), one `GET` per key instead, each served by the
 /// node that holds its key.
-async fn read_page(connection: &mut RedisConnection, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
+pub(crate) async fn read_page(connection: &mut RedisConnection, keys: &[Vec<u8>]) -> RedisResult<Vec<Option<Vec<u8>>>> {
     let mut mget = redis::cmd("MGET");
     mget.arg(keys);
     let RedisConnection::Cluster(cluster) = connection else { return connection.query(&mget).await };

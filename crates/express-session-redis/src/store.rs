@@ -4,16 +4,19 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::store::{
+    CreateOutcome, OwnerPage, SaveOutcome, SessionHandle, Store, StoreError, TouchOutcome, Version, Versioned,
+};
 use express_session::{Clock, Record, SessionId, Timestamp};
 use redis::{Cmd, ErrorKind, FromRedisValue, RedisResult, Script, ServerErrorKind, Value};
 
 use crate::batch::Batcher;
 use crate::builder::RedisStoreBuilder;
-use crate::command::{Key, evalsha, evalsha_guarded, split_version, version};
+use crate::command::{Key, evalsha, evalsha_2, evalsha_guarded, split_version, version};
 use crate::connection::{RedisConnection, bounded, resend_while_recovering};
 use crate::expiry::{KeyTtl, ROUNDING_SLACK_MS, is_live, key_ttl, ttl_seconds};
 use crate::guard::WriteGuard;
+use crate::owners::OwnerIndex;
 use crate::scan::KeyScan;
 
 /// A session store on Redis (one server or a Redis Cluster) that shares its records with Node's
@@ -76,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) create_cluster: Script,
     pub(crate) get_with_ttl: Script,
     pub(crate) refresh: Script,
+    /// The owner index, when the store was built with an owner key (one server only).
+    pub(crate) owners: Option<OwnerIndex>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -88,6 +93,7 @@ impl fmt::Debug for RedisStore {
             .field("disable_ttl", &inner.disable_ttl)
             .field("disable_touch", &inner.disable_touch)
             .field("timeout", &inner.timeout)
+            .field("owner_key", &inner.owners.as_ref().map(|owners| &owners.key))
             .finish_non_exhaustive()
     }
 }
@@ -174,7 +180,7 @@ impl RedisStore {
 
     /// Sends one command: through the pipelining queue on one server, straight to its node on a cluster (again
     /// while the cluster recovers, see [`resend_while_recovering`]; the caller's time limit ends that).
-    async fn run<T: FromRedisValue>(&self, command: Cmd) -> RedisResult<T> {
+    pub(crate) async fn run<T: FromRedisValue>(&self, command: Cmd) -> RedisResult<T> {
         self.send(command, true).await
     }
 
@@ -196,7 +202,7 @@ impl RedisStore {
 
     /// Runs the `EVALSHA` that `command` builds (see [`evalsha`]); when the server does not know the script yet (a
     /// new or restarted server, `SCRIPT FLUSH`), loads it and runs it again.
-    async fn invoke<T: FromRedisValue>(&self, script: &Script, command: impl Fn() -> Cmd) -> RedisResult<T> {
+    pub(crate) async fn invoke<T: FromRedisValue>(&self, script: &Script, command: impl Fn() -> Cmd) -> RedisResult<T> {
         self.invoke_with(script, command, true).await
     }
 
@@ -270,7 +276,7 @@ impl RedisStore {
     }
 
     /// `get` of one key, as one or (for a record whose text says it has expired) two round trips.
-    async fn read(&self, id: &str) -> RedisResult<Option<Versioned>> {
+    pub(crate) async fn read(&self, id: &str) -> RedisResult<Option<Versioned>> {
         let key = self.key_arg(id);
         let mut command = Cmd::with_capacity(2, 16 + key.prefix.len() + key.id.len());
         command.arg("GET").arg(key);
@@ -329,6 +335,26 @@ impl Store for RedisStore {
                 None => CreateOutcome::Created(version(record.expires(), json.as_bytes())),
             });
         }
+        if let Some((index, set)) = self.owner_set(record) {
+            // `create_command`'s `SET … NX` and the owner's set, in one script (one server only).
+            let script = &index.create;
+            let command = || {
+                let mut command = evalsha_2(script, key, set.as_bytes(), 3, json.len() + id.as_str().len() + 32);
+                command.arg(&json);
+                match ttl {
+                    KeyTtl::Seconds(ttl) => command.arg(ttl),
+                    _ => command.arg(""),
+                };
+                command.arg(id.as_str());
+                command
+            };
+            let created: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+            return Ok(if created == 1 {
+                CreateOutcome::Created(version(record.expires(), json.as_bytes()))
+            } else {
+                CreateOutcome::Exists
+            });
+        }
         if let Some(guard) = &self.inner.guard {
             let script = &self.inner.create_cluster;
             let token_key = guard.token_key(key);
@@ -365,6 +391,25 @@ impl Store for RedisStore {
     /// positive, a plain `SET` with `disable_ttl`.
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         let ttl = self.key_ttl(record, self.now());
+        if ttl != KeyTtl::Expired
+            && let Some((index, set)) = self.owner_set(record)
+        {
+            // connect-redis's `SET` and the owner's set, in one script.
+            let (script, json) = (&index.set, record.to_json());
+            let command = || {
+                let key = self.key_arg(id.as_str());
+                let mut command = evalsha_2(script, key, set.as_bytes(), 3, json.len() + id.as_str().len() + 32);
+                command.arg(&json);
+                match ttl {
+                    KeyTtl::Seconds(ttl) => command.arg(ttl),
+                    _ => command.arg(""),
+                };
+                command.arg(id.as_str());
+                command
+            };
+            let _: Value = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+            return Ok(());
+        }
         let mut command = redis::cmd(if ttl == KeyTtl::Expired { "DEL" } else { "SET" });
         command.arg(self.key_arg(id.as_str()));
         match ttl {
@@ -419,7 +464,28 @@ impl Store for RedisStore {
             command
         };
         let plain = &self.inner.save_if;
+        let owned = self.owner_set(record);
         let outcome: i64 = match &self.inner.guard {
+            None if let Some((index, set)) = &owned => {
+                // `save_if.lua` and the owner's set, in one script (one server only).
+                let script = &index.save_if;
+                let command = || {
+                    let len = expected_json.len() + json.len() + id.as_str().len() + 48;
+                    let mut command = evalsha_2(script, key, set.as_bytes(), 5, len);
+                    command.arg(expected_json).arg(&json);
+                    match ttl {
+                        KeyTtl::Never => command.arg(""),
+                        KeyTtl::Seconds(ttl) => command.arg(ttl),
+                        KeyTtl::Expired => command.arg(0),
+                    };
+                    command.arg(id.as_str());
+                    if let Some(min_pttl) = min_pttl {
+                        command.arg(min_pttl);
+                    }
+                    command
+                };
+                bounded(self.inner.timeout, self.invoke(script, command)).await?
+            }
             None => bounded(self.inner.timeout, self.invoke(plain, || command(plain, None))).await?,
             Some(guard) => {
                 let script = &self.inner.save_if_cluster;
@@ -444,6 +510,18 @@ impl Store for RedisStore {
             return self.exists(id).await;
         }
         let ttl = ttl_seconds(record, self.now(), self.inner.ttl_secs);
+        if let Some((index, set)) = self.owner_set(record) {
+            // connect-redis's `EXPIRE` and the owner's set, in one script.
+            let script = &index.touch;
+            let command = || {
+                let key = self.key_arg(id.as_str());
+                let mut command = evalsha_2(script, key, set.as_bytes(), 2, id.as_str().len() + 24);
+                command.arg(ttl).arg(id.as_str());
+                command
+            };
+            let touched: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+            return Ok(if touched == 1 { TouchOutcome::Touched } else { TouchOutcome::Gone });
+        }
         let mut command = redis::cmd("EXPIRE");
         command.arg(self.key_arg(id.as_str())).arg(ttl);
         let touched: i64 = bounded(self.inner.timeout, self.run(command)).await?;
@@ -456,11 +534,17 @@ impl Store for RedisStore {
         if self.inner.disable_touch || self.inner.disable_ttl {
             return self.exists(id).await;
         }
-        let script = &self.inner.refresh;
         let now = self.now().as_millis();
+        let owners = self.inner.owners.as_ref();
+        // With an owner index, `refresh.lua` and the owner's set (the script reads the owner off the record).
+        let script = owners.map_or(&self.inner.refresh, |index| &index.refresh);
         let command = || {
-            let mut command = evalsha(script, self.key_arg(id.as_str()), 2, 40);
+            let args = if owners.is_some() { 5 } else { 2 };
+            let mut command = evalsha(script, self.key_arg(id.as_str()), args, 40);
             command.arg(now).arg(self.inner.ttl_secs);
+            if let Some(index) = owners {
+                command.arg(&index.key).arg(&index.set_prefix).arg(id.as_str());
+            }
             command
         };
         let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
@@ -500,6 +584,37 @@ impl Store for RedisStore {
                 let _: Value = bounded(limit, connection.query(redis::cmd("DEL").arg(&keys))).await?;
             }
         }
-        Ok(())
+        self.clear_owner_sets().await
+    }
+
+    /// The owner key given to [`RedisStoreBuilder::owner_key`], if any.
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owners.as_ref().map(|owners| owners.key.as_str())
+    }
+
+    /// `SSCAN` of the owner's set ([`OWNER_BATCH`](express_session::store::OWNER_BATCH) members a page), and one
+    /// script per batch of members that reads each record, checks that it names the owner (removing the members
+    /// that do not from the set), and returns the records with their keys' `PTTL`.
+    async fn sessions_of(&self, owner: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        self.owner_sessions(owner, limit).await
+    }
+
+    /// `SSCAN` of the owner's set until the member with that handle, then the batch script on it alone: it deletes
+    /// the session only if its record still names the owner.
+    async fn end_session_of(&self, owner: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        self.end_owner_session(owner, handle).await
+    }
+
+    /// `SSCAN` of the owner's set, and one script per batch of
+    /// [`OWNER_BATCH`](express_session::store::OWNER_BATCH) members that, atomically, deletes each session whose
+    /// record still names the owner (and removes the members that do not from the set).
+    async fn end_sessions_of(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        self.end_owner_sessions(owner, keep).await
+    }
+
+    /// `SCAN MATCH prefix*` and `MGET` of each page (as [`all`](Self::all)), then one script per page that adds
+    /// the sessions naming an owner to their owners' sets, each set's TTL raised to its member's.
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        self.reindex_owners().await
     }
 }

@@ -33,7 +33,21 @@ async fn cluster_store() -> Option<RedisStore> {
     Some(store.expect("connect to the test cluster"))
 }
 
+// The owner index needs one server (an owner's set and the sessions are in different slots): refused here.
 express_session::store_suite!(no_owner_index: || async { cluster_store().await });
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_index_is_refused_on_a_cluster() {
+    let Some(store) = cluster_store().await else { return };
+    let cluster = CLUSTER.get().and_then(Option::as_ref).expect("started");
+    let refused = common::builder(store.prefix()).owner_key("user").connect_cluster(cluster.urls()).await;
+    let error = refused.expect_err("an owner index on a cluster");
+    assert!(common::error_chain(&error).contains("Redis Cluster"), "{}", common::error_chain(&error));
+    // Over a cluster connection built elsewhere too.
+    let client = ClusterClientBuilder::new(cluster.urls()).build().unwrap();
+    let connection = client.get_async_connection().await.unwrap();
+    assert!(common::builder(store.prefix()).owner_key("user").build(connection).is_err());
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_len_and_clear_cover_every_primary() {
@@ -216,7 +230,7 @@ async fn store_behind_proxies(prefix: &str) -> Option<(RedisStore, Arc<proxy::Tr
             redis::Script::new(script).load_async(&mut node).await.unwrap();
         }
     }
-    Some((common::builder(prefix).build(connection), trap, proxies))
+    Some((common::builder(prefix).build(connection).unwrap(), trap, proxies))
 }
 
 const SCRIPTS: [&str; 5] = [

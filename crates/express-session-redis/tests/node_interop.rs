@@ -16,7 +16,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Query;
 use axum::routing::get;
-use express_session::store::Store;
+use express_session::store::{SessionHandle, Store};
 use express_session::testing::unreachable;
 use express_session::{CookieOptions, Session, SessionError, SessionManagerLayer, SessionOptions};
 use express_session_redis::RedisStore;
@@ -244,4 +244,77 @@ async fn values_rust_cannot_hold_survive_a_rust_write() {
     assert_eq!(back.status, 200, "{}", back.body);
     assert!(back.body.ends_with(&node_data.replace(r#""n":"1""#, r#""n":"2""#)), "{:.300}", back.body);
     let _: i64 = raw.del(&key).await.unwrap();
+}
+
+/// Issue 16, next to the Node app: sessions Node logs in (connect-redis, `req.session.user = U`) are found by the
+/// owner index after `reindex`, and after a Rust request writes one (without `reindex`). After the owner calls
+/// end some, Node still reads and writes the others, and connect-redis's `all()` and `length()` (a `SCAN MATCH
+/// prefix*`, then `MGET`) work with the index's sets in Redis: they never meet one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_sessions_join_the_owner_index() {
+    let Some(_) = common::store().await else { return };
+    let url = common::redis_url();
+    let prefix = common::unique_prefix("node-owners");
+    let Some(node) = start_node(&prefix).await else { return };
+    let store = RedisStore::builder().prefix(&prefix).owner_key("user").connect(&url).await.unwrap();
+    let rust = rust_app(store.clone());
+    let mut raw = common::raw(&url).await;
+    let login = async |user: &str| {
+        let reply = common::http_get(node.port, &format!("/login?user={user}"), None).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.cookie()
+    };
+    let listed = async |owner: &str| store.sessions_of(owner, 100).await.unwrap().sessions;
+
+    // Node logs alice in three times and bob once: nothing indexed yet, then `reindex` finds all four.
+    let mut alice = Vec::new();
+    for _ in 0..3 {
+        alice.push(login("alice").await);
+    }
+    let bob = login("bob").await;
+    assert!(listed("alice").await.is_empty(), "Node's sessions are not indexed before a reindex");
+    assert_eq!(store.reindex().await.unwrap(), 4);
+    assert_eq!(listed("alice").await.len(), 3);
+    assert_eq!(listed("bob").await.len(), 1);
+    assert_eq!(store.reindex().await.unwrap(), 4, "reindexing again changes nothing");
+    assert_eq!(listed("alice").await.len(), 3);
+
+    // A fourth Node login, written by Rust afterwards (no reindex): the Rust write indexes it.
+    let fourth = login("alice").await;
+    assert_eq!(listed("alice").await.len(), 3);
+    let (status, _, _) = rust_get(&rust, "/set?key=theme&value=dark", &fourth).await;
+    assert_eq!(status, 200);
+    let page = listed("alice").await;
+    assert_eq!(page.len(), 4);
+    let fourth_id = express_session::SessionId::new(id_in(&fourth)).unwrap();
+    assert!(page.iter().any(|s| s.handle == SessionHandle::of(&fourth_id)));
+
+    // End one by its handle, then all but the fourth: Node no longer knows them.
+    let first = express_session::SessionId::new(id_in(&alice[0])).unwrap();
+    assert!(store.end_session_of("alice", &SessionHandle::of(&first)).await.unwrap());
+    assert_ne!(node_whoami(&node, &alice[0]).await["id"], json!(first.as_str()), "Node starts a new session");
+    assert_eq!(store.end_sessions_of("alice", Some(&fourth_id)).await.unwrap(), 2);
+    for cookie in &alice {
+        assert_eq!(node_whoami(&node, cookie).await["data"], json!({}));
+    }
+
+    // Node reads and writes the session left; Rust reads Node's write.
+    assert_eq!(node_whoami(&node, &fourth).await["data"], json!({"user": "alice", "theme": "dark"}));
+    assert_eq!(common::http_get(node.port, "/set?key=role&value=admin", Some(&fourth)).await.status, 200);
+    let (_, _, body) = rust_get(&rust, "/whoami", &fourth).await;
+    assert_eq!(body["data"], json!({"user": "alice", "theme": "dark", "role": "admin"}));
+
+    // connect-redis's all() and length(), with both owners' sets in Redis.
+    assert!(raw.exists::<_, bool>(format!("owner:{prefix}alice")).await.unwrap());
+    assert!(raw.exists::<_, bool>(format!("owner:{prefix}bob")).await.unwrap());
+    let all = common::http_get(node.port, "/all", Some(&fourth)).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let mut expected = vec![fourth_id.as_str().to_owned(), id_in(&bob)];
+    expected.sort();
+    assert_eq!(serde_json::from_str::<Value>(&all.body).unwrap(), json!({"ids": expected}));
+    let length = common::http_get(node.port, "/length", Some(&fourth)).await;
+    assert_eq!(length.status, 200, "{}", length.body);
+    assert_eq!(serde_json::from_str::<Value>(&length.body).unwrap(), json!({"length": 2}));
+    store.clear().await.unwrap();
+    assert!(!raw.exists::<_, bool>(format!("owner:{prefix}bob")).await.unwrap());
 }

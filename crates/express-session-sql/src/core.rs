@@ -208,6 +208,41 @@ impl StoreCore {
         }
     }
 
+    /// As [`run`](Self::run), for a call of the owner index: when it fails because the table has no owner column
+    /// (`missing_column` tells that from the server's error), the error says to call `reindex` (naming `table` and
+    /// the owner `key`) rather than only what the server said.
+    ///
+    /// ```
+    /// # use express_session_sql::{Backend, SqlOptions, StoreCore};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let backend = Backend { name: "example", label: "Example", unavailable: |_| false };
+    /// let core = StoreCore::new(backend, &SqlOptions::default());
+    /// let n = core.run_owner(async { Ok::<_, sqlx::Error>(3) }, |_| false, "session", "user").await;
+    /// assert_eq!(n.unwrap(), 3);
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`run`](Self::run), or the missing column's [`StoreError::Backend`].
+    pub async fn run_owner<T>(
+        &self,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+        missing_column: fn(&dyn DatabaseError) -> bool,
+        table: &str,
+        key: &str,
+    ) -> Result<T, StoreError> {
+        let backend = self.backend;
+        self.run(async move {
+            match call.await {
+                Ok(value) => Ok(Ok(value)),
+                Err(error) => crate::owners::owner_call_error(&backend, error, missing_column, table, key).map(Err),
+            }
+        })
+        .await?
+    }
+
     /// Checks that `pool` can hand out a connection within the timeout, then creates the table when asked to
     /// (what a store's `connect` does before it returns).
     ///

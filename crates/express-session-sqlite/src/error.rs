@@ -10,6 +10,12 @@ pub(crate) const BACKEND: Backend = Backend {
     unavailable: |db| db.code().and_then(|c| c.parse::<i64>().ok()).is_some_and(unavailable_code),
 };
 
+/// Whether a database error says that a column is missing (`no such column`): the owner column, on a table made
+/// without it.
+pub(crate) fn missing_column(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.message().contains("no such column")
+}
+
 /// Whether an SQLite result code (extended codes included) means the database cannot be used right now: busy or
 /// locked by another writer past the busy timeout, an I/O error, a full disk, a file that cannot be opened.
 fn unavailable_code(code: i64) -> bool {

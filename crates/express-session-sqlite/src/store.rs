@@ -5,12 +5,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use express_session::store::{CreateOutcome, SaveOutcome, Store, StoreError, TouchOutcome, Version, Versioned};
+use express_session::store::{
+    CreateOutcome, OwnerPage, SaveOutcome, SessionHandle, Store, StoreError, TouchOutcome, Version, Versioned,
+};
 use express_session::{Clock, Record, SessionId, Timestamp};
-use express_session_sql::{SqlOptions, Statements, StoreCore, inserted, parse_record, version_of};
+use express_session_sql::{OwnerStatements, SqlOptions, Statements, StoreCore, inserted, parse_record, version_of};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::error::BACKEND;
+use crate::error::{BACKEND, missing_column};
 use crate::sql;
 
 /// An embedded, persistent session store: one SQLite database file (or a database in memory), no server.
@@ -42,8 +44,17 @@ struct Inner {
     table: String,
     clock: Clock,
     ttl_ms: i64,
+    /// The owner index, when the store was built with an owner key.
+    owner: Option<Owner>,
     /// The timeout and the pruning task.
     core: StoreCore,
+}
+
+/// The owner key and the owner index's statements.
+#[derive(Debug)]
+struct Owner {
+    key: String,
+    sql: OwnerStatements,
 }
 
 /// Builds a [`SqliteStore`]: the table, the clock, the lifetimes, the timeout and pruning.
@@ -69,13 +80,14 @@ pub struct SqliteStoreBuilder {
     table_name: String,
     clock: Clock,
     options: SqlOptions,
+    owner_key: Option<String>,
 }
 
 impl Default for SqliteStoreBuilder {
     fn default() -> Self {
         let mut options = SqlOptions::default();
         options.set_max_connections(4);
-        Self { table_name: "session".into(), clock: Clock::system(), options }
+        Self { table_name: "session".into(), clock: Clock::system(), options, owner_key: None }
     }
 }
 
@@ -88,6 +100,23 @@ impl SqliteStoreBuilder {
     /// ```
     pub fn table_name(mut self, name: impl Into<String>) -> Self {
         self.table_name = name.into();
+        self
+    }
+
+    /// Keeps an owner index (every session of a user, see [`express_session::store::owners`]): the data key
+    /// that names a session's owner, for example `"userId"` (1 to 64 ASCII letters, digits or `_`). Off by
+    /// default; without it the table and every statement are as before.
+    ///
+    /// The index is a `VIRTUAL` generated column `owner` of the table, computed by SQLite from `sess` on every
+    /// write, with the index `IDX_{table}_owner`. A new table gets them when the store opens it; an existing
+    /// table gets them from [`Store::reindex`]. See the crate documentation for the costs and limits.
+    ///
+    /// ```
+    /// let builder = express_session_sqlite::SqliteStore::builder().owner_key("userId");
+    /// # let _ = builder;
+    /// ```
+    pub fn owner_key(mut self, key: impl Into<String>) -> Self {
+        self.owner_key = Some(key.into());
         self
     }
 
@@ -240,10 +269,14 @@ impl SqliteStoreBuilder {
     /// As [`open`](Self::open).
     pub async fn build(self, pool: SqlitePool) -> Result<SqliteStore, StoreError> {
         BACKEND.check_names([self.table_name.as_str()], "the table name")?;
+        if let Some(key) = &self.owner_key {
+            express_session_sql::check_key(&BACKEND, key)?;
+        }
         let store = SqliteStore {
             inner: Arc::new(Inner {
                 pool,
                 sql: sql::statements(&self.table_name),
+                owner: self.owner_key.map(|key| Owner { sql: sql::owner_statements(&self.table_name, &key), key }),
                 table: self.table_name,
                 clock: self.clock,
                 ttl_ms: self.options.ttl_millis(),
@@ -321,8 +354,18 @@ impl SqliteStore {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.run(async {
             let mut tx = self.inner.pool.begin().await?;
-            for statement in sql::create_table(&self.inner.table) {
+            let owner = self.inner.owner.as_ref();
+            for statement in sql::create_table(&self.inner.table, owner.map(|o| o.key.as_str())) {
                 sqlx::query(&statement).execute(&mut *tx).await?;
+            }
+            if let Some(owner) = owner {
+                // The index, when the table has the column (a table made before the owner key was set gets both
+                // from `reindex`).
+                let has: i64 =
+                    sqlx::query_scalar(&owner.sql.has_column).bind(&self.inner.table).fetch_one(&mut *tx).await?;
+                if has > 0 {
+                    sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await
         })
@@ -413,6 +456,20 @@ impl SqliteStore {
     /// Runs one store call under the timeout.
     async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
         self.inner.core.run(call).await
+    }
+
+    /// The owner index, or the error of a store built without an owner key.
+    fn owner(&self, operation: &'static str) -> Result<&Owner, StoreError> {
+        self.inner.owner.as_ref().ok_or(StoreError::Unsupported { operation })
+    }
+
+    /// Runs one owner-index call under the timeout; a missing column is an error that says to call `reindex`.
+    async fn run_owner<T>(
+        &self,
+        owner: &Owner,
+        call: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, StoreError> {
+        self.inner.core.run_owner(call, missing_column, &self.inner.table, &owner.key).await
     }
 
     fn now_ms(&self) -> i64 {
@@ -569,5 +626,116 @@ impl Store for SqliteStore {
 
     async fn clear(&self) -> Result<(), StoreError> {
         self.run(async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
+    }
+
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owner.as_ref().map(|owner| owner.key.as_str())
+    }
+
+    /// One statement: the owner's live rows by the `owner` index, latest expiry first, `limit + 1` of them; each
+    /// record is read again ([`owner_of`](express_session::store::owner_of)).
+    async fn sessions_of(&self, owner_name: &str, limit: usize) -> Result<OwnerPage, StoreError> {
+        let owner = self.owner("sessions_of")?;
+        let rows: Vec<(String, String, i64)> = self
+            .run_owner(owner, async {
+                sqlx::query_as(&owner.sql.sessions_of)
+                    .bind(owner_name)
+                    .bind(self.now_ms())
+                    .bind(express_session_sql::fetch_limit(limit))
+                    .fetch_all(&self.inner.pool)
+                    .await
+            })
+            .await?;
+        let sessions = rows
+            .into_iter()
+            .filter_map(|(sid, text, expire)| {
+                express_session_sql::owned_row(sid, &text, Some(expire), &owner.key, owner_name)
+            })
+            .collect();
+        Ok(express_session_sql::owner_page(sessions, limit))
+    }
+
+    /// Two statements: the owner's ids (to find the handle), then the delete of that row if it is still the
+    /// owner's.
+    async fn end_session_of(&self, owner_name: &str, handle: &SessionHandle) -> Result<bool, StoreError> {
+        let owner = self.owner("end_session_of")?;
+        let sids: Vec<String> = self
+            .run_owner(owner, async {
+                sqlx::query_scalar(&owner.sql.sids_of)
+                    .bind(owner_name)
+                    .bind(self.now_ms())
+                    .fetch_all(&self.inner.pool)
+                    .await
+            })
+            .await?;
+        let Some(id) = sids.into_iter().filter_map(SessionId::new).find(|id| SessionHandle::of(id) == *handle) else {
+            return Ok(false);
+        };
+        let deleted = self
+            .run_owner(owner, async {
+                sqlx::query(&owner.sql.end_one)
+                    .bind(id.as_str())
+                    .bind(owner_name)
+                    .bind(self.now_ms())
+                    .execute(&self.inner.pool)
+                    .await
+            })
+            .await?;
+        Ok(deleted.rows_affected() > 0)
+    }
+
+    /// One `DELETE` per [`OWNER_BATCH`](express_session::store::OWNER_BATCH) rows (SQLite runs each alone).
+    async fn end_sessions_of(&self, owner_name: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        let owner = self.owner("end_sessions_of")?;
+        let keep = keep.map_or("", SessionId::as_str);
+        express_session_sql::end_in_batches(|batch| async move {
+            let deleted = self
+                .run_owner(owner, async {
+                    sqlx::query(&owner.sql.end_batch)
+                        .bind(owner_name)
+                        .bind(keep)
+                        .bind(self.now_ms())
+                        .bind(batch)
+                        .execute(&self.inner.pool)
+                        .await
+                })
+                .await?;
+            Ok(deleted.rows_affected())
+        })
+        .await
+    }
+
+    /// Adds the `owner` column and its index when the table lacks them (a table made before the owner key was
+    /// set), then counts the live rows that name an owner. Adding a `VIRTUAL` column rewrites nothing; building
+    /// the index reads every row once.
+    async fn reindex(&self) -> Result<u64, StoreError> {
+        let owner = self.owner("reindex")?;
+        self.run(async {
+            let mut tx = self.inner.pool.begin().await?;
+            let has: i64 =
+                sqlx::query_scalar(&owner.sql.has_column).bind(&self.inner.table).fetch_one(&mut *tx).await?;
+            let checked = if has == 0 {
+                sqlx::query(&owner.sql.add_column).execute(&mut *tx).await?;
+                Ok(())
+            } else {
+                let definition: Option<String> = sqlx::query_scalar(&owner.sql.column_definition)
+                    .bind(&self.inner.table)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                express_session_sql::check_column_key(&BACKEND, definition.as_deref(), &self.inner.table, &owner.key)
+            };
+            if checked.is_ok() {
+                sqlx::query(&owner.sql.add_index).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok(checked)
+        })
+        .await??;
+        let n: i64 = self
+            .run_owner(owner, async {
+                sqlx::query_scalar(&owner.sql.count).bind(self.now_ms()).fetch_one(&self.inner.pool).await
+            })
+            .await?;
+        Ok(n.unsigned_abs())
     }
 }

@@ -5,16 +5,23 @@ mod common;
 mod file {
     use express_session_sqlite::SqliteStore;
 
-    express_session::store_suite!(no_owner_index: || async {
-        Some(SqliteStore::builder().prune_interval(None).open(super::common::fresh_file()).await.expect("open"))
+    express_session::store_suite!(|| async {
+        Some(
+            SqliteStore::builder()
+                .owner_key("user")
+                .prune_interval(None)
+                .open(super::common::fresh_file())
+                .await
+                .expect("open"),
+        )
     });
 }
 
 mod memory {
     use express_session_sqlite::SqliteStore;
 
-    express_session::store_suite!(no_owner_index: || async {
-        Some(SqliteStore::builder().prune_interval(None).open_in_memory().await.expect("open"))
+    express_session::store_suite!(|| async {
+        Some(SqliteStore::builder().owner_key("user").prune_interval(None).open_in_memory().await.expect("open"))
     });
 }
 
@@ -22,8 +29,13 @@ mod memory {
 mod sealed {
     use express_session_sqlite::SqliteStore;
 
-    express_session::store_suite!(no_owner_index: || async {
-        let store = SqliteStore::builder().prune_interval(None).open(super::common::fresh_file()).await.expect("open");
+    express_session::store_suite!(|| async {
+        let store = SqliteStore::builder()
+            .owner_key("user")
+            .prune_interval(None)
+            .open(super::common::fresh_file())
+            .await
+            .expect("open");
         Some(express_session::testing::sealed(store))
     });
 }

@@ -38,6 +38,15 @@ pub async fn store() -> Option<RedisStore> {
     }
 }
 
+/// [`store`] with an owner index under the owner key `user`.
+pub async fn owned_store() -> Option<RedisStore> {
+    let url = redis_url();
+    match builder(&unique_prefix("suite")).owner_key("user").connect(&url).await {
+        Ok(store) => Some(store),
+        Err(error) => unreachable(&format!("Redis at {url}"), error_chain(&error)),
+    }
+}
+
 /// An error with its sources, for messages.
 pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();

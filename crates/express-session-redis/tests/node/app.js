@@ -12,6 +12,8 @@
 //   GET /import?json=J[&sameSite=S]   Object.assign(req.session, JSON.parse(J)) (values Rust cannot hold: lone
 //                            surrogates, deep nesting), and req.session.cookie.sameSite = S when given
 //   GET /raw                 JSON.stringify(req.session), as text
+//   GET /all                 connect-redis's all(): {"ids": the ids of the sessions it returns}
+//   GET /length              connect-redis's length(): {"length": n}
 
 process.noDeprecation = true
 
@@ -55,6 +57,12 @@ async function main () {
   })
   app.get('/raw', (req, res) => {
     res.type('text/plain').send(JSON.stringify(req.session))
+  })
+  app.get('/all', (req, res, next) => {
+    req.sessionStore.all((err, sessions) => err ? next(err) : res.json({ ids: sessions.map((s) => s.id).sort() }))
+  })
+  app.get('/length', (req, res, next) => {
+    req.sessionStore.length((err, length) => err ? next(err) : res.json({ length }))
   })
   app.get('/whoami', (req, res) => {
     const data = {}

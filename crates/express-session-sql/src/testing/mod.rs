@@ -7,14 +7,25 @@
 //!   [`idle_connections_killed_between_calls_are_replaced`], [`a_server_that_goes_away_and_comes_back`],
 //!   [`node_and_rust_share_one_table`], [`values_rust_cannot_hold_survive_a_rust_write`] (through the session
 //!   layer), [`prune_deletes_exactly_the_expired_rows_in_batches`],
-//!   [`the_pruning_task_runs_and_stops`]. Cases that need no SQL are in `express_session::testing`.
+//!   [`the_pruning_task_runs_and_stops`]; the owner column's: [`node_rows_name_their_owner`],
+//!   [`reindex_adds_the_column`], [`reindex_refuses_a_column_made_for_another_key`],
+//!   [`expired_owned_rows_leave_nothing`], [`the_column_agrees_with_owner_of`],
+//!   and the figures
+//!   [`time_ending_a_thousand_sessions`], [`time_sequential_creates`]. Cases that need no SQL are in
+//!   `express_session::testing`.
 //!
 //! Helpers that find a service missing return `None` and say so on stderr, or panic under
 //! `REQUIRE_SERVICES=1` (see `express_session::testing::unreachable`).
 
 mod node_values;
+mod owners;
 
 pub use node_values::values_rust_cannot_hold_survive_a_rust_write;
+pub use owners::{
+    OWNER_VALUES, expired_owned_rows_leave_nothing, node_rows_name_their_owner, reindex_adds_the_column,
+    reindex_refuses_a_column_made_for_another_key, the_column_agrees_with_owner_of, time_ending_a_thousand_sessions,
+    time_sequential_creates,
+};
 
 use std::future::Future;
 use std::net::SocketAddr;
