@@ -94,7 +94,7 @@ async function assertLoggedOut (page, url, who) {
   await page.locator('form[action="/login"]').waitFor()
 }
 
-for (const store of ['memory']) { // 'redis' once RedisStoreBuilder::owner_key is on main
+for (const store of ['memory', 'redis']) {
   describe(`devices example on ${store === 'memory' ? 'MemoryStore' : 'Redis'}`, () => {
     let redis, server, skip
     const ids = new Set() // every session id the example sent, to delete their Redis keys at the end
