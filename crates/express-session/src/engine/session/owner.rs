@@ -63,7 +63,9 @@ impl Session {
     ///
     /// let session = engine.begin(RequestFacts::new("/login")).into_session().expect("a session");
     /// session.set_owner("alice").await?;
-    /// assert_eq!(session.owner_sessions().await?.sessions.len(), 2);
+    /// let page = session.owner_sessions().await?;
+    /// assert_eq!(page.sessions.len(), 2);
+    /// assert!(page.sessions.iter().all(|s| s.created.is_some()), "set_owner stamps the creation time");
     /// // Log out everywhere: both devices, and this session.
     /// assert_eq!(session.end_all_sessions().await?, 2);
     /// # Ok(())
