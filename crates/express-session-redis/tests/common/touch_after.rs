@@ -110,20 +110,22 @@ fn id_of(cookie: &str) -> SessionId {
 }
 
 /// Store writes for 1,000 requests in a row (real time, about a second or two) that never modify the session, on
-/// `path` (`/me` loads it, `/static` never uses it), one login before.
-pub async fn writes_per_thousand<S: Store>(store: S, interval: Option<Duration>, path: &str) -> usize {
+/// `path` (`/me` loads it, `/static` never uses it), one login before; and the mean time of one request (the
+/// test's own client, in process: a rough figure).
+pub async fn writes_per_thousand<S: Store>(store: S, interval: Option<Duration>, path: &str) -> (usize, Duration) {
     let writes = Arc::new(AtomicUsize::new(0));
     let app = app(Counting { inner: store, writes: Arc::clone(&writes) }, Duration::from_secs(60), false, interval);
     let cookie = send(&app, "/login", None).await.1.expect("a session cookie");
     let cookie = cookie.split(';').next().unwrap().to_owned();
     writes.store(0, Ordering::SeqCst);
+    let start = std::time::Instant::now();
     for _ in 0..1_000 {
         let (body, _) = send(&app, path, Some(&cookie)).await;
         if path == "/me" {
             assert_eq!(body, "alice", "the session lives");
         }
     }
-    writes.load(Ordering::SeqCst)
+    (writes.load(Ordering::SeqCst), start.elapsed() / 1_000)
 }
 
 /// The `Expires` of `set_cookie` in ms, found near `around` (ms).
