@@ -2,11 +2,12 @@
 # The end-to-end tests in headless Chromium (e2e/README.md), from a fresh clone:
 #
 #   1. e2e/install.sh: Debian's chromium and chromium-driver (apt, once), the npm packages of e2e/package-lock.json
-#   2. cargo build of the `login`, `redis-login` and `actix-redis-login` examples (into $CARGO_TARGET_DIR, default
-#      target/)
-#   3. node --test: e2e/login.test.js (Test A), e2e/mixed.test.js (Test B, Node + axum on one Redis) and
-#      e2e/three.test.js (Test C, Node + axum + actix-web on one Redis); each starts and stops its own servers on
-#      free ports of 127.0.0.1
+#   2. cargo build of the `login`, `redis-login`, `actix-redis-login` and `devices` examples (into
+#      $CARGO_TARGET_DIR, default target/)
+#   3. node --test: e2e/login.test.js (Test A), e2e/mixed.test.js (Test B, Node + axum on one Redis),
+#      e2e/three.test.js (Test C, Node + axum + actix-web on one Redis) and e2e/devices.test.js (Test D, two
+#      devices of one user, on MemoryStore and on Redis); each starts and stops its own servers on free ports of
+#      127.0.0.1
 #
 # Screenshots and server logs: target/e2e/ (E2E_ARTIFACTS). Arguments, if any, are the test files to run
 # (default: all). Exits non-zero when a test fails; with REQUIRE_SERVICES=1 a missing Redis is a failure, not a
@@ -17,7 +18,7 @@ cd "$ROOT"
 
 bash e2e/install.sh
 
-examples=(--example login)
+examples=(--example login --example devices)
 if [ -f examples/stores/redis-login.rs ]; then
     examples+=(--example redis-login)
 else
@@ -37,6 +38,7 @@ case "$target" in /*) ;; *) target="$ROOT/$target" ;; esac
 export E2E_LOGIN_BIN="$target/debug/examples/login"
 export E2E_REDIS_LOGIN_BIN="$target/debug/examples/redis-login"
 export E2E_ACTIX_REDIS_LOGIN_BIN="$target/debug/examples/actix-redis-login"
+export E2E_DEVICES_BIN="$target/debug/examples/devices"
 export E2E_ARTIFACTS="${E2E_ARTIFACTS:-$ROOT/target/e2e}"
 mkdir -p "$E2E_ARTIFACTS"
 
@@ -74,7 +76,7 @@ trap cleanup EXIT
 if [ "$#" -gt 0 ]; then
     tests=("$@")
 else
-    tests=(e2e/login.test.js e2e/mixed.test.js e2e/three.test.js)
+    tests=(e2e/login.test.js e2e/mixed.test.js e2e/three.test.js e2e/devices.test.js)
 fi
 
 # In the background, so that an interrupt of this script stops the tests at once (timeout passes it on to them).

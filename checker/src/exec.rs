@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use express_session::record::CREATED_AT_KEY;
+use express_session::store::{OwnerPage, SessionHandle};
 use express_session::{Clock, CookieOptions, Session, SessionError, SessionManagerLayer, SessionOptions, Store};
 use http::{Request, Response};
 use serde_json::{Value, json};
@@ -19,6 +20,15 @@ use crate::sequence::{KEYS, Op};
 /// The layers' secret (the Node app would share it).
 pub const SECRET: &str = "the checker's secret, long enough for the checks";
 
+/// The data key that names a session's owner (the stores' `owner_key`).
+pub const OWNER_KEY: &str = "owner";
+
+/// The owner name of owner number `n` in the sequence run `run` (a name of its own: the SQL checkers share one
+/// table between sequences, run four at once).
+pub fn owner_name(run: &str, n: usize) -> String {
+    format!("owner{n}-{run}")
+}
+
 /// What one op did: its span in time (microseconds since the step began) and its result.
 #[derive(Debug, Clone)]
 pub struct OpOut {
@@ -29,8 +39,9 @@ pub struct OpOut {
     /// When it returned.
     pub end: i64,
     /// Its value (`get`: the data; `insert`: the value written; `remove`: the old value; `update`: the new
-    /// count; `regenerate`: the new login's tag; `cycle_id`: `{"moved": tag}` or `{"reset": new login's tag}`) or the
-    /// error's name.
+    /// count; `regenerate`: the new login's tag; `cycle_id`: `{"moved": tag}` or `{"reset": new login's tag}`;
+    /// `end_others`, `end_all`: how many sessions it ended; `list_own`: `{"entries": [[handle, current], ...],
+    /// "more": bool}`; `end_one`: the listing, and `{"handle": handle or null, "ended": bool}`) or the error's name.
     pub result: Result<Value, String>,
 }
 
@@ -44,6 +55,8 @@ pub struct Trace {
     pub first_end: i64,
     /// The tag the handler logged a new session in with (a new session and a writing request).
     pub login: Option<String>,
+    /// A login's `set_owner` failed with this error.
+    pub owner_error: Option<String>,
     /// The ops, in order.
     pub ops: Vec<OpOut>,
 }
@@ -53,6 +66,7 @@ pub struct Trace {
 struct Script {
     ops: Arc<Vec<Op>>,
     tag: String,
+    owner: Option<String>,
     trace: Arc<Mutex<Trace>>,
     base: Instant,
 }
@@ -76,7 +90,26 @@ fn visible(data: serde_json::Map<String, Value>) -> Value {
     Value::Object(data)
 }
 
-async fn run_op(session: &Session, op: Op, value: &str) -> Result<Value, SessionError> {
+/// A login: the owner when the store keeps an owner index (first: a login the store refuses, `OwnerEnded`, leaves
+/// the new session empty), then the `user` tag.
+async fn login(session: &Session, tag: &str, owner: Option<&str>) -> Result<(), SessionError> {
+    if let Some(owner) = owner {
+        session.set_owner(owner).await?;
+    }
+    session.insert("user", tag).await
+}
+
+/// The owner's sessions as the model reads them: `[[handle, current], ...]`.
+fn listing(page: &OwnerPage) -> Value {
+    Value::Array(page.sessions.iter().map(|s| json!([s.handle.as_str(), s.current])).collect())
+}
+
+/// The handle of the session's id now (a new session's, or the new id of a `cycle_id`, even when not stored).
+async fn own_handle(session: &Session) -> Result<Value, SessionError> {
+    Ok(session.id().await?.map_or(Value::Null, |id| json!(SessionHandle::of(&id).as_str())))
+}
+
+async fn run_op(session: &Session, op: Op, value: &str, owner: Option<&str>) -> Result<Value, SessionError> {
     match op {
         Op::Get => session.data().await.map(visible),
         Op::Insert(k) => session.insert(KEYS[usize::from(k)], value).await.map(|()| json!(value)),
@@ -86,7 +119,7 @@ async fn run_op(session: &Session, op: Op, value: &str) -> Result<Value, Session
         Op::Touch => session.touch().await.map(|()| Value::Null),
         Op::Regenerate => {
             session.regenerate().await?;
-            session.insert("user", value).await.map(|()| json!(value))
+            login(session, value, owner).await.map(|()| json!(value))
         }
         Op::CycleId => {
             // The session either moved to a new id with its data, or (when a concurrent logout ended it) went on
@@ -94,7 +127,7 @@ async fn run_op(session: &Session, op: Op, value: &str) -> Result<Value, Session
             session.cycle_id().await?;
             match session.get_value("user").await? {
                 Some(tag) => Ok(json!({ "moved": tag })),
-                None => session.insert("user", value).await.map(|()| json!({ "reset": value })),
+                None => login(session, value, owner).await.map(|()| json!({ "reset": value })),
             }
         }
         Op::Destroy => session.destroy().await.map(|()| Value::Null),
@@ -107,36 +140,64 @@ async fn run_op(session: &Session, op: Op, value: &str) -> Result<Value, Session
             tokio::time::sleep(Duration::from_millis(u64::from(ms))).await;
             Ok(Value::Null)
         }
+        Op::EndOthers => session.end_other_sessions().await.map(|n| json!(n)),
+        Op::EndAll => session.end_all_sessions().await.map(|n| json!(n)),
+        Op::ListOwn => {
+            let page = session.owner_sessions().await?;
+            Ok(json!({ "entries": listing(&page), "more": page.more, "self": own_handle(session).await? }))
+        }
+        Op::EndOne => {
+            let page = session.owner_sessions().await?;
+            let own = own_handle(session).await?;
+            let Some(other) = page.sessions.iter().find(|s| !s.current) else {
+                return Ok(json!({ "entries": listing(&page), "self": own, "handle": null, "ended": false }));
+            };
+            let ended = session.end_owner_session(&other.handle).await?;
+            Ok(json!({ "entries": listing(&page), "self": own, "handle": other.handle.as_str(), "ended": ended }))
+        }
     }
 }
 
 async fn handle(session: Session, script: Script) {
-    let Script { ops, tag, trace, base } = script;
+    let Script { ops, tag, owner, trace, base } = script;
     if ops.is_empty() {
         return;
     }
     let first = session.get_value("user").await;
     let first_end = micros(base);
     let first = first.map(|v| v.and_then(|v| v.as_str().map(str::to_owned))).map_err(|e| error_name(&e));
-    let mut login = None;
+    let (mut login_tag, mut owner_error) = (None, None);
     if matches!(first, Ok(None)) && ops.iter().any(|op| op.writes()) {
         let value = format!("{tag}t");
         if session.insert("user", &value).await.is_ok() {
-            login = Some(value);
+            login_tag = Some(value);
+            if let Some(owner) = &owner
+                && let Err(e) = session.set_owner(owner.as_str()).await
+            {
+                owner_error = Some(error_name(&e));
+            }
         }
     }
     {
         let mut t = trace.lock().expect("trace lock");
         t.first = Some(first);
         t.first_end = first_end;
-        t.login = login;
+        t.login = login_tag;
+        t.owner_error = owner_error;
     }
     for (i, op) in ops.iter().enumerate() {
         let start = micros(base);
         let value = format!("{tag}o{i}");
-        let result = run_op(&session, *op, &value).await.map_err(|e| error_name(&e));
+        let result = run_op(&session, *op, &value, owner.as_deref()).await.map_err(|e| error_name(&e));
         let end = micros(base);
+        // A login refused because another request ended the owner's session meanwhile: the app drops the new,
+        // empty session (a regenerated session is saved even when empty, as express saves it) and answers.
+        let refused = result.as_ref().is_err_and(|e| e == "OwnerEnded");
         trace.lock().expect("trace lock").ops.push(OpOut { op: *op, start, end, result });
+        if refused {
+            let _ = session.destroy().await;
+            break;
+        }
     }
 }
 
@@ -220,6 +281,8 @@ pub struct Outcome {
     pub status: Option<u16>,
     /// Every `Set-Cookie`'s session id (`Some("")` for a removal cookie).
     pub set_cookies: Vec<String>,
+    /// The layer's error, when it answered with one (in the response's extensions).
+    pub error: Option<String>,
     /// What the handler saw.
     pub trace: Trace,
     /// The tag prefix of its values.
@@ -250,12 +313,12 @@ pub async fn send(
     index: usize,
     sent: Option<String>,
     ops: Vec<Op>,
-    tag: String,
+    (tag, owner): (String, Option<String>),
     base: Instant,
     clock: Clock,
 ) -> Outcome {
     let trace = Arc::new(Mutex::new(Trace::default()));
-    let script = Script { ops: Arc::new(ops), tag: tag.clone(), trace: Arc::clone(&trace), base };
+    let script = Script { ops: Arc::new(ops), tag: tag.clone(), owner, trace: Arc::clone(&trace), base };
     let mut request = Request::builder().uri("/");
     if let Some(id) = &sent {
         request = request.header(http::header::COOKIE, cookie_for(id));
@@ -268,8 +331,9 @@ pub async fn send(
     let answer = tokio::spawn(async move { service.call(request).await }).await;
     let end = micros(base);
     let wall_end = clock.now().as_millis();
-    let (status, set_cookies) = match answer {
+    let (status, set_cookies, error) = match answer {
         Ok(Ok(response)) => {
+            let error = response.extensions().get::<Arc<SessionError>>().map(|e| format!("{e:?}"));
             let cookies = response
                 .headers()
                 .get_all(http::header::SET_COOKIE)
@@ -277,11 +341,11 @@ pub async fn send(
                 .filter_map(|v| v.to_str().ok())
                 .filter_map(|v| id_of(v.split(';').next().unwrap_or_default()))
                 .collect();
-            (Some(response.status().as_u16()), cookies)
+            (Some(response.status().as_u16()), cookies, error)
         }
         Ok(Err(never)) => match never {},
-        Err(_) => (None, Vec::new()),
+        Err(_) => (None, Vec::new(), None),
     };
     let trace = trace.lock().map(|t| t.clone()).unwrap_or_default();
-    Outcome { index, sent, start, end, wall_start, wall_end, status, set_cookies, trace, tag }
+    Outcome { index, sent, start, end, wall_start, wall_end, status, set_cookies, error, trace, tag }
 }

@@ -3,8 +3,9 @@
 //! A seeded generator makes sequences of steps: requests from 2-4 clients (cookie jars) sent at once to two server
 //! instances (two session layers over one store), time moves that cross `maxAge` and the absolute timeout, and
 //! sessions written the way the Node app writes them. Each request's handler performs a few session ops (get,
-//! insert, remove, update, save, touch, regenerate, cycle_id, destroy, reload) with pauses between them, so that
-//! requests interleave. After every step the [`model`] says what the answers and the store may be; a
+//! insert, remove, update, save, touch, regenerate, cycle_id, destroy, reload; on a store with an owner index also
+//! end_other_sessions, end_all_sessions, end_owner_session and owner_sessions, logins naming one of two owners)
+//! with pauses between them, so that requests interleave. After every step the [`model`] says what the answers and the store may be; a
 //! violation is shrunk to a minimal sequence and reported with its seed. See `checker/README.md`.
 
 pub mod exec;
@@ -87,6 +88,7 @@ pub fn shape_from_env(manual: bool) -> Shape {
         moves: times(manual).1,
         time_percent: if manual { 25 } else { 35 },
         max_steps: env("CHECKER_STEPS").and_then(|v| v.parse().ok()).unwrap_or(if manual { 24 } else { 12 }),
+        owners: false,
     }
 }
 
@@ -125,11 +127,19 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
     let (times, _) = times(backend.manual);
     let clock = if backend.manual { Clock::manual(Timestamp::now()) } else { Clock::system() };
     let Some(store) = (backend.make)(clock.clone()).await else { return Ok(None) };
+    if !seq.owners.is_empty() && store.owner_key() != Some(exec::OWNER_KEY) {
+        return Err(Failure {
+            step: 0,
+            kind: "no-owner-index",
+            detail: format!("the sequence names owners, but the store's owner key is {:?}", store.owner_key()),
+        });
+    }
     let servers = [
         exec::instance(&store, &clock, times, seq.rolling, seq.absolute),
         exec::instance(&store, &clock, times, seq.rolling, seq.absolute),
     ];
-    let mut model = Model::new(times, seq.absolute, seq.rolling, seq.clients);
+    let mut model = Model::new(times, seq.absolute, seq.rolling, seq.clients, seq.owners.clone());
+    let run = SessionId::generate().as_str()[..12].to_owned();
     let mut stats = Stats { sequences: 1, ..Stats::default() };
     for (i, step) in seq.steps.iter().enumerate() {
         stats.steps += 1;
@@ -148,9 +158,15 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
                 let id = SessionId::generate();
                 let now = clock.now();
                 let tag = format!("node{i}");
+                // The Node app names the owner under the same key (`req.session.owner = ...`).
+                let owner = seq
+                    .owners
+                    .get(*client)
+                    .map(|o| format!(r#","{}":"{}""#, exec::OWNER_KEY, exec::owner_name(&run, *o)))
+                    .unwrap_or_default();
                 // As express-session 1.19 stores it: no creation stamp, and `domain: ""` (an empty env var).
                 let json = format!(
-                    r#"{{"cookie":{{"originalMaxAge":{m},"expires":"{e}","secure":false,"httpOnly":true,"domain":"","path":"/"}},"user":"{tag}"}}"#,
+                    r#"{{"cookie":{{"originalMaxAge":{m},"expires":"{e}","secure":false,"httpOnly":true,"domain":"","path":"/"}},"user":"{tag}"{owner}}}"#,
                     m = times.max_age,
                     e = now.add_millis(times.max_age).to_json()
                 );
@@ -184,7 +200,7 @@ pub async fn run_sequence<S: Store>(backend: &Backend<S>, seq: &Sequence) -> Res
                             j,
                             model.jars[r.client].clone(),
                             r.ops.clone(),
-                            format!("s{i}r{j}"),
+                            (format!("s{i}r{j}"), seq.owners.get(r.client).map(|o| exec::owner_name(&run, *o))),
                             base,
                             clock.clone(),
                         ))
@@ -312,14 +328,31 @@ async fn search<S: Store>(backend: Arc<Backend<S>>, shape: Shape, search: Arc<Se
 pub async fn check<S: Store>(backend: Backend<S>) {
     let seconds: u64 = env("CHECKER_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(10);
     let shrink_budget = Duration::from_secs(env("CHECKER_SHRINK_SECONDS").and_then(|v| v.parse().ok()).unwrap_or(60));
-    let shape = shape_from_env(backend.manual);
+    let mut shape = shape_from_env(backend.manual);
     let started = Instant::now();
+    // Whether the store keeps an owner index (under the checker's key): then logins name owners and the owner
+    // ops run.
+    let probe_clock = if backend.manual { Clock::manual(Timestamp::now()) } else { Clock::system() };
+    match (backend.make)(probe_clock).await {
+        None => {
+            eprintln!("checker[{}]: store unreachable, skipped", backend.name);
+            return;
+        }
+        Some(store) => shape.owners = store.owner_key() == Some(exec::OWNER_KEY),
+    }
+    if !shape.owners {
+        eprintln!(
+            "checker[{}]: the store keeps no owner index under {:?}: no owner ops",
+            backend.name,
+            exec::OWNER_KEY
+        );
+    }
     let backend = Arc::new(backend);
     let replay: Option<u64> = env("CHECKER_SEED").and_then(|v| v.parse().ok());
     // First the minimal sequences of earlier findings (each several times: interleavings vary).
     if replay.is_none() && env("CHECKER_CORPUS").as_deref() != Some("0") {
         let tries = if backend.manual { 20 } else { 1 };
-        for (name, seq) in sequence::corpus(backend.manual) {
+        for (name, seq) in sequence::corpus(backend.manual, shape.owners) {
             for _ in 0..tries {
                 match run_sequence(&backend, &seq).await {
                     Ok(None) => {

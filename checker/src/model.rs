@@ -21,8 +21,16 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use express_session::SessionId;
+use express_session::store::SessionHandle;
+
 use crate::exec::{Outcome, Times};
 use crate::sequence::{KEYS, Op, Request};
+
+/// The handle the owner index lists the session stored under `id` with.
+fn handle_of(id: &str) -> Option<String> {
+    SessionId::new(id).map(|id| SessionHandle::of(&id).as_str().to_owned())
+}
 
 /// A contract violation: the step it showed at, its kind (for shrinking to the same failure) and what was seen.
 #[derive(Debug, Clone)]
@@ -74,6 +82,41 @@ struct Lineage {
     created_lo: i64,
     /// `None`: a Node-written session our layer has not loaded yet (its lifetime starts at most then).
     created_hi: Option<i64>,
+    /// The owner its login (or the Node app) named; `None` on a store without an owner index.
+    owner: Option<usize>,
+    /// An `end_other_sessions`/`end_all_sessions`/`end_owner_session` answered before it must have ended it.
+    owner_ended: bool,
+    /// It was found gone while surely live by time (destroyed, regenerated away, ended by its owner): with real
+    /// time, only such sessions are surely unlisted (an expired one may be listed within the tolerance).
+    ended_explicitly: bool,
+}
+
+/// An owner call that ended sessions: `end_other_sessions`, `end_all_sessions`, or an `end_owner_session` that
+/// answered `true`.
+#[derive(Debug, Clone)]
+struct Ender {
+    request: usize,
+    owner: usize,
+    op: Op,
+    start: i64,
+    end: i64,
+    /// The asker's session when the request began.
+    asker: Option<usize>,
+    /// `end_one`: the session whose handle it ended, when it lived at that id when the step began.
+    target: Option<usize>,
+    /// `end_one`: the handle, when it named no session of the step's start.
+    unresolved: Option<String>,
+}
+
+impl Ender {
+    /// Whether it may have ended lineage `l` of owner `owner` (generously).
+    fn may_end(&self, l: usize, owner: Option<usize>) -> bool {
+        owner == Some(self.owner)
+            && match self.op {
+                Op::EndOne => self.target == Some(l) || self.unresolved.is_some(),
+                _ => true,
+            }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,6 +137,34 @@ struct Commit {
     /// An end-of-request commit that leaves every value as the lineage had it: the request's data may equal what
     /// it loaded, and the layer then writes nothing (express's "unmodified"), so it overrides nothing.
     maybe_noop: bool,
+}
+
+/// What a listing (`list_own`, `end_one`) is checked against.
+struct Listing<'a> {
+    step: usize,
+    owner: usize,
+    op: &'a crate::exec::OpOut,
+    out: &'a Outcome,
+    /// The asker's session when it listed.
+    target: Target,
+    /// The request moved or ended its session before it listed.
+    moved_before: bool,
+    n_before: usize,
+    handles: &'a HashMap<String, String>,
+    enders: &'a [Ender],
+    ext: &'a HashMap<usize, Vec<(usize, i64, i64)>>,
+    movers: &'a HashMap<usize, Vec<Mover>>,
+    /// Sessions of the owner this step may have created or moved.
+    creations: usize,
+    surely_ends: &'a dyn Fn(&Ender, usize, &[Lineage]) -> bool,
+}
+
+/// What the owner calls of a step did to a session created in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Kept,
+    Either,
+    Ended,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -124,6 +195,11 @@ pub struct Model {
     rolling: bool,
     lins: Vec<Lineage>,
     by_tag: HashMap<String, usize>,
+    /// Each client's owner (empty: the store keeps no owner index).
+    owners: Vec<usize>,
+    /// The lineage that held each id the model ever adopted.
+    id_lineage: HashMap<String, usize>,
+
     /// Every session id a client ever held.
     pub known: BTreeSet<String>,
     /// The clients' cookie jars (session ids).
@@ -135,13 +211,16 @@ pub struct Model {
 
 impl Model {
     /// A model with `clients` empty cookie jars.
-    pub fn new(times: Times, absolute: bool, rolling: bool, clients: usize) -> Self {
+    pub fn new(times: Times, absolute: bool, rolling: bool, clients: usize, owners: Vec<usize>) -> Self {
         Self {
             times,
             absolute,
             rolling,
             lins: Vec::new(),
             by_tag: HashMap::new(),
+            owners,
+            id_lineage: HashMap::new(),
+
             known: BTreeSet::new(),
             jars: vec![None; clients],
             expects: Vec::new(),
@@ -149,7 +228,13 @@ impl Model {
         }
     }
 
-    fn add_lineage(&mut self, tag: String, created: (i64, Option<i64>), exp: (i64, i64)) -> usize {
+    fn add_lineage(
+        &mut self,
+        tag: String,
+        created: (i64, Option<i64>),
+        exp: (i64, i64),
+        owner: Option<usize>,
+    ) -> usize {
         let i = self.lins.len();
         self.lins.push(Lineage {
             tag: tag.clone(),
@@ -161,6 +246,9 @@ impl Model {
             exp_hi: exp.1,
             created_lo: created.0,
             created_hi: created.1,
+            owner,
+            owner_ended: false,
+            ended_explicitly: false,
         });
         self.by_tag.insert(tag, i);
         i
@@ -169,8 +257,10 @@ impl Model {
     /// The Node app wrote session `id` with `tag` at `now`; `client` holds its cookie.
     pub fn node_session(&mut self, client: usize, id: String, tag: String, now: i64) {
         let m = self.times.max_age;
-        let l = self.add_lineage(tag, (now, None), (now + m, now + m));
+        let owner = self.owners.get(client).copied();
+        let l = self.add_lineage(tag, (now, None), (now + m, now + m), owner);
         self.lins[l].id = Some(id.clone());
+        self.id_lineage.insert(id.clone(), l);
         self.known.insert(id.clone());
         self.jars[client] = Some(id);
     }
@@ -228,7 +318,11 @@ impl Model {
                 None => return fail(step, "panic", format!("request {} ({req:?}) panicked", out.index)),
                 Some(418) => return fail(step, "no-session", format!("request {} had no session", out.index)),
                 Some(s) if s >= 500 => {
-                    return fail(step, "5xx", format!("request {} ({req:?}) answered {s}: {:?}", out.index, out.trace));
+                    return fail(
+                        step,
+                        "5xx",
+                        format!("request {} ({req:?}) answered {s} ({:?}): {:?}", out.index, out.error, out.trace),
+                    );
                 }
                 _ => {}
             }
@@ -288,6 +382,75 @@ impl Model {
                 }
             }
         }
+        // 3b. Owner calls that ended sessions, and the sessions of the step's start each may have ended.
+        let n_before = self.lins.len();
+        let mut handles: HashMap<String, String> = HashMap::new();
+        for id in self.known.iter().chain(outs.iter().flat_map(|o| o.set_cookies.iter())) {
+            if let Some(h) = handle_of(id) {
+                handles.insert(h, id.clone());
+            }
+        }
+        let mut enders: Vec<Ender> = Vec::new();
+        for out in outs {
+            let Some(owner) = self.owners.get(requests[out.index].client).copied() else { continue };
+            for op in &out.trace.ops {
+                let Ok(value) = &op.result else { continue };
+                let (mut target, mut unresolved) = (None, None);
+                match op.op {
+                    Op::EndOthers | Op::EndAll => {}
+                    Op::EndOne if value.get("ended") == Some(&Value::Bool(true)) => {
+                        let handle = value.get("handle").and_then(Value::as_str).unwrap_or_default();
+                        match handles.get(handle).and_then(|id| self.live_lineage_at(id)) {
+                            Some(l) => target = Some(l),
+                            None => unresolved = Some(handle.to_owned()),
+                        }
+                    }
+                    _ => continue,
+                }
+                let asker = match initial[out.index] {
+                    Target::Lin(l) => Some(l),
+                    _ => None,
+                };
+                enders.push(Ender {
+                    request: out.index,
+                    owner,
+                    op: op.op,
+                    start: op.start,
+                    end: op.end,
+                    asker,
+                    target,
+                    unresolved,
+                });
+            }
+        }
+        // Per session of the step's start, the owner calls of other requests that may have ended it: (request,
+        // start, end). An `end_other_sessions` keeps its asker's session, unless another request moved it
+        // meanwhile (the moved-to record is another session until the move is written).
+        let mut ext: HashMap<usize, Vec<(usize, i64, i64)>> = HashMap::new();
+        for e in &enders {
+            for l in 0..n_before {
+                let lin = &self.lins[l];
+                if !lin.alive || !e.may_end(l, lin.owner) {
+                    continue;
+                }
+                let moved_by_other = movers.get(&l).is_some_and(|ms| ms.iter().any(|m| m.request != e.request));
+                if e.op == Op::EndOthers && e.asker == Some(l) && !moved_by_other {
+                    continue;
+                }
+                ext.entry(l).or_default().push((e.request, e.start, e.end));
+            }
+        }
+        // Whether `e` surely ended session `l` of the step's start: it was live when `e` began (or already over).
+        let surely_ends = |e: &Ender, l: usize, lins: &[Lineage]| -> bool {
+            if l >= n_before || lins[l].owner != Some(e.owner) {
+                return false;
+            }
+            match e.op {
+                Op::EndOthers => e.asker != Some(l),
+                Op::EndAll => true,
+                _ => e.target == Some(l) && !movers.contains_key(&l),
+            }
+        };
         // 4. A request must get its session when it is surely live, and must not when it is surely over.
         for out in outs {
             if out.trace.first.is_none() {
@@ -308,9 +471,26 @@ impl Model {
                     format!("request {} at t={} read {}", out.index, out.wall_start, self.describe(l)),
                 );
             }
+            if joined
+                && let Some(e) =
+                    enders.iter().find(|e| e.request != out.index && e.end < out.start && surely_ends(e, l, &self.lins))
+            {
+                return fail(
+                    step,
+                    "owner-ended-session-readable",
+                    format!(
+                        "request {} read {}, which request {} ended with {:?} before it was sent",
+                        out.index,
+                        self.describe(l),
+                        e.request,
+                        e.op
+                    ),
+                );
+            }
             let preceded = movers
                 .get(&l)
-                .is_some_and(|ms| ms.iter().any(|mv| mv.request != out.index && mv.start < out.trace.first_end));
+                .is_some_and(|ms| ms.iter().any(|mv| mv.request != out.index && mv.start < out.trace.first_end))
+                || ext.get(&l).is_some_and(|v| v.iter().any(|x| x.0 != out.index && x.1 < out.trace.first_end));
             let live = self.surely_live(l, out.wall_end) && !self.abs_maybe_over(l, out.wall_end);
             if !joined && live && !preceded {
                 return fail(
@@ -330,19 +510,70 @@ impl Model {
         let mut new_ids: Vec<(usize, String, usize)> = Vec::new(); // (lineage, id, request)
         let mut ended_new: BTreeSet<usize> = BTreeSet::new();
         let mut created_here: BTreeSet<usize> = BTreeSet::new();
+        // Per session created in this step: the request that logged it in, and when the login began.
+        let mut login_at: HashMap<usize, (usize, i64)> = HashMap::new();
+        // Per owner, the sessions this step may have created or moved (for the bounds of a listing).
+        let mut creations: HashMap<usize, usize> = HashMap::new();
+        for out in outs {
+            let Some(owner) = self.owners.get(requests[out.index].client).copied() else { continue };
+            let made = usize::from(out.trace.login.is_some())
+                + out
+                    .trace
+                    .ops
+                    .iter()
+                    .filter(|op| {
+                        op.result.as_ref().is_ok_and(|v| {
+                            op.op == Op::Regenerate || v.get("reset").is_some() || v.get("moved").is_some()
+                        })
+                    })
+                    .count();
+            *creations.entry(owner).or_default() += made;
+        }
+        // What the owner calls of other requests did to a session created in this step by request `q` with a login
+        // begun at `t`: nothing when they were answered before the login began, surely ended when `q` was
+        // answered (its record written) before they began, else either.
+        let created_fate = |q: usize, t: i64, owner: Option<usize>| -> Fate {
+            let mut fate = Fate::Kept;
+            for e in enders.iter().filter(|e| e.request != q && Some(e.owner) == owner) {
+                // An `end_owner_session` of a handle the model cannot name may have ended it (under its id, or the
+                // id it had before a `cycle_id`).
+                let hit = match e.op {
+                    Op::EndOthers | Op::EndAll => true,
+                    _ => e.unresolved.is_some(),
+                };
+                if !hit || e.end < t {
+                    continue;
+                }
+                if outs[q].end < e.start && e.op != Op::EndOne {
+                    return Fate::Ended;
+                }
+                fate = Fate::Either;
+            }
+            fate
+        };
         for (req, out) in requests.iter().zip(outs) {
             let r = out.index;
             let mut target = initial[r];
-            let concurrent_on = |l: usize| outs.iter().any(|o| o.index != r && initial[o.index] == Target::Lin(l));
+            let owner = self.owners.get(req.client).copied();
+            let concurrent_on = |l: usize| {
+                outs.iter().any(|o| o.index != r && initial[o.index] == Target::Lin(l))
+                    || ext.get(&l).is_some_and(|v| v.iter().any(|x| x.0 != r))
+            };
+            if let Some(e) = &out.trace.owner_error {
+                return fail(step, "op-error", format!("request {r} ({req:?}): set_owner at login failed with {e}"));
+            }
             if let Some(tag) = &out.trace.login {
                 let l = self.add_lineage(
                     tag.clone(),
                     (out.wall_start, Some(out.wall_end)),
                     (out.wall_start + m, out.wall_end + m),
+                    owner,
                 );
                 created_here.insert(l);
+                login_at.insert(l, (r, out.trace.first_end));
                 target = Target::Lin(l);
             }
+            let mut moved_before = false;
             let mut incs = 0u64;
             let mut keys: BTreeMap<usize, Option<String>> = BTreeMap::new();
             let mut cycled = false;
@@ -352,6 +583,8 @@ impl Model {
             let mut last_end = out.trace.first_end;
             for op in &out.trace.ops {
                 last_end = op.end;
+                let moved_already = moved_before;
+                moved_before |= op.op.is_mover() && op.result.is_ok();
                 let value = match &op.result {
                     Ok(v) => v,
                     Err(e) => {
@@ -362,6 +595,14 @@ impl Model {
                                 created_here.contains(&l) || cycled || concurrent_on(l) || !self.times.manual
                             }
                             (Op::CycleId, "NotFound" | "NoSession", Target::Lin(l)) => concurrent_on(l),
+                            // `regenerate` of an owned session that another request ended (or moved) meanwhile:
+                            // its login is refused, and the request ends there with no session.
+                            (Op::Regenerate, "OwnerEnded", Target::Lin(l)) => {
+                                created_here.contains(&l)
+                                    || concurrent_on(l)
+                                    || !self.surely_live(l, out.wall_end)
+                                    || self.abs_maybe_over(l, out.wall_end)
+                            }
                             _ => false,
                         };
                         if !allowed {
@@ -370,6 +611,16 @@ impl Model {
                                 "op-error",
                                 format!("request {r} ({req:?}): {:?} failed with {e}; its session: {target:?}", op.op),
                             );
+                        }
+                        if e == "OwnerEnded" {
+                            if let Target::Lin(l) = target
+                                && created_here.contains(&l)
+                            {
+                                ended_new.insert(l);
+                            }
+                            target = Target::Gone;
+                            incs = 0;
+                            keys.clear();
                         }
                         continue;
                     }
@@ -431,8 +682,10 @@ impl Model {
                             tag,
                             (out.wall_start, Some(out.wall_end)),
                             (out.wall_start + m, out.wall_end + m),
+                            owner,
                         );
                         created_here.insert(l);
+                        login_at.insert(l, (r, op.start));
                         target = Target::Lin(l);
                         incs = 0;
                         keys.clear();
@@ -448,6 +701,7 @@ impl Model {
                                 let ended = movers
                                     .get(&l)
                                     .is_some_and(|ms| ms.iter().any(|mv| mv.request != r && mv.start < op.end))
+                                    || ext.get(&l).is_some_and(|v| v.iter().any(|x| x.0 != r && x.1 < op.end))
                                     || !self.surely_live(l, out.wall_end)
                                     || self.abs_maybe_over(l, out.wall_end);
                                 if !ended {
@@ -465,8 +719,10 @@ impl Model {
                                 tag.to_owned(),
                                 (out.wall_start, Some(out.wall_end)),
                                 (out.wall_start + m, out.wall_end + m),
+                                owner,
                             );
                             created_here.insert(l);
+                            login_at.insert(l, (r, op.start));
                             target = Target::Lin(l);
                             incs = 0;
                             keys.clear();
@@ -485,6 +741,40 @@ impl Model {
                         }
                     }
                     Op::Touch | Op::Pause(_) => {}
+                    // It keeps this session; its effect on the others is the enders'.
+                    Op::EndOthers => {}
+                    Op::EndAll => {
+                        // The others, then this one as `destroy` does.
+                        if let Target::Lin(l) = target
+                            && created_here.contains(&l)
+                        {
+                            ended_new.insert(l);
+                        }
+                        target = Target::Gone;
+                        incs = 0;
+                        keys.clear();
+                    }
+                    Op::ListOwn | Op::EndOne => {
+                        let Some(owner) = owner else {
+                            return fail(step, "op-error", format!("request {r}: {:?} without an owner", op.op));
+                        };
+                        let ctx = Listing {
+                            step,
+                            owner,
+                            op,
+                            out,
+                            target,
+                            moved_before: moved_already,
+                            n_before,
+                            handles: &handles,
+                            enders: &enders,
+                            ext: &ext,
+                            movers: &movers,
+                            creations: creations.get(&owner).copied().unwrap_or(0),
+                            surely_ends: &surely_ends,
+                        };
+                        self.check_listing(&ctx, value)?;
+                    }
                 }
             }
             if let Target::Lin(l) = target {
@@ -507,7 +797,13 @@ impl Model {
                     }
                 }
                 (Target::Lin(l), cookie) => {
-                    if self.rolling && !movers.contains_key(&l) && !created_here.contains(&l) && cookie.is_none() {
+                    let owner_ended = ext.get(&l).is_some_and(|v| v.iter().any(|x| x.0 != r));
+                    if self.rolling
+                        && !movers.contains_key(&l)
+                        && !owner_ended
+                        && !created_here.contains(&l)
+                        && cookie.is_none()
+                    {
                         return fail(
                             step,
                             "no-rolling-cookie",
@@ -521,9 +817,13 @@ impl Model {
                         && !created_here.contains(&l)
                         && cookie.is_none()
                         && (movers.get(&l).is_some_and(|ms| ms.iter().any(|mv| mv.request != r && mv.start < out.end))
+                            || ext.get(&l).is_some_and(|v| v.iter().any(|x| x.0 != r && x.1 < out.end))
                             || !self.surely_live(l, out.wall_end)
                             || self.abs_maybe_over(l, out.wall_end));
-                    if (created_here.contains(&l) || cycled) && !move_abandoned {
+                    // A new session an owner call of another request may have ended before the answer.
+                    let login_ended = created_here.contains(&l)
+                        && login_at.get(&l).is_some_and(|&(q, t)| created_fate(q, t, owner) != Fate::Kept);
+                    if (created_here.contains(&l) || cycled) && !move_abandoned && !login_ended {
                         return fail(
                             step,
                             "no-cookie-for-new-id",
@@ -588,14 +888,40 @@ impl Model {
                     continue;
                 };
                 self.known.insert(id.clone());
+                let fate = login_at.get(&l).map_or(Fate::Kept, |&(q, t)| created_fate(q, t, lin.owner));
+                if fate == Fate::Ended {
+                    self.lins[l].owner_ended = true;
+                    self.expects.push(Expect {
+                        lin: l,
+                        candidates: Vec::new(),
+                        must_live: false,
+                        keys: allowed_keys(false),
+                    });
+                    continue;
+                }
                 self.expects.push(Expect {
                     lin: l,
                     candidates: vec![(id.clone(), total, total)],
-                    must_live: true,
+                    must_live: fate == Fate::Kept,
                     keys: allowed_keys(true),
                 });
                 continue;
             }
+            if enders.iter().any(|e| surely_ends(e, l, &self.lins)) {
+                // Ended by its owner's call: gone under every id, whatever its concurrent requests did.
+                for (_, nid, _) in &new_ids {
+                    self.known.insert(nid.clone());
+                }
+                self.lins[l].owner_ended = true;
+                self.expects.push(Expect {
+                    lin: l,
+                    candidates: Vec::new(),
+                    must_live: false,
+                    keys: allowed_keys(false),
+                });
+                continue;
+            }
+            let maybe_ended = ext.contains_key(&l);
             let ms = movers.get(&l).cloned().unwrap_or_default();
             let fresh_seen = outs.iter().any(|o| fresh_on[o.index] == Some(l));
             let maybe_users: Vec<&Outcome> = outs
@@ -625,7 +951,7 @@ impl Model {
                 self.expects.push(Expect {
                     lin: l,
                     candidates: vec![(id, count, count)],
-                    must_live: !abs_maybe,
+                    must_live: !abs_maybe && !maybe_ended,
                     keys: allowed_keys(true),
                 });
                 continue;
@@ -653,7 +979,7 @@ impl Model {
                 self.expects.push(Expect {
                     lin: l,
                     candidates,
-                    must_live: single_cycle && a_ok,
+                    must_live: single_cycle && a_ok && !maybe_ended,
                     keys: allowed_keys(false),
                 });
             } else {
@@ -690,6 +1016,96 @@ impl Model {
             );
         }
         self.log.push(note);
+        Ok(())
+    }
+
+    /// Checks an owner's listing: every entry is a live session of the owner, the asker's own marked `current`
+    /// (and only it), and the count is between the sessions surely live and undisturbed and every session that
+    /// may be live.
+    fn check_listing(&self, c: &Listing<'_>, value: &Value) -> Result<(), Failure> {
+        let r = c.out.index;
+        let entries: Vec<(String, bool)> = value
+            .get("entries")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|e| Some((e.get(0)?.as_str()?.to_owned(), e.get(1)?.as_bool()?))).collect())
+            .unwrap_or_default();
+        let bad = |kind: &'static str, detail: String| {
+            fail(c.step, kind, format!("request {r}: {:?} listed {} entries: {detail}", c.op.op, entries.len()))
+        };
+        let own = match c.target {
+            Target::Lin(l) => Some(l),
+            _ => None,
+        };
+        for (handle, current) in &entries {
+            let id = c.handles.get(handle);
+            let lin = id.and_then(|id| self.id_lineage.get(id).copied());
+            let own_new = value.get("self").and_then(Value::as_str) == Some(handle.as_str());
+            // A session created in this step was stored under an id the model learns only from its cookie.
+            let own_created = lin.is_none() && own.is_some_and(|l| l >= c.n_before);
+            let is_own = own_new || (lin.is_some() && lin == own);
+            if let (Some(id), Some(l)) = (id, lin) {
+                let lineage = &self.lins[l];
+                if lineage.owner != Some(c.owner) {
+                    return bad("foreign-listed", format!("{} of owner {:?}", self.describe(l), lineage.owner));
+                }
+                if !lineage.alive && (self.times.manual || lineage.ended_explicitly) {
+                    return bad("dead-listed", format!("{}, which had ended", self.describe(l)));
+                }
+                if lineage.alive && lineage.id.as_deref() != Some(id.as_str()) {
+                    return bad("retired-listed", format!("an id {} retired by cycle_id", self.describe(l)));
+                }
+                if let Some(e) = c.enders.iter().find(|e| e.end < c.op.start && (c.surely_ends)(e, l, &self.lins)) {
+                    return bad(
+                        "ended-listed",
+                        format!("{}, which request {} ended with {:?} before", self.describe(l), e.request, e.op),
+                    );
+                }
+            }
+            if *current && !is_own && !own_created {
+                return bad("wrong-current", format!("another session ({lin:?}) is marked current"));
+            }
+            if !*current && is_own {
+                let what = lin.map_or_else(|| "its new id".to_owned(), |l| self.describe(l));
+                return bad("current-not-marked", format!("this request's own session {what} is not marked current"));
+            }
+        }
+        if entries.iter().filter(|e| e.1).count() > 1 {
+            return bad("wrong-current", "several entries are marked current".into());
+        }
+        let undisturbed = |l: usize| {
+            !c.movers.contains_key(&l)
+                && !c.ext.contains_key(&l)
+                && self.surely_live(l, c.out.wall_end)
+                && !self.abs_maybe_over(l, c.out.wall_end)
+        };
+        if let Some(l) = own
+            && l < c.n_before
+            && !c.moved_before
+            && undisturbed(l)
+        {
+            let mine = self.lins[l].id.as_deref().and_then(handle_of);
+            if !entries.iter().any(|(h, cur)| *cur && Some(h) == mine.as_ref()) {
+                return bad("current-missing", format!("this request's session {} is not listed", self.describe(l)));
+            }
+        }
+        let mut lo = 0;
+        let mut hi = c.creations;
+        for l in 0..c.n_before {
+            let lin = &self.lins[l];
+            if !lin.alive || lin.owner != Some(c.owner) || lin.id.is_none() {
+                continue;
+            }
+            if undisturbed(l) {
+                lo += 1;
+            }
+            let ended = c.enders.iter().any(|e| e.end < c.op.start && (c.surely_ends)(e, l, &self.lins));
+            if !self.surely_expired(l, c.out.wall_start) && !ended {
+                hi += 1;
+            }
+        }
+        if entries.len() < lo || entries.len() > hi {
+            return bad("list-count", format!("owner {} must have {lo}..={hi} live sessions", c.owner));
+        }
         Ok(())
     }
 
@@ -754,6 +1170,7 @@ impl Model {
                     );
                 }
                 self.lins[l].alive = false;
+                self.lins[l].ended_explicitly = live;
                 continue;
             };
             if self.surely_expired(l, from) {
@@ -781,6 +1198,7 @@ impl Model {
                     );
                 }
             }
+            self.id_lineage.insert(id.clone(), l);
             let lin = &mut self.lins[l];
             lin.id = Some(id.clone());
             lin.count = s.count;
@@ -793,7 +1211,11 @@ impl Model {
             if owner.contains_key(id) {
                 continue;
             }
+
             let what = match s.tag.as_deref().and_then(|t| self.by_tag.get(t)) {
+                Some(&l) if self.lins[l].owner_ended => {
+                    ("owner-ended-session-lives", format!("{}, which its owner's call ended", self.describe(l)))
+                }
                 Some(&l) if !self.lins[l].alive => ("resurrected", format!("ended {}", self.describe(l))),
                 Some(&l) => ("forked", format!("{} (it lives elsewhere)", self.describe(l))),
                 None => ("unknown-record", format!("a record with tag {:?}", s.tag)),

@@ -57,6 +57,14 @@ pub enum Op {
     Reload,
     /// A pause of that many milliseconds (0: a yield), so that requests interleave.
     Pause(u8),
+    /// `end_other_sessions()`: "log out other devices" of the session's owner.
+    EndOthers,
+    /// `end_all_sessions()`: "log out everywhere" (this session too).
+    EndAll,
+    /// `owner_sessions()`, then `end_owner_session(handle)` of the first listed session that is not this one.
+    EndOne,
+    /// `owner_sessions()`: the owner's live sessions, this one marked.
+    ListOwn,
 }
 
 impl Op {
@@ -74,17 +82,26 @@ impl Op {
             Op::Destroy => "destroy",
             Op::Reload => "reload",
             Op::Pause(_) => "pause",
+            Op::EndOthers => "end_others",
+            Op::EndAll => "end_all",
+            Op::EndOne => "end_one",
+            Op::ListOwn => "list_own",
         }
     }
 
     /// Whether the op ends or moves the request's session (at most one per request).
     pub fn is_mover(self) -> bool {
-        matches!(self, Op::Regenerate | Op::CycleId | Op::Destroy)
+        matches!(self, Op::Regenerate | Op::CycleId | Op::Destroy | Op::EndAll)
     }
 
-    /// Whether the op writes (a request with one logs in first when its session is new).
+    /// Whether the op writes, or needs an owner (a request with one logs in first when its session is new).
     pub fn writes(self) -> bool {
         !matches!(self, Op::Get | Op::Pause(_) | Op::Touch | Op::Reload)
+    }
+
+    /// Whether the op uses the owner index (generated only on a store that keeps one).
+    pub fn is_owner_op(self) -> bool {
+        matches!(self, Op::EndOthers | Op::EndAll | Op::EndOne | Op::ListOwn)
     }
 }
 
@@ -150,6 +167,9 @@ impl fmt::Debug for Step {
 pub struct Sequence {
     /// How many clients (cookie jars).
     pub clients: usize,
+    /// Each client's owner (0 or 1: two clients can be two devices of one owner), named at every login
+    /// (`set_owner`) and in the client's Node-written records; empty when the store keeps no owner index.
+    pub owners: Vec<usize>,
     /// The layers' `rolling` option.
     pub rolling: bool,
     /// Whether the layers have an absolute timeout.
@@ -160,7 +180,11 @@ pub struct Sequence {
 
 impl fmt::Debug for Sequence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} clients, rolling {}, absolute timeout {}:", self.clients, self.rolling, self.absolute)?;
+        write!(f, "{} clients", self.clients)?;
+        if !self.owners.is_empty() {
+            write!(f, " (owners {:?})", self.owners)?;
+        }
+        writeln!(f, ", rolling {}, absolute timeout {}:", self.rolling, self.absolute)?;
         for (i, step) in self.steps.iter().enumerate() {
             writeln!(f, "  {i:>2}. {step:?}")?;
         }
@@ -185,6 +209,8 @@ pub struct Shape {
     pub max_steps: usize,
     /// The share of steps that move time, in percent.
     pub time_percent: usize,
+    /// Whether the store keeps an owner index: logins name an owner, and the owner ops are generated.
+    pub owners: bool,
 }
 
 impl Shape {
@@ -206,8 +232,15 @@ pub const ALL_OPS: &[&str] = &[
     "destroy",
     "reload",
     "pause",
+    "end_others",
+    "end_all",
+    "end_one",
+    "list_own",
     "time",
 ];
+
+/// How many owners the clients share.
+pub const OWNERS: usize = 2;
 
 /// Generates the sequence of `seed`.
 pub fn generate(seed: u64, shape: &Shape) -> Sequence {
@@ -227,10 +260,18 @@ pub fn generate(seed: u64, shape: &Shape) -> Sequence {
         (Op::Destroy, 1),
         (Op::Reload, 1),
         (Op::Pause(0), 3),
+        (Op::EndOthers, 1),
+        (Op::EndAll, 1),
+        (Op::EndOne, 1),
+        (Op::ListOwn, 2),
     ]
     .into_iter()
-    .filter(|(op, _)| shape.allows(op.name()))
+    .filter(|(op, _)| shape.allows(op.name()) && (shape.owners || !op.is_owner_op()))
     .collect();
+    // Client 0 is owner 0; each other client is owner 0 or 1 (drawn only with an owner index, so that the
+    // sequences of a seed stay as they were on stores without one).
+    let owners: Vec<usize> =
+        if shape.owners { (0..clients).map(|c| if c == 0 { 0 } else { rng.below(OWNERS) }).collect() } else { vec![] };
     let total: usize = weights.iter().map(|(_, w)| w).sum();
     let time = shape.allows("time") && !shape.moves.is_empty();
     let len = 3 + rng.below(shape.max_steps.saturating_sub(2).max(1));
@@ -281,7 +322,7 @@ pub fn generate(seed: u64, shape: &Shape) -> Sequence {
             steps.push(Step::Requests(requests));
         }
     }
-    Sequence { clients, rolling, absolute, steps }
+    Sequence { clients, owners, rolling, absolute, steps }
 }
 
 /// The sequences one step smaller than `seq`, smallest changes last: without a step, without a request, without
@@ -337,19 +378,21 @@ pub fn shrink_candidates(seq: &Sequence, moves: &[u64]) -> Vec<Sequence> {
 
 /// The minimal sequences of what the checker found (`FINDINGS.md`), run before the random search on every run,
 /// with their names. Time moves are scaled to the clock: a manual clock's `maxAge` is 60 s, real time's 4 s.
-pub fn corpus(manual: bool) -> Vec<(&'static str, Sequence)> {
+/// `owners`: the store keeps an owner index (the owner sequences are added).
+pub fn corpus(manual: bool, owners: bool) -> Vec<(&'static str, Sequence)> {
     let one = |client: usize, ops: Vec<Op>| Request { client, instance: 0, ops };
     let other = |client: usize, ops: Vec<Op>| Request { client, instance: 1, ops };
     let at = |requests: Vec<Request>| Step::Requests(requests);
     let (short, long) = if manual { (20_000, 40_000) } else { (2_400, 2_400) };
-    let seq = |absolute: bool, steps: Vec<Step>| Sequence { clients: 2, rolling: false, absolute, steps };
+    let seq =
+        |absolute: bool, steps: Vec<Step>| Sequence { clients: 2, owners: vec![], rolling: false, absolute, steps };
     let mut node_reads = vec![Step::NodeSession { client: 0 }, at(vec![one(0, vec![])])];
     let reads = if manual { vec![40_000, 59_000] } else { vec![2_400; 5] };
     for ms in reads {
         node_reads.push(Step::Advance(ms));
         node_reads.push(at(vec![one(0, vec![Op::Pause(0)])]));
     }
-    vec![
+    let mut all = vec![
         (
             "defect 1: save() after touches",
             seq(
@@ -435,5 +478,49 @@ pub fn corpus(manual: bool) -> Vec<(&'static str, Sequence)> {
                 ],
             ),
         ),
-    ]
+    ];
+    if owners {
+        let owned =
+            |steps: Vec<Step>| Sequence { clients: 2, owners: vec![0, 0], rolling: false, absolute: false, steps };
+        all.push((
+            "end_other_sessions ends the other device of the owner, and keeps this one",
+            owned(vec![
+                at(vec![one(0, vec![Op::Insert(0)])]),
+                at(vec![other(1, vec![Op::Insert(1)])]),
+                at(vec![one(0, vec![Op::EndOthers])]),
+                at(vec![other(1, vec![Op::Get]), one(0, vec![Op::ListOwn])]),
+            ]),
+        ));
+        all.push((
+            "cycle_id then end_other_sessions in one request keeps this session",
+            owned(vec![
+                at(vec![one(0, vec![Op::Insert(0)])]),
+                at(vec![one(0, vec![Op::CycleId, Op::EndOthers])]),
+                at(vec![other(0, vec![Op::Get])]),
+            ]),
+        ));
+        all.push((
+            "cycle_id then owner_sessions in one request marks this session current",
+            owned(vec![at(vec![one(0, vec![Op::Insert(0)])]), at(vec![one(0, vec![Op::CycleId, Op::ListOwn])])]),
+        ));
+        all.push((
+            "an owner call ends the record cycle_id is moving to",
+            owned(vec![
+                at(vec![one(0, vec![Op::CycleId])]),
+                at(vec![
+                    one(0, vec![]),
+                    one(0, vec![Op::CycleId]),
+                    other(0, vec![Op::Remove(2), Op::Update, Op::EndOne]),
+                ]),
+            ]),
+        ));
+        all.push((
+            "end_all_sessions while a request of the session moves it",
+            owned(vec![
+                at(vec![one(0, vec![Op::Update])]),
+                at(vec![one(0, vec![Op::EndAll]), other(0, vec![Op::CycleId])]),
+            ]),
+        ));
+    }
+    all
 }

@@ -7,7 +7,7 @@ use express_session::MemoryStore;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_contract() {
     checker::check(checker::Backend::new("memory", true, |clock| async move {
-        Some(Arc::new(MemoryStore::builder().clock(clock).build()))
+        Some(Arc::new(MemoryStore::builder().clock(clock).owner_key(checker::exec::OWNER_KEY).build()))
     }))
     .await;
 }

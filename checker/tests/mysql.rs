@@ -30,6 +30,7 @@ async fn store() -> Option<Arc<MySqlStore>> {
             let store = MySqlStore::builder()
                 .table_name(express_session_sql::testing::unique_name())
                 .create_table_if_missing(true)
+                .owner_key(checker::exec::OWNER_KEY)
                 .max_connections(4)
                 .prune_interval(None)
                 .connect(&url())

@@ -30,6 +30,7 @@ async fn store() -> Option<Arc<PostgresStore>> {
             let store = PostgresStore::builder()
                 .schema_name(schema)
                 .create_table_if_missing(true)
+                .owner_key(checker::exec::OWNER_KEY)
                 .max_connections(8)
                 .prune_interval(None)
                 .connect(&url())

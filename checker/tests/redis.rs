@@ -17,8 +17,11 @@ fn url() -> String {
 async fn session_contract() {
     checker::check(checker::Backend::new("redis", false, |_clock| async move {
         let prefix = format!("checker:{}:", SessionId::generate().as_str());
-        let builder =
-            RedisStore::builder().prefix(prefix).ttl(Duration::from_secs(600)).timeout(Duration::from_secs(5));
+        let builder = RedisStore::builder()
+            .prefix(prefix)
+            .ttl(Duration::from_secs(600))
+            .timeout(Duration::from_secs(5))
+            .owner_key(checker::exec::OWNER_KEY);
         match builder.connect(&url()).await {
             Ok(store) => Some(Arc::new(store)),
             Err(error) => unreachable(&format!("Redis at {}", url()), error),

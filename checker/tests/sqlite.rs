@@ -18,7 +18,13 @@ async fn session_contract() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checker-sqlite");
     let _ = std::fs::remove_dir_all(&dir);
     checker::check(checker::Backend::new("sqlite", true, |clock| async move {
-        let store = SqliteStore::builder().clock(clock).prune_interval(None).open(fresh_file()).await.expect("open");
+        let store = SqliteStore::builder()
+            .clock(clock)
+            .owner_key(checker::exec::OWNER_KEY)
+            .prune_interval(None)
+            .open(fresh_file())
+            .await
+            .expect("open");
         Some(Arc::new(store))
     }))
     .await;

@@ -3,8 +3,9 @@
 // Chromium (Debian's, never a downloaded one) in a fresh profile, screenshots, waits with bounds.
 //
 // Environment (e2e/run.sh sets the first three):
-//   E2E_LOGIN_BIN, E2E_REDIS_LOGIN_BIN,  the built `login`, `redis-login` and `actix-redis-login` examples
-//   E2E_ACTIX_REDIS_LOGIN_BIN
+//   E2E_LOGIN_BIN, E2E_REDIS_LOGIN_BIN,  the built `login`, `redis-login`, `actix-redis-login` and `devices`
+//   E2E_ACTIX_REDIS_LOGIN_BIN,           examples
+//   E2E_DEVICES_BIN
 //   E2E_ARTIFACTS                        where screenshots and server logs go (default <repo>/target/e2e)
 //   E2E_PIDS                             a directory where each server's pid is recorded while it runs, so that
 //                                        run.sh can stop it even if this process is killed
@@ -185,6 +186,28 @@ async function launchBrowser () {
   return { context, page, close }
 }
 
+/**
+ * `n` new contexts of a browser from launchBrowser, each with a cookie jar of its own: `n` devices. Returns
+ * { devices: [{ context, page }], close }; close() closes the contexts (the browser stays open).
+ */
+async function newDevices (browser, n) {
+  const devices = []
+  const close = () => Promise.all(devices.map(({ context }) => context.close().catch(() => {})))
+  try {
+    for (let i = 0; i < n; i++) {
+      const context = await browser.context.browser().newContext({ viewport: { width: 800, height: 360 } })
+      context.setDefaultTimeout(STEP_TIMEOUT)
+      context.setDefaultNavigationTimeout(STEP_TIMEOUT)
+      devices.push({ context, page: null })
+      devices[i].page = await context.newPage()
+    }
+  } catch (error) {
+    await close()
+    throw error
+  }
+  return { devices, close }
+}
+
 /** Waits (bounded) until the page's text contains `text`, then returns the text. */
 async function waitForText (page, text) {
   try {
@@ -333,6 +356,7 @@ module.exports = {
   collectSessionIds,
   getWithCookie,
   launchBrowser,
+  newDevices,
   logIn,
   logOut,
   redisUrl,

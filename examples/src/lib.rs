@@ -3,7 +3,8 @@
 //! that the tests in `tests/` drive exactly what `cargo run --example ...` serves.
 //!
 //! The login example on the Redis and PostgreSQL stores (`redis-login`, `postgres-login`) is in the package next
-//! door, `examples/stores`, so that `view-counter` and `login` build without the store clients.
+//! door, `examples/stores`, so that `view-counter` and `login` build without the store clients; so is the `main`
+//! of the devices example (MemoryStore, or Redis), whose app is [`devices`].
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub mod api_client;
+pub mod devices;
 pub mod login;
 pub mod pages;
 pub mod view_counter;

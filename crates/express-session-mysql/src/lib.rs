@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod error;
 mod sql;
 mod store;
 
-pub use store::{MySqlStore, MySqlStoreBuilder};
+pub use builder::MySqlStoreBuilder;
+pub use store::MySqlStore;
 
 /// The [`sqlx`](https://docs.rs/sqlx) this store is built on (with its `mysql` driver), for the connection
 /// options and pools [`MySqlStoreBuilder::connect_with`] and [`MySqlStoreBuilder::build`] take: with

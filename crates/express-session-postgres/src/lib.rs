@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod error;
 mod sql;
 mod store;
 
-pub use store::{PostgresStore, PostgresStoreBuilder};
+pub use builder::PostgresStoreBuilder;
+pub use store::PostgresStore;
 
 /// The [`sqlx`](https://docs.rs/sqlx) this store is built on (with its `postgres` driver), for the connection
 /// options and pools [`PostgresStoreBuilder::connect_with`] and [`PostgresStoreBuilder::build`] take: with

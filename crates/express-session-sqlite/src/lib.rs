@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod builder;
 mod error;
 mod sql;
 mod store;
 
-pub use store::{SqliteStore, SqliteStoreBuilder};
+pub use builder::SqliteStoreBuilder;
+pub use store::SqliteStore;
 
 /// The [`sqlx`](https://docs.rs/sqlx) this store is built on (with its `sqlite` driver), for the pools
 /// [`SqliteStoreBuilder::build`] takes: with `express_session_sqlite::sqlx` they are always of the version the

@@ -294,6 +294,7 @@ pub struct Finished {
     set_cookie: Option<String>,
     session_header: Option<(Arc<str>, String)>,
     vary_cookie: bool,
+    vary_session_header: Option<Arc<str>>,
     cache_control_no_store: bool,
     depends_on_session: bool,
     error: Option<SessionError>,
@@ -309,6 +310,7 @@ impl fmt::Debug for Finished {
         f.debug_struct("Finished")
             .field("set_cookie", &set_cookie)
             .field("vary_cookie", &self.vary_cookie)
+            .field("vary_session_header", &self.vary_session_header)
             .field("cache_control_no_store", &self.cache_control_no_store)
             .field("depends_on_session", &self.depends_on_session)
             .field("error", &self.error)
@@ -323,6 +325,7 @@ impl Finished {
             set_cookie: None,
             session_header: None,
             vary_cookie: false,
+            vary_session_header: None,
             cache_control_no_store: false,
             depends_on_session: false,
             error: None,
@@ -349,13 +352,16 @@ impl Finished {
 
     /// The headers to append to the handler's response, as (lower-case name, value) pairs, in order:
     /// `set-cookie`, then for a response that depends on the session and as the options ask, `vary: Cookie`
-    /// (unless it already varies on `Cookie`) and `cache-control: no-store` (unless it has a `Cache-Control`).
-    /// None when [`error`](Self::error) is set.
+    /// (unless it already varies on `Cookie`), `vary` with the session header's name when sessions may travel in
+    /// one ([`SessionOptions::header`](crate::SessionOptions::header): the response depends on that header as
+    /// much as on the cookie), and `cache-control: no-store` (unless it has a `Cache-Control`). None when
+    /// [`error`](Self::error) is set.
     pub fn headers(&self) -> impl Iterator<Item = (&'static str, &str)> {
         let set_cookie = self.set_cookie.as_deref().map(|value| ("set-cookie", value));
         let vary = self.vary_cookie.then_some(("vary", "Cookie"));
+        let vary_header = self.vary_session_header.as_deref().map(|name| ("vary", name));
         let no_store = self.cache_control_no_store.then_some(("cache-control", "no-store"));
-        set_cookie.into_iter().chain(vary).chain(no_store)
+        set_cookie.into_iter().chain(vary).chain(vary_header).chain(no_store)
     }
 
     /// The error the end of the request failed with, when the options say to fail
@@ -517,6 +523,9 @@ impl Engine {
                     set_cookie: ended.set_cookie,
                     session_header,
                     vary_cookie: used && config.hardening.vary_cookie && !response.varies_on_cookie,
+                    // Not skipped when the response varies on `*` or the header already: a repeated token is
+                    // harmless, and `ResponseFacts` does not keep the header's name.
+                    vary_session_header: config.header.clone().filter(|_| used && config.hardening.vary_cookie),
                     cache_control_no_store: used
                         && config.hardening.cache_control_no_store
                         && !response.has_cache_control,

@@ -66,7 +66,8 @@ pub enum SessionError {
     NoOwnerIndex,
     /// [`Session::set_owner`](crate::Session::set_owner) of the owner whose session this request regenerated,
     /// when another request ended that session while this one ran (log out everywhere): the request may not log
-    /// the owner back in. The status is 409 (Conflict); the client logs in again.
+    /// the owner back in. A save of a record that names that owner under the store's owner key (the handler wrote
+    /// the key itself) fails with it too. The status is 409 (Conflict); the client logs in again.
     #[error("the session's owner was logged out everywhere while this request ran; log in again")]
     OwnerEnded,
     /// [`Session::set_owner`](crate::Session::set_owner) was given an empty owner, or one longer than

@@ -132,9 +132,11 @@ impl SessionOptions {
     /// The header follows every rule of the cookie: the same signing and secret rotation, the same strict id
     /// format, a tampered, malformed or oversized value is no session (a new one where express would make one),
     /// and destroy, regenerate and fixation work alike. When a request sends both, a valid cookie wins. The
-    /// `Set-Cookie` is sent as usual too. A browser app that reads the header from JavaScript makes the id
-    /// readable to scripts (the cookie is `HttpOnly`): offer it to API clients, and expose it through CORS only
-    /// to origins you trust.
+    /// `Set-Cookie` is sent as usual too, and the header goes only with it: a `Secure` cookie held back on a
+    /// request that is not secure holds the header back too. Responses that use the session vary on the header
+    /// as on `Cookie` ([`vary_cookie`](Self::vary_cookie)). The header is readable to the page's scripts (the
+    /// cookie is `HttpOnly`): a login made with `fetch` shows the new id to any script of the origin, so turn
+    /// it on for API clients, and expose it through CORS only to origins you trust.
     ///
     /// ```
     /// use express_session::engine::{Engine, RequestFacts, ResponseFacts};
@@ -173,7 +175,8 @@ impl SessionOptions {
     /// whose own text already says it was refreshed within the interval is not sent to the store at all. With
     /// [`rolling`](Self::rolling), the cookie is then sent only when the store's expiry moved too, so the
     /// browser's cookie never outlives the stored session. Off by default (express touches on every such
-    /// request).
+    /// request). It skips touches only: with [`resave(true)`](Self::resave) every request saves its session
+    /// anyway.
     ///
     /// The cost: a session's idle timeout is between `max_age - interval` and `max_age` instead of exactly
     /// `max_age`. The interval must be shorter than the cookie's `max_age` (a build error otherwise, as is a
@@ -390,7 +393,8 @@ impl SessionOptions {
     }
 
     /// Add `Vary: Cookie` to responses that used the session or set its cookie, so shared caches never serve
-    /// one user's page to another (default `true`).
+    /// one user's page to another (default `true`). With a session [`header`](Self::header), such responses
+    /// vary on that header too.
     #[must_use]
     pub fn vary_cookie(mut self, vary: bool) -> Self {
         self.hardening.vary_cookie = vary;

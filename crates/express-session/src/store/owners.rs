@@ -194,6 +194,11 @@ impl OwnedSession {
     /// assert_eq!(entry.handle, SessionHandle::of(&id));
     /// assert_eq!(entry.last_seen.unwrap().to_json(), "2030-01-01T00:00:00.000Z");
     /// assert_eq!((entry.created, entry.current), (None, false));
+    ///
+    /// // A session stamped by `Session::set_owner` has its creation time.
+    /// let json = r#"{"cookie":{"originalMaxAge":null},"userId":"alice","__sessionCreatedAt":1893456000000}"#;
+    /// let entry = OwnedSession::new(&id, &Record::from_json(json).unwrap(), None);
+    /// assert_eq!(entry.created.unwrap().to_json(), "2030-01-01T00:00:00.000Z");
     /// ```
     pub fn new(id: &SessionId, record: &Record, expires: Option<Timestamp>) -> Self {
         let expires = expires.or_else(|| record.expires());

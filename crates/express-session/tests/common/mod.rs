@@ -135,6 +135,17 @@ impl<S: Store> Store for Counting<S> {
     fn now(&self) -> Timestamp {
         self.inner.now()
     }
+    fn owner_key(&self) -> Option<&str> {
+        self.inner.owner_key()
+    }
+    async fn sessions_of(&self, owner: &str, limit: usize) -> Result<express_session::store::OwnerPage, StoreError> {
+        self.note("sessions_of");
+        self.inner.sessions_of(owner, limit).await
+    }
+    async fn end_sessions_of(&self, owner: &str, keep: Option<&SessionId>) -> Result<u64, StoreError> {
+        self.note("end_sessions_of");
+        self.inner.end_sessions_of(owner, keep).await
+    }
 }
 
 impl TestApp {

@@ -47,14 +47,22 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let options =
         SessionOptions::new().secret("keyboard cat").allow_short_secret(true).resave(false).save_uninitialized(true);
     let store = std::env::var("STORE").unwrap_or_else(|_| "memory".into());
-    let options = match store.as_str() {
-        "memory" => options,
+    // OWNER_KEY=user: the store keeps an owner index (issue #16), which requests that name no owner must not pay for.
+    let owner_key = std::env::var("OWNER_KEY").ok();
+    let options = match (store.as_str(), owner_key) {
+        ("memory", None) => options,
+        ("memory", Some(key)) => options.store(express_session::MemoryStore::builder().owner_key(key).build()),
         #[cfg(feature = "redis")]
-        "redis" => {
+        ("redis", owner_key) => {
             let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6399".into());
-            options.store(express_session_redis::RedisStore::connect(&url).await?)
+            let builder = express_session_redis::RedisStore::builder();
+            let builder = match owner_key {
+                Some(key) => builder.owner_key(key),
+                None => builder,
+            };
+            options.store(builder.connect(&url).await?)
         }
-        other => return Err(format!("unknown STORE {other}").into()),
+        (other, _) => return Err(format!("unknown STORE {other}").into()),
     };
     let app = Router::new()
         .route("/foo", get(count_view))

@@ -206,8 +206,14 @@ impl Session {
                         let expected = active.version.clone().expect("a created session has a version");
                         match store.save_if(&new_id, &record, &expected).await? {
                             SaveOutcome::Saved(version) => Ok(Some((record, version, fresh.version))),
-                            // Nobody else knows the new id: only its expiry could have ended it.
-                            SaveOutcome::Conflict | SaveOutcome::Gone => Err(SessionError::SaveConflict),
+                            // The owner index lists the new record from its creation on: an owner call (or its
+                            // expiry) ended it, and with it the session, which must not live on where it was.
+                            SaveOutcome::Gone => {
+                                store.destroy(&from.id).await?;
+                                Ok(None)
+                            }
+                            // Nobody else writes the new id.
+                            SaveOutcome::Conflict => Err(SessionError::SaveConflict),
                         }
                     };
                     match merged.await {

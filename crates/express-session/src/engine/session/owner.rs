@@ -63,7 +63,9 @@ impl Session {
     ///
     /// let session = engine.begin(RequestFacts::new("/login")).into_session().expect("a session");
     /// session.set_owner("alice").await?;
-    /// assert_eq!(session.owner_sessions().await?.sessions.len(), 2);
+    /// let page = session.owner_sessions().await?;
+    /// assert_eq!(page.sessions.len(), 2);
+    /// assert!(page.sessions.iter().all(|s| s.created.is_some()), "set_owner stamps the creation time");
     /// // Log out everywhere: both devices, and this session.
     /// assert_eq!(session.end_all_sessions().await?, 2);
     /// # Ok(())
@@ -171,23 +173,32 @@ impl Session {
         Ok(self.store().end_sessions_of(&owner, current.as_ref()).await?)
     }
 
-    /// Ends every session of this session's owner, this one included ("log out everywhere"): the others as
-    /// [`end_other_sessions`](Self::end_other_sessions) does, then this one as [`destroy`](Self::destroy) does
-    /// (its cookie is cleared as express clears a destroyed session's). How many sessions it ended, this one
+    /// Ends every session of this session's owner, this one included ("log out everywhere"): this one as
+    /// [`destroy`](Self::destroy) does (its cookie is cleared as express clears a destroyed session's), then every
+    /// other as [`end_other_sessions`](Self::end_other_sessions) does. How many sessions it ended, this one
     /// counted when it was stored. A session that names no owner is only destroyed.
+    ///
+    /// This one goes first: a concurrent request of this session that moves it with
+    /// [`cycle_id`](Self::cycle_id) then either finds it gone (and moves nothing) or has already written its new
+    /// record, which the owner's sessions then include.
     ///
     /// # Errors
     ///
     /// As [`owner_sessions`](Self::owner_sessions).
     pub async fn end_all_sessions(&self) -> Result<u64, SessionError> {
-        let others = self.end_other_sessions().await?;
-        let stored = {
+        let key = self.owner_key()?;
+        let (owner, stored) = {
             let mut state = self.active().await?;
+            let owner = Self::owner_in(&mut state, key);
             let active = Self::active_mut(&mut state);
             // A pending `cycle_id` took the version: the session is stored under its old id.
-            active.version.is_some() || active.moved_from.is_some()
+            (owner, active.version.is_some() || active.moved_from.is_some())
         };
         self.destroy().await?;
+        let others = match owner {
+            Some(owner) => self.store().end_sessions_of(&owner, None).await?,
+            None => 0,
+        };
         Ok(others + u64::from(stored))
     }
 }

@@ -8,6 +8,7 @@ use super::{Active, Phase, Session, State};
 use crate::engine::config::Config;
 use crate::error::SessionError;
 use crate::record::{CREATED_AT_KEY, Record};
+use crate::store::owners::owner_from_value;
 use crate::store::{CreateOutcome, SaveOutcome, Versioned};
 
 impl Session {
@@ -69,6 +70,14 @@ impl Session {
     pub(super) async fn write(&self, state: &mut State) -> Result<WriteOutcome, SessionError> {
         let config = Arc::clone(&self.shared.config);
         let store = self.store();
+        // However the record came to name the owner whose session this request's `regenerate` found ended (by
+        // `set_owner`, or the handler writing the owner key itself), it is not written.
+        if let Some(ended) = state.ended_owner.clone()
+            && let Some(key) = store.owner_key()
+            && Self::active_mut(state).record.fields().get(key).and_then(owner_from_value) == Some(ended)
+        {
+            return Err(SessionError::OwnerEnded);
+        }
         let active = Self::active_mut(state);
         active.record.cookie_mut().touch(config.clock.now());
         Self::check_size(&config, &active.record)?;
