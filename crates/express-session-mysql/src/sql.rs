@@ -54,6 +54,8 @@ pub(crate) fn statements(names: &Names) -> Statements {
         is_live: format!("SELECT {live} FROM {t} WHERE {id} = ?"),
         // ? expires, ? ttl ms, ? sid
         touch: format!("UPDATE {t} SET {exp} = {value} WHERE {id} = ? AND {live}"),
+        // ? sid -> data, expires in ms
+        get_with_expire: format!("SELECT {data}, CAST({exp} AS SIGNED) * 1000 FROM {t} WHERE {id} = ? AND {live}"),
         // ? sid
         destroy: format!("DELETE FROM {t} WHERE {id} = ?"),
         all: format!("SELECT {id}, {data} FROM {t} WHERE {live}"),

@@ -344,6 +344,30 @@ impl Store for MySqlStore {
         Ok(if touched > 0 { TouchOutcome::Touched } else { TouchOutcome::Gone })
     }
 
+    /// Reads the row's text and its `expire` column in one statement; a row refreshed less than `interval` ago
+    /// (by the column: `expire > now + cookie.originalMaxAge - interval`) is `Fresh` and nothing is written,
+    /// otherwise the row is touched as [`refresh`](Store::refresh) does (a second statement, only then).
+    async fn refresh_after(&self, id: &SessionId, interval: std::time::Duration) -> Result<TouchOutcome, StoreError> {
+        self.ensure_table().await?;
+        let row: Option<(Option<Vec<u8>>, i64)> = self
+            .run(async {
+                sqlx::query_as(&self.inner.sql.get_with_expire).bind(id.as_str()).fetch_optional(&self.inner.pool).await
+            })
+            .await?;
+        let Some((Some(bytes), expire_ms)) = row else { return Ok(TouchOutcome::Gone) };
+        let Some(Versioned { mut record, .. }) =
+            text_of(id, bytes).and_then(|text| express_session_sql::versioned(id, text))
+        else {
+            return Ok(TouchOutcome::Gone);
+        };
+        let now = self.now();
+        if express_session_sql::refreshed_within(&record, expire_ms, now, interval) {
+            return Ok(TouchOutcome::Fresh);
+        }
+        record.cookie_mut().touch(now);
+        self.touch(id, &record).await
+    }
+
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.ensure_table().await?;
         self.run(async { sqlx::query(&self.inner.sql.destroy).bind(id.as_str()).execute(&self.inner.pool).await })

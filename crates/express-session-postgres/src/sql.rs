@@ -52,6 +52,10 @@ pub(crate) fn statements(table: &str) -> Statements {
             expire_value(2, 4)
         ),
         is_live: String::new(),
+        // $1 sid -> sess::text, expire in ms
+        get_with_expire: format!(
+            "SELECT sess::text, (extract(epoch FROM expire) * 1000)::bigint FROM {table} WHERE sid = $1 AND {live}"
+        ),
         // $1 sid, $2 expires, $3 ttl
         touch: format!("UPDATE {table} SET expire = {} WHERE sid = $1 AND {live}", expire_value(2, 3)),
         // $1 sid

@@ -393,6 +393,7 @@ impl RedisStoreBuilder {
                 create_cluster: Script::new(include_str!("lua/create_cluster.lua")),
                 get_with_ttl: Script::new(include_str!("lua/get_with_ttl.lua")),
                 refresh: Script::new(include_str!("lua/refresh.lua")),
+                refresh_after: Script::new(include_str!("lua/refresh_after.lua")),
                 owners,
             }),
         })

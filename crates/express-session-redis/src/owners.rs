@@ -50,6 +50,7 @@ pub(crate) struct OwnerIndex {
     pub(crate) save_if: Script,
     pub(crate) touch: Script,
     pub(crate) refresh: Script,
+    pub(crate) refresh_after: Script,
     batch: Script,
     index: Script,
 }
@@ -68,6 +69,7 @@ impl OwnerIndex {
             save_if: script(include_str!("lua/owners/save_if.lua")),
             touch: script(include_str!("lua/owners/touch.lua")),
             refresh: Script::new(include_str!("lua/owners/refresh.lua")),
+            refresh_after: Script::new(include_str!("lua/owners/refresh_after.lua")),
             batch: script(include_str!("lua/owners/batch.lua")),
             index: script(include_str!("lua/owners/index.lua")),
         }
@@ -418,6 +420,19 @@ mod tests {
         let owned = include_str!("lua/owners/refresh.lua");
         assert!(owned.contains(body));
         assert!(owned[owned.find(body).unwrap() + body.len()..].contains("'SADD'"));
+    }
+
+    #[test]
+    fn the_refresh_after_scripts_are_refresh_lua_word_for_word_then_the_interval() {
+        let plain = include_str!("lua/refresh.lua");
+        let body = &plain[plain.find("local json").unwrap()..plain.find("redis.call('EXPIRE'").unwrap()];
+        for script in [include_str!("lua/refresh_after.lua"), include_str!("lua/owners/refresh_after.lua")] {
+            let rest = &script[script.find(body).expect("refresh.lua's body") + body.len()..];
+            assert!(rest.contains("'PTTL', KEYS[1]) > ttl_ms - interval"), "{rest}");
+            assert!(rest.contains("return 0"), "{rest}");
+        }
+        let owned = include_str!("lua/owners/refresh_after.lua");
+        assert!(owned.contains("'SADD'") && owned.contains("'SISMEMBER'"));
     }
 
     #[test]

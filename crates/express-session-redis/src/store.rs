@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     pub(crate) create_cluster: Script,
     pub(crate) get_with_ttl: Script,
     pub(crate) refresh: Script,
+    /// `refresh` with `touch_after`'s interval (`refresh_after.lua`).
+    pub(crate) refresh_after: Script,
     /// The owner index, when the store was built with an owner key (one server only).
     pub(crate) owners: Option<OwnerIndex>,
 }
@@ -549,6 +551,36 @@ impl Store for RedisStore {
         };
         let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
         Ok(if outcome == 1 { TouchOutcome::Touched } else { TouchOutcome::Gone })
+    }
+
+    /// One script, `refresh`'s plus the interval: the `EXPIRE` is skipped (`Fresh`) when the key's PTTL says it was
+    /// refreshed less than `interval` ago, `pttl > ttl - interval`, with the TTL `refresh` would set (the stored
+    /// text's `cookie.expires` is stale after a touch, so the key's TTL decides). With an owner index, a fresh
+    /// record writes nothing unless its id is missing from its owner's set.
+    async fn refresh_after(&self, id: &SessionId, interval: Duration) -> Result<TouchOutcome, StoreError> {
+        if self.inner.disable_touch || self.inner.disable_ttl {
+            return self.exists(id).await;
+        }
+        let now = self.now().as_millis();
+        let interval = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        let owners = self.inner.owners.as_ref();
+        let script = owners.map_or(&self.inner.refresh_after, |index| &index.refresh_after);
+        let command = || {
+            let args = if owners.is_some() { 6 } else { 3 };
+            let mut command = evalsha(script, self.key_arg(id.as_str()), args, 60);
+            command.arg(now).arg(self.inner.ttl_secs);
+            if let Some(index) = owners {
+                command.arg(&index.key).arg(&index.set_prefix).arg(id.as_str());
+            }
+            command.arg(interval);
+            command
+        };
+        let outcome: i64 = bounded(self.inner.timeout, self.invoke(script, command)).await?;
+        Ok(match outcome {
+            1 => TouchOutcome::Touched,
+            0 => TouchOutcome::Fresh,
+            _ => TouchOutcome::Gone,
+        })
     }
 
     /// `DEL prefix+id`.

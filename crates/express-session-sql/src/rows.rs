@@ -32,6 +32,9 @@ pub struct Statements {
     pub is_live: String,
     /// Moves the expiry of the live row of an id.
     pub touch: String,
+    /// The data text and the expiry column, in ms since the epoch, of the live row of an id (for
+    /// [`refreshed_within`]).
+    pub get_with_expire: String,
     /// Deletes the row of an id.
     pub destroy: String,
     /// The id and data text of every live row.
@@ -141,4 +144,35 @@ where
         return Ok(true);
     }
     Ok(reclaim_expired().await? > 0 && insert().await?)
+}
+
+/// Whether a row whose `expire` column is `expire_ms` (ms since the epoch) was refreshed less than `interval`
+/// before `now`: its expiry is later than `now` plus the record's lifetime (`cookie.originalMaxAge`) less
+/// `interval`, for a lifetime longer than `interval`. The column decides, not the text's `cookie.expires`, which a
+/// touch leaves stale. A record without `cookie.expires` (a browser-session cookie) is never fresh.
+///
+/// ```
+/// use express_session::{Record, Timestamp};
+/// use std::time::Duration;
+///
+/// let record = Record::from_json(r#"{"cookie":{"originalMaxAge":60000,"expires":"2030-01-01T00:01:00.000Z"}}"#).unwrap();
+/// let now = Timestamp::parse_json("2030-01-01T00:05:00.000Z").unwrap();
+/// let interval = Duration::from_secs(10);
+/// // Touched at 00:04:55 (the column), though the text says 00:00:00.
+/// assert!(express_session_sql::refreshed_within(&record, now.as_millis() + 55_000, now, interval));
+/// assert!(!express_session_sql::refreshed_within(&record, now.as_millis() + 50_000, now, interval));
+/// ```
+pub fn refreshed_within(
+    record: &Record,
+    expire_ms: i64,
+    now: express_session::Timestamp,
+    interval: std::time::Duration,
+) -> bool {
+    let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+    match (record.expires(), record.cookie().original_max_age()) {
+        (Some(_), Some(max_age)) => {
+            max_age > interval && expire_ms > now.as_millis().saturating_add(max_age).saturating_sub(interval)
+        }
+        _ => false,
+    }
 }

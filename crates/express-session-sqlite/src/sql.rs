@@ -24,6 +24,8 @@ pub(crate) fn statements(table: &str) -> Statements {
         is_live: format!("SELECT expire > ?2 FROM {t} WHERE sid = ?1"),
         // ?1 sid, ?2 expire, ?3 now
         touch: format!("UPDATE {t} SET expire = ?2 WHERE sid = ?1 AND expire > ?3"),
+        // ?1 sid, ?2 now -> sess, expire
+        get_with_expire: format!("SELECT sess, expire FROM {t} WHERE sid = ?1 AND expire > ?2"),
         // ?1 sid
         destroy: format!("DELETE FROM {t} WHERE sid = ?1"),
         // ?1 now, for all and len

@@ -166,13 +166,17 @@ impl SessionOptions {
     }
 
     /// Fewer store writes (connect-mongo's `touchAfter`): a request that leaves its session unmodified refreshes
-    /// the session's expiry in the store only when it was last refreshed `interval` or more ago (by the stored
-    /// `cookie.expires` less its lifetime). With [`rolling`](Self::rolling), the cookie is then sent only when
-    /// the store's expiry moved too, so the browser's cookie never outlives the stored session. Off by default
-    /// (express touches on every such request). It skips touches only: with [`resave(true)`](Self::resave) every
-    /// request saves its session anyway. It saves writes on stores whose touch rewrites the stored
-    /// `cookie.expires` (MemoryStore); see the crate README's "Fewer store writes" for RedisStore and the SQL
-    /// stores, whose touch moves only the key's TTL or the row's `expire`.
+    /// the session's expiry in the store only when it was last refreshed `interval` or more ago. The store decides
+    /// from its real expiry ([`Store::refresh_after`](crate::store::Store::refresh_after), which answers
+    /// [`TouchOutcome::Fresh`](crate::store::TouchOutcome::Fresh) when it wrote nothing): `MemoryStore` from its
+    /// entry's expiry; Redis from the key's PTTL, in the same script as the refresh (`pttl > ttl - interval`);
+    /// PostgreSQL, MySQL and SQLite from the `expire` column, read with the text in one statement and updated by a
+    /// second only when stale; a store that keeps the default decides by the stored `cookie.expires`. A record
+    /// whose own text already says it was refreshed within the interval is not sent to the store at all. With
+    /// [`rolling`](Self::rolling), the cookie is then sent only when the store's expiry moved too, so the
+    /// browser's cookie never outlives the stored session. Off by default (express touches on every such
+    /// request). It skips touches only: with [`resave(true)`](Self::resave) every request saves its session
+    /// anyway.
     ///
     /// The cost: a session's idle timeout is between `max_age - interval` and `max_age` instead of exactly
     /// `max_age`. The interval must be shorter than the cookie's `max_age` (a build error otherwise, as is a

@@ -215,11 +215,14 @@ pub enum SaveOutcome {
     Gone,
 }
 
-/// What [`Store::touch`] and [`Store::refresh`] did.
+/// What [`Store::touch`], [`Store::refresh`] and [`Store::refresh_after`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TouchOutcome {
     /// The expiry was moved.
     Touched,
+    /// Live, and refreshed within the interval given to [`Store::refresh_after`]: nothing was written. Only
+    /// `refresh_after` answers it.
+    Fresh,
     /// No live record has that id; nothing was written.
     Gone,
 }
@@ -322,9 +325,14 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
 
     /// [`refresh`](Self::refresh), unless the record's expiry was moved less than `interval` ago (its expiry is
     /// later than now plus its lifetime, `cookie.originalMaxAge`, less `interval`): then nothing is written and
-    /// the answer is `Touched` (it is live). What the layer calls for a request that never used its session when
-    /// [`SessionOptions::touch_after`](crate::SessionOptions::touch_after) is set. A record whose lifetime is not
-    /// longer than `interval`, or that has none, is always refreshed. Override it to decide in one round trip.
+    /// the answer is [`TouchOutcome::Fresh`]. What the layer calls, when
+    /// [`SessionOptions::touch_after`](crate::SessionOptions::touch_after) is set, for a request that never used
+    /// its session and for one that used it without changing it. A record whose lifetime is not longer than
+    /// `interval`, or that has none, is always refreshed.
+    ///
+    /// This default decides from the record's text (`cookie.expires`), which is right for a store whose touch
+    /// rewrites the text; a store whose touch moves only a TTL or a column must override it and decide from that
+    /// real expiry (the text's goes stale), in one round trip where it can.
     fn refresh_after(
         &self,
         id: &SessionId,
@@ -336,7 +344,7 @@ pub trait Store: fmt::Debug + Send + Sync + 'static {
             };
             let now = self.now();
             if touched_within(&record, now, interval) {
-                return Ok(TouchOutcome::Touched);
+                return Ok(TouchOutcome::Fresh);
             }
             record.cookie_mut().touch(now);
             self.touch(id, &record).await

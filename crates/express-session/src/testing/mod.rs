@@ -102,6 +102,7 @@ macro_rules! store_suite {
             expired_records_are_not_returned,
             records_expiring_now_are_absent,
             refresh_extends_by_the_records_own_lifetime,
+            refresh_after_skips_records_refreshed_within_the_interval,
             destroy_is_idempotent,
             browser_session_records_are_kept,
             all_len_clear_agree,

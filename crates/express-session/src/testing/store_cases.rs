@@ -111,6 +111,27 @@ pub async fn refresh_extends_by_the_records_own_lifetime<S: Store>(store: S) {
     assert_eq!(store.refresh(&SessionId::generate()).await.unwrap(), TouchOutcome::Gone);
 }
 
+/// `refresh_after` decides from the store's real expiry (a touch may move only a TTL or a column, leaving the
+/// text's `cookie.expires` stale): a record written or refreshed less than the interval ago is `Fresh` and nothing
+/// is written; after the interval it is `Touched` and its expiry moves; a missing record is `Gone`. Real time, with
+/// a margin for stores that keep whole seconds.
+pub async fn refresh_after_skips_records_refreshed_within_the_interval<S: Store>(store: S) {
+    let (long, short) = (Duration::from_secs(3), Duration::from_secs(1));
+    let id = SessionId::generate();
+    store.create(&id, &record(&store, Some(5_000), json!({"v": 1}))).await.unwrap();
+    assert_eq!(store.refresh_after(&id, long).await.unwrap(), TouchOutcome::Fresh, "just written");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(store.refresh_after(&id, long).await.unwrap(), TouchOutcome::Fresh, "written 2.1 s ago");
+    assert_eq!(store.refresh_after(&id, short).await.unwrap(), TouchOutcome::Touched, "written 2.1 s ago");
+    assert_eq!(store.refresh_after(&id, long).await.unwrap(), TouchOutcome::Fresh, "just refreshed");
+    // Past the written expiry (5 s, rounded up to whole seconds by some stores): alive only by the refresh.
+    tokio::time::sleep(Duration::from_millis(4_000)).await;
+    assert!(store.get(&id).await.unwrap().is_some(), "the refresh should have moved the expiry");
+    assert_eq!(store.refresh_after(&SessionId::generate(), long).await.unwrap(), TouchOutcome::Gone);
+    store.destroy(&id).await.unwrap();
+    assert_eq!(store.refresh_after(&id, long).await.unwrap(), TouchOutcome::Gone, "destroyed");
+}
+
 /// `destroy` removes the record and is idempotent.
 pub async fn destroy_is_idempotent<S: Store>(store: S) {
     let id = SessionId::generate();

@@ -59,7 +59,7 @@ impl Session {
                     None => self.store().refresh(&id).await,
                 };
                 match refreshed {
-                    Ok(TouchOutcome::Touched) => return Ok(Finished::default()),
+                    Ok(TouchOutcome::Touched | TouchOutcome::Fresh) => return Ok(Finished::default()),
                     Ok(TouchOutcome::Gone) => {
                         let cookie = config.new_cookie(self.shared.request_secure);
                         state.phase = Phase::Active(self.fresh_active(Record::new(cookie), None));
@@ -121,14 +121,20 @@ impl Session {
         };
         let Decision { store: mut action, mut set_cookie } = lifecycle::decide(&facts, &rules);
         // `touch_after`: an unmodified session refreshed less than the interval ago is not touched, and (rolling)
-        // gets no cookie either, so that the browser's cookie never outlives the stored expiry.
+        // gets no cookie either, so that the browser's cookie never outlives the stored expiry. The store decides
+        // from its real expiry (`refresh_after`); the record's text, whose `cookie.expires` is never later than the
+        // real expiry (a touch may move only a TTL or a column), answers first when it already says fresh.
+        let mut refresh_after = None;
         if action == StoreAction::Touch
             && let (Some(interval), Phase::Active(active)) = (config.touch_after, &state.phase)
             && !active.cookie_changed
-            && crate::store::touched_within(&active.record, now, interval)
         {
-            action = StoreAction::Nothing;
-            set_cookie = false;
+            if crate::store::touched_within(&active.record, now, interval) {
+                action = StoreAction::Nothing;
+                set_cookie = false;
+            } else {
+                refresh_after = Some(interval);
+            }
         }
         // Header time held a `Secure` cookie back that a secure request would have got.
         let held_back = !set_cookie
@@ -151,7 +157,16 @@ impl Session {
                 if let Some(id) = &active.id {
                     // Destroyed (or moved by `cycle_id`) since it was read: a rolling cookie would name a dead
                     // session, and could overwrite the cookie another request just sent for the session's new id.
-                    gone = self.store().touch(id, &active.record).await? == TouchOutcome::Gone;
+                    let outcome = match refresh_after {
+                        Some(interval) => self.store().refresh_after(id, interval).await?,
+                        None => self.store().touch(id, &active.record).await?,
+                    };
+                    match outcome {
+                        TouchOutcome::Touched => {}
+                        // Refreshed within the interval by another request: nothing written, no rolling cookie.
+                        TouchOutcome::Fresh => set_cookie = false,
+                        TouchOutcome::Gone => gone = true,
+                    }
                 }
             }
             StoreAction::Save => gone = matches!(self.write(state).await?, WriteOutcome::Gone),

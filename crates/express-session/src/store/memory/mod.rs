@@ -464,7 +464,7 @@ impl Store for MemoryStore {
                 _ => false,
             }
         };
-        if fresh { Ok(TouchOutcome::Touched) } else { self.refresh(id).await }
+        if fresh { Ok(TouchOutcome::Fresh) } else { self.refresh(id).await }
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
