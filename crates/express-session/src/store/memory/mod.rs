@@ -306,6 +306,33 @@ impl MemoryStore {
         names_owner
     }
 
+    /// `refresh`, or with `interval` (ms) `refresh_after`, under one lock of the entry's shard.
+    fn refresh_entry(&self, id: &SessionId, interval: Option<i64>) -> TouchOutcome {
+        let lifetime = self.lifetime();
+        let key = Key::of(id);
+        let (mut shard, spot) = self.shard(&key);
+        let Some(entry) = shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) else {
+            return TouchOutcome::Gone;
+        };
+        let max_age = entry.cookie.original_max_age;
+        if let (Some(interval), Some(max_age)) = (interval, max_age)
+            && entry.stamp.has_expires()
+            && max_age > interval
+            && lifetime.now < entry.expires_at.saturating_sub(max_age).saturating_add(interval)
+        {
+            entry.stamp = entry.stamp.used(true);
+            return TouchOutcome::Fresh;
+        }
+        // express's `touch()` then `store.touch`: the expiry moves to now + originalMaxAge; nothing else changes,
+        // so neither the data nor the shared cookie is rewritten.
+        let expires = max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
+        entry.stamp = entry.stamp.used(expires.is_some());
+        entry.expires_at = lifetime.expires_at(expires);
+        let expires_at = entry.expires_at;
+        shard.expires(expires_at);
+        TouchOutcome::Touched
+    }
+
     /// The data's JSON text, or none for an empty object (see [`Entry::data`]).
     fn data_json(record: &Record) -> Box<str> {
         if record.fields().is_empty() {
@@ -427,44 +454,12 @@ impl Store for MemoryStore {
     }
 
     async fn refresh(&self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
-        let lifetime = self.lifetime();
-        let key = Key::of(id);
-        let (mut shard, spot) = self.shard(&key);
-        let Some(entry) = shard.find_mut(&key, spot).filter(|e| e.is_live(lifetime.now)) else {
-            return Ok(TouchOutcome::Gone);
-        };
-        // express's `touch()` then `store.touch`: the expiry moves to now + originalMaxAge; nothing else changes,
-        // so neither the data nor the shared cookie is rewritten.
-        let expires = entry.cookie.original_max_age.map(|ms| Timestamp::from_millis(lifetime.now).add_millis(ms));
-        entry.stamp = entry.stamp.used(expires.is_some());
-        entry.expires_at = lifetime.expires_at(expires);
-        let expires_at = entry.expires_at;
-        shard.expires(expires_at);
-        Ok(TouchOutcome::Touched)
+        Ok(self.refresh_entry(id, None))
     }
 
     /// One lookup: the entry's expiry and lifetime say whether it was refreshed within `interval`.
     async fn refresh_after(&self, id: &SessionId, interval: Duration) -> Result<TouchOutcome, StoreError> {
-        let now = self.now().as_millis();
-        let interval = duration_millis(interval);
-        let fresh = {
-            let key = Key::of(id);
-            let (mut shard, spot) = self.shard(&key);
-            let Some(entry) = shard.find_mut(&key, spot).filter(|e| e.is_live(now)) else {
-                return Ok(TouchOutcome::Gone);
-            };
-            match entry.cookie.original_max_age {
-                Some(max_age) if entry.stamp.has_expires() && max_age > interval => {
-                    let fresh = now < entry.expires_at.saturating_sub(max_age).saturating_add(interval);
-                    if fresh {
-                        entry.stamp = entry.stamp.used(true);
-                    }
-                    fresh
-                }
-                _ => false,
-            }
-        };
-        if fresh { Ok(TouchOutcome::Fresh) } else { self.refresh(id).await }
+        Ok(self.refresh_entry(id, Some(duration_millis(interval))))
     }
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
