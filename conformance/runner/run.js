@@ -86,7 +86,7 @@ async function main () {
       let problems
       try {
         if (running !== JSON.stringify(scenario.options)) await start(scenario.options)
-        ;({ problems } = await playScenario(scenario, servers, start))
+        ;({ problems } = await playScenario(scenario, servers, start, isolation))
       } catch (err) {
         problems = [err.message]
         running = null

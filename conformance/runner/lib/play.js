@@ -80,11 +80,34 @@ function describe (req) {
   return `${method} ${req.path || '/'}${ops ? ` [${ops}]` : ''}`
 }
 
+// A "record" step: the stored text of a record on each side (the literal
+// `id`, or the id in the side's last answer body), the same bytes on both
+// sides and, with `expect`, those bytes. Skipped on the memory store, which
+// the runner cannot read.
+async function checkRecord (record, i, sides, isolation) {
+  const texts = {}
+  for (const s of SIDES) {
+    const id = record.id || sides[s].lastBodyId
+    if (!id) return [`step ${i + 1} (record): side ${s} has no session id to read`]
+    texts[s] = await isolation.readRecord(s, id)
+    if (texts[s] === undefined) return []
+  }
+  const problems = []
+  if (texts.A !== texts.B) problems.push(`step ${i + 1} (record): A stored ${JSON.stringify(texts.A)}, B stored ${JSON.stringify(texts.B)}`)
+  if ('expect' in record) {
+    for (const s of SIDES) {
+      if (texts[s] !== record.expect) problems.push(`step ${i + 1} (record): ${s} stored ${JSON.stringify(texts[s])}, expected ${JSON.stringify(record.expect)}`)
+    }
+  }
+  return problems
+}
+
 // Plays `scenario`; `servers` = {A, B} (Server), `restart(options)` restarts
-// both with other options. Returns {problems: [lines]} (empty = agreement),
+// both with other options, `isolation` (StoreIsolation) reads and writes
+// the stores' records for "writeRecord" and "record" steps. Returns {problems: [lines]} (empty = agreement),
 // stopping at the first step where the sides disagree or an expectation
 // fails, since everything after it would differ as a consequence.
-async function playScenario (scenario, servers, restart) {
+async function playScenario (scenario, servers, restart, isolation) {
   const sides = {}
   for (const s of SIDES) sides[s] = { server: servers[s], jar: new CookieJar(), ids: new IdMap(), lastBodyId: null }
   let options = scenario.options
@@ -92,6 +115,16 @@ async function playScenario (scenario, servers, restart) {
   for (const [i, step] of scenario.steps.entries()) {
     if ('sleep_ms' in step) {
       await sleep(step.sleep_ms)
+      continue
+    }
+    if ('writeRecord' in step) {
+      const { id, text } = step.writeRecord
+      await Promise.all(SIDES.map((s) => isolation.writeRecord(s, id, text)))
+      continue
+    }
+    if ('record' in step) {
+      const problems = await checkRecord(step.record, i, sides, isolation)
+      if (problems.length) return { problems }
       continue
     }
     if ('restart' in step) {

@@ -107,6 +107,16 @@ function validateScenario (s, where) {
       onlyKeys(step, ['restart', 'note'], w)
       validateOptions(step.restart, w + ' restart')
       restarts = true
+    } else if ('writeRecord' in step) {
+      onlyKeys(step, ['writeRecord', 'note'], w)
+      onlyKeys(step.writeRecord, ['id', 'text'], w + ' writeRecord')
+      if (typeof step.writeRecord.id !== 'string' || typeof step.writeRecord.text !== 'string') fail(w, 'writeRecord needs an id and a text (strings)')
+      if ((s.stores || STORES).includes('memory')) fail(where, 'a scenario with "writeRecord" cannot run on the memory store')
+    } else if ('record' in step) {
+      onlyKeys(step, ['record', 'note'], w)
+      onlyKeys(step.record, ['id', 'expect'], w + ' record')
+      if ('id' in step.record && typeof step.record.id !== 'string') fail(w, 'record id must be a string')
+      if ('expect' in step.record && typeof step.record.expect !== 'string' && step.record.expect !== null) fail(w, 'record expect must be a string or null')
     } else if ('parallel' in step) {
       onlyKeys(step, ['parallel', 'note'], w)
       step.parallel.forEach((r, j) => validateRequest(r, `${w} parallel[${j}]`, true))

@@ -95,6 +95,46 @@ class StoreIsolation {
     return null
   }
 
+  // The stored text of the record under `id` in the store of `side`, byte
+  // for byte (null when there is none); undefined for the memory store,
+  // which lives inside the server process.
+  async readRecord (side, id) {
+    const { prefix, table } = this.names[side]
+    if (this.store === 'postgres') {
+      return this.withPg(async (client) => {
+        const { rows } = await client.query(`SELECT sess::text AS text FROM "${table}" WHERE sid = $1`, [id])
+        return rows.length ? rows[0].text : null
+      })
+    }
+    if (this.store === 'redis') return this.withRedis((client) => client.get(prefix + id))
+    return undefined
+  }
+
+  // Writes `text` as the record under `id` in the store of `side`, as
+  // another app sharing the store could (connect-pg-simple's json column
+  // keeps the text as it is), expiring in a day. Not for the memory store.
+  async writeRecord (side, id, text) {
+    const { prefix, table } = this.names[side]
+    if (this.store === 'postgres') {
+      return this.withPg((client) => client.query(
+        `INSERT INTO "${table}" (sid, sess, expire) VALUES ($1, $2::json, (now() AT TIME ZONE 'UTC') + interval '1 day')
+         ON CONFLICT (sid) DO UPDATE SET sess = EXCLUDED.sess, expire = EXCLUDED.expire`, [id, text]))
+    }
+    if (this.store === 'redis') return this.withRedis((client) => client.set(prefix + id, text, { EX: 86400 }))
+    throw new Error('a record cannot be written into the memory store from outside the server')
+  }
+
+  async withRedis (fn) {
+    const { createClient } = twinRequire('redis')
+    const client = createClient({ url: REDIS_URL })
+    await client.connect()
+    try {
+      return await fn(client)
+    } finally {
+      await client.quit()
+    }
+  }
+
   async withPg (fn) {
     const { Client } = twinRequire('pg')
     const client = new Client({ connectionString: DATABASE_URL })
