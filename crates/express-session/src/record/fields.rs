@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::is_reserved_key;
+use super::number::JsFormatter;
 use super::parse::prints_apart;
 use super::raw::{key_text, raw_placeholder, raw_text};
 use crate::cookie::{CookieSeed, InvalidCookie, SessionCookie};
@@ -358,9 +359,11 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
     }
 }
 
+/// Writes a key or a value as `JSON.stringify` does: serde_json's compact JSON, numbers in JavaScript's notation.
 fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, JsFormatter);
     // Writing a string or a `Value` into memory cannot fail.
-    if serde_json::to_writer(&mut *out, value).is_err() {
+    if value.serialize(&mut serializer).is_err() {
         out.extend_from_slice(b"null");
     }
 }

@@ -11,6 +11,7 @@
 //! ```
 
 mod fields;
+mod number;
 mod parse;
 mod raw;
 #[cfg(test)]

@@ -264,3 +264,39 @@ fn missing_cookie_fields_take_express_defaults() {
     assert!(record.cookie().http_only());
     assert_eq!(record.cookie().expires(), None);
 }
+
+/// A number a handler stores is written as `JSON.stringify` writes it (what express stores), not in Rust's
+/// notation: `2.0` as `2`, `-0.0` as `0`, `1e-6` positionally, 1.2345678901234568e20 in full (checked with Node 20).
+#[test]
+fn numbers_a_handler_stores_are_written_as_javascript_writes_them() {
+    let cookie = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#;
+    let cases = [
+        (2.0, "2"),
+        (-0.0, "0"),
+        (0.0, "0"),
+        (1e-6, "0.000001"),
+        (-1.5e-6, "-0.0000015"),
+        (1e-7, "1e-7"),
+        (1.5e-7, "1.5e-7"),
+        (0.1, "0.1"),
+        (123.456, "123.456"),
+        (1e16, "10000000000000000"),
+        (1.2345678901234568e20, "123456789012345680000"),
+        (1e21, "1e+21"),
+        (1.5e300, "1.5e+300"),
+        (5e-324, "5e-324"),
+        (f64::MAX, "1.7976931348623157e+308"),
+        (9007199254740993.0, "9007199254740992"),
+    ];
+    for (number, js) in cases {
+        let mut record = Record::new(SessionCookie::default());
+        record.data_mut().insert("n".into(), serde_json::json!(number));
+        record.data_mut().insert("a".into(), serde_json::json!([number, {"x": number}]));
+        assert_eq!(record.to_json(), format!(r#"{cookie},"n":{js},"a":[{js},{{"x":{js}}}]}}"#), "{number:?}");
+        assert_eq!(record.data_json(), format!(r#"{{"n":{js},"a":[{js},{{"x":{js}}}]}}"#), "{number:?}");
+        // A lazily read record with the value changed to this number.
+        let mut lazy = Record::from_json(&format!(r#"{cookie},"n":1,"k":"v"}}"#)).unwrap();
+        lazy.fields_mut().insert("n", serde_json::json!(number));
+        assert_eq!(lazy.to_json(), format!(r#"{cookie},"n":{js},"k":"v"}}"#), "{number:?}");
+    }
+}
