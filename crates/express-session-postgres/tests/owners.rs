@@ -90,7 +90,8 @@ async fn the_column_agrees_with_owner_of() {
     let store = owned_store(&schema, true).await;
     let (a, s) = (&admin, &store);
     // PostgreSQL's json operators refuse an escaped NUL or surrogate: such records name no owner here.
-    let unindexed = [r#""x\u0000y""#, r#""\ud83d\ude00""#];
+    // (A surrogate pair written as escapes is stored as its character, as `JSON.stringify` writes it: indexed.)
+    let unindexed = [r#""x\u0000y""#];
     testing::the_column_agrees_with_owner_of(&store, |id| async move { column_of(a, s, &id).await }, &unindexed).await;
 }
 

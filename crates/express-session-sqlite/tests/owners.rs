@@ -63,7 +63,8 @@ async fn the_column_agrees_with_owner_of() {
     let store = owned_store(&common::fresh_file()).await;
     let s = &store;
     // As in the PostgreSQL store, a record holding an escaped NUL or surrogate names no owner.
-    let unindexed = [r#""x\u0000y""#, r#""\ud83d\ude00""#];
+    // (A surrogate pair written as escapes is stored as its character, as `JSON.stringify` writes it: indexed.)
+    let unindexed = [r#""x\u0000y""#];
     testing::the_column_agrees_with_owner_of(&store, |id| async move { column_of(s, &id).await }, &unindexed).await;
 }
 

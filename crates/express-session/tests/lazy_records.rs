@@ -1,5 +1,6 @@
 //! Records read by key (issue 17): a request parses only the values it reads, and a value it does not change is
-//! written back as the bytes it was stored as, in its place, whatever the other keys did. MemoryStore and the
+//! written back as the bytes it was stored as (when they are what `JSON.stringify` writes, as for every value Node
+//! wrote; else as express would write them again), in its place, whatever the other keys did. MemoryStore and the
 //! HTTP layer, with a manual clock.
 
 mod common;
@@ -65,14 +66,19 @@ fn routes() -> Router {
 
 const COOKIE: &str = r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#;
 
+/// Values as Node's `JSON.stringify` writes them (escapes, control characters, numbers in both notations): kept as
+/// their bytes while untouched.
+const NODE: &str = r#""blob":"café \"q\" \\ \u0001","n":1e+21,"f":0.000001,"list":[1.5,{"k":"A"}]"#;
+
 /// Values `JSON.stringify` would write otherwise (escapes it does not use, numbers in another form), which only
-/// another writer stores: kept as their bytes while untouched (see `record/fields.rs` for why).
+/// another writer stores, and what express writes for them when it saves the session (see `record/canonical.rs`).
 const ODD: &str = r#""blob":"caf\u00e9 \/ \"q\" é","n":1e2,"f":1.0,"list":[1.50,{"k":"\u0041"}]"#;
+const ODD_AS_EXPRESS: &str = r#""blob":"café / \"q\" é","n":100,"f":1,"list":[1.5,{"k":"A"}]"#;
 
 #[tokio::test]
 async fn untouched_values_keep_their_bytes_and_places_when_another_key_changes() {
     let t = TestApp::new(options(), routes());
-    let node = format!(r#"{{"cookie":{COOKIE},{ODD},"views":{{"/foo":1}},"last":true}}"#);
+    let node = format!(r#"{{"cookie":{COOKIE},{NODE},"views":{{"/foo":1}},"last":true}}"#);
     let (id, cookie) = written_by_another(&t, &node).await;
     assert_eq!(t.store.raw_json(&id).as_deref(), Some(node.as_str()), "stored as written");
 
@@ -83,7 +89,7 @@ async fn untouched_values_keep_their_bytes_and_places_when_another_key_changes()
 
     // Reading a value does not change its bytes either; its value is what the text says.
     let read = t.get("/get?key=blob", Some(&cookie)).await;
-    assert_eq!(read.body, json!("café / \"q\" é").to_string());
+    assert_eq!(read.body, json!("café \"q\" \\ \u{1}").to_string());
     let read = t.get("/get?key=list", Some(&cookie)).await;
     assert_eq!(read.body, r#"[1.5,{"k":"A"}]"#);
     assert_eq!(t.store.raw_json(&id), Some(expected.clone()), "a read-only request writes nothing");
@@ -97,13 +103,26 @@ async fn untouched_values_keep_their_bytes_and_places_when_another_key_changes()
     t.get("/set?key=f&value=2", Some(&cookie)).await;
     let expected = format!(
         "{},\"new\":\"é\"}}",
-        expected.replace(r#","n":1e2"#, "").replace(r#""f":1.0"#, r#""f":2"#).trim_end_matches('}')
+        expected.replace(r#","n":1e+21"#, "").replace(r#""f":0.000001"#, r#""f":2"#).trim_end_matches('}')
     );
     assert_eq!(t.store.raw_json(&id), Some(expected));
 
     // Clearing keeps nothing but the cookie.
     t.get("/clear", Some(&cookie)).await;
     assert_eq!(t.store.raw_json(&id), Some(format!(r#"{{"cookie":{COOKIE}}}"#)));
+}
+
+/// Another writer's values in a form `JSON.stringify` never writes are stored as express stores them after a
+/// save, whatever the request changed (here: nothing but the views), and read as `JSON.parse` reads them.
+#[tokio::test]
+async fn another_writers_odd_values_are_saved_as_express_saves_them() {
+    let t = TestApp::new(options(), routes());
+    let odd = format!(r#"{{"cookie":{COOKIE},{ODD},"views":{{"/foo":1}}}}"#);
+    let (id, cookie) = written_by_another(&t, &odd).await;
+    let read = t.get("/get?key=blob", Some(&cookie)).await;
+    assert_eq!(read.body, json!("café / \"q\" é").to_string());
+    t.get("/views", Some(&cookie)).await;
+    assert_eq!(t.store.raw_json(&id), Some(format!(r#"{{"cookie":{COOKIE},{ODD_AS_EXPRESS},"views":{{"/foo":2}}}}"#)));
 }
 
 /// What Node's `JSON.parse` makes of a record the lazy reader reads too: the last of repeated keys in the place of
@@ -156,19 +175,25 @@ async fn records_read_whole_or_kept_as_text_still_round_trip() {
 fn the_record_api_sees_lazy_records_as_parsed_ones() {
     let json = format!(r#"{{"cookie":{COOKIE},{ODD},"x":{{"y":[true,null]}}}}"#);
     let mut record = Record::from_json(&json).unwrap();
-    assert_eq!(record.to_json(), json, "untouched: the same bytes");
+    let as_express = format!(r#"{{"cookie":{COOKIE},{ODD_AS_EXPRESS},"x":{{"y":[true,null]}}}}"#);
+    assert_eq!(record.to_json(), as_express, "untouched: JSON.stringify(JSON.parse(text))");
+    let node = format!(r#"{{"cookie":{COOKIE},{NODE}}}"#);
+    assert_eq!(Record::from_json(&node).unwrap().to_json(), node, "untouched Node text: the same bytes");
     assert_eq!(record.data()["blob"], "café / \"q\" é");
     assert_eq!(record.data()["n"], json!(100.0));
     assert_eq!(record.data().keys().collect::<Vec<_>>(), ["blob", "n", "f", "list", "x"]);
-    assert_eq!(record.json_len(), json.len());
+    assert_eq!(record.json_len(), as_express.len());
+    // Read again, the written text holds the values JavaScript holds (`1e2` is now the integer 100) and is
+    // written as it is.
     let copy = Record::from_json(&record.to_json()).unwrap();
-    assert_eq!(copy, record);
-    // Through data_mut() every value is parsed and written as serde_json writes it.
+    assert_eq!(copy.to_json(), record.to_json());
+    assert_eq!(copy.data()["n"], json!(100));
+    // Through data_mut() every value is parsed and written as JSON.stringify writes it.
     record.data_mut().insert("z".into(), json!(1));
     assert_eq!(
         record.to_json(),
         format!(
-            r#"{{"cookie":{COOKIE},"blob":"café / \"q\" é","n":100.0,"f":1.0,"list":[1.5,{{"k":"A"}}],"x":{{"y":[true,null]}},"z":1}}"#
+            r#"{{"cookie":{COOKIE},"blob":"café / \"q\" é","n":100,"f":1,"list":[1.5,{{"k":"A"}}],"x":{{"y":[true,null]}},"z":1}}"#
         )
     );
 }

@@ -3,11 +3,11 @@
 //! that was not changed is written back as the bytes it was read from (no unescaping, no escaping), so a request
 //! pays for the keys it touches, not for the whole session.
 //!
-//! Untouched values keep their bytes even where `JSON.stringify` would write them otherwise (`"\u00e9"` for
-//! `"é"`, `"\/"`, `1e2`, `1.0`): express parses and re-serializes the whole session on every save, so it would
-//! rewrite such text; Node itself never writes it (its `JSON.stringify` output is canonical, and parsing and
-//! writing canonical text again gives the same bytes), so for every record Node wrote the bytes are express's.
-//! The text written for another writer's non-canonical value is the same JSON value, not the same bytes.
+//! An untouched value is written back as its stored bytes when they are what `JSON.stringify` writes for it,
+//! which is the case for every value Node or this crate wrote (Node's output is canonical: parsing it and writing
+//! it again gives the same bytes); one scan of the text tells. Another writer's text (`"\u00e9"` for `"é"`,
+//! `"\/"`, `1e2`, `1.0`, whitespace, a key repeated inside a value) is rewritten as express rewrites it, since
+//! express parses and writes the whole session again on every save (see `canonical`).
 //!
 //! Duplicate keys are read as `JSON.parse` reads them (the last value, in the place of the first), reserved keys
 //! are dropped, and the text is written back from the index, so neither survives a save.
@@ -18,6 +18,7 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::canonical::{is_canonical, write_canonical};
 use super::is_reserved_key;
 use super::number::JsFormatter;
 use super::parse::prints_apart;
@@ -275,7 +276,7 @@ impl Fields {
             }
             out.push(b':');
             match entry.stored_text() {
-                Some(text) => out.extend_from_slice(text.as_bytes()),
+                Some(text) => write_canonical(out, text),
                 None => write_value(out, entry.get()),
             }
         }
@@ -316,7 +317,9 @@ impl Fields {
         self.iter_lazily()
             .map(|(key, entry)| {
                 let value = match entry.stored_text() {
-                    Some(text) => text.len(),
+                    // Rewritten, a number token grows at most 25 times (`1e300` in full); anything else shrinks.
+                    Some(text) if is_canonical(text.as_bytes()) => text.len(),
+                    Some(text) => text.len() * 25,
                     None => raw_text(entry.get()).map_or_else(|| bound(entry.get()), str::len),
                 };
                 key.len() * 6 + 4 + value
@@ -353,7 +356,7 @@ impl<'a> Entry<'a> {
 /// value, which only a hand-made stand-in can be), anything else as serde_json writes it.
 fn write_value(out: &mut Vec<u8>, value: &Value) {
     match raw_text(value) {
-        Some(text) if serde_json::from_str::<&RawValue>(text).is_ok() => out.extend_from_slice(text.as_bytes()),
+        Some(text) if serde_json::from_str::<&RawValue>(text).is_ok() => write_canonical(out, text),
         Some(_) => out.extend_from_slice(b"null"),
         None => write_json(out, value),
     }

@@ -10,6 +10,7 @@
 //! assert_eq!(record.to_json(), json);
 //! ```
 
+mod canonical;
 mod fields;
 mod number;
 mod parse;

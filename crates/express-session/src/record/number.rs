@@ -101,6 +101,7 @@ fn parse_exponent(text: &[u8]) -> i64 {
         Some(b'+') => (false, &text[1..]),
         _ => (false, text),
     };
-    let magnitude = digits.iter().fold(0i64, |acc, &d| acc.saturating_mul(10).saturating_add(i64::from(d.wrapping_sub(b'0'))));
+    let magnitude =
+        digits.iter().fold(0i64, |acc, &d| acc.saturating_mul(10).saturating_add(i64::from(d.wrapping_sub(b'0'))));
     if negative { -magnitude } else { magnitude }
 }

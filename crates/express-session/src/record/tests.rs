@@ -300,3 +300,41 @@ fn numbers_a_handler_stores_are_written_as_javascript_writes_them() {
         assert_eq!(lazy.to_json(), format!(r#"{cookie},"n":{js},"k":"v"}}"#), "{number:?}");
     }
 }
+
+/// A value another writer stored in a form `JSON.stringify` never writes (escapes it does not use, whitespace,
+/// numbers in other notations, a key repeated inside a value) is written as express writes it when the session
+/// is saved: express parses the whole record and writes it again, so its bytes are `JSON.stringify`'s. The
+/// expected texts are what express-session 1.19 stored (conformance/scenarios/14-records.json).
+#[test]
+fn stored_values_json_stringify_never_writes_are_saved_as_express_saves_them() {
+    let cookie = r#"{"cookie":{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#;
+    let cases = [
+        (
+            r#""e":"\u00e9","E":"\u00E9","sl":"a\/b","ls":"\u2028","n":1.0,"exp":1e3,"Exp":1E+3,"neg":-0,"big":12345678901234567890,"frac":0.50,"o": { "b" : [1.50, "\/", {"k" : 1e0}] , "a":null},"k":"v""#,
+            "\"e\":\"é\",\"E\":\"é\",\"sl\":\"a/b\",\"ls\":\"\u{2028}\",\"n\":1,\"exp\":1000,\"Exp\":1000,\"neg\":0,\"big\":12345678901234567000,\"frac\":0.5,\"o\":{\"b\":[1.5,\"/\",{\"k\":1}],\"a\":null},\"k\":\"v\"",
+        ),
+        (
+            r#""half":"\ud83d","low":"x\udc00y","pair":"\ud83d\ude00","HALF":"\uD83D","ctl":"\u001F\u0008\/","k":1"#,
+            r#""half":"\ud83d","low":"x\udc00y","pair":"😀","HALF":"\ud83d","ctl":"\u001f\b/","k":1"#,
+        ),
+        (r#""a":1,"b":2,"a":3,"c":{"d":1,"d":2}"#, r#""a":3,"b":2,"c":{"d":2}"#),
+        (
+            r#""deep":[[[ 1 ]]],"huge":1e400,"t":[true,false,null]"#,
+            r#""deep":[[[1]]],"huge":null,"t":[true,false,null]"#,
+        ),
+    ];
+    for (stored, express) in cases {
+        let text = format!("{cookie},{stored}}}");
+        let mut record = Record::from_json(&text).unwrap();
+        // Written without a change (a save under `resave`): `JSON.stringify(JSON.parse(text))`, as express.
+        assert_eq!(record.to_json(), text.replace(stored, express), "{stored}");
+        record.fields_mut().insert("x", serde_json::json!(1));
+        assert_eq!(record.to_json(), format!("{cookie},{express},\"x\":1}}"), "{stored}");
+    }
+    // What Node writes is written back as it is: lone surrogates, raw U+2028, numbers in either notation.
+    let node = "\"s\":\"\\ud83d x\u{2028}\\u0001\\\"\\\\\\n\",\"n\":[123456789012345680000,1e+21,1e-7,0.000001,-5],\"o\":{\"é\":{}}";
+    let text = format!("{cookie},{node}}}");
+    let mut record = Record::from_json(&text).unwrap();
+    record.fields_mut().insert("x", serde_json::json!(1));
+    assert_eq!(record.to_json(), format!("{cookie},{node},\"x\":1}}"));
+}
