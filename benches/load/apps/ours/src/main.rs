@@ -1,14 +1,18 @@
 //! The view-counter app (express-session's first README example) on our crate: `examples/src/view_counter.rs`,
 //! plus the benchmark's `/static` (never touches the session) and `/fill` (stores 1 KiB once, then counts).
 //!
-//! `STORE=memory|redis`, `PORT`, `REDIS_URL`. One worker thread: the benchmark pins the server to one core.
+//! `STORE=memory|redis|postgres`, `PORT`, `REDIS_URL`, `DATABASE_URL` and `PG_TABLE` (default `bench_session`). One
+//! worker thread: the benchmark pins the server to one core. `MAX_AGE` (seconds) gives the cookie a max_age;
+//! `TOUCH_AFTER` (seconds) sets `touch_after` (with a max_age of `MAX_AGE`, default one day), issue 18 item 3.
 
 use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::get;
-use express_session::{Session, SessionError, SessionManagerLayer, SessionOptions};
+use std::time::Duration;
+
+use express_session::{CookieOptions, Session, SessionError, SessionManagerLayer, SessionOptions};
 
 type Views = BTreeMap<String, u64>;
 
@@ -46,6 +50,14 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     // express's example options, as `view_counter::options()`.
     let options =
         SessionOptions::new().secret("keyboard cat").allow_short_secret(true).resave(false).save_uninitialized(true);
+    let seconds = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok()).map(Duration::from_secs);
+    let options = match (seconds("MAX_AGE"), seconds("TOUCH_AFTER")) {
+        (None, None) => options,
+        (max_age, None) => options.cookie(CookieOptions::new().max_age(max_age.unwrap_or_default())),
+        (max_age, Some(interval)) => options
+            .cookie(CookieOptions::new().max_age(max_age.unwrap_or(Duration::from_secs(86_400))))
+            .touch_after(interval),
+    };
     let store = std::env::var("STORE").unwrap_or_else(|_| "memory".into());
     // OWNER_KEY=user: the store keeps an owner index (issue #16), which requests that name no owner must not pay for.
     let owner_key = std::env::var("OWNER_KEY").ok();
@@ -56,6 +68,18 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         ("redis", owner_key) => {
             let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6399".into());
             let builder = express_session_redis::RedisStore::builder();
+            let builder = match owner_key {
+                Some(key) => builder.owner_key(key),
+                None => builder,
+            };
+            options.store(builder.connect(&url).await?)
+        }
+        #[cfg(feature = "postgres")]
+        ("postgres", owner_key) => {
+            let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1/test".into());
+            let table = std::env::var("PG_TABLE").unwrap_or_else(|_| "bench_session".into());
+            let builder =
+                express_session_postgres::PostgresStore::builder().table_name(table).create_table_if_missing(true);
             let builder = match owner_key {
                 Some(key) => builder.owner_key(key),
                 None => builder,
