@@ -25,9 +25,8 @@ pub(crate) fn write_canonical(out: &mut Vec<u8>, text: &str) {
     // inside a value serde_json cannot hold stays repeated: the one difference left.
     let mut rewritten = Vec::with_capacity(text.len());
     rewrite(&mut rewritten, text.as_bytes());
-    if is_canonical(&rewritten) {
-        out.extend_from_slice(&rewritten);
-    } else if !std::str::from_utf8(&rewritten).is_ok_and(|text| write_parsed(out, text)) {
+    let parsed = !is_canonical(&rewritten) && std::str::from_utf8(&rewritten).is_ok_and(|text| write_parsed(out, text));
+    if !parsed {
         out.extend_from_slice(&rewritten);
     }
 }
