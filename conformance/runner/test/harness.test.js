@@ -157,6 +157,11 @@ test('scenario files are validated strictly', () => {
   assert.throws(() => load([{ ...ok, steps: [{ expect: { setcookie: null } }] }]), /unknown key "setcookie"/)
   assert.throws(() => load([{ ...ok, steps: [{ restart: {} }] }]), /memory store/)
   assert.throws(() => load([ok, ok]), /duplicate/)
+  const write = { writeRecord: { id: 'x', text: '{}' } }
+  assert.equal(load([{ ...ok, stores: ['redis'], steps: [write, { record: { id: 'x', expect: '{}' } }] }]).length, 1)
+  assert.throws(() => load([{ ...ok, steps: [write] }]), /memory store/)
+  assert.throws(() => load([{ ...ok, stores: ['redis'], steps: [{ writeRecord: { id: 'x' } }] }]), /needs an id and a text/)
+  assert.throws(() => load([{ ...ok, steps: [{ record: { expected: '{}' } }] }]), /unknown key "expected"/)
   fs.rmSync(dir, { recursive: true })
 })
 
