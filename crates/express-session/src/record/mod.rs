@@ -254,7 +254,18 @@ impl Record {
     }
 
     /// The JSON text express-session would store: `JSON.stringify(req.session)`. A value read from a store and not
-    /// changed is written as the text it was read from.
+    /// changed is written as the text it was read from when that text is what `JSON.stringify` writes (every value
+    /// Node or this crate wrote), else as `JSON.stringify` writes it (`"\u00e9"` as `"é"`, `1.0` as `1`).
+    ///
+    /// ```
+    /// use express_session::Record;
+    ///
+    /// let cookie = r#"{"originalMaxAge":null,"expires":null,"httpOnly":true,"path":"/"}"#;
+    /// let node = format!(r#"{{"cookie":{cookie},"a":"é\u0001","n":1e+21}}"#);
+    /// assert_eq!(Record::from_json(&node).unwrap().to_json(), node);
+    /// let other = format!(r#"{{"cookie":{cookie},"a":"\u00e9", "n":1.0}}"#);
+    /// assert_eq!(Record::from_json(&other).unwrap().to_json(), format!(r#"{{"cookie":{cookie},"a":"é","n":1}}"#));
+    /// ```
     pub fn to_json(&self) -> String {
         let mut out = Vec::with_capacity(self.data.text_len_hint() + 160);
         out.extend_from_slice(b"{\"cookie\":");
