@@ -88,13 +88,14 @@ async fn a_server_certificate_of_another_ca_is_refused() {
     let builder = common::builder("tls-untrusted:")
         .tls_root_ca_pem(fixture.pki.read("other-ca.crt"))
         .tls_client_cert_pem(fixture.pki.read("client.crt"), fixture.pki.read("client.key"));
-    let (_, text) = refused(builder, &fixture.url()).await;
-    assert!(text.contains("certificate"), "{text}");
+    let (error, text) = refused(builder, &fixture.url()).await;
+    eprintln!("another CA: {text}");
+    assert!(text.contains("certificate") && error.is_unavailable(), "{text}");
     // Without a CA of the builder's, the operating system's roots do not know the test CA either.
     let builder = common::builder("tls-untrusted:")
         .tls_client_cert_pem(fixture.pki.read("client.crt"), fixture.pki.read("client.key"));
-    let (_, text) = refused(builder, &fixture.url()).await;
-    assert!(text.contains("certificate"), "{text}");
+    let (error, text) = refused(builder, &fixture.url()).await;
+    assert!(text.contains("certificate") && error.is_unavailable(), "{text}");
 }
 
 #[tokio::test]
@@ -103,6 +104,7 @@ async fn a_client_without_a_certificate_is_refused_by_a_server_that_asks_for_one
     let builder = common::builder("tls-anonymous:").tls_root_ca_pem(fixture.pki.read("ca.crt"));
     let (error, text) = refused(builder, &fixture.url()).await;
     eprintln!("no client certificate: {text}");
+    assert!(error.is_unavailable(), "{text}");
     // A lazy store answers each call with the same failure (the layer answers 503 or 500), never a panic.
     let builder = common::builder("tls-anonymous:").tls_root_ca_pem(fixture.pki.read("ca.crt")).timeout(LIMIT);
     let store = builder.connect_lazy(&fixture.url()).unwrap();
