@@ -113,12 +113,17 @@ impl ClientOptions {
     /// A cluster client builder for the nodes at `urls`.
     pub(crate) fn cluster_builder(&self, urls: &[String]) -> Result<ClusterClientBuilder, StoreError> {
         let nodes = urls.iter().map(|url| self.connection_info(url)).collect::<Result<Vec<_>, _>>()?;
-        let builder = ClusterClientBuilder::new(nodes);
         #[cfg(feature = "tls-rustls")]
         if let Some(certificates) = self.certificates() {
-            return Ok(builder.certs(certificates));
+            // The PEMs parsed now, as for one server: a bad one is a configuration error (Backend), not the I/O
+            // error the cluster client's `build` would report.
+            if let Some(first) = nodes.first() {
+                redis::Client::build_with_tls(first.clone(), certificates.clone())
+                    .map_err(|error| StoreError::backend(STORE, error))?;
+            }
+            return Ok(ClusterClientBuilder::new(nodes).certs(certificates));
         }
-        Ok(builder)
+        Ok(ClusterClientBuilder::new(nodes))
     }
 }
 
@@ -255,7 +260,11 @@ mod tests {
         let text = std::error::Error::source(&error).unwrap().to_string();
         assert!(text.contains("rediss://"), "{text}");
         assert!(!format!("{options:?}").contains("KEYBYTES"));
-        // An invalid PEM is refused when the client is made, not at the first call.
-        assert!(options.client("rediss://127.0.0.1:6390").is_err());
+        // An invalid PEM is refused when the client is made, not at the first call, as a configuration error.
+        let error = options.client("rediss://127.0.0.1:6390").unwrap_err();
+        assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+        let error = options.cluster_builder(&["rediss://127.0.0.1:6390".into()]).unwrap_err();
+        assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+        assert!(options.cluster_builder(&["redis://127.0.0.1:6390".into()]).is_err());
     }
 }
