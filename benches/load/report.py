@@ -440,7 +440,8 @@ def main():
     rows, meta, lost = load()
     summary = summarize(rows)
     tgts = targets(summary, meta, lost)
-    json.dump({"meta": meta, "summary": summary, "targets": tgts, "lost_updates": lost, "hot_session": meta["hot"]},
+    json.dump({"meta": {k: v for k, v in meta.items() if k != "hot"}, "summary": summary, "targets": tgts,
+               "lost_updates": lost, "hot_session": meta["hot"]},
               open(os.path.join(OUT, "results.json"), "w"), indent=1)
     md = markdown(summary, meta, lost, tgts)
     open(os.path.join(OUT, "results.md"), "w").write(md + "\n")
