@@ -2,8 +2,10 @@
 //! plus the benchmark's `/static` (never touches the session) and `/fill` (stores 1 KiB once, then counts).
 //!
 //! `STORE=memory|redis|postgres`, `PORT`, `REDIS_URL`, `DATABASE_URL` and `PG_TABLE` (default `bench_session`). One
-//! worker thread: the benchmark pins the server to one core. `MAX_AGE` (seconds) gives the cookie a max_age;
-//! `TOUCH_AFTER` (seconds) sets `touch_after` (with a max_age of `MAX_AGE`, default one day), issue 18 item 3.
+//! worker thread by default: the benchmark pins the server to one core; `WORKERS=2` gives the runtime two worker
+//! threads (still on that one core) for the multi-thread and hot-session rows. `MAX_AGE` (seconds) gives the cookie
+//! a max_age; `TOUCH_AFTER` (seconds) sets `touch_after` (with a max_age of `MAX_AGE`, default one day), issue 18
+//! item 3.
 
 use std::collections::BTreeMap;
 
@@ -41,8 +43,13 @@ async fn ok() -> &'static str {
     "ok"
 }
 
+/// `WORKERS`, default 1.
+fn workers() -> usize {
+    std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).filter(|&w| w > 0).unwrap_or(1)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build()?;
     runtime.block_on(serve())
 }
 
