@@ -231,7 +231,7 @@ struct State {
 #[derive(Clone)]
 struct Master {
     generation: u64,
-    address: String,
+    address: Arc<str>,
     connection: MultiplexedConnection,
     /// The replicas connected to it, as its last `ROLE` said (kept only with `wait_for_replicas`).
     replicas: Arc<AtomicU32>,
@@ -300,7 +300,7 @@ impl SentinelConnection {
     /// # }
     /// ```
     pub fn master_address(&self) -> Option<String> {
-        self.state().current.as_ref().map(|master| master.address.clone())
+        self.state().current.as_ref().map(|master| master.address.to_string())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -335,7 +335,7 @@ impl SentinelConnection {
         }
         let found = async {
             let master = client.async_get_client().await?;
-            let address = master.get_connection_info().addr().to_string();
+            let address: Arc<str> = master.get_connection_info().addr().to_string().into();
             let mut connection = master.get_multiplexed_async_connection_with_config(&self.shared.config).await?;
             let mut replicas = 0;
             if self.shared.wait.is_some() {
