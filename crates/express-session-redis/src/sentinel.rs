@@ -186,8 +186,8 @@ impl SentinelConfig {
 /// A connection to the master that Redis Sentinel names, made by
 /// [`RedisStoreBuilder::connect_sentinel`](crate::RedisStoreBuilder::connect_sentinel): one multiplexed connection
 /// to the master, replaced by a connection to the master the sentinels name then after the connection breaks, a
-/// command hears `READONLY` (the server became a replica) or a command gets no reply within half the store's time
-/// limit. Cloning is cheap: clones share the connection.
+/// command hears `READONLY` (the server became a replica), or a command is given up on after waiting at least half
+/// the store's time limit for its reply. Cloning is cheap: clones share the connection.
 ///
 /// ```no_run
 /// use express_session_redis::{RedisConnection, RedisStore, SentinelConfig};

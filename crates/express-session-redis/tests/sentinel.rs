@@ -453,6 +453,33 @@ async fn a_demoted_master_is_never_written_to() {
     assert_eq!(master_of(&store).as_deref(), Some(master.as_str()));
 }
 
+/// A master that hangs (SIGSTOP: its connections stay open, nothing answers) for less than the sentinel's
+/// `down-after-milliseconds`: the call times out (503) and its connection is dropped, not kept waiting on; once the
+/// master answers again the store asks the sentinel and uses it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_master_is_left_after_a_timeout() {
+    let Some(servers) = Servers::start(false) else { return };
+    let limit = Duration::from_millis(600);
+    let store = common::builder(&common::unique_prefix("sentinel-hung"))
+        .timeout(limit)
+        .connect_sentinel(servers.config())
+        .await
+        .unwrap();
+    let id = SessionId::generate();
+    store.create(&id, &record(&store, 1)).await.unwrap();
+    assert!(master_of(&store).is_some());
+    servers.master.freeze(true);
+    let started = Instant::now();
+    let error = store.get(&id).await.unwrap_err();
+    let took = started.elapsed();
+    servers.master.freeze(false);
+    assert!(error.is_unavailable(), "{error}");
+    assert!(took >= limit && took < limit + Duration::from_millis(400), "{took:?}");
+    assert_eq!(master_of(&store), None, "the connection to the hung master was kept");
+    assert_eq!(store.get(&id).await.unwrap().unwrap().record.data()["n"], 1);
+    assert_eq!(master_of(&store), Some(format!("127.0.0.1:{}", servers.master.port)));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_sentinel_or_an_unknown_master_is_unavailable() {
     let limit = Duration::from_millis(500);
