@@ -12,6 +12,7 @@ mod owners;
 mod scan;
 mod sentinel;
 mod store;
+mod tls;
 
 pub use builder::RedisStoreBuilder;
 pub use connection::RedisConnection;
