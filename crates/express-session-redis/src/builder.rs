@@ -375,10 +375,18 @@ impl RedisStoreBuilder {
     /// # Errors
     ///
     /// [`StoreError::Unavailable`] when no sentinel names a master that answers within the
-    /// [`timeout`](Self::timeout), [`StoreError::Backend`] for an invalid URL, an empty list of sentinels or a
-    /// refused login.
+    /// [`timeout`](Self::timeout), [`StoreError::Backend`] for an invalid URL, an empty list of sentinels, a
+    /// refused login, or TLS certificates given to the builder (not supported with Sentinel yet).
+    ///
+    /// The builder's [`username`](Self::username) and [`password`](Self::password) log in to the master unless the
+    /// [`SentinelConfig`] gives its own.
     pub async fn connect_sentinel(self, sentinel: SentinelConfig) -> Result<RedisStore, StoreError> {
         self.check(false)?;
+        if self.client.has_certificates() {
+            return Err(StoreError::backend(STORE, "connect_sentinel does not take TLS certificates (yet)"));
+        }
+        let (username, password) = self.client.credentials();
+        let sentinel = sentinel.default_credentials(username, password);
         let connection = SentinelConnection::new(&sentinel, self.timeout).map_err(classify)?;
         bounded(self.timeout, connection.master()).await?;
         self.build(connection)

@@ -133,6 +133,17 @@ impl SentinelConfig {
         self
     }
 
+    /// `username` and `password` (the builder's) where none were given here.
+    pub(crate) fn default_credentials(mut self, username: Option<&str>, password: Option<&str>) -> Self {
+        if self.username.is_none() {
+            self.username = username.map(str::to_owned);
+        }
+        if self.password.is_none() {
+            self.password = password.map(str::to_owned);
+        }
+        self
+    }
+
     /// The master's database number (default 0).
     ///
     /// ```

@@ -491,6 +491,15 @@ async fn no_sentinel_or_an_unknown_master_is_unavailable() {
     let none = SentinelConfig::new(Vec::<String>::new(), MASTER_NAME);
     assert!(!RedisStore::builder().connect_sentinel(none).await.unwrap_err().is_unavailable());
     let Some(servers) = suite_servers() else { return };
+    // The master's password: the builder's, unless the Sentinel configuration gives one; a wrong one is refused.
+    let bare = || SentinelConfig::new([servers.sentinel.url()], MASTER_NAME);
+    let store = RedisStore::builder().password(PASSWORD).connect_sentinel(bare()).await.unwrap();
+    assert!(store.get(&SessionId::generate()).await.unwrap().is_none());
+    let error = RedisStore::builder().password("wrong").connect_sentinel(bare()).await.unwrap_err();
+    assert!(!error.is_unavailable(), "a refused login is a Backend error: {error}");
+    assert!(!format!("{error:?}").contains("wrong"), "{error:?}");
+    let store = RedisStore::builder().password("wrong").connect_sentinel(bare().master_password(PASSWORD)).await;
+    assert!(store.is_ok());
     let unknown = SentinelConfig::new([servers.sentinel.url()], "no-such-master");
     let error = RedisStore::builder().timeout(limit).connect_sentinel(unknown).await.unwrap_err();
     assert!(error.is_unavailable(), "{error}");
