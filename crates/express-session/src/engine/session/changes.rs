@@ -30,19 +30,6 @@ impl Change {
     }
 
     pub(super) fn apply(&self, data: &mut Fields) -> Result<(), SessionError> {
-        // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
-        fn put(data: &mut Fields, key: &str, value: Value) {
-            match data.get(key) {
-                // A value kept as its stored text that the new value equals (the handler wrote back what it read):
-                // the text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives
-                // the same text) and Node's bytes are kept.
-                Some(slot)
-                    if crate::record::raw_text(slot).is_some_and(|text| {
-                        crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))
-                    }) => {}
-                _ => data.insert(key, value),
-            }
-        }
         match self {
             Change::Set(k, v) => put(data, k, v.clone()),
             Change::Remove(k) => {
@@ -58,6 +45,20 @@ impl Change {
             Change::Clear => data.retain_keys(|key| key == CREATED_AT_KEY),
         }
         Ok(())
+    }
+}
+
+/// Sets `key` to `value`: replacing a key's value keeps its place (as assigning to a JS object's existing key
+/// does).
+pub(super) fn put(data: &mut Fields, key: &str, value: Value) {
+    match data.get(key) {
+        // A value kept as its stored text that the new value equals (the handler wrote back what it read): the
+        // text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives the same
+        // text) and Node's bytes are kept.
+        Some(slot)
+            if crate::record::raw_text(slot)
+                .is_some_and(|text| crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))) => {}
+        _ => data.insert(key, value),
     }
 }
 

@@ -478,6 +478,19 @@ impl Session {
         if is_reserved_key(key) || key == CREATED_AT_KEY || crate::record::key_text(key).is_some() {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
+        let mut state = self.active().await?;
+        Self::before_change(&mut state, Some(key));
+        let fields = Self::active_mut(&mut state).record.fields_mut();
+        // The first run is typed: the new value is returned as `f` made it, not read back from the data.
+        let old = match fields.get(key) {
+            None => None,
+            Some(v) => Some(read_value(v)?),
+        };
+        let new = f(old);
+        let value = serde_json::to_value(&new).map_err(SessionError::Serialize)?;
+        check_depth(&value)?;
+        changes::put(fields, key, value);
+        // Kept to run again on a newer record, should a conditional save lose a race.
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
             let old = match old {
                 None => None,
@@ -485,10 +498,8 @@ impl Session {
             };
             serde_json::to_value(f(old)).map_err(SessionError::Serialize)
         });
-        let mut state = self.active().await?;
-        Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
-        let new = Self::active_mut(&mut state).record.fields().get(key).unwrap_or(&Value::Null);
-        read_value(new)
+        Self::active_mut(&mut state).changes.push(Change::Update(key.to_owned(), erased));
+        Ok(new)
     }
 
     /// Removes every key (the cookie stays, and so does the creation stamp of the
