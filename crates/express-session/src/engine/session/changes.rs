@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::values::check_depth;
 use crate::error::SessionError;
-use crate::record::{CREATED_AT_KEY, Fields};
+use crate::record::{CREATED_AT_KEY, Fields, StoredText, parse_stored, same_json, text_matches};
 
 pub(super) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;
 
@@ -51,6 +51,11 @@ impl Change {
 /// Sets `key` to `value`: replacing a key's value keeps its place (as assigning to a JS object's existing key
 /// does).
 pub(super) fn put(data: &mut Fields, key: &str, value: Value) {
+    // A stored text the new value certainly differs from is replaced without being parsed.
+    if data.stored_str(key).is_some_and(|text| text_matches(text, &value) == Some(false)) {
+        data.insert(key, value);
+        return;
+    }
     match data.get(key) {
         // A value kept as its stored text that the new value equals (the handler wrote back what it read): the
         // text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives the same
@@ -70,18 +75,6 @@ pub(super) enum SavedHash {
     Value(Map<String, Value>),
 }
 
-/// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
-/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
-pub(super) fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
-        _ => a == b,
-    }
-}
-
 /// [`same_json`] for the session data.
 pub(super) fn same_data(x: &Map<String, Value>, y: &Fields) -> bool {
     x.len() == y.len() && x.iter().zip(y.iter()).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
@@ -92,8 +85,50 @@ pub(super) fn same_data(x: &Map<String, Value>, y: &Fields) -> bool {
 /// keeps its place and a new key goes last, so nothing else can differ); once a key is removed, the data is
 /// cleared or reloaded, a copy of the whole original data.
 pub(super) enum Original {
-    Keys(Vec<(String, Option<Value>)>),
+    Keys(Vec<(String, Was)>),
     Full(Map<String, Value>),
+}
+
+/// What a key held before the request changed it.
+pub(super) enum Was {
+    Absent,
+    /// The value as read from the store: its text, shared with the record (not parsed, not copied).
+    Stored(StoredText),
+    Value(Value),
+}
+
+impl Was {
+    fn of(data: &Fields, key: &str) -> Self {
+        if let Some(text) = data.stored(key) {
+            return Was::Stored(text);
+        }
+        data.get(key).map_or(Was::Absent, |value| Was::Value(value.clone()))
+    }
+
+    fn into_value(self) -> Option<Value> {
+        match self {
+            Was::Absent => None,
+            Was::Stored(text) => Some(parse_stored(text.as_str())),
+            Was::Value(value) => Some(value),
+        }
+    }
+
+    /// Whether `key` holds the same JSON in `data`.
+    fn same_as(&self, data: &Fields, key: &str) -> bool {
+        match self {
+            Was::Absent => !data.contains_key(key),
+            Was::Value(was) => data.get(key).is_some_and(|now| same_json(was, now)),
+            Was::Stored(was) => {
+                // The same bytes are the same JSON.
+                if data.stored_str(key) == Some(was.as_str()) {
+                    return true;
+                }
+                data.get(key).is_some_and(|now| {
+                    text_matches(was.as_str(), now).unwrap_or_else(|| same_json(&parse_stored(was.as_str()), now))
+                })
+            }
+        }
+    }
 }
 
 impl Original {
@@ -103,14 +138,14 @@ impl Original {
             (Original::Full(_), _) => {}
             (Original::Keys(keys), Some(key)) => {
                 if !keys.iter().any(|(k, _)| k == key) {
-                    keys.push((key.to_owned(), data.get(key).cloned()));
+                    keys.push((key.to_owned(), Was::of(data, key)));
                 }
             }
             (Original::Keys(keys), None) => {
                 // Put the noted keys back: set keys in place, new keys (appended last) out.
                 let mut full = data.to_map();
-                for (key, value) in keys.drain(..) {
-                    match value {
+                for (key, was) in keys.drain(..) {
+                    match was.into_value() {
                         Some(value) => {
                             if let Some(slot) = full.get_mut(&key) {
                                 *slot = value;
@@ -130,11 +165,7 @@ impl Original {
     pub(super) fn same_as(&self, data: &Fields) -> bool {
         match self {
             Original::Full(original) => same_data(original, data),
-            Original::Keys(keys) => keys.iter().all(|(key, original)| match (original, data.get(key)) {
-                (None, None) => true,
-                (Some(a), Some(b)) => same_json(a, b),
-                _ => false,
-            }),
+            Original::Keys(keys) => keys.iter().all(|(key, was)| was.same_as(data, key)),
         }
     }
 }

@@ -24,7 +24,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use self::changes::{Change, Original, SavedHash, UpdateFn};
 use self::stamp::creation_stamp;
-use self::values::{check_depth, read_value};
+use self::values::{check_depth, read_field, read_value};
 use crate::cookie::SessionCookie;
 use crate::engine::config::Config;
 use crate::engine::guard::{RequestCalls, RequestStore, StoreFailure};
@@ -330,10 +330,7 @@ impl Session {
     /// `destroy`/`unset`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
-        match Self::active_mut(&mut state).record.fields().get(key) {
-            None => Ok(None),
-            Some(v) => read_value(v).map(Some),
-        }
+        read_field(Self::active_mut(&mut state).record.fields(), key)
     }
 
     /// The JSON value under `key`.
@@ -482,11 +479,7 @@ impl Session {
         Self::before_change(&mut state, Some(key));
         let fields = Self::active_mut(&mut state).record.fields_mut();
         // The first run is typed: the new value is returned as `f` made it, not read back from the data.
-        let old = match fields.get(key) {
-            None => None,
-            Some(v) => Some(read_value(v)?),
-        };
-        let new = f(old);
+        let new = f(read_field(fields, key)?);
         let value = serde_json::to_value(&new).map_err(SessionError::Serialize)?;
         check_depth(&value)?;
         changes::put(fields, key, value);
