@@ -11,6 +11,41 @@ use crate::record::{CREATED_AT_KEY, Fields, StoredText, parse_stored, same_json,
 
 pub(super) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;
 
+/// A short list whose first item is kept inline: most requests change one key, and then keep their change and
+/// its original without allocating a list.
+pub(super) struct FirstInline<T> {
+    first: Option<T>,
+    more: Vec<T>,
+}
+
+impl<T> Default for FirstInline<T> {
+    fn default() -> Self {
+        Self { first: None, more: Vec::new() }
+    }
+}
+
+impl<T> FirstInline<T> {
+    pub(super) fn push(&mut self, item: T) {
+        match self.first {
+            None => self.first = Some(item),
+            Some(_) => self.more.push(item),
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.first.take().into_iter().chain(self.more.drain(..))
+    }
+}
+
 /// One change a handler made, kept so that it can be re-applied on the latest record when a save loses a race.
 #[derive(Clone)]
 pub(super) enum Change {
@@ -85,7 +120,7 @@ pub(super) fn same_data(x: &Map<String, Value>, y: &Fields) -> bool {
 /// keeps its place and a new key goes last, so nothing else can differ); once a key is removed, the data is
 /// cleared or reloaded, a copy of the whole original data.
 pub(super) enum Original {
-    Keys(Vec<(String, Was)>),
+    Keys(FirstInline<(String, Was)>),
     Full(Map<String, Value>),
 }
 
@@ -144,7 +179,7 @@ impl Original {
             (Original::Keys(keys), None) => {
                 // Put the noted keys back: set keys in place, new keys (appended last) out.
                 let mut full = data.to_map();
-                for (key, was) in keys.drain(..) {
+                for (key, was) in keys.drain() {
                     match was.into_value() {
                         Some(value) => {
                             if let Some(slot) = full.get_mut(&key) {
@@ -226,7 +261,7 @@ mod tests {
             let order: Vec<&Change> = steps.iter().cycle().skip(rotation).take(steps.len()).collect();
             for len in 0..=order.len() {
                 let mut data = if read { lazy(&Value::Object(start.clone())) } else { Fields::from(start.clone()) };
-                let mut original = Original::Keys(Vec::new());
+                let mut original = Original::Keys(FirstInline::default());
                 for change in &order[..len] {
                     original.note(&data, change.key());
                     change.apply(&mut data).unwrap();
@@ -242,7 +277,7 @@ mod tests {
         assert_eq!(checked, 2 * steps.len() * (steps.len() + 1));
         // Changing a value and changing it back is no modification; a new key, a removal or a reorder is one.
         let mut data = lazy(&Value::Object(start.clone()));
-        let mut original = Original::Keys(Vec::new());
+        let mut original = Original::Keys(FirstInline::default());
         original.note(&data, Some("a"));
         Change::Set("a".into(), json!(5)).apply(&mut data).unwrap();
         assert!(!original.same_as(&data));

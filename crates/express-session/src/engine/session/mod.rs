@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
-use self::changes::{Change, Original, SavedHash, UpdateFn};
+use self::changes::{Change, FirstInline, Original, SavedHash, UpdateFn};
 use self::stamp::creation_stamp;
 use self::values::{check_depth, read_field, read_value};
 use crate::cookie::SessionCookie;
@@ -43,7 +43,7 @@ struct Active {
     /// The store's version, when the record is known to be stored.
     version: Option<Version>,
     /// Changes since the record was last read or written, for re-application on a conflict.
-    changes: Vec<Change>,
+    changes: FirstInline<Change>,
     /// The handler changed a cookie field (it then wins over a concurrent request's cookie).
     cookie_changed: bool,
     /// `cycle_id` moved the session to `id`, and the move is not written yet: the record still lives under the
@@ -60,10 +60,13 @@ struct MovedFrom {
 
 impl Active {
     fn fresh(record: Record, id: Option<SessionId>) -> Self {
-        Self { id, record, version: None, changes: Vec::new(), cookie_changed: false, moved_from: None }
+        Self { id, record, version: None, changes: FirstInline::default(), cookie_changed: false, moved_from: None }
     }
 }
 
+// One per request, inside the session's `Arc`: boxing the active session would cost the allocation that keeping
+// its first change inline saves.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     /// A valid cookie arrived; the record has not been read yet.
     Unloaded,
@@ -290,7 +293,7 @@ impl Session {
     fn before_change(state: &mut State, key: Option<&str>) {
         let State { phase, original, .. } = state;
         if let Phase::Active(active) = phase {
-            original.get_or_insert_with(|| Original::Keys(Vec::new())).note(active.record.fields(), key);
+            original.get_or_insert_with(|| Original::Keys(FirstInline::default())).note(active.record.fields(), key);
         }
         state.touched_data = true;
     }
