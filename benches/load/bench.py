@@ -12,6 +12,8 @@ Environment (run.sh sets the first ones):
   REPS, DURATION, WARMUP, CONNECTIONS, LOST_N   override the defaults
   SYSTEMS      comma-separated subset of the system names below
   SCENARIOS    comma-separated subset of S1,S2,S3,S4
+  HOT=0        skip the hot-session row; HOT_N (requests per measurement, default 20,000), HOT_SYSTEMS
+  BENCH_PORT, BENCH_REDIS_PORT   the server's and the Redis server's ports (default 3900, 6399)
 """
 
 import json
@@ -37,8 +39,8 @@ LOST_N = int(os.environ.get("LOST_N", "4000" if QUICK else "20000"))
 SESSIONS = int(os.environ.get("SESSIONS", "256"))  # returning clients per scenario, each with its own cookie
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
-PORT = 3900
-REDIS_PORT = 6399
+PORT = int(os.environ.get("BENCH_PORT", "3900"))  # another run may hold the defaults
+REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6399"))
 REDIS_URL = f"redis://127.0.0.1:{REDIS_PORT}"
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -63,10 +65,24 @@ SYSTEMS = {
     "express-redis": ("express-session, connect-redis", ["node", f"{NODE_DIR}/server.js"],
                       {"STORE": "redis", "NODE_ENV": "production"}, "redis"),
     "ceiling": ("axum, no session layer", [f"{BIN}/bench-plain"], {}, "none"),
+    # The multi-thread row (issue 17): the same apps on a runtime with two worker threads, still pinned to core 0
+    # (what tokio's default multi-thread runtime gives the view-counter example on a 2-core machine, on one core).
+    "ours-memory-2w": ("ours, MemoryStore, 2 workers", [f"{BIN}/bench-ours"], {"STORE": "memory", "WORKERS": "2"},
+                       "memory"),
+    "tower-memory-2w": ("tower-sessions, MemoryStore, 2 workers", [f"{BIN}/bench-tower"],
+                        {"STORE": "memory", "WORKERS": "2"}, "memory"),
+    "ceiling-2w": ("axum, no session layer, 2 workers", [f"{BIN}/bench-plain"], {"WORKERS": "2"}, "none"),
     "actix-none": ("actix-web, no session middleware", [f"{BIN}/bench-actix"], {"STORE": "none"}, "none"),
 }
 
 OPT_IN = {"ours-actix-redis-main"}  # run only when SYSTEMS names them
+# Systems measured in some scenarios only (those of the selected ones in this list); the others run every one.
+ONLY_SCENARIOS = {"ours-memory-2w": ["S3", "S1"], "tower-memory-2w": ["S3", "S1"], "ceiling-2w": ["S3", "S1"]}
+# The hot-session row: 32 connections on ONE session, on a two-worker runtime (express: its one thread), CPU per
+# request and how many of the updates the counter kept. Each repetition on a fresh server.
+HOT_SYSTEMS = ["ours-memory-2w", "tower-memory-2w", "express-memory"]
+HOT_N = int(os.environ.get("HOT_N", "4000" if QUICK else "20000"))
+HOT_WARMUP = 2000  # requests on the same session before the measured ones (Node's JIT, the allocator's caches)
 
 # name -> (path, how the clients get their cookies: None, or the path of their first request). Returning clients
 # are SESSIONS sessions used in turn; the one-session case is the lost-update check.
@@ -103,6 +119,20 @@ def proc_cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])
+
+
+def proc_ctx_switches(pid):
+    """Voluntary + involuntary context switches of the process' live threads."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        total += int(line.split()[1])
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return total
 
 
 def proc_status(pid, key):
@@ -244,12 +274,14 @@ def measure(server, redis, scenario):
     wrk(path, cookie, WARMUP, latency=False)
     redis_pid = redis.proc.pid if (redis and SYSTEMS[server.name][3] == "redis") else None
     cpu0 = proc_cpu_ticks(server.pid)
+    cs0 = proc_ctx_switches(server.pid)
     rcpu0 = proc_cpu_ticks(redis_pid) if redis_pid else 0
     rss0 = proc_status(server.pid, "VmRSS")
     t0 = time.time()
     out = wrk(path, cookie, DURATION, latency=True)
     wall = time.time() - t0
     cpu1 = proc_cpu_ticks(server.pid)
+    cs1 = proc_ctx_switches(server.pid)
     rcpu1 = proc_cpu_ticks(redis_pid) if redis_pid else 0
     rss1 = proc_status(server.pid, "VmRSS")
     result = parse_wrk(out)
@@ -257,6 +289,7 @@ def measure(server, redis, scenario):
     result.update({
         "cpu_us_per_req": (cpu1 - cpu0) / TICK * 1e6 / n,
         "server_cpu_util": (cpu1 - cpu0) / TICK / wall,
+        "ctx_switches_per_req": (cs1 - cs0) / n,
         "redis_cpu_us_per_req": ((rcpu1 - rcpu0) / TICK * 1e6 / n) if redis_pid else None,
         "rss_before_kb": rss0,
         "rss_after_kb": rss1,
@@ -297,6 +330,50 @@ def lost_updates(name, redis):
         server.stop()
 
 
+def counter(cookie):
+    status, body, _ = get("/foo", cookie)
+    m = re.search(r"page (\d+) times", body)
+    if status != 200 or not m:
+        raise RuntimeError(f"no counter in the answer ({status}): {body[:200]}")
+    return int(m.group(1))
+
+
+def hammer(cookie, n):
+    r = subprocess.run(["taskset", "-c", CLIENT_CPU, f"{BIN}/bench-hammer", str(PORT), "/foo", cookie,
+                        str(CONNECTIONS), str(n)], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+    return json.loads(r.stdout)
+
+
+def hot_session(name, rep):
+    """One repetition of the hot-session row: a fresh server, one session, HOT_WARMUP then HOT_N requests from
+    CONNECTIONS connections all carrying its cookie; the server's CPU over the HOT_N, and the counter before and
+    after them (each read is itself a counted view)."""
+    server = Server(name)
+    try:
+        _, _, set_cookie = get("/foo")
+        cookie = cookie_of(set_cookie)
+        hammer(cookie, HOT_WARMUP)
+        before = counter(cookie)
+        cpu0 = proc_cpu_ticks(server.pid)
+        cs0 = proc_ctx_switches(server.pid)
+        h = hammer(cookie, HOT_N)
+        cpu1 = proc_cpu_ticks(server.pid)
+        cs1 = proc_ctx_switches(server.pid)
+        after = counter(cookie)
+        kept = after - before - 1
+        ok = max(h["ok"], 1)
+        return {"system": name, "rep": rep, "requests": HOT_N, "ok": h["ok"], "non_200": h["non_200"],
+                "failed_connections": h["failed_connections"], "kept": kept, "lost": h["ok"] - kept,
+                "seconds": h["seconds"], "rps": h["ok"] / h["seconds"] if h["seconds"] else None,
+                "cpu_us_per_req": (cpu1 - cpu0) / TICK * 1e6 / ok,
+                "server_cpu_util": (cpu1 - cpu0) / TICK / h["seconds"] if h["seconds"] else None,
+                "ctx_switches_per_req": (cs1 - cs0) / ok}
+    finally:
+        server.stop()
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     systems = selected("SYSTEMS", SYSTEMS)
@@ -328,6 +405,8 @@ def main():
                 server = Server(name)
                 try:
                     for scenario in scenarios:
+                        if scenario not in ONLY_SCENARIOS.get(name, [scenario]):
+                            continue
                         result = measure(server, redis, scenario)
                         result.update({"rep": rep, "system": name, "scenario": scenario})
                         if name == "ours-redis" and scenario == "S2" and "record_bytes" not in meta:
@@ -336,18 +415,40 @@ def main():
                             f.write(json.dumps(result) + "\n")
                         log(f"rep {rep} {name:15} {scenario}: {result['rps']:9.0f} req/s  p99 {result['p99_ms'] or 0:.2f} ms  "
                             f"{result['cpu_us_per_req']:7.1f} CPU-us/req  util {result['server_cpu_util']:.2f}  "
+                            f"{result['ctx_switches_per_req']:.2f} cs/req  "
                             f"errors {result['non_2xx'] + result['socket_errors']}")
                 finally:
                     server.stop()
         lost = []
         for name in systems:
-            if SYSTEMS[name][3] == "none":  # the ceilings keep no count
+            # The ceilings keep no count; the two-worker apps have the hot-session row.
+            if SYSTEMS[name][3] == "none" or name in ONLY_SCENARIOS:
                 continue
             result = lost_updates(name, redis)
             log(f"lost updates {name:15}: kept {result['kept']} of {result['ok']}")
             lost.append(result)
         with open(os.path.join(OUT, "lost_updates.json"), "w") as f:
             json.dump(lost, f, indent=1)
+        hot = []
+        if os.environ.get("HOT", "1") != "0":
+            hot_systems = selected("HOT_SYSTEMS", SYSTEMS) if os.environ.get("HOT_SYSTEMS") else \
+                [s for s in HOT_SYSTEMS if s in systems]
+            meta["hot_n"], meta["hot_warmup"] = HOT_N, HOT_WARMUP
+            for rep in range(1, REPS + 1):
+                for name in hot_systems:  # A B C ... A B C ..., as the scenarios
+                    store = SYSTEMS[name][3]
+                    if store == "none" or (store == "redis" and not redis):
+                        log(f"hot session: {name} left out (no count kept, or no Redis started for this run)")
+                        continue
+                    if store == "redis":
+                        redis.flush()
+                    result = hot_session(name, rep)
+                    log(f"hot session rep {rep} {name:15}: {result['rps']:9.0f} req/s  "
+                        f"{result['cpu_us_per_req']:7.1f} CPU-us/req  {result['ctx_switches_per_req']:.2f} cs/req  "
+                        f"kept {result['kept']} of {result['ok']}")
+                    hot.append(result)
+        with open(os.path.join(OUT, "hot_session.json"), "w") as f:
+            json.dump(hot, f, indent=1)
     finally:
         if redis:
             redis.stop()

@@ -17,13 +17,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = sys.argv[1] if len(sys.argv) > 1 else os.path.join(HERE, "results")
 
 SYSTEM_ORDER = ["ours-memory", "ours-redis", "tower-memory", "tower-redis", "ours-actix-memory", "ours-actix-redis",
-                "ours-actix-redis-main", "actix-cookie", "actix-redis", "express-memory", "express-redis", "ceiling", "actix-none"]
+                "ours-actix-redis-main", "actix-cookie", "actix-redis", "express-memory", "express-redis", "ceiling", "actix-none",
+                "ours-memory-2w", "tower-memory-2w", "ceiling-2w"]
 # The systems on actix-web: measured against actix-web's own ceiling (no session middleware), and ours on actix
 # against actix-session.
 ACTIX = {"ours-actix-memory", "ours-actix-redis", "ours-actix-redis-main", "actix-cookie", "actix-redis", "actix-none"}
 # Each system's peer for the "vs peer" column: actix-session's store of the same kind for ours on actix,
 # tower-sessions' for the rest.
-PEER = {"ours-actix-memory": "actix-cookie", "ours-actix-redis": "actix-redis", "ours-actix-redis-main": "actix-redis"}
+PEER = {"ours-actix-memory": "actix-cookie", "ours-actix-redis": "actix-redis", "ours-actix-redis-main": "actix-redis",
+        "ours-memory-2w": "tower-memory-2w", "tower-memory-2w": "tower-memory-2w", "ceiling-2w": "tower-memory-2w"}
+# The two-worker apps (the multi-thread row) against the two-worker ceiling.
+TWO_WORKERS = {"ours-memory-2w", "tower-memory-2w", "ceiling-2w"}
 SCENARIO_ORDER = ["S1", "S2", "S3", "S4"]
 SCENARIO_TEXT = {
     "S1": "S1: returning clients, `GET /foo` counts a view (each with its own valid cookie)",
@@ -35,7 +39,8 @@ COLORS = {
     "ours-memory": "#1f5fbf", "ours-redis": "#7fa8e6", "tower-memory": "#e07b00", "tower-redis": "#f5b461",
     "actix-cookie": "#2e8b3e", "actix-redis": "#8fcf8f", "express-memory": "#c0392b", "express-redis": "#f1948a",
     "ceiling": "#7f7f7f", "ours-actix-memory": "#5b2c8f", "ours-actix-redis": "#b48fe0", "actix-none": "#3f3f3f",
-    "ours-actix-redis-main": "#d8c4f0",
+    "ours-actix-redis-main": "#d8c4f0", "ours-memory-2w": "#0b2f66", "tower-memory-2w": "#8a4b00",
+    "ceiling-2w": "#bfbfbf",
 }
 RUST_PEERS_IN_PROCESS = ["tower-memory", "actix-cookie"]
 
@@ -45,6 +50,8 @@ def load():
     meta = json.load(open(os.path.join(OUT, "meta.json")))
     lost_path = os.path.join(OUT, "lost_updates.json")
     lost = json.load(open(lost_path)) if os.path.exists(lost_path) else []
+    hot_path = os.path.join(OUT, "hot_session.json")
+    meta["hot"] = json.load(open(hot_path)) if os.path.exists(hot_path) else []
     return rows, meta, lost
 
 
@@ -80,6 +87,7 @@ def summarize(rows):
             "p99_ms": med([r["p99_ms"] for r in rs]),
             "cpu_us_per_req": med([r["cpu_us_per_req"] for r in rs]),
             "server_cpu_util": med([r["server_cpu_util"] for r in rs]),
+            "ctx_switches_per_req": med([r.get("ctx_switches_per_req") for r in rs]),
             "redis_cpu_us_per_req": med([r.get("redis_cpu_us_per_req") for r in rs]),
             "peak_rss_mib": med([r["hwm_kb"] / 1024 for r in rs]),
             "errors": sum(r["non_2xx"] + r["socket_errors"] for r in rs),
@@ -109,6 +117,8 @@ def cpu_ratio(summary, a, b, scenario):
 
 
 def ceiling_of(system):
+    if system in TWO_WORKERS:
+        return "ceiling-2w"
     return "actix-none" if system in ACTIX else "ceiling"
 
 
@@ -250,6 +260,8 @@ def markdown(summary, meta, lost, tgts):
                      f"{yn(t['met'])} | {yn(t.get('met_cpu'))} |")
     lines.append("")
     lines += actix_table(summary, labels)
+    lines += two_workers_table(summary, labels)
+    lines += hot_table(meta, labels)
     if lost:
         lines.append(f"**Lost updates**: {meta['connections']} connections send {meta['lost_n']:,} `GET /foo` with ONE "
                      "session cookie; the counter should grow by every one of them.")
@@ -302,6 +314,58 @@ def actix_table(summary, labels):
                      f"{fmt(cpu_ratio(summary, 'ours-actix-memory', 'actix-cookie', scenario), 2)} | "
                      f"{cell('ours-actix-redis', scenario, base)} | {cell('actix-redis', scenario, base)} | "
                      f"{fmt(cpu_ratio(summary, 'ours-actix-redis', 'actix-redis', scenario), 2)} |")
+    lines.append("")
+    return lines
+
+
+def two_workers_table(summary, labels):
+    """The multi-thread row: each axum app with one worker thread and with two (both pinned to core 0)."""
+    trios = [("ours-memory", "ours-memory-2w"), ("tower-memory", "tower-memory-2w"), ("ceiling", "ceiling-2w")]
+    if not any(two in summary for _, two in trios):
+        return []
+    lines = ["**One worker thread or two** (both on core 0): server CPU µs per request and context switches per "
+             "request of the server's threads; ours ÷ tower-sessions in CPU (higher is better for ours).", "",
+             "| scenario | system | 1 worker CPU µs | 2 workers CPU µs | 2 ÷ 1 | cs/req, 1 worker | cs/req, 2 workers |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for scenario in SCENARIO_ORDER:
+        for one, two in trios:
+            a, b = summary.get(one, {}).get(scenario), summary.get(two, {}).get(scenario)
+            if not b:
+                continue
+            cpu_a = a["cpu_us_per_req"] if a else None
+            cpu_b = b["cpu_us_per_req"]
+            lines.append(f"| {scenario} | {labels.get(one, one)} | {fmt(cpu_a, 1)} | {fmt(cpu_b, 1)} | "
+                         f"{fmt(cpu_b / cpu_a if cpu_a else None, 2)} | "
+                         f"{fmt(a.get('ctx_switches_per_req') if a else None, 2)} | "
+                         f"{fmt(b.get('ctx_switches_per_req'), 2)} |")
+        r1 = cpu_ratio(summary, "ours-memory", "tower-memory", scenario)
+        r2 = cpu_ratio(summary, "ours-memory-2w", "tower-memory-2w", scenario)
+        if r2 is not None:
+            lines.append(f"| {scenario} | ours ÷ tower-sessions (CPU) | {fmt(r1, 2)}x | {fmt(r2, 2)}x | | | |")
+    lines.append("")
+    return lines
+
+
+def hot_table(meta, labels):
+    """The hot-session row: medians over the repetitions, and the kept share of each."""
+    hot = meta.get("hot") or []
+    if not hot:
+        return []
+    by = defaultdict(list)
+    for h in hot:
+        by[h["system"]].append(h)
+    lines = [f"**Hot session**: {meta['connections']} connections send {meta.get('hot_n', 0):,} `GET /foo` with ONE "
+             f"session cookie (after {meta.get('hot_warmup', 0):,} unmeasured ones), on a fresh server per "
+             "repetition pinned to core 0 (the Rust apps with two worker threads, express on its one thread); "
+             "medians over the repetitions.", "",
+             "| system | req/s | CPU µs/req | cs/req | answered 200 | updates kept (counter growth ÷ 200s), each run |",
+             "|---|---:|---:|---:|---:|---|"]
+    for system, hs in by.items():
+        kept = ", ".join(f"{100 * h['kept'] / h['ok']:.1f} %" if h["ok"] else "—" for h in hs)
+        lines.append(f"| {labels.get(system, system)} | {fmt(med([h['rps'] for h in hs]))} | "
+                     f"{fmt(med([h['cpu_us_per_req'] for h in hs]), 1)} | "
+                     f"{fmt(med([h.get('ctx_switches_per_req') for h in hs]), 2)} | "
+                     f"{fmt(med([h['ok'] for h in hs]))} | {kept} |")
     lines.append("")
     return lines
 
@@ -376,7 +440,8 @@ def main():
     rows, meta, lost = load()
     summary = summarize(rows)
     tgts = targets(summary, meta, lost)
-    json.dump({"meta": meta, "summary": summary, "targets": tgts, "lost_updates": lost},
+    json.dump({"meta": {k: v for k, v in meta.items() if k != "hot"}, "summary": summary, "targets": tgts,
+               "lost_updates": lost, "hot_session": meta["hot"]},
               open(os.path.join(OUT, "results.json"), "w"), indent=1)
     md = markdown(summary, meta, lost, tgts)
     open(os.path.join(OUT, "results.md"), "w").write(md + "\n")

@@ -3,14 +3,17 @@
 #   ours on axum (MemoryStore, RedisStore), ours on actix-web (MemoryStore, RedisStore), axum + tower-sessions
 #   (MemoryStore, Redis store), actix-web + actix-session (CookieSessionStore, RedisSessionStore), express +
 #   express-session (MemoryStore, connect-redis), and the same axum and actix-web apps without sessions (the
-#   ceilings),
-# side by side, server on core 0 and wrk on core 1 of this machine. Writes results/ (raw.jsonl, results.json,
-# results.md, chart.svg); BENCHMARKS.md at the repository root explains the method.
+#   ceilings); ours, tower-sessions and the axum ceiling again on two worker threads (the multi-thread row),
+# side by side, server on core 0 and wrk on core 1 of this machine; then the lost-update check and the hot-session
+# row. Writes results/ (raw.jsonl, results.json, results.md, chart.svg); README.md here lists the parts,
+# BENCHMARKS.md at the repository root explains the method.
 #
-#   benches/load/run.sh            full run: 5 repetitions x 4 scenarios x 12 servers + the lost-update check (~27 min)
+#   benches/load/run.sh            full run: 5 repetitions x 4 scenarios x 12 servers (+ 3 two-worker servers on
+#                                  S1 and S3) + the lost-update check + the hot-session row (~33 min)
 #   QUICK=1 benches/load/run.sh    smoke check: 1 repetition, S1 and S3, 2 s runs (~3 min), into results/quick/
 #
-# Other knobs (see bench.py): SYSTEMS=ours-memory,ceiling  SCENARIOS=S1,S2  REPS  DURATION  WARMUP  LOST_N.
+# Other knobs (see bench.py): SYSTEMS=ours-memory,ceiling  SCENARIOS=S1,S2  REPS  DURATION  WARMUP  LOST_N  HOT=0
+# HOT_N  BENCH_PORT.
 # CARGO_TARGET_DIR defaults to /work/target-bench (kept apart from the main workspace's target/).
 set -euo pipefail
 

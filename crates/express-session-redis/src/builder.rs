@@ -7,13 +7,13 @@ use express_session::Clock;
 use express_session::store::StoreError;
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClientBuilder;
 
 use crate::batch::Batcher;
 use crate::connection::{RedisConnection, STORE, bounded, classify};
 use crate::guard::WriteGuard;
 use crate::owners::{DEFAULT_SET_PREFIX, OwnerIndex, check_options};
 use crate::store::{Inner, RedisStore};
+use crate::tls::ClientOptions;
 
 /// connect-redis's defaults.
 const DEFAULT_PREFIX: &str = "sess:";
@@ -38,6 +38,7 @@ const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 10;
 /// | `scanCount`     | [`scan_count`](Self::scan_count)              | 100          |
 /// | —               | [`timeout`](Self::timeout)                    | 3 seconds    |
 /// | —               | [`owner_key`](Self::owner_key), [`owner_index_prefix`](Self::owner_index_prefix) | no owner index |
+/// | —               | [`username`](Self::username), [`password`](Self::password), `tls_root_ca_pem`, `tls_client_cert_pem` (feature `tls-rustls`) | the URL's; the system's roots |
 ///
 /// ```
 /// use express_session_redis::RedisStore;
@@ -60,6 +61,8 @@ pub struct RedisStoreBuilder {
     clock: Clock,
     owner_key: Option<String>,
     owner_index_prefix: Option<String>,
+    /// ACL credentials and TLS options of the clients `connect*` make (see `tls.rs`).
+    pub(crate) client: ClientOptions,
 }
 
 impl Default for RedisStoreBuilder {
@@ -74,6 +77,7 @@ impl Default for RedisStoreBuilder {
             clock: Clock::system(),
             owner_key: None,
             owner_index_prefix: None,
+            client: ClientOptions::default(),
         }
     }
 }
@@ -254,8 +258,9 @@ impl RedisStoreBuilder {
             .set_max_delay(Duration::from_millis(500))
     }
 
-    /// Connects to one Redis server (`redis://[user:password@]host[:port][/db]`, or `rediss://` with a TLS
-    /// feature of the `redis` crate, or `redis+unix:///path`). The connection reconnects by itself after a failure.
+    /// Connects to one Redis server (`redis://[user:password@]host[:port][/db]`, `rediss://` with the `tls-rustls`
+    /// feature, or `redis+unix:///path`), with the builder's credentials and TLS options if any (see the crate
+    /// documentation's "TLS and ACL"). The connection reconnects by itself after a failure.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), express_session::StoreError> {
@@ -271,7 +276,7 @@ impl RedisStoreBuilder {
     /// [`StoreError::Backend`] for an invalid URL or a refused login.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
         self.check(false)?;
-        let client = redis::Client::open(url).map_err(classify)?;
+        let client = self.client.client(url)?;
         let manager = bounded(self.timeout, ConnectionManager::new_with_config(client, self.manager_config())).await?;
         self.build(manager)
     }
@@ -296,7 +301,7 @@ impl RedisStoreBuilder {
             return Err(StoreError::backend(STORE, "connect_lazy must be called within a Tokio runtime"));
         }
         self.check(false)?;
-        let client = redis::Client::open(url).map_err(classify)?;
+        let client = self.client.client(url)?;
         let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config()).map_err(classify)?;
         self.build(manager)
     }
@@ -332,7 +337,9 @@ impl RedisStoreBuilder {
         // store itself sends the other calls again while the cluster recovers, until their time limit
         // (`connection::resend_while_recovering`). The number of retries (which also bounds the resends after a
         // broken connection) stays redis-rs's.
-        let client = ClusterClientBuilder::new(urls)
+        let client = self
+            .client
+            .cluster_builder(&urls)?
             .connection_timeout(self.timeout)
             .response_timeout(self.timeout)
             .min_retry_wait(CLUSTER_MIN_RETRY_WAIT_MS)

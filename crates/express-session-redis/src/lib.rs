@@ -11,6 +11,7 @@ mod guard;
 mod owners;
 mod scan;
 mod store;
+mod tls;
 
 pub use builder::RedisStoreBuilder;
 pub use connection::RedisConnection;

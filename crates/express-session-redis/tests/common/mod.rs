@@ -13,6 +13,8 @@ use express_session::SessionId;
 use express_session::testing::unreachable;
 use express_session_redis::{RedisStore, RedisStoreBuilder};
 
+pub mod secured;
+
 /// The shared Redis the store tests use: `REDIS_URL`, default `redis://127.0.0.1:6379`.
 pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())

@@ -138,6 +138,11 @@ impl SessionOptions {
     /// cookie is `HttpOnly`): a login made with `fetch` shows the new id to any script of the origin, so turn
     /// it on for API clients, and expose it through CORS only to origins you trust.
     ///
+    /// The name must be a header token that HTTP, browsers and proxies give no meaning of their own: `Cookie`,
+    /// `Location`, `Content-Type`, `Cache-Control`, hop-by-hop headers such as `Connection`, `Proxy-*`, CORS's and
+    /// the forwarding headers are a [`ConfigError::InvalidHeader`](crate::ConfigError::InvalidHeader) when the
+    /// layer is built.
+    ///
     /// ```
     /// use express_session::engine::{Engine, RequestFacts, ResponseFacts};
     /// use express_session::SessionOptions;
@@ -474,11 +479,10 @@ impl SessionOptions {
         if !is_valid_name(&self.name) {
             return Err(ConfigError::InvalidName { name: self.name.clone() });
         }
-        if let Some(header) = &self.header {
-            const TAKEN: &[&str] = &["cookie", "set-cookie", "authorization", "host", "content-length", "vary"];
-            if !is_valid_name(header) || TAKEN.contains(&header.as_str()) {
-                return Err(ConfigError::InvalidHeader { name: header.clone() });
-            }
+        if let Some(header) = &self.header
+            && (!is_valid_name(header) || TAKEN_HEADERS.contains(&header.as_str()) || header.starts_with("proxy-"))
+        {
+            return Err(ConfigError::InvalidHeader { name: header.clone() });
         }
         self.cookie.validate(&self.name)?;
         if let Some(interval) = self.touch_after {
@@ -497,3 +501,75 @@ impl SessionOptions {
         Ok(())
     }
 }
+
+/// Headers HTTP, browsers or proxies give a meaning of their own (RFC 9110, 9111, 9112, 6265, 6454, Fetch's CORS
+/// headers), refused as the session header: answering a session id in `Location`, `Content-Type` or
+/// `Cache-Control` would change what the response means, and a hop-by-hop header would be dropped or rewritten on
+/// the way. `Proxy-*` is refused as a prefix.
+const TAKEN_HEADERS: &[&str] = &[
+    "accept",
+    "accept-charset",
+    "accept-encoding",
+    "accept-language",
+    "accept-ranges",
+    "access-control-allow-credentials",
+    "access-control-allow-headers",
+    "access-control-allow-methods",
+    "access-control-allow-origin",
+    "access-control-expose-headers",
+    "access-control-max-age",
+    "access-control-request-headers",
+    "access-control-request-method",
+    "age",
+    "allow",
+    "authorization",
+    "cache-control",
+    "connection",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "content-length",
+    "content-location",
+    "content-range",
+    "content-security-policy",
+    "content-type",
+    "cookie",
+    "date",
+    "etag",
+    "expect",
+    "expires",
+    "forwarded",
+    "from",
+    "host",
+    "if-match",
+    "if-modified-since",
+    "if-none-match",
+    "if-range",
+    "if-unmodified-since",
+    "keep-alive",
+    "last-modified",
+    "link",
+    "location",
+    "max-forwards",
+    "origin",
+    "pragma",
+    "range",
+    "referer",
+    "refresh",
+    "retry-after",
+    "server",
+    "set-cookie",
+    "strict-transport-security",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+    "vary",
+    "via",
+    "warning",
+    "www-authenticate",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];

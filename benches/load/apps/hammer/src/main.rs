@@ -2,7 +2,8 @@
 //! with ONE session cookie, as fast as the server answers. Prints one JSON line: how many were answered 200, and
 //! the highest "you viewed this page N times" seen.
 //!
-//! Usage: `bench-hammer PORT PATH COOKIE CONNECTIONS TOTAL`
+//! Usage: `bench-hammer PORT PATH COOKIE CONNECTIONS TOTAL`. `COOKIE` may be `@FILE`, a file of cookies one a line:
+//! connection `c` then sends line `c % lines` (each connection its own session when there are enough lines).
 
 use std::time::Instant;
 
@@ -73,12 +74,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = port.parse()?;
     let connections: u64 = connections.parse()?;
     let total: u64 = total.parse()?;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n\r\n").into_bytes();
+    let cookies: Vec<String> = match cookie.strip_prefix('@') {
+        Some(file) => std::fs::read_to_string(file)?.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect(),
+        None => vec![cookie.clone()],
+    };
+    if cookies.is_empty() {
+        return Err("no cookie in the cookie file".into());
+    }
+    let request = |c: u64| {
+        let cookie = &cookies[(c % cookies.len() as u64) as usize];
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n\r\n").into_bytes()
+    };
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
         .map(|c| {
             let count = total / connections + u64::from(c < total % connections);
-            tokio::spawn(connection(port, request.clone(), count))
+            tokio::spawn(connection(port, request(c), count))
         })
         .collect();
     let mut sum = Tally::default();

@@ -1,7 +1,9 @@
 //! The view-counter app (express-session's first README example) on our crate: `examples/src/view_counter.rs`,
 //! plus the benchmark's `/static` (never touches the session) and `/fill` (stores 1 KiB once, then counts).
 //!
-//! `STORE=memory|redis`, `PORT`, `REDIS_URL`. One worker thread: the benchmark pins the server to one core.
+//! `STORE=memory|redis`, `PORT`, `REDIS_URL`. One worker thread by default: the benchmark pins the server to one
+//! core; `WORKERS=2` gives the runtime two worker threads (still on that one core) for the multi-thread and
+//! hot-session rows.
 
 use std::collections::BTreeMap;
 
@@ -37,8 +39,13 @@ async fn ok() -> &'static str {
     "ok"
 }
 
+/// `WORKERS`, default 1.
+fn workers() -> usize {
+    std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).filter(|&w| w > 0).unwrap_or(1)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build()?;
     runtime.block_on(serve())
 }
 

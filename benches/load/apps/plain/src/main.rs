@@ -1,6 +1,7 @@
 //! The ceiling: the same axum app and routes with no session layer (`/foo` answers as a first view would).
 //!
-//! `PORT`. One worker thread: the benchmark pins the server to one core.
+//! `PORT`. One worker thread by default: the benchmark pins the server to one core; `WORKERS=2` gives the runtime
+//! two worker threads (still on that one core) for the multi-thread rows.
 
 use axum::Router;
 use axum::extract::Request;
@@ -15,8 +16,13 @@ async fn ok() -> &'static str {
     "ok"
 }
 
+/// `WORKERS`, default 1.
+fn workers() -> usize {
+    std::env::var("WORKERS").ok().and_then(|w| w.parse().ok()).filter(|&w| w > 0).unwrap_or(1)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(workers()).enable_all().build()?;
     runtime.block_on(serve())
 }
 
