@@ -12,17 +12,20 @@
 
 mod canonical;
 mod fields;
+mod matches;
 mod number;
 mod parse;
 mod raw;
 #[cfg(test)]
 mod tests;
+mod write;
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-pub(crate) use fields::Fields;
+pub(crate) use fields::{Fields, StoredText, parse_stored};
+pub(crate) use matches::{same_json, text_matches};
 
 use crate::cookie::{InvalidCookie, SessionCookie};
 use crate::time::Timestamp;
@@ -158,8 +161,11 @@ impl Record {
                 loaded_stamped: false,
             });
         }
-        let data = match Fields::read(text) {
-            Some((_, data)) => data,
+        let text = std::sync::Arc::from(text);
+        let text = &text;
+        // MemoryStore's own text, split without serde_json's scan; anything it does not expect is read as any text.
+        let data = match Fields::read_own(text).or_else(|| Fields::read_shared(text).map(|(_, data)| data)) {
+            Some(data) => data,
             None => {
                 let (_, mut data) = parse_record_text(text)?;
                 data.retain(|k, _| !is_reserved_key(k));
@@ -267,15 +273,12 @@ impl Record {
     /// assert_eq!(Record::from_json(&other).unwrap().to_json(), format!(r#"{{"cookie":{cookie},"a":"é","n":1}}"#));
     /// ```
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(self.data.text_len_hint() + 160);
-        out.extend_from_slice(b"{\"cookie\":");
-        // Writing a cookie into memory cannot fail.
-        if serde_json::to_writer(&mut out, &self.cookie).is_err() {
-            out.extend_from_slice(b"{}");
-        }
+        let mut out = String::with_capacity(self.data.text_len_hint() + 160);
+        out.push_str("{\"cookie\":");
+        write::write_json(&mut out, &self.cookie);
         self.data.write_entries(&mut out);
-        out.push(b'}');
-        fields::into_string(out)
+        out.push('}');
+        out
     }
 
     /// The data's JSON text without the `cookie` key, as MemoryStore keeps it (`{}` for no data).
