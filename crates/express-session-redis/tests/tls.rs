@@ -99,6 +99,21 @@ async fn a_server_certificate_of_another_ca_is_refused() {
 }
 
 #[tokio::test]
+async fn a_server_certificate_of_the_trusted_ca_for_another_name_is_refused() {
+    // Without this the suite would pass with the host name (here an IP address) unchecked: any certificate the CA
+    // signed, for any server, would do.
+    let Some(fixture) = fixture() else { return };
+    let elsewhere = Server::tls_with(&fixture.pki, "elsewhere");
+    let url = format!("rediss://127.0.0.1:{}", elsewhere.port);
+    let (error, text) = refused(trusting(fixture, "tls-elsewhere:"), &url).await;
+    eprintln!("a certificate for another name: {text}");
+    assert!(text.contains("not valid for name") && error.is_unavailable(), "{text}");
+    let store = trusting(fixture, "tls-elsewhere:").timeout(LIMIT).connect_lazy(&url).unwrap();
+    let lazy = store.get(&SessionId::generate()).await.unwrap_err();
+    assert!(common::error_chain(&lazy).contains("not valid for name"), "{lazy}");
+}
+
+#[tokio::test]
 async fn a_client_without_a_certificate_is_refused_by_a_server_that_asks_for_one() {
     let Some(fixture) = fixture() else { return };
     let builder = common::builder("tls-anonymous:").tls_root_ca_pem(fixture.pki.read("ca.crt"));

@@ -32,8 +32,8 @@ fn openssl(dir: &Path, args: &str) {
     assert!(out.status.success(), "openssl {args} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A test PKI in a scratch directory: a CA, a server certificate for `127.0.0.1` and `localhost` and a client
-/// certificate it signed, and a second CA that signed neither (P-256 keys: fast to make).
+/// A test PKI in a scratch directory: a CA, a server certificate for `127.0.0.1` and `localhost`, a client
+/// certificate and a server certificate for other names (`elsewhere`) it signed, and a second CA that signed none (P-256 keys: fast to make).
 pub struct Pki {
     pub dir: PathBuf,
 }
@@ -51,9 +51,15 @@ impl Pki {
                 ),
             );
         }
-        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        let names = [
+            ("server", "serverAuth", "IP:127.0.0.1,DNS:localhost"),
+            ("client", "clientAuth", "IP:127.0.0.1,DNS:localhost"),
+            // Signed by the CA, for other names than the one the tests connect to: hostname checks refuse it.
+            ("elsewhere", "serverAuth", "IP:127.0.0.2,DNS:elsewhere.example"),
+        ];
+        for (name, usage, san) in names {
             let ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=";
-            let san = "\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
+            let san = format!("\nsubjectAltName={san}\n");
             std::fs::write(dir.join(format!("{name}.ext")), format!("{ext}{usage}{san}")).unwrap();
             openssl(&dir, &format!("req {key} -keyout {name}.key -out {name}.csr -subj /CN={name}"));
             openssl(
@@ -94,6 +100,11 @@ impl Server {
     /// A server that speaks only TLS (`--port 0`), on a free port, with the `pki`'s server certificate; clients
     /// must show a certificate of the `pki`'s CA (`--tls-auth-clients yes`).
     pub fn tls(pki: &Pki) -> Self {
+        Self::tls_with(pki, "server")
+    }
+
+    /// As [`tls`](Self::tls), with the `pki`'s certificate `name` (`server` or `elsewhere`).
+    pub fn tls_with(pki: &Pki, name: &str) -> Self {
         let port = free_port();
         let path = |file: &str| pki.path(file).to_string_lossy().into_owned();
         let args: Vec<String> = [
@@ -102,9 +113,9 @@ impl Server {
             "--tls-port",
             &port.to_string(),
             "--tls-cert-file",
-            &path("server.crt"),
+            &path(&format!("{name}.crt")),
             "--tls-key-file",
-            &path("server.key"),
+            &path(&format!("{name}.key")),
             "--tls-ca-cert-file",
             &path("ca.crt"),
             "--tls-auth-clients",
