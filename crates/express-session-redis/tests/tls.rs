@@ -149,3 +149,25 @@ async fn certificates_with_a_plain_url_or_an_invalid_pem_are_refused_when_the_st
         .unwrap_err();
     assert!(matches!(error, StoreError::Backend { .. }), "{error}");
 }
+
+#[tokio::test]
+async fn connect_cluster_uses_tls_and_the_builders_certificates() {
+    // The fixture is no cluster: with the right certificates the handshake succeeds and the server answers that
+    // cluster support is disabled (so the cluster client spoke TLS with the builder's CA and client certificate);
+    // with another CA the handshake itself fails.
+    let Some(fixture) = fixture() else { return };
+    let start = Instant::now();
+    let error = trusting(fixture, "tls-cluster:").timeout(LIMIT).connect_cluster([fixture.url()]).await.unwrap_err();
+    let text = common::error_chain(&error);
+    eprintln!("cluster over TLS to a single server: {text} ({:?})", start.elapsed());
+    assert!(text.to_lowercase().contains("cluster") && !text.contains("certificate"), "{text}");
+    let builder = common::builder("tls-cluster:")
+        .tls_root_ca_pem(fixture.pki.read("other-ca.crt"))
+        .tls_client_cert_pem(fixture.pki.read("client.crt"), fixture.pki.read("client.key"))
+        .timeout(LIMIT);
+    let start = Instant::now();
+    let error = builder.connect_cluster([fixture.url()]).await.unwrap_err();
+    let text = common::error_chain(&error);
+    eprintln!("cluster with another CA: {text} ({:?})", start.elapsed());
+    assert!(text.contains("UnknownIssuer") && start.elapsed() <= LIMIT + SLACK, "{text}");
+}
