@@ -171,3 +171,18 @@ async fn a_database_other_than_0_needs_select_as_the_readme_says() {
     assert!(store.get(&id).await.unwrap().is_none());
     assert_eq!(store.len().await.unwrap(), 0);
 }
+
+#[test]
+fn a_server_whose_port_was_taken_meanwhile_comes_up_on_another() {
+    // `free_port` only finds a port free at the time: another process may take it before redis-server binds it.
+    // The server must then come up on another port, fast, and the probe must not take a stranger for it.
+    if !common::secured::tools_available(false) {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let start = Instant::now();
+    let server = Server::plain_trying(port, &[], &[]);
+    assert_ne!(server.port, port);
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+}
