@@ -1,4 +1,5 @@
-//! Automatic pipelining of the store's commands over one server connection.
+//! Automatic pipelining of the store's commands over one server connection (one server, or the master Sentinel
+//! names).
 //!
 //! Every store call is one command. Sent one by one, each costs a `write` on this side and a wake-up, a `read` and
 //! a `write` on the server's, and those, not the commands, are most of what Redis spends per request: on a Tokio
@@ -22,9 +23,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::aio::ConnectionLike;
 use redis::{Cmd, Pipeline, RedisError, RedisResult, Value};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::connection::RedisConnection;
 
 /// The most commands one pipeline carries.
 const MAX_BATCH: usize = 256;
@@ -38,7 +41,7 @@ struct Job {
 /// The queue in front of one server connection, and its flusher task (started by the first queued call, on the
 /// runtime the store was connected on, where the connection's own driver task runs too).
 pub(crate) struct Batcher {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     limit: Duration,
     /// The runtime the store was connected on; `None` if it was built outside one (every call is then sent by
     /// itself).
@@ -58,7 +61,7 @@ impl Drop for InFlight<'_> {
 }
 
 impl Batcher {
-    pub(crate) fn new(connection: ConnectionManager, limit: Duration) -> Self {
+    pub(crate) fn new(connection: RedisConnection, limit: Duration) -> Self {
         let runtime = tokio::runtime::Handle::try_current().ok();
         Self { connection, limit, runtime, queue: OnceLock::new(), in_flight: AtomicUsize::new(0) }
     }
@@ -103,7 +106,7 @@ impl Batcher {
 
 /// The flusher: batches what is queued, and sends each batch from a task of its own, so that batches do not wait
 /// for each other's replies. Ends when the store (the queue's sender) is dropped.
-async fn flush(mut jobs: mpsc::UnboundedReceiver<Job>, connection: ConnectionManager, limit: Duration) {
+async fn flush(mut jobs: mpsc::UnboundedReceiver<Job>, connection: RedisConnection, limit: Duration) {
     while let Some(first) = jobs.recv().await {
         // Let the tasks that are ready now run first: the requests in flight queue their commands meanwhile.
         tokio::task::yield_now().await;
@@ -125,7 +128,7 @@ async fn flush(mut jobs: mpsc::UnboundedReceiver<Job>, connection: ConnectionMan
 }
 
 /// Sends one batch (a lone command as itself, more as one pipeline) and hands out the replies.
-async fn send(batch: Vec<Job>, mut connection: ConnectionManager, limit: Duration) {
+async fn send(batch: Vec<Job>, mut connection: RedisConnection, limit: Duration) {
     if batch.len() == 1 {
         let Some(Job { command, mut reply }) = batch.into_iter().next() else { return };
         // No timer for one command: the wait ends when its caller gives up.

@@ -12,6 +12,7 @@ use crate::batch::Batcher;
 use crate::connection::{RedisConnection, STORE, bounded, classify};
 use crate::guard::WriteGuard;
 use crate::owners::{DEFAULT_SET_PREFIX, OwnerIndex, check_options};
+use crate::sentinel::{SentinelConfig, SentinelConnection};
 use crate::store::{Inner, RedisStore};
 use crate::tls::ClientOptions;
 
@@ -30,7 +31,7 @@ const CLUSTER_MAX_RETRY_WAIT_MS: u64 = 10;
 ///
 /// | connect-redis   | here                                          | default      |
 /// |-----------------|-----------------------------------------------|--------------|
-/// | `client`        | [`connect`](Self::connect), [`connect_cluster`](Self::connect_cluster), [`build`](Self::build) | — |
+/// | `client`        | [`connect`](Self::connect), [`connect_cluster`](Self::connect_cluster), [`connect_sentinel`](Self::connect_sentinel), [`build`](Self::build) | — |
 /// | `prefix`        | [`prefix`](Self::prefix)                      | `"sess:"`    |
 /// | `ttl` (number)  | [`ttl`](Self::ttl)                            | one day      |
 /// | `disableTTL`    | [`disable_ttl`](Self::disable_ttl)            | `false`      |
@@ -351,6 +352,46 @@ impl RedisStoreBuilder {
         self.build(connection)
     }
 
+    /// Connects to the master that [Redis Sentinel](https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/)
+    /// names: asks the sentinels for the master's address, checks with `ROLE` that it is a master, and connects.
+    /// After a failover (the connection breaks, or a command hears `READONLY` from a demoted master) the next call
+    /// asks the sentinels again and connects to the new master; calls fail with [`StoreError::Unavailable`] (503)
+    /// meanwhile, and a write never goes to a replica. See [`SentinelConfig`] for the master's login and
+    /// [`wait_for_replicas`](SentinelConfig::wait_for_replicas), which keeps acknowledged writes through a failover.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use express_session_redis::{RedisStore, SentinelConfig};
+    ///
+    /// # async fn run() -> Result<(), express_session::StoreError> {
+    /// let sentinel = SentinelConfig::new(["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"], "mymaster")
+    ///     .wait_for_replicas(1, Duration::from_millis(500));
+    /// let store = RedisStore::builder().connect_sentinel(sentinel).await?;
+    /// # let _ = store;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when no sentinel names a master that answers within the
+    /// [`timeout`](Self::timeout), [`StoreError::Backend`] for an invalid URL, an empty list of sentinels, a
+    /// refused login, or TLS certificates given to the builder (not supported with Sentinel yet).
+    ///
+    /// The builder's [`username`](Self::username) and [`password`](Self::password) log in to the master unless the
+    /// [`SentinelConfig`] gives its own.
+    pub async fn connect_sentinel(self, sentinel: SentinelConfig) -> Result<RedisStore, StoreError> {
+        self.check(false)?;
+        if self.client.has_certificates() {
+            return Err(StoreError::backend(STORE, "connect_sentinel does not take TLS certificates (yet)"));
+        }
+        let (username, password) = self.client.credentials();
+        let sentinel = sentinel.default_credentials(username, password);
+        let connection = SentinelConnection::new(&sentinel, self.timeout).map_err(classify)?;
+        bounded(self.timeout, connection.master()).await?;
+        self.build(connection)
+    }
+
     /// The store, over a connection built elsewhere (to share it, or to configure it beyond these options). Over
     /// a [`RedisConnection::Cluster`], writes carry tokens as with [`connect_cluster`](Self::connect_cluster).
     /// Give such a cluster connection short retry waits, as `connect_cluster` does
@@ -379,7 +420,9 @@ impl RedisStoreBuilder {
         self.check(matches!(connection, RedisConnection::Cluster(_)))?;
         let owners = self.owner_key.clone().map(|key| OwnerIndex::new(key, self.set_prefix()));
         let (batcher, guard) = match &connection {
-            RedisConnection::Single(manager) => (Some(Batcher::new(manager.clone(), self.timeout)), None),
+            RedisConnection::Single(_) | RedisConnection::Sentinel(_) => {
+                (Some(Batcher::new(connection.clone(), self.timeout)), None)
+            }
             RedisConnection::Cluster(_) => (None, Some(WriteGuard::new(&self.prefix, self.timeout))),
         };
         Ok(RedisStore {

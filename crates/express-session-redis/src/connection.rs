@@ -1,4 +1,5 @@
-//! The connection (one server or a cluster), the per-call time limit, and the classification of failures.
+//! The connection (one server, a cluster, or the master Sentinel names), the per-call time limit, and the
+//! classification of failures.
 
 use std::fmt;
 use std::future::Future;
@@ -8,6 +9,8 @@ use express_session::store::StoreError;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, ErrorKind, FromRedisValue, Pipeline, RedisError, RedisFuture, RedisResult, ServerErrorKind, Value};
+
+use crate::sentinel::SentinelConnection;
 
 /// The store's name in [`StoreError`]s.
 pub(crate) const STORE: &str = "redis";
@@ -37,6 +40,9 @@ pub enum RedisConnection {
     Single(ConnectionManager),
     /// A Redis Cluster: commands go to the node that owns the key's slot.
     Cluster(ClusterConnection),
+    /// The master that Redis Sentinel names, asked for again after a failover (see
+    /// [`RedisStoreBuilder::connect_sentinel`](crate::RedisStoreBuilder::connect_sentinel)).
+    Sentinel(SentinelConnection),
 }
 
 impl fmt::Debug for RedisConnection {
@@ -44,6 +50,7 @@ impl fmt::Debug for RedisConnection {
         f.write_str(match self {
             Self::Single(_) => "RedisConnection::Single",
             Self::Cluster(_) => "RedisConnection::Cluster",
+            Self::Sentinel(_) => "RedisConnection::Sentinel",
         })
     }
 }
@@ -60,11 +67,18 @@ impl From<ClusterConnection> for RedisConnection {
     }
 }
 
+impl From<SentinelConnection> for RedisConnection {
+    fn from(connection: SentinelConnection) -> Self {
+        Self::Sentinel(connection)
+    }
+}
+
 impl ConnectionLike for RedisConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
             Self::Single(c) => c.req_packed_command(cmd),
             Self::Cluster(c) => c.req_packed_command(cmd),
+            Self::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -77,6 +91,7 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Single(c) => c.req_packed_commands(pipeline, offset, count),
             Self::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -84,6 +99,7 @@ impl ConnectionLike for RedisConnection {
         match self {
             Self::Single(c) => c.get_db(),
             Self::Cluster(c) => c.get_db(),
+            Self::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -93,7 +109,7 @@ impl RedisConnection {
     /// ([`resend_while_recovering`], `TRYAGAIN` included), until the caller's time limit.
     pub(crate) async fn query<T: FromRedisValue>(&mut self, command: &Cmd) -> RedisResult<T> {
         match self {
-            Self::Single(_) => command.query_async(self).await,
+            Self::Single(_) | Self::Sentinel(_) => command.query_async(self).await,
             Self::Cluster(cluster) => {
                 resend_while_recovering(true, || {
                     let mut cluster = cluster.clone();
@@ -118,16 +134,21 @@ impl fmt::Display for TimedOut {
 impl std::error::Error for TimedOut {}
 
 /// Whether a failure means "Redis cannot be reached now" (503) rather than "Redis said no" (500): I/O errors
-/// (refused, reset, closed, timed out), no connection to the node of a slot, and the states a server or cluster
-/// passes through while it recovers (loading, failover, cluster down).
+/// (refused, reset, closed, timed out), no connection to the node of a slot, the states a server or cluster
+/// passes through while it recovers (loading, failover, cluster down, a write that reached a replica), no master
+/// named by the sentinels (a failover in progress), and too few replicas for a write (`NOREPLICAS`: the server's
+/// `min-replicas-to-write`, or [`SentinelConfig::wait_for_replicas`](crate::SentinelConfig::wait_for_replicas)).
 pub(crate) fn is_unavailable(error: &RedisError) -> bool {
     error.is_io_error()
+        || error.code() == Some("NOREPLICAS")
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
         || matches!(
             error.kind(),
             ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::MasterNameNotFoundBySentinel
+                | ErrorKind::NoValidReplicasFoundBySentinel
                 | ErrorKind::Server(
                     ServerErrorKind::BusyLoading
                         | ServerErrorKind::TryAgain
@@ -216,6 +237,12 @@ mod tests {
         assert!(matches!(classify(wrong_type), StoreError::Backend { .. }));
         let not_a_number = RedisError::from((ErrorKind::UnexpectedReturnType, "not a number"));
         assert!(matches!(classify(not_a_number), StoreError::Backend { .. }));
+        let read_only = RedisError::from((ErrorKind::Server(ServerErrorKind::ReadOnly), "a replica"));
+        assert!(classify(read_only).is_unavailable());
+        let no_master = RedisError::from((ErrorKind::MasterNameNotFoundBySentinel, "failing over"));
+        assert!(classify(no_master).is_unavailable());
+        let no_replicas = redis::make_extension_error("NOREPLICAS".into(), Some("not enough good replicas".into()));
+        assert!(classify(no_replicas).is_unavailable());
     }
 
     #[test]

@@ -10,11 +10,13 @@ mod expiry;
 mod guard;
 mod owners;
 mod scan;
+mod sentinel;
 mod store;
 mod tls;
 
 pub use builder::RedisStoreBuilder;
 pub use connection::RedisConnection;
+pub use sentinel::{SentinelConfig, SentinelConnection};
 pub use store::RedisStore;
 
 /// The `redis` crate this store is built on, for building a [`RedisConnection`] yourself.

@@ -72,7 +72,7 @@ impl RedisStore {
         if !scan.started {
             scan.started = true;
             match connection {
-                RedisConnection::Single(_) => scan.pending.push((ScanTarget::Server, 0)),
+                RedisConnection::Single(_) | RedisConnection::Sentinel(_) => scan.pending.push((ScanTarget::Server, 0)),
                 RedisConnection::Cluster(cluster) => {
                     // The first page of every primary, in one call; the reply maps each node's address to its page.
                     let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));

@@ -114,6 +114,20 @@ impl ClientOptions {
         Some(redis::TlsCertificates { client_tls: self.client_cert.clone(), root_cert: self.root_ca_pem.clone() })
     }
 
+    /// The ACL credentials given to the builder (for the master that Sentinel names).
+    pub(crate) fn credentials(&self) -> (Option<&str>, Option<&str>) {
+        (self.username.as_deref(), self.password.as_deref())
+    }
+
+    /// Whether TLS certificates were given to the builder.
+    pub(crate) fn has_certificates(&self) -> bool {
+        #[cfg(feature = "tls-rustls")]
+        if self.root_ca_pem.is_some() || self.client_cert.is_some() {
+            return true;
+        }
+        false
+    }
+
     /// A client for one server at `url`.
     pub(crate) fn client(&self, url: &str) -> Result<redis::Client, StoreError> {
         let info = self.connection_info(url)?;

@@ -67,7 +67,7 @@ pub async fn raw(url: &str) -> redis::aio::MultiplexedConnection {
 }
 
 /// Where `redis-server` and `redis-cli` are (Debian's package puts them in /usr/bin).
-fn binary(name: &str) -> Option<PathBuf> {
+pub fn binary(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]).map(|dir| dir.join(name)).find(|p| p.is_file())
 }
@@ -95,7 +95,7 @@ pub fn scratch_dir(what: &str) -> PathBuf {
 
 /// Makes sure `pid` (and `dir`) do not outlive the test process, even when it is killed: a shell that waits for
 /// the test process to go away, then kills the server and removes its directory.
-fn watchdog(pid: u32, dir: &Path) {
+pub fn watchdog(pid: u32, dir: &Path) {
     let script = format!(
         "while kill -0 {parent} 2>/dev/null; do sleep 0.3; done; kill -9 {pid} 2>/dev/null; rm -rf '{dir}'",
         parent = std::process::id(),
