@@ -300,6 +300,21 @@ mod tests {
         assert!(ClientOptions::default().connection_info("redis://:pw@127.0.0.1:6390").is_ok());
     }
 
+    #[test]
+    fn a_sentinel_master_username_without_a_password_is_refused() {
+        let limit = std::time::Duration::from_secs(1);
+        let sentinels = ["redis://127.0.0.1:26390"];
+        let given = crate::SentinelConfig::new(sentinels, "m").master_username("sessions");
+        let inherited = crate::SentinelConfig::new(sentinels, "m").default_credentials(Some("sessions"), None);
+        for config in [given, inherited] {
+            let error = crate::SentinelConnection::new(&config, limit).unwrap_err();
+            assert!(matches!(classify(error.clone()), StoreError::Backend { .. }), "{error}");
+            assert!(error.to_string().contains("needs a password"), "{error}");
+        }
+        let config = crate::SentinelConfig::new(sentinels, "m").default_credentials(Some("sessions"), Some("pw"));
+        assert!(crate::SentinelConnection::new(&config, limit).is_ok());
+    }
+
     #[cfg(feature = "tls-rustls")]
     #[test]
     fn an_insecure_url_is_refused_when_the_store_is_built() {
