@@ -260,6 +260,11 @@ impl fmt::Debug for SentinelConnection {
 impl SentinelConnection {
     /// A connection that asks the sentinels on its first command; `limit` is the store's time limit.
     pub(crate) fn new(config: &SentinelConfig, limit: Duration) -> RedisResult<Self> {
+        if config.username.is_some() && config.password.is_none() {
+            // redis-rs logs in only with a password: the master's connection would be `default`'s, silently.
+            let message = "the master's username needs a password (master_password or RedisStoreBuilder::password)";
+            return Err(redis::RedisError::from((redis::ErrorKind::InvalidClientConfig, message)));
+        }
         let mut info = RedisConnectionInfo::default().set_db(config.db);
         if let Some(username) = &config.username {
             info = info.set_username(username);

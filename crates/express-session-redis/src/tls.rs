@@ -47,6 +47,16 @@ fn is_tls_url(url: &str) -> bool {
 /// The message of a `rediss://` URL in a build without TLS.
 const TLS_NOT_ENABLED: &str = "a rediss:// URL needs TLS: enable the `tls-rustls` feature of express-session-redis";
 
+/// The message of a username given without a password.
+const USERNAME_WITHOUT_PASSWORD: &str = "a Redis username needs a password (in the URL, `redis://user:password@host`, \
+     or with `RedisStoreBuilder::password`; for a `nopass` user any password does): without one the store would log \
+     in as the `default` user";
+
+/// The message of a `rediss://…#insecure` URL.
+#[cfg(feature = "tls-rustls")]
+const INSECURE_REFUSED: &str = "a rediss:// URL with #insecure would accept any server certificate: remove \
+     #insecure, and give a private CA with `RedisStoreBuilder::tls_root_ca_pem`";
+
 impl ClientOptions {
     /// `url` parsed, with the builder's username and password (which replace the URL's).
     pub(crate) fn connection_info(&self, url: &str) -> Result<ConnectionInfo, StoreError> {
@@ -64,6 +74,10 @@ impl ClientOptions {
         if let Some(password) = &self.password {
             settings = settings.set_password(password);
         }
+        if settings.username().is_some() && settings.password().is_none() {
+            // redis-rs logs in only with a password: without one the connection would be `default`'s, silently.
+            return Err(StoreError::backend(STORE, USERNAME_WITHOUT_PASSWORD));
+        }
         let info = info.set_redis_settings(settings);
         self.check_tls(&info)?;
         Ok(info)
@@ -79,6 +93,9 @@ impl ClientOptions {
                     STORE,
                     "TLS certificates were given to the builder for a URL without TLS: use a rediss:// URL",
                 ));
+            }
+            if matches!(info.addr(), ConnectionAddr::TcpTls { insecure: true, .. }) {
+                return Err(StoreError::backend(STORE, INSECURE_REFUSED));
             }
             if tls {
                 install_crypto_provider();
@@ -259,6 +276,57 @@ mod tests {
             let error = result.unwrap_err();
             let text = std::error::Error::source(&error).unwrap().to_string();
             assert!(text.contains("`tls-rustls` feature"), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_username_without_a_password_is_refused_not_logged_in_as_default() {
+        // redis-rs sends AUTH only with a password: a username alone would log in as `default`, silently.
+        let text = |result: Result<ConnectionInfo, StoreError>| {
+            let error = result.unwrap_err();
+            assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+            std::error::Error::source(&error).unwrap().to_string()
+        };
+        let options = RedisStoreBuilder::default().username("sessions").client;
+        let message = text(options.connection_info("redis://127.0.0.1:6390"));
+        assert!(message.contains("password"), "{message}");
+        let message = text(ClientOptions::default().connection_info("redis://sessions@127.0.0.1:6390"));
+        assert!(message.contains("password"), "{message}");
+        // A username in the URL, its password from the builder (and the other way round) is fine.
+        let options = RedisStoreBuilder::default().password("pw").client;
+        assert!(options.connection_info("redis://sessions@127.0.0.1:6390").is_ok());
+        let options = RedisStoreBuilder::default().username("sessions").client;
+        assert!(options.connection_info("redis://:pw@127.0.0.1:6390").is_ok());
+        assert!(ClientOptions::default().connection_info("redis://:pw@127.0.0.1:6390").is_ok());
+    }
+
+    #[test]
+    fn a_sentinel_master_username_without_a_password_is_refused() {
+        let limit = std::time::Duration::from_secs(1);
+        let sentinels = ["redis://127.0.0.1:26390"];
+        let given = crate::SentinelConfig::new(sentinels, "m").master_username("sessions");
+        let inherited = crate::SentinelConfig::new(sentinels, "m").default_credentials(Some("sessions"), None);
+        for config in [given, inherited] {
+            let error = crate::SentinelConnection::new(&config, limit).unwrap_err();
+            assert!(matches!(classify(error.clone()), StoreError::Backend { .. }), "{error}");
+            assert!(error.to_string().contains("needs a password"), "{error}");
+        }
+        let config = crate::SentinelConfig::new(sentinels, "m").default_credentials(Some("sessions"), Some("pw"));
+        assert!(crate::SentinelConnection::new(&config, limit).is_ok());
+    }
+
+    #[cfg(feature = "tls-rustls")]
+    #[test]
+    fn an_insecure_url_is_refused_when_the_store_is_built() {
+        // `rediss://…/#insecure` turns every certificate check off once any crate of the app enables redis's
+        // `tls-rustls-insecure` (the private CA given to the builder included): refused, whatever the features.
+        let options = ClientOptions { root_ca_pem: Some(b"x".to_vec()), ..ClientOptions::default() };
+        for options in [ClientOptions::default(), options] {
+            let error = options.client("rediss://127.0.0.1:6390/#insecure").unwrap_err();
+            let text = std::error::Error::source(&error).unwrap().to_string();
+            assert!(text.contains("#insecure") && text.contains("tls_root_ca_pem"), "{text}");
+            let error = options.cluster_builder(&["rediss://127.0.0.1:6390/#insecure".into()]).unwrap_err();
+            assert!(matches!(error, StoreError::Backend { .. }), "{error}");
         }
     }
 

@@ -43,7 +43,8 @@ fn server() -> Option<&'static Server> {
             // One argument a word: redis-server quotes each, so "default off" would be one user name.
             let mut args = vec!["--user", "default", "off"];
             let noscan = format!("noscan on >{PASSWORD} {}", STORE_ACL.replace(" +scan ", " "));
-            for user in [&admin, &sessions, &nokeys, &noscan] {
+            let select = format!("select on >{PASSWORD} {STORE_ACL} +select");
+            for user in [&admin, &sessions, &nokeys, &noscan, &select] {
                 args.push("--user");
                 args.extend(user.split_whitespace());
             }
@@ -151,4 +152,37 @@ async fn a_command_the_acl_denies_is_an_error_not_a_panic() {
     let text = common::error_chain(&error);
     assert!(text.to_lowercase().contains("noperm"), "{text}");
     assert!(matches!(error, StoreError::Backend { .. }), "{text}");
+}
+
+#[tokio::test]
+async fn a_database_other_than_0_needs_select_as_the_readme_says() {
+    let Some(server) = server() else { return };
+    let readme = include_str!("../README.md");
+    assert!(readme.contains("+select"), "README.md must say that a URL's database needs +select");
+    // The documented ACL alone: the connection's SELECT is denied, a clear error when the store is built.
+    let url = format!("redis://sessions:{PASSWORD}@127.0.0.1:{}/1", server.port);
+    let error = builder().connect(&url).await.expect_err("SELECT is denied");
+    let text = common::error_chain(&error);
+    assert!(text.contains("'select'") && matches!(error, StoreError::Backend { .. }), "{text}");
+    // With +select, the store works in database 1.
+    let url = format!("redis://select:{PASSWORD}@127.0.0.1:{}/1", server.port);
+    let store = builder().connect(&url).await.unwrap_or_else(|e| panic!("{}", common::error_chain(&e)));
+    let id = SessionId::generate();
+    assert!(store.get(&id).await.unwrap().is_none());
+    assert_eq!(store.len().await.unwrap(), 0);
+}
+
+#[test]
+fn a_server_whose_port_was_taken_meanwhile_comes_up_on_another() {
+    // `free_port` only finds a port free at the time: another process may take it before redis-server binds it.
+    // The server must then come up on another port, fast, and the probe must not take a stranger for it.
+    if !common::secured::tools_available(false) {
+        return;
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let start = Instant::now();
+    let server = Server::plain_trying(port, &[], &[]);
+    assert_ne!(server.port, port);
+    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
 }

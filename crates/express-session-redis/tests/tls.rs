@@ -99,6 +99,21 @@ async fn a_server_certificate_of_another_ca_is_refused() {
 }
 
 #[tokio::test]
+async fn a_server_certificate_of_the_trusted_ca_for_another_name_is_refused() {
+    // Without this the suite would pass with the host name (here an IP address) unchecked: any certificate the CA
+    // signed, for any server, would do.
+    let Some(fixture) = fixture() else { return };
+    let elsewhere = Server::tls_with(&fixture.pki, "elsewhere");
+    let url = format!("rediss://127.0.0.1:{}", elsewhere.port);
+    let (error, text) = refused(trusting(fixture, "tls-elsewhere:"), &url).await;
+    eprintln!("a certificate for another name: {text}");
+    assert!(text.contains("not valid for name") && error.is_unavailable(), "{text}");
+    let store = trusting(fixture, "tls-elsewhere:").timeout(LIMIT).connect_lazy(&url).unwrap();
+    let lazy = store.get(&SessionId::generate()).await.unwrap_err();
+    assert!(common::error_chain(&lazy).contains("not valid for name"), "{lazy}");
+}
+
+#[tokio::test]
 async fn a_client_without_a_certificate_is_refused_by_a_server_that_asks_for_one() {
     let Some(fixture) = fixture() else { return };
     let builder = common::builder("tls-anonymous:").tls_root_ca_pem(fixture.pki.read("ca.crt"));
@@ -133,4 +148,26 @@ async fn certificates_with_a_plain_url_or_an_invalid_pem_are_refused_when_the_st
         .connect_lazy(&fixture.url())
         .unwrap_err();
     assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+}
+
+#[tokio::test]
+async fn connect_cluster_uses_tls_and_the_builders_certificates() {
+    // The fixture is no cluster: with the right certificates the handshake succeeds and the server answers that
+    // cluster support is disabled (so the cluster client spoke TLS with the builder's CA and client certificate);
+    // with another CA the handshake itself fails.
+    let Some(fixture) = fixture() else { return };
+    let start = Instant::now();
+    let error = trusting(fixture, "tls-cluster:").timeout(LIMIT).connect_cluster([fixture.url()]).await.unwrap_err();
+    let text = common::error_chain(&error);
+    eprintln!("cluster over TLS to a single server: {text} ({:?})", start.elapsed());
+    assert!(text.to_lowercase().contains("cluster") && !text.contains("certificate"), "{text}");
+    let builder = common::builder("tls-cluster:")
+        .tls_root_ca_pem(fixture.pki.read("other-ca.crt"))
+        .tls_client_cert_pem(fixture.pki.read("client.crt"), fixture.pki.read("client.key"))
+        .timeout(LIMIT);
+    let start = Instant::now();
+    let error = builder.connect_cluster([fixture.url()]).await.unwrap_err();
+    let text = common::error_chain(&error);
+    eprintln!("cluster with another CA: {text} ({:?})", start.elapsed());
+    assert!(text.contains("UnknownIssuer") && start.elapsed() <= LIMIT + SLACK, "{text}");
 }

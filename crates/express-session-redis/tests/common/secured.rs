@@ -32,8 +32,8 @@ fn openssl(dir: &Path, args: &str) {
     assert!(out.status.success(), "openssl {args} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// A test PKI in a scratch directory: a CA, a server certificate for `127.0.0.1` and `localhost` and a client
-/// certificate it signed, and a second CA that signed neither (P-256 keys: fast to make).
+/// A test PKI in a scratch directory: a CA, a server certificate for `127.0.0.1` and `localhost`, a client
+/// certificate and a server certificate for other names (`elsewhere`) it signed, and a second CA that signed none (P-256 keys: fast to make).
 pub struct Pki {
     pub dir: PathBuf,
 }
@@ -51,9 +51,15 @@ impl Pki {
                 ),
             );
         }
-        for (name, usage) in [("server", "serverAuth"), ("client", "clientAuth")] {
+        let names = [
+            ("server", "serverAuth", "IP:127.0.0.1,DNS:localhost"),
+            ("client", "clientAuth", "IP:127.0.0.1,DNS:localhost"),
+            // Signed by the CA, for other names than the one the tests connect to: hostname checks refuse it.
+            ("elsewhere", "serverAuth", "IP:127.0.0.2,DNS:elsewhere.example"),
+        ];
+        for (name, usage, san) in names {
             let ext = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=";
-            let san = "\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n";
+            let san = format!("\nsubjectAltName={san}\n");
             std::fs::write(dir.join(format!("{name}.ext")), format!("{ext}{usage}{san}")).unwrap();
             openssl(&dir, &format!("req {key} -keyout {name}.key -out {name}.csr -subj /CN={name}"));
             openssl(
@@ -94,75 +100,121 @@ impl Server {
     /// A server that speaks only TLS (`--port 0`), on a free port, with the `pki`'s server certificate; clients
     /// must show a certificate of the `pki`'s CA (`--tls-auth-clients yes`).
     pub fn tls(pki: &Pki) -> Self {
-        let port = free_port();
+        Self::tls_with(pki, "server")
+    }
+
+    /// As [`tls`](Self::tls), with the `pki`'s certificate `name` (`server` or `elsewhere`).
+    pub fn tls_with(pki: &Pki, name: &str) -> Self {
         let path = |file: &str| pki.path(file).to_string_lossy().into_owned();
-        let args: Vec<String> = [
-            "--port",
-            "0",
-            "--tls-port",
-            &port.to_string(),
-            "--tls-cert-file",
-            &path("server.crt"),
-            "--tls-key-file",
-            &path("server.key"),
-            "--tls-ca-cert-file",
-            &path("ca.crt"),
-            "--tls-auth-clients",
-            "yes",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let make = |port: u16| -> Vec<String> {
+            [
+                "--port",
+                "0",
+                "--tls-port",
+                &port.to_string(),
+                "--tls-cert-file",
+                &path(&format!("{name}.crt")),
+                "--tls-key-file",
+                &path(&format!("{name}.key")),
+                "--tls-ca-cert-file",
+                &path("ca.crt"),
+                "--tls-auth-clients",
+                "yes",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+        };
         let probe: Vec<String> = ["--tls", "--cacert", &path("ca.crt"), "--cert", &path("client.crt")]
             .into_iter()
             .chain(["--key", &path("client.key")])
             .map(str::to_owned)
             .collect();
-        Self::start(port, &args, &probe)
+        Self::start(free_port(), &make, &probe)
     }
 
     /// A server without TLS on a free port, with `args` (e.g. `--user` lines) added; `probe` are the `redis-cli`
     /// options that log in (e.g. `--user admin --pass …`).
     pub fn plain(args: &[&str], probe: &[&str]) -> Self {
-        let port = free_port();
-        let mut all: Vec<String> = vec!["--port".into(), port.to_string()];
-        all.extend(args.iter().map(|s| s.to_string()));
-        let probe: Vec<String> = probe.iter().map(|s| s.to_string()).collect();
-        Self::start(port, &all, &probe)
+        Self::plain_trying(free_port(), args, probe)
     }
 
-    fn start(port: u16, args: &[String], probe: &[String]) -> Self {
-        let dir = scratch_dir("secured");
-        let child = Command::new(binary("redis-server").expect("redis-server"))
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .args(["--protected-mode", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        watchdog(child.id(), &dir);
-        let server = Self { port, dir, child: Some(child) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let pong = Command::new(binary("redis-cli").expect("redis-cli"))
-                .args(["-p", &port.to_string()])
-                .args(probe)
-                .args(["--no-auth-warning", "PING"])
-                .stdin(Stdio::null())
-                .output()
-                .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "PONG")
-                .unwrap_or(false);
-            if pong {
-                return server;
-            }
-            assert!(Instant::now() < deadline, "redis-server {args:?} did not come up");
-            std::thread::sleep(Duration::from_millis(30));
-        }
+    /// As [`plain`](Self::plain), trying `port` first.
+    pub fn plain_trying(port: u16, args: &[&str], probe: &[&str]) -> Self {
+        let make = |port: u16| {
+            let mut all: Vec<String> = vec!["--port".into(), port.to_string()];
+            all.extend(args.iter().map(|s| s.to_string()));
+            all
+        };
+        let probe: Vec<String> = probe.iter().map(|s| s.to_string()).collect();
+        Self::start(port, &make, &probe)
     }
+
+    /// Starts redis-server with `args(port)` and waits for it to answer the probe. `port` was free when picked,
+    /// but another process may have taken it since: a server that exits (it could not bind) is started again on
+    /// another free port, and a probe that hangs (a stranger that accepts and never answers) is cut short.
+    fn start(mut port: u16, args: &dyn Fn(u16) -> Vec<String>, probe: &[String]) -> Self {
+        for attempt in 1.. {
+            let dir = scratch_dir("secured");
+            let args = args(port);
+            let child = Command::new(binary("redis-server").expect("redis-server"))
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"])
+                .args(["--protected-mode", "no"])
+                .arg("--dir")
+                .arg(&dir)
+                .args(&args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server starts");
+            watchdog(child.id(), &dir);
+            let mut server = Self { port, dir, child: Some(child) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while server.running() {
+                // The PONG counts only if our server is still up: else a stranger on the port answered.
+                if pong(port, probe) && server.running() {
+                    return server;
+                }
+                assert!(Instant::now() < deadline, "redis-server {args:?} did not come up");
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            assert!(attempt < 5, "redis-server {args:?} exited at once, on {attempt} ports");
+            port = free_port();
+        }
+        unreachable!()
+    }
+
+    fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+}
+
+/// Whether `redis-cli -p port probe… PING` answers `PONG` within a second.
+fn pong(port: u16, probe: &[String]) -> bool {
+    let Ok(mut cli) = Command::new(binary("redis-cli").expect("redis-cli"))
+        .args(["-p", &port.to_string()])
+        .args(probe)
+        .args(["--no-auth-warning", "PING"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+    else {
+        return false;
+    };
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while matches!(cli.try_wait(), Ok(None)) {
+        if Instant::now() >= deadline {
+            let _ = cli.kill();
+            let _ = cli.wait();
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(&mut cli.stdout.take().unwrap(), &mut out);
+    out.trim() == "PONG"
 }
 
 impl Server {
