@@ -9,7 +9,8 @@ use crate::id::SessionId;
 use crate::options::CircuitBreaker;
 use crate::record::Record;
 use crate::store::{
-    CreateOutcome, ErasedStore, OwnerPage, SaveOutcome, SessionHandle, StoreError, TouchOutcome, Version, Versioned,
+    CreateOutcome, ErasedStore, OwnerPage, SaveOutcome, SessionHandle, Store, StoreError, TouchOutcome, Version,
+    Versioned,
 };
 
 /// How the layer guards the user's store (from the options).
@@ -472,14 +473,25 @@ pub(crate) struct RequestStore<'a> {
     pub(crate) calls: &'a RequestCalls,
 }
 
+/// Calls a store method through the guard: on [`MemoryStore`] (the default store) directly, its future not boxed
+/// (every call of it is done at its first poll), on any other store through its type-erased, boxed future.
+macro_rules! guarded_call {
+    ($request:ident, $method:ident($($arg:expr),*)) => {
+        match $request.store.inner.as_memory() {
+            Some(memory) => $request.store.timed($request.calls, Store::$method(memory, $($arg),*)).await,
+            None => $request.store.timed($request.calls, $request.store.inner.$method($($arg),*)).await,
+        }
+    };
+}
+
 impl<'a> RequestStore<'a> {
     pub(crate) async fn get(self, id: &SessionId) -> Result<Option<Versioned>, StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.get(&key)).await
+        guarded_call!(self, get(&key))
     }
     pub(crate) async fn create(self, id: &SessionId, record: &Record) -> Result<CreateOutcome, StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.create(&key, record)).await
+        guarded_call!(self, create(&key, record))
     }
     pub(crate) async fn save_if(
         self,
@@ -488,15 +500,15 @@ impl<'a> RequestStore<'a> {
         expected: &Version,
     ) -> Result<SaveOutcome, StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.save_if(&key, record, expected)).await
+        guarded_call!(self, save_if(&key, record, expected))
     }
     pub(crate) async fn touch(self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.touch(&key, record)).await
+        guarded_call!(self, touch(&key, record))
     }
     pub(crate) async fn refresh(self, id: &SessionId) -> Result<TouchOutcome, StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.refresh(&key)).await
+        guarded_call!(self, refresh(&key))
     }
     pub(crate) async fn refresh_after(
         self,
@@ -504,11 +516,11 @@ impl<'a> RequestStore<'a> {
         interval: std::time::Duration,
     ) -> Result<TouchOutcome, StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.refresh_after(&key, interval)).await
+        guarded_call!(self, refresh_after(&key, interval))
     }
     pub(crate) async fn destroy(self, id: &SessionId) -> Result<(), StoreError> {
         let key = self.store.key(id);
-        self.store.timed(self.calls, self.store.inner.destroy(&key)).await
+        guarded_call!(self, destroy(&key))
     }
     pub(crate) fn owner_key(self) -> Option<&'a str> {
         self.store.inner.owner_key()

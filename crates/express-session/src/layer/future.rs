@@ -111,10 +111,20 @@ fn rerender_handler_error<B: From<String>>(engine: &Engine, response: &mut Respo
     }
 }
 
+/// A header value of the end of the request: the constant ones (`Vary: Cookie`, `Cache-Control: no-store`)
+/// without copying them.
+fn header_value(value: &str) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+    match value {
+        "Cookie" => Ok(HeaderValue::from_static("Cookie")),
+        "no-store" => Ok(HeaderValue::from_static("no-store")),
+        _ => HeaderValue::try_from(value),
+    }
+}
+
 /// The handler's response with the end of the request's headers, or the error response instead.
 fn finish_response<B: From<String>>(engine: &Engine, mut response: Response<B>, finished: Finished) -> Response<B> {
     for (name, value) in finished.headers() {
-        match HeaderValue::try_from(value) {
+        match header_value(value) {
             Ok(value) => {
                 response.headers_mut().append(HeaderName::from_static(name), value);
             }

@@ -79,10 +79,24 @@ impl From<Map<String, Value>> for Fields {
 
 /// A stored value's text as the data holds it: parsed, or kept as text (its stand-in) where the whole-record
 /// parse would keep it so (see [`Record::raw_json`](super::Record::raw_json)).
-fn parse_stored(text: &str) -> Value {
+pub(crate) fn parse_stored(text: &str) -> Value {
     match serde_json::from_str::<Value>(text) {
         Ok(value) if !prints_apart(&value) => value,
         _ => raw_placeholder(text),
+    }
+}
+
+/// A stored value's text, shared with the record it was read from (no copy).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredText {
+    source: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl StoredText {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.source[self.start..self.end]
     }
 }
 
@@ -119,7 +133,12 @@ impl Fields {
     /// the other keys indexed. `None` when the text is not read lazily (not JSON, a key without a Rust form, too
     /// many keys): the caller parses it whole, which also says what is wrong.
     pub(crate) fn read(text: &str) -> Option<(Option<Result<SessionCookie, InvalidCookie>>, Fields)> {
-        let source: Arc<str> = Arc::from(text);
+        Self::read_shared(&Arc::from(text))
+    }
+
+    /// [`read`](Self::read), keeping a share of `source` (no copy of the text).
+    pub(crate) fn read_shared(source: &Arc<str>) -> Option<(Option<Result<SessionCookie, InvalidCookie>>, Fields)> {
+        let source = Arc::clone(source);
         let (cookie, slots) = {
             use serde::Deserializer as _;
             let mut de = serde_json::Deserializer::from_str(&source);
@@ -133,11 +152,40 @@ impl Fields {
         Some((cookie, Fields::Lazy(Lazy { source, slots, view: OnceLock::new() })))
     }
 
+    /// MemoryStore's own data text split by key without serde_json (see [`split_own`]), sharing `source`; `None`
+    /// when the text is not as MemoryStore writes it (then [`read_shared`](Self::read_shared) reads it).
+    pub(crate) fn read_own(source: &Arc<str>) -> Option<Fields> {
+        let slots = split_own(source)?;
+        if slots.is_empty() {
+            return Some(Fields::Map(Map::new()));
+        }
+        Some(Fields::Lazy(Lazy { source: Arc::clone(source), slots, view: OnceLock::new() }))
+    }
+
     /// The value under `key` (parsed now if it was not yet).
     pub(crate) fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Fields::Map(map) => map.get(key),
             Fields::Lazy(lazy) => lazy.position(key).map(|i| lazy.value(&lazy.slots[i])),
+        }
+    }
+
+    /// The stored text of `key`'s value, if it was read from a store and not changed since (not parsed here).
+    pub(crate) fn stored_str(&self, key: &str) -> Option<&str> {
+        match self {
+            Fields::Map(_) => None,
+            Fields::Lazy(lazy) => lazy.position(key).and_then(|i| lazy.stored_text(&lazy.slots[i])),
+        }
+    }
+
+    /// [`stored_str`](Self::stored_str), as a handle that outlives this data (the text is shared, not copied).
+    pub(crate) fn stored(&self, key: &str) -> Option<StoredText> {
+        let Fields::Lazy(lazy) = self else { return None };
+        match &lazy.slots[lazy.position(key)?].value {
+            Held::Stored { start, end, .. } => {
+                Some(StoredText { source: Arc::clone(&lazy.source), start: *start, end: *end })
+            }
+            Held::Set(_) => None,
         }
     }
 
@@ -265,31 +313,39 @@ impl Fields {
     /// Writes `,"key":value` for every key: stored values as their stored text, values kept as text (see
     /// [`Record::raw_json`](super::Record::raw_json)) and keys without a Rust form as their text, the others as
     /// serde_json writes them (as `JSON.stringify` does).
-    pub(crate) fn write_entries(&self, out: &mut Vec<u8>) {
-        for (key, entry) in self.iter_lazily() {
-            out.push(b',');
-            match key_text(key) {
-                Some(text) => out.extend_from_slice(text.as_bytes()),
-                None => write_json(out, key),
+    pub(crate) fn write_entries(&self, out: &mut String) {
+        self.write_entries_after(out, true);
+    }
+
+    /// [`write_entries`](Self::write_entries), the first entry without its `,` unless `comma_first`.
+    fn write_entries_after(&self, out: &mut impl Sink, comma_first: bool) {
+        for (i, (key, entry)) in self.iter_lazily().enumerate() {
+            if i > 0 || comma_first {
+                out.put(",");
             }
-            out.push(b':');
+            match key_text(key) {
+                Some(text) => out.put(text),
+                None => out.put_json(key),
+            }
+            out.put(":");
             match entry.stored_text() {
-                Some(text) => out.extend_from_slice(text.as_bytes()),
+                Some(text) => out.put(text),
                 None => write_value(out, entry.get()),
             }
         }
     }
 
-    /// The data's JSON object, as [`write_entries`](Self::write_entries) writes its entries.
+    /// The data's JSON object, as [`write_entries`](Self::write_entries) writes its entries, in a buffer of its
+    /// exact length (counted first: stored values by their length, the others serialized into a counter), so
+    /// that MemoryStore keeps it without reallocating.
     pub(crate) fn to_object(&self) -> String {
-        let mut out = Vec::with_capacity(self.text_len_hint() + 2);
-        self.write_entries(&mut out);
-        if out.is_empty() {
-            return "{}".to_owned();
-        }
-        out[0] = b'{';
-        out.push(b'}');
-        into_string(out)
+        let mut count = Count(2);
+        self.write_entries_after(&mut count, false);
+        let mut out = String::with_capacity(count.0);
+        out.push('{');
+        self.write_entries_after(&mut out, false);
+        out.push('}');
+        out
     }
 
     /// About how long the written entries are (exact for stored values), to size the buffer.
@@ -350,24 +406,171 @@ impl<'a> Entry<'a> {
 
 /// Writes a value as the record holds it: a value kept as text as that text (or `null` if it is not one JSON
 /// value, which only a hand-made stand-in can be), anything else as serde_json writes it.
-fn write_value(out: &mut Vec<u8>, value: &Value) {
+fn write_value(out: &mut impl Sink, value: &Value) {
     match raw_text(value) {
-        Some(text) if serde_json::from_str::<&RawValue>(text).is_ok() => out.extend_from_slice(text.as_bytes()),
-        Some(_) => out.extend_from_slice(b"null"),
-        None => write_json(out, value),
+        Some(text) if serde_json::from_str::<&RawValue>(text).is_ok() => out.put(text),
+        Some(_) => out.put("null"),
+        None => out.put_json(value),
     }
 }
 
-fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    // Writing a string or a `Value` into memory cannot fail.
-    if serde_json::to_writer(&mut *out, value).is_err() {
-        out.extend_from_slice(b"null");
+/// Where the written text goes: the text, or a count of its length.
+trait Sink {
+    fn put(&mut self, text: &str);
+    fn put_json<T: serde::Serialize + ?Sized>(&mut self, value: &T);
+}
+
+impl Sink for String {
+    fn put(&mut self, text: &str) {
+        self.push_str(text);
+    }
+
+    fn put_json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        write_json(self, value);
     }
 }
 
-/// The written text as a `String` (every piece written is UTF-8).
-pub(crate) fn into_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+/// Counts the length of the text (a count that misses only costs a reallocation).
+struct Count(usize);
+
+impl Sink for Count {
+    fn put(&mut self, text: &str) {
+        self.0 += text.len();
+    }
+
+    fn put_json<T: serde::Serialize + ?Sized>(&mut self, value: &T) {
+        let _ = serde_json::to_writer(&mut *self, value);
+    }
+}
+
+impl std::io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes `value` as serde_json does, onto text built from valid pieces (so that the text need not be checked
+/// as UTF-8 once written: only serde_json's own pieces are).
+pub(crate) fn write_json<T: serde::Serialize + ?Sized>(out: &mut String, value: &T) {
+    let start = out.len();
+    if serde_json::to_writer(StrWriter(out), value).is_err() {
+        // Not written in whole characters (serde_json always writes them), or not serializable (a `Value` or a
+        // string always is): written at once, or as `null`.
+        out.truncate(start);
+        out.push_str(serde_json::to_string(value).as_deref().unwrap_or("null"));
+    }
+}
+
+/// serde_json's output appended to a `String`, each piece checked as UTF-8 (the text around it is not read).
+struct StrWriter<'a>(&'a mut String);
+
+impl std::io::Write for StrWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = std::str::from_utf8(buf).map_err(|_| std::io::ErrorKind::InvalidData)?;
+        self.0.push_str(text);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Splits MemoryStore's own data text by key, trusting it: that text was written by [`Fields::to_object`] from
+/// valid JSON pieces (compact, one value per key), so only where each value ends is looked for, a string's end
+/// found by `memchr` instead of serde_json's byte-by-byte scan. `None` for anything else it meets (a key with an
+/// escape, `cookie`, too many keys, anything unexpected): the caller then reads the text with serde_json.
+fn split_own(text: &str) -> Option<Vec<Slot>> {
+    let bytes = text.as_bytes();
+    if bytes.first() != Some(&b'{') {
+        return None;
+    }
+    let mut slots: Vec<Slot> = Vec::new();
+    if bytes.get(1) == Some(&b'}') {
+        return (bytes.len() == 2).then_some(slots);
+    }
+    let mut at = 1;
+    loop {
+        if bytes.get(at) != Some(&b'"') {
+            return None;
+        }
+        let key_end = string_end(text, at)?;
+        let (key_start, key) = (at + 1, text.get(at + 1..key_end)?);
+        if key.contains('\\') || key == "cookie" {
+            return None;
+        }
+        if bytes.get(key_end + 1) != Some(&b':') {
+            return None;
+        }
+        let start = key_end + 2;
+        let end = value_end(text, start)?;
+        if !is_reserved_key(key) {
+            let value = Held::Stored { start, end, parsed: OnceLock::new() };
+            // As `JSON.parse`: the last value of a repeated key, in the place of the first.
+            match slots.iter().position(|slot| matches!(slot.key, Name::Span(s, e) if &text[s..e] == key)) {
+                Some(i) => slots[i].value = value,
+                None if slots.len() >= MAX_LAZY_KEYS => return None,
+                None => slots.push(Slot { key: Name::Span(key_start, key_end), value }),
+            }
+        }
+        match bytes.get(end) {
+            Some(b',') => at = end + 1,
+            Some(b'}') if end + 1 == bytes.len() => return Some(slots),
+            _ => return None,
+        }
+    }
+}
+
+/// Where the string that opens at `open` (a `"`) closes: the next `"` not escaped by a backslash.
+fn string_end(text: &str, open: usize) -> Option<usize> {
+    let mut from = open + 1;
+    loop {
+        let quote = from + text.get(from..)?.find('"')?;
+        // The opening quote stops the count, so it never runs past the string.
+        let backslashes = text.as_bytes()[..quote].iter().rev().take_while(|&&b| b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(quote);
+        }
+        from = quote + 1;
+    }
+}
+
+/// Where the value that starts at `start` ends (exclusive), in trusted compact JSON.
+fn value_end(text: &str, start: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    match *bytes.get(start)? {
+        b'"' => Some(string_end(text, start)? + 1),
+        b'{' | b'[' => {
+            let (mut depth, mut at) = (0usize, start);
+            loop {
+                match *bytes.get(at)? {
+                    b'"' => {
+                        at = string_end(text, at)? + 1;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth = depth.checked_sub(1)?;
+                        if depth == 0 {
+                            return Some(at + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                at += 1;
+            }
+        }
+        // A number, `true`, `false` or `null`: up to the next `,` or `}`.
+        _ => {
+            let len = bytes[start..].iter().position(|&b| b == b',' || b == b'}')?;
+            (len > 0).then_some(start + len)
+        }
+    }
 }
 
 /// Reads the top-level object: the cookie parsed, the other keys indexed by span.

@@ -11,6 +11,7 @@
 //! ```
 
 mod fields;
+mod matches;
 mod parse;
 mod raw;
 #[cfg(test)]
@@ -20,7 +21,8 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Map, Value};
 
-pub(crate) use fields::Fields;
+pub(crate) use fields::{Fields, StoredText, parse_stored};
+pub(crate) use matches::{same_json, text_matches};
 
 use crate::cookie::{InvalidCookie, SessionCookie};
 use crate::time::Timestamp;
@@ -156,8 +158,11 @@ impl Record {
                 loaded_stamped: false,
             });
         }
-        let data = match Fields::read(text) {
-            Some((_, data)) => data,
+        let text = std::sync::Arc::from(text);
+        let text = &text;
+        // MemoryStore's own text, split without serde_json's scan; anything it does not expect is read as any text.
+        let data = match Fields::read_own(text).or_else(|| Fields::read_shared(text).map(|(_, data)| data)) {
+            Some(data) => data,
             None => {
                 let (_, mut data) = parse_record_text(text)?;
                 data.retain(|k, _| !is_reserved_key(k));
@@ -254,15 +259,12 @@ impl Record {
     /// The JSON text express-session would store: `JSON.stringify(req.session)`. A value read from a store and not
     /// changed is written as the text it was read from.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::with_capacity(self.data.text_len_hint() + 160);
-        out.extend_from_slice(b"{\"cookie\":");
-        // Writing a cookie into memory cannot fail.
-        if serde_json::to_writer(&mut out, &self.cookie).is_err() {
-            out.extend_from_slice(b"{}");
-        }
+        let mut out = String::with_capacity(self.data.text_len_hint() + 160);
+        out.push_str("{\"cookie\":");
+        fields::write_json(&mut out, &self.cookie);
         self.data.write_entries(&mut out);
-        out.push(b'}');
-        fields::into_string(out)
+        out.push('}');
+        out
     }
 
     /// The data's JSON text without the `cookie` key, as MemoryStore keeps it (`{}` for no data).

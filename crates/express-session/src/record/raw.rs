@@ -80,6 +80,24 @@ pub(crate) fn value_depth(value: &Value) -> usize {
     fn is_container(value: &&Value) -> bool {
         matches!(value, Value::Array(_) | Value::Object(_))
     }
+    /// The depth of a value nested at most `budget` levels deep (recursing at most that far), else `None`.
+    fn shallow(value: &Value, budget: usize) -> Option<usize> {
+        let children: &mut dyn Iterator<Item = &Value> = match value {
+            Value::Array(items) => &mut items.iter(),
+            Value::Object(map) => &mut map.values(),
+            _ => return Some(0),
+        };
+        let budget = budget.checked_sub(1)?;
+        let mut deepest = 0;
+        for child in children {
+            deepest = deepest.max(shallow(child, budget)?);
+        }
+        Some(deepest + 1)
+    }
+    // The usual value is a few levels deep: measured by a short recursion, with no allocation.
+    if let Some(depth) = shallow(value, 16) {
+        return depth;
+    }
     let mut deepest = 0;
     // Containers still to look into, with their depth: one allocation, as wide as the value.
     let mut pending: Vec<(&Value, usize)> = Vec::new();

@@ -264,3 +264,37 @@ fn missing_cookie_fields_take_express_defaults() {
     assert!(record.cookie().http_only());
     assert_eq!(record.cookie().expires(), None);
 }
+
+/// MemoryStore's own text is split without serde_json exactly as serde_json splits it: the same keys, in the same
+/// order, each with the same stored text; and the text MemoryStore writes is the text a whole-record write gives.
+#[test]
+fn memory_store_text_splits_as_serde_json_splits_it() {
+    let texts = [
+        r#"{"views":{"/foo":1}}"#,
+        r#"{"a":"x\"y","b":"\\","c":"\\\"","d":"é😀","e":[1,{"f":"]}"}],"g":null,"h":true,"i":-1.5e-7}"#,
+        r#"{"a":1,"a":2,"b":3}"#,
+        r#"{"save":1,"k":"v"}"#,
+        r#"{"half":"\ud83d","deep":[[[[[[]]]]]]}"#,
+        r#"{"blob":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\"}"#,
+        r#"{}"#,
+    ];
+    let shared = |text: &str| {
+        let source = std::sync::Arc::from(text);
+        let own = Fields::read_own(&source).expect("MemoryStore's own text is split");
+        let (_, serde) = Fields::read_shared(&source).expect("serde_json splits it");
+        (own, serde)
+    };
+    for text in texts {
+        let (own, serde) = shared(text);
+        assert_eq!(own.keys().collect::<Vec<_>>(), serde.keys().collect::<Vec<_>>(), "{text}");
+        for key in serde.keys() {
+            assert_eq!(own.stored_str(key), serde.stored_str(key), "{text}: {key}");
+        }
+        let record = Record::from_data_json(SessionCookie::default(), text).unwrap();
+        assert_eq!(record.data_json(), serde.to_object(), "{text}");
+    }
+    // Anything else is left to serde_json: a key with an escape, a `cookie` key, spaces, not an object.
+    for text in [r#"{"a\"b":1}"#, r#"{"cookie":{}}"#, r#"{ "a":1}"#, r#"[1]"#, r#"{"a":1"#, r#"{"a":}"#, ""] {
+        assert!(Fields::read_own(&std::sync::Arc::from(text)).is_none(), "{text}");
+    }
+}

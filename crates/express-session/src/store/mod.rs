@@ -522,8 +522,10 @@ pub fn touched_within(record: &Record, now: Timestamp, interval: std::time::Dura
 pub(crate) type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A [`Store`] with its type erased, as the options hold it and the engine's guard calls it: each call is one
-/// boxed future.
+/// boxed future, except on [`MemoryStore`], which the guard calls directly (see [`as_memory`](Self::as_memory)).
 pub(crate) trait ErasedStore: fmt::Debug + Send + Sync + 'static {
+    /// The store, when it is the built-in [`MemoryStore`] (the default): its calls then need no boxed future.
+    fn as_memory(&self) -> Option<&MemoryStore>;
     fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>>;
     fn create<'a>(&'a self, id: &'a SessionId, record: &'a Record) -> BoxFuture<'a, Result<CreateOutcome, StoreError>>;
     fn save_if<'a>(
@@ -556,6 +558,9 @@ pub(crate) trait ErasedStore: fmt::Debug + Send + Sync + 'static {
 }
 
 impl<S: Store> ErasedStore for S {
+    fn as_memory(&self) -> Option<&MemoryStore> {
+        (self as &dyn std::any::Any).downcast_ref::<MemoryStore>()
+    }
     fn get<'a>(&'a self, id: &'a SessionId) -> BoxFuture<'a, Result<Option<Versioned>, StoreError>> {
         Box::pin(Store::get(self, id))
     }

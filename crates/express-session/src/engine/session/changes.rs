@@ -7,9 +7,44 @@ use serde_json::{Map, Value};
 
 use super::values::check_depth;
 use crate::error::SessionError;
-use crate::record::{CREATED_AT_KEY, Fields};
+use crate::record::{CREATED_AT_KEY, Fields, StoredText, parse_stored, same_json, text_matches};
 
 pub(super) type UpdateFn = Arc<dyn Fn(Option<&Value>) -> Result<Value, SessionError> + Send + Sync>;
+
+/// A short list whose first item is kept inline: most requests change one key, and then keep their change and
+/// its original without allocating a list.
+pub(super) struct FirstInline<T> {
+    first: Option<T>,
+    more: Vec<T>,
+}
+
+impl<T> Default for FirstInline<T> {
+    fn default() -> Self {
+        Self { first: None, more: Vec::new() }
+    }
+}
+
+impl<T> FirstInline<T> {
+    pub(super) fn push(&mut self, item: T) {
+        match self.first {
+            None => self.first = Some(item),
+            Some(_) => self.more.push(item),
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.first = None;
+        self.more.clear();
+    }
+
+    pub(super) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.first.iter().chain(&self.more)
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.first.take().into_iter().chain(self.more.drain(..))
+    }
+}
 
 /// One change a handler made, kept so that it can be re-applied on the latest record when a save loses a race.
 #[derive(Clone)]
@@ -30,19 +65,6 @@ impl Change {
     }
 
     pub(super) fn apply(&self, data: &mut Fields) -> Result<(), SessionError> {
-        // Replacing a key's value keeps its place (as assigning to a JS object's existing key does).
-        fn put(data: &mut Fields, key: &str, value: Value) {
-            match data.get(key) {
-                // A value kept as its stored text that the new value equals (the handler wrote back what it read):
-                // the text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives
-                // the same text) and Node's bytes are kept.
-                Some(slot)
-                    if crate::record::raw_text(slot).is_some_and(|text| {
-                        crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))
-                    }) => {}
-                _ => data.insert(key, value),
-            }
-        }
         match self {
             Change::Set(k, v) => put(data, k, v.clone()),
             Change::Remove(k) => {
@@ -61,24 +83,31 @@ impl Change {
     }
 }
 
+/// Sets `key` to `value`: replacing a key's value keeps its place (as assigning to a JS object's existing key
+/// does).
+pub(super) fn put(data: &mut Fields, key: &str, value: Value) {
+    // A stored text the new value certainly differs from is replaced without being parsed.
+    if data.stored_str(key).is_some_and(|text| text_matches(text, &value) == Some(false)) {
+        data.insert(key, value);
+        return;
+    }
+    match data.get(key) {
+        // A value kept as its stored text that the new value equals (the handler wrote back what it read): the
+        // text stays, so that the data is not modified (express hashes `JSON.stringify`, which gives the same
+        // text) and Node's bytes are kept.
+        Some(slot)
+            if crate::record::raw_text(slot)
+                .is_some_and(|text| crate::record::parse_raw(text).is_ok_and(|old| same_json(&old, &value))) => {}
+        _ => data.insert(key, value),
+    }
+}
+
 /// express's `savedHash`, lazily: `Original` means "the data as loaded or created".
 #[derive(Clone, PartialEq)]
 pub(super) enum SavedHash {
     Unset,
     Original,
     Value(Map<String, Value>),
-}
-
-/// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
-/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
-pub(super) fn same_json(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
-        }
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
-        _ => a == b,
-    }
 }
 
 /// [`same_json`] for the session data.
@@ -91,8 +120,50 @@ pub(super) fn same_data(x: &Map<String, Value>, y: &Fields) -> bool {
 /// keeps its place and a new key goes last, so nothing else can differ); once a key is removed, the data is
 /// cleared or reloaded, a copy of the whole original data.
 pub(super) enum Original {
-    Keys(Vec<(String, Option<Value>)>),
+    Keys(FirstInline<(String, Was)>),
     Full(Map<String, Value>),
+}
+
+/// What a key held before the request changed it.
+pub(super) enum Was {
+    Absent,
+    /// The value as read from the store: its text, shared with the record (not parsed, not copied).
+    Stored(StoredText),
+    Value(Value),
+}
+
+impl Was {
+    fn of(data: &Fields, key: &str) -> Self {
+        if let Some(text) = data.stored(key) {
+            return Was::Stored(text);
+        }
+        data.get(key).map_or(Was::Absent, |value| Was::Value(value.clone()))
+    }
+
+    fn into_value(self) -> Option<Value> {
+        match self {
+            Was::Absent => None,
+            Was::Stored(text) => Some(parse_stored(text.as_str())),
+            Was::Value(value) => Some(value),
+        }
+    }
+
+    /// Whether `key` holds the same JSON in `data`.
+    fn same_as(&self, data: &Fields, key: &str) -> bool {
+        match self {
+            Was::Absent => !data.contains_key(key),
+            Was::Value(was) => data.get(key).is_some_and(|now| same_json(was, now)),
+            Was::Stored(was) => {
+                // The same bytes are the same JSON.
+                if data.stored_str(key) == Some(was.as_str()) {
+                    return true;
+                }
+                data.get(key).is_some_and(|now| {
+                    text_matches(was.as_str(), now).unwrap_or_else(|| same_json(&parse_stored(was.as_str()), now))
+                })
+            }
+        }
+    }
 }
 
 impl Original {
@@ -102,14 +173,14 @@ impl Original {
             (Original::Full(_), _) => {}
             (Original::Keys(keys), Some(key)) => {
                 if !keys.iter().any(|(k, _)| k == key) {
-                    keys.push((key.to_owned(), data.get(key).cloned()));
+                    keys.push((key.to_owned(), Was::of(data, key)));
                 }
             }
             (Original::Keys(keys), None) => {
                 // Put the noted keys back: set keys in place, new keys (appended last) out.
                 let mut full = data.to_map();
-                for (key, value) in keys.drain(..) {
-                    match value {
+                for (key, was) in keys.drain() {
+                    match was.into_value() {
                         Some(value) => {
                             if let Some(slot) = full.get_mut(&key) {
                                 *slot = value;
@@ -129,11 +200,7 @@ impl Original {
     pub(super) fn same_as(&self, data: &Fields) -> bool {
         match self {
             Original::Full(original) => same_data(original, data),
-            Original::Keys(keys) => keys.iter().all(|(key, original)| match (original, data.get(key)) {
-                (None, None) => true,
-                (Some(a), Some(b)) => same_json(a, b),
-                _ => false,
-            }),
+            Original::Keys(keys) => keys.iter().all(|(key, was)| was.same_as(data, key)),
         }
     }
 }
@@ -194,7 +261,7 @@ mod tests {
             let order: Vec<&Change> = steps.iter().cycle().skip(rotation).take(steps.len()).collect();
             for len in 0..=order.len() {
                 let mut data = if read { lazy(&Value::Object(start.clone())) } else { Fields::from(start.clone()) };
-                let mut original = Original::Keys(Vec::new());
+                let mut original = Original::Keys(FirstInline::default());
                 for change in &order[..len] {
                     original.note(&data, change.key());
                     change.apply(&mut data).unwrap();
@@ -210,7 +277,7 @@ mod tests {
         assert_eq!(checked, 2 * steps.len() * (steps.len() + 1));
         // Changing a value and changing it back is no modification; a new key, a removal or a reorder is one.
         let mut data = lazy(&Value::Object(start.clone()));
-        let mut original = Original::Keys(Vec::new());
+        let mut original = Original::Keys(FirstInline::default());
         original.note(&data, Some("a"));
         Change::Set("a".into(), json!(5)).apply(&mut data).unwrap();
         assert!(!original.same_as(&data));

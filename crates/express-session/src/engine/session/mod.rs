@@ -22,9 +22,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::sync::{Mutex, MutexGuard};
 
-use self::changes::{Change, Original, SavedHash, UpdateFn};
+use self::changes::{Change, FirstInline, Original, SavedHash, UpdateFn};
 use self::stamp::creation_stamp;
-use self::values::{check_depth, read_value};
+use self::values::{check_depth, read_field, read_value};
 use crate::cookie::SessionCookie;
 use crate::engine::config::Config;
 use crate::engine::guard::{RequestCalls, RequestStore, StoreFailure};
@@ -43,7 +43,7 @@ struct Active {
     /// The store's version, when the record is known to be stored.
     version: Option<Version>,
     /// Changes since the record was last read or written, for re-application on a conflict.
-    changes: Vec<Change>,
+    changes: FirstInline<Change>,
     /// The handler changed a cookie field (it then wins over a concurrent request's cookie).
     cookie_changed: bool,
     /// `cycle_id` moved the session to `id`, and the move is not written yet: the record still lives under the
@@ -60,10 +60,13 @@ struct MovedFrom {
 
 impl Active {
     fn fresh(record: Record, id: Option<SessionId>) -> Self {
-        Self { id, record, version: None, changes: Vec::new(), cookie_changed: false, moved_from: None }
+        Self { id, record, version: None, changes: FirstInline::default(), cookie_changed: false, moved_from: None }
     }
 }
 
+// One per request, inside the session's `Arc`: boxing the active session would cost the allocation that keeping
+// its first change inline saves.
+#[allow(clippy::large_enum_variant)]
 enum Phase {
     /// A valid cookie arrived; the record has not been read yet.
     Unloaded,
@@ -290,7 +293,7 @@ impl Session {
     fn before_change(state: &mut State, key: Option<&str>) {
         let State { phase, original, .. } = state;
         if let Phase::Active(active) = phase {
-            original.get_or_insert_with(|| Original::Keys(Vec::new())).note(active.record.fields(), key);
+            original.get_or_insert_with(|| Original::Keys(FirstInline::default())).note(active.record.fields(), key);
         }
         state.touched_data = true;
     }
@@ -330,10 +333,7 @@ impl Session {
     /// `destroy`/`unset`.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, SessionError> {
         let mut state = self.active().await?;
-        match Self::active_mut(&mut state).record.fields().get(key) {
-            None => Ok(None),
-            Some(v) => read_value(v).map(Some),
-        }
+        read_field(Self::active_mut(&mut state).record.fields(), key)
     }
 
     /// The JSON value under `key`.
@@ -478,6 +478,15 @@ impl Session {
         if is_reserved_key(key) || key == CREATED_AT_KEY || crate::record::key_text(key).is_some() {
             return Err(SessionError::ReservedKey(key.to_owned()));
         }
+        let mut state = self.active().await?;
+        Self::before_change(&mut state, Some(key));
+        let fields = Self::active_mut(&mut state).record.fields_mut();
+        // The first run is typed: the new value is returned as `f` made it, not read back from the data.
+        let new = f(read_field(fields, key)?);
+        let value = serde_json::to_value(&new).map_err(SessionError::Serialize)?;
+        check_depth(&value)?;
+        changes::put(fields, key, value);
+        // Kept to run again on a newer record, should a conditional save lose a race.
         let erased: UpdateFn = Arc::new(move |old: Option<&Value>| {
             let old = match old {
                 None => None,
@@ -485,10 +494,8 @@ impl Session {
             };
             serde_json::to_value(f(old)).map_err(SessionError::Serialize)
         });
-        let mut state = self.active().await?;
-        Self::change(&mut state, Change::Update(key.to_owned(), erased))?;
-        let new = Self::active_mut(&mut state).record.fields().get(key).unwrap_or(&Value::Null);
-        read_value(new)
+        Self::active_mut(&mut state).changes.push(Change::Update(key.to_owned(), erased));
+        Ok(new)
     }
 
     /// Removes every key (the cookie stays, and so does the creation stamp of the

@@ -186,7 +186,7 @@ impl Session {
             *record.cookie_mut() = active.record.cookie().clone();
         }
         record.cookie_mut().touch(config.clock.now());
-        for change in &active.changes {
+        for change in active.changes.iter() {
             change.apply(record.fields_mut())?;
         }
         Self::check_size(config, &record)?;

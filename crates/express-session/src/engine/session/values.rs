@@ -5,6 +5,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::error::SessionError;
+use crate::record::Fields;
 
 /// Reads a stored value as a `T`. A value kept as JSON text (see
 /// [`Record::raw_json`](crate::record::Record::raw_json)) is parsed now, without serde_json's recursion limit up
@@ -15,6 +16,20 @@ pub(super) fn read_value<T: DeserializeOwned>(value: &Value) -> Result<T, Sessio
         None => T::deserialize(value),
     };
     read.map_err(|error| SessionError::Deserialize(redact(error)))
+}
+
+/// The value under `key` as a `T`, `None` when absent: read straight from its stored text when it has one (no
+/// [`Value`] is built for it), else as [`read_value`] reads it (which also says why a stored text does not read).
+pub(super) fn read_field<T: DeserializeOwned>(fields: &Fields, key: &str) -> Result<Option<T>, SessionError> {
+    if let Some(text) = fields.stored_str(key)
+        && let Ok(value) = serde_json::from_str::<T>(text)
+    {
+        return Ok(Some(value));
+    }
+    match fields.get(key) {
+        None => Ok(None),
+        Some(v) => read_value(v).map(Some),
+    }
 }
 
 /// serde's type errors quote the value (`invalid type: string "alice", expected u64`), and errors are logged:
