@@ -49,6 +49,11 @@ pub struct SentinelConfig {
     wait: Option<WaitForReplicas>,
 }
 
+/// The shortest time limit of a discovery (asking the sentinels, then connecting to the master they name), whatever
+/// the store's time limit: room for a sentinel that hangs (redis-rs waits 1 s for a connection to a sentinel, and
+/// 500 ms for each of its replies) before the next one is heard.
+const MIN_DISCOVERY_LIMIT: Duration = Duration::from_secs(5);
+
 /// `WAIT replicas timeout` after every write.
 #[derive(Clone, Copy, Debug)]
 struct WaitForReplicas {
@@ -172,13 +177,19 @@ impl SentinelConfig {
     /// `WAIT` confirmed. What it does not cover: a replica whose link to the master was down when the write was
     /// made (so `k` did not count it), then promoted when the master dies before it caught up; and with
     /// `replicas` below the number of replicas, a promoted replica that was not among those that confirmed but
-    /// is chosen anyway (Sentinel weighs `replica-priority` before the amount of data).
+    /// is chosen anyway (Sentinel weighs `replica-priority` before the amount of data). In particular, a master
+    /// with no replica connected waits for none (`WAIT 0`): an old master cut off from its replicas and the
+    /// sentinels, but not from this store, acknowledges writes that are on no replica until it is demoted, and
+    /// they are lost then. Against that, give the servers `min-replicas-to-write 1` (and `min-replicas-max-lag`):
+    /// such a master refuses writes (`NOREPLICAS`, a 503).
     ///
     /// The price: each write waits for the replicas' acknowledgement (a round trip from the master to a replica;
     /// the crate documentation has the figures), and a replica that is connected but does not answer (hung, or
     /// cut off until the master's `repl-timeout`) makes every write fail after `timeout`. Keep `timeout` well below
     /// the store's [time limit](crate::RedisStoreBuilder::timeout). Reads (`GET`, `SCAN`, `MGET`, …) go without
-    /// `WAIT`; every script counts as a write.
+    /// `WAIT`, but on the same connection: the server runs nothing sent behind a `WAIT` until it returns, so a read
+    /// pipelined after another call's write waits for that write's replicas too (up to `timeout`). Every script
+    /// counts as a write.
     ///
     /// ```
     /// use std::time::Duration;
@@ -226,6 +237,8 @@ struct Shared {
     wait: Option<WaitForReplicas>,
     /// A command given up on after waiting this long for its reply drops its connection.
     hang_after: Duration,
+    /// A discovery's time limit: the store's, but at least [`MIN_DISCOVERY_LIMIT`].
+    discovery_limit: Duration,
 }
 
 #[derive(Default)]
@@ -290,6 +303,7 @@ impl SentinelConnection {
                 db: config.db,
                 wait: config.wait,
                 hang_after: limit / 2,
+                discovery_limit: limit.max(MIN_DISCOVERY_LIMIT),
             }),
         })
     }
@@ -329,6 +343,37 @@ impl SentinelConnection {
     }
 
     async fn connected(&self) -> RedisResult<Master> {
+        if let Some(master) = &self.state().current {
+            return Ok(master.clone());
+        }
+        // The discovery runs in a task of its own: it ends even when the call that started it gives up first (a
+        // sentinel that hangs costs redis-rs's 500 ms response timeout, or its 1 s connection timeout, which can be
+        // more than a call's time limit), and the calls after it find its master, instead of each starting a
+        // discovery that is given up with it, never to end. Its own limit is the store's, but at least
+        // `MIN_DISCOVERY_LIMIT`.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let connection = self.clone();
+                let discovery = async move {
+                    match tokio::time::timeout(connection.shared.discovery_limit, connection.discover()).await {
+                        Ok(result) => result,
+                        Err(_) => Err(RedisError::from(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "sentinel: no master found within the time limit",
+                        ))),
+                    }
+                };
+                runtime.spawn(discovery).await.unwrap_or_else(|error| {
+                    Err(RedisError::from(std::io::Error::other(format!("sentinel: the discovery failed: {error}"))))
+                })
+            }
+            Err(_) => self.discover().await,
+        }
+    }
+
+    /// Asks the sentinels for the master and connects to it, unless another discovery did while this one waited
+    /// for its turn (or failed then: its error).
+    async fn discover(&self) -> RedisResult<Master> {
         let seen = {
             let state = self.state();
             if let Some(master) = &state.current {
@@ -416,7 +461,7 @@ impl SentinelConnection {
         let watch = Watch { connection: self, generation: master.generation, since: Instant::now(), done: false };
         let result = match self.shared.wait {
             Some(wait) if is_write(command) => {
-                match self.waited(&mut master, wait, std::iter::once(command), 0, 1).await {
+                match self.waited(&mut master, wait, std::iter::once(command), false, 0, 1).await {
                     Ok((mut values, replicated)) => match (values.pop().unwrap_or(Value::Nil), replicated) {
                         (reply @ Value::ServerError(_), _) | (reply, Ok(())) => Ok(reply),
                         (_, Err(error)) => Err(error),
@@ -442,21 +487,24 @@ impl SentinelConnection {
         let watch = Watch { connection: self, generation: master.generation, since: Instant::now(), done: false };
         let result = match self.shared.wait {
             Some(wait) if pipeline.cmd_iter().any(is_write) => {
-                match self.waited(&mut master, wait, pipeline.cmd_iter(), offset, count).await {
+                let transaction = pipeline.is_transaction();
+                match self.waited(&mut master, wait, pipeline.cmd_iter(), transaction, offset, count).await {
                     Ok((values, Ok(()))) => Ok(values),
                     // One reply per command (a plain pipeline, as the store sends): the writes fail, the reads keep
-                    // their replies.
-                    Ok((values, Err(error))) if offset == 0 && count == pipeline.len() => {
-                        let failed = ServerError::try_from(error).ok();
-                        Ok(values
-                            .into_iter()
-                            .zip(pipeline.cmd_iter())
-                            .map(|(value, command)| match (&failed, &value) {
-                                (_, Value::ServerError(_)) => value,
-                                (Some(failed), _) if is_write(command) => Value::ServerError(failed.clone()),
-                                _ => value,
-                            })
-                            .collect())
+                    // their replies. (An error that is not the server's fails the whole pipeline, below.)
+                    Ok((values, Err(error))) if !transaction && offset == 0 && count == pipeline.len() => {
+                        match ServerError::try_from(error) {
+                            Ok(failed) => Ok(values
+                                .into_iter()
+                                .zip(pipeline.cmd_iter())
+                                .map(|(value, command)| match &value {
+                                    Value::ServerError(_) => value,
+                                    _ if is_write(command) => Value::ServerError(failed.clone()),
+                                    _ => value,
+                                })
+                                .collect()),
+                            Err(error) => Err(error),
+                        }
                     }
                     Ok((_, Err(error))) | Err(error) => Err(error),
                 }
@@ -474,21 +522,31 @@ impl SentinelConnection {
         result
     }
 
-    /// Sends `commands` with `WAIT k timeout` and `ROLE` behind them: their `count` replies from `offset` on, and
-    /// whether `k` replicas confirmed (`k` as [`SentinelConfig::wait_for_replicas`] says). `ROLE`'s list of
-    /// replicas is the next `k`'s bound; a `ROLE` that is not a master's drops the connection.
+    /// Sends `commands` (in `MULTI` … `EXEC` when `transaction`) with `WAIT k timeout` and `ROLE` behind them:
+    /// their `count` replies from `offset` on, and whether `k` replicas confirmed (`k` as
+    /// [`SentinelConfig::wait_for_replicas`] says). `ROLE`'s list of replicas is the next `k`'s bound; a `ROLE`
+    /// that is not a master's drops the connection.
     async fn waited<'c>(
         &self,
         master: &mut Master,
         wait: WaitForReplicas,
         commands: impl Iterator<Item = &'c Cmd>,
+        transaction: bool,
         offset: usize,
         count: usize,
     ) -> RedisResult<(Vec<Value>, RedisResult<()>)> {
         let replicas = wait.replicas.min(master.replicas.load(Ordering::Relaxed));
         let mut pipeline = Pipeline::new();
+        // A transaction's `offset` and `count` point at `EXEC`'s reply: `MULTI` and `EXEC` are sent as commands of
+        // a plain pipeline, so that `WAIT` and `ROLE` go after the transaction, not into it.
+        if transaction {
+            pipeline.add_command(redis::cmd("MULTI"));
+        }
         for command in commands {
             pipeline.add_command(command.clone());
+        }
+        if transaction {
+            pipeline.add_command(redis::cmd("EXEC"));
         }
         pipeline.add_command(wait_command(replicas, wait.timeout_ms)).add_command(redis::cmd("ROLE"));
         let mut values = master.connection.req_packed_commands(&pipeline, offset, count + 2).await?;
@@ -625,57 +683,4 @@ fn wrong_length() -> RedisError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_go_without_wait_and_everything_else_waits() {
-        for read in ["GET", "get", "MGET", "SCAN", "SSCAN", "PTTL", "SCRIPT"] {
-            assert!(!is_write(&redis::cmd(read)), "{read}");
-        }
-        for write in ["SET", "DEL", "EXPIRE", "EVALSHA", "EVAL", "SADD", "UNLINK"] {
-            assert!(is_write(&redis::cmd(write)), "{write}");
-        }
-    }
-
-    #[test]
-    fn too_few_replicas_is_unavailable() {
-        assert!(replicated(&Value::Int(2), 2, 50).is_ok());
-        let short = replicated(&Value::Int(1), 2, 50).unwrap_err();
-        assert_eq!(short.code(), Some("NOREPLICAS"));
-        assert!(crate::connection::classify(short).is_unavailable());
-        assert!(replicated(&Value::Nil, 2, 50).is_err());
-        assert!(crate::connection::classify(not_a_master()).is_unavailable());
-    }
-
-    #[test]
-    fn a_masters_role_counts_its_replicas() {
-        let text = |s: &str| Value::BulkString(s.as_bytes().to_vec());
-        let replica = Value::Array(vec![text("127.0.0.1"), text("6380"), text("100")]);
-        let master = Value::Array(vec![text("master"), Value::Int(100), Value::Array(vec![replica])]);
-        assert_eq!(connected_replicas(master), Some(1));
-        let alone = Value::Array(vec![text("master"), Value::Int(100), Value::Array(vec![])]);
-        assert_eq!(connected_replicas(alone), Some(0));
-        let demoted =
-            Value::Array(vec![text("slave"), text("127.0.0.1"), Value::Int(6379), text("connected"), Value::Int(100)]);
-        assert_eq!(connected_replicas(demoted), None);
-    }
-
-    #[test]
-    fn broken_connections_and_demoted_masters_are_dropped() {
-        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
-        assert!(is_broken(&reset));
-        let read_only = RedisError::from((ErrorKind::Server(ServerErrorKind::ReadOnly), "READONLY"));
-        assert!(is_broken(&read_only));
-        let wrong_type = RedisError::from((ErrorKind::Server(ServerErrorKind::ResponseError), "WRONGTYPE"));
-        assert!(!is_broken(&wrong_type));
-    }
-
-    #[test]
-    fn the_password_is_not_shown() {
-        let config = SentinelConfig::new(["redis://:pw@127.0.0.1:26379"], "m").master_password("hunter2");
-        let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("pw@"), "{shown}");
-        assert!(SentinelConfig::new(["x"], "m").wait_for_replicas(0, Duration::from_secs(1)).wait.is_none());
-    }
-}
+mod tests;

@@ -205,6 +205,32 @@ fn wait_until(what: &str, limit: Duration, mut ready: impl FnMut() -> bool) {
     }
 }
 
+/// A sentinel (of its own configuration file `file` in `dir`) that monitors the master on port `master`.
+fn start_sentinel(dir: &std::path::Path, file: &str, master: u16) -> Node {
+    let (sentinel_program, with_flag) = sentinel_program().expect("redis-sentinel or redis-server");
+    let sentinel_port = common::free_port();
+    let config = dir.join(file);
+    std::fs::write(
+        &config,
+        format!(
+            "port {sentinel_port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir {dir}\n\
+             sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 1\n\
+             sentinel auth-pass {MASTER_NAME} {PASSWORD}\n\
+             sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
+             sentinel failover-timeout {MASTER_NAME} 5000\n\
+             sentinel parallel-syncs {MASTER_NAME} 1\n",
+            dir = dir.display(),
+        ),
+    )
+    .unwrap();
+    let mut args = vec![config.display().to_string()];
+    if with_flag {
+        args.push("--sentinel".into());
+    }
+    args.extend(["--port".into(), sentinel_port.to_string()]);
+    Node::spawn(&sentinel_program, &args, dir)
+}
+
 impl Servers {
     /// Starts the three, and waits until the replica is in sync and the sentinel knows it; `None` (a loud skip,
     /// a failure under `REQUIRE_SERVICES=1`) without `redis-server`. With `link`, the replica reaches the master
@@ -213,7 +239,7 @@ impl Servers {
         if !common::redis_server_available() {
             return None;
         }
-        let (sentinel_program, with_flag) = sentinel_program()?;
+        sentinel_program()?;
         let server = common::binary("redis-server").expect("redis-server");
         let dir = common::scratch_dir("sentinel");
         let node = |port: u16, extra: &[String]| {
@@ -257,28 +283,7 @@ impl Servers {
             let info: String = redis::cmd("INFO").arg("replication").query(&mut connection).unwrap_or_default();
             info.contains("master_link_status:up")
         });
-        let sentinel_port = common::free_port();
-        let config = dir.join("sentinel.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "port {sentinel_port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir {dir}\n\
-                 sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 1\n\
-                 sentinel auth-pass {MASTER_NAME} {PASSWORD}\n\
-                 sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
-                 sentinel failover-timeout {MASTER_NAME} 5000\n\
-                 sentinel parallel-syncs {MASTER_NAME} 1\n",
-                dir = dir.display(),
-                master = master.port,
-            ),
-        )
-        .unwrap();
-        let mut args = vec![config.display().to_string()];
-        if with_flag {
-            args.push("--sentinel".into());
-        }
-        args.extend(["--port".into(), sentinel_port.to_string()]);
-        let sentinel = Node::spawn(&sentinel_program, &args, &dir);
+        let sentinel = start_sentinel(&dir, "sentinel.conf", master.port);
         let servers = Self { master, replica, sentinel, link, dir };
         let sentinel_url = servers.sentinel.url();
         wait_until("the sentinel knows the replica", Duration::from_secs(15), || {
@@ -373,12 +378,15 @@ async fn an_acknowledged_write_is_on_the_replica_and_what_waiting_costs() {
 }
 
 /// With `wait_for_replicas`, a write that the replica does not confirm (it is frozen) answers 503 after the wait's
-/// timeout; reads go on; once the replica is back, writes are acknowledged again.
+/// timeout, on every write path (`create`, `save_if`, `set`, `touch`, `refresh`, `refresh_after`, `destroy`,
+/// `end_sessions_of`, `clear`, with an owner index); reads go on; once the replica is back, writes are
+/// acknowledged again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_no_replica_confirms_is_unavailable() {
     let Some(servers) = Servers::start(false) else { return };
     let wait = Duration::from_millis(200);
     let store = common::builder(&common::unique_prefix("sentinel-noreplica"))
+        .owner_key("user")
         .timeout(Duration::from_secs(2))
         .connect_sentinel(servers.config().wait_for_replicas(1, wait))
         .await
@@ -386,6 +394,20 @@ async fn a_write_no_replica_confirms_is_unavailable() {
     let id = SessionId::generate();
     store.create(&id, &record(&store, 1)).await.unwrap();
     let read = store.get(&id).await.unwrap().unwrap();
+    // For the other write paths: a session of an owner (so that the owner index's scripts run), and a store of
+    // another prefix with a record, for `clear`.
+    let owned = |n| {
+        let mut record = record(&store, n);
+        record.data_mut().insert("user".into(), json!("waiting-owner"));
+        record
+    };
+    let other = SessionId::generate();
+    store.create(&other, &owned(1)).await.unwrap();
+    let cleared = common::builder(&common::unique_prefix("sentinel-noreplica-clear"))
+        .connect_sentinel(servers.config().wait_for_replicas(1, wait))
+        .await
+        .unwrap();
+    cleared.create(&SessionId::generate(), &record(&cleared, 1)).await.unwrap();
     servers.replica.freeze(true);
     let started = Instant::now();
     let error = store.save_if(&id, &record(&store, 2), &read.version).await.unwrap_err();
@@ -394,6 +416,19 @@ async fn a_write_no_replica_confirms_is_unavailable() {
     assert!(common::error_chain(&error).contains("NOREPLICAS"), "{}", common::error_chain(&error));
     assert!(took >= wait && took < Duration::from_secs(2), "{took:?}");
     assert!(store.create(&SessionId::generate(), &record(&store, 1)).await.unwrap_err().is_unavailable());
+    // Every other write waits too: a write the replica did not confirm came before, so any `WAIT` fails, and a
+    // path that sent none would succeed here.
+    let unconfirmed = |what: &str, result: Result<(), express_session::StoreError>| match result {
+        Err(error) => assert!(error.is_unavailable() && common::error_chain(&error).contains("NOREPLICAS"), "{what}"),
+        Ok(()) => panic!("{what}: acknowledged, but no replica confirmed it"),
+    };
+    unconfirmed("set", store.set(&other, &owned(2)).await);
+    unconfirmed("touch", store.touch(&other, &owned(2)).await.map(drop));
+    unconfirmed("refresh", store.refresh(&other).await.map(drop));
+    unconfirmed("refresh_after", store.refresh_after(&other, Duration::ZERO).await.map(drop));
+    unconfirmed("end_sessions_of", store.end_sessions_of("waiting-owner", None).await.map(drop));
+    unconfirmed("destroy", store.destroy(&other).await);
+    unconfirmed("clear", cleared.clear().await);
     // Reads need no replica.
     assert!(store.get(&id).await.unwrap().is_some());
     servers.replica.freeze(false);
@@ -503,6 +538,67 @@ async fn no_sentinel_or_an_unknown_master_is_unavailable() {
     let unknown = SentinelConfig::new([servers.sentinel.url()], "no-such-master");
     let error = RedisStore::builder().timeout(limit).connect_sentinel(unknown).await.unwrap_err();
     assert!(error.is_unavailable(), "{error}");
+}
+
+/// A transaction of the app's own (`MULTI`/`EXEC` pipeline) through the store's connection, with
+/// `wait_for_replicas`: it answers (its `WAIT` goes after `EXEC`, not into the transaction) and is on the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_through_the_connection_answers_and_is_waited_for() {
+    let Some(servers) = suite_servers() else { return };
+    let store = common::builder(&common::unique_prefix("sentinel-multi"))
+        .connect_sentinel(servers.config().wait_for_replicas(1, Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let key = store.key(&SessionId::generate());
+    let mut connection = store.connection();
+    let transaction = redis::pipe().atomic().incr(&key, 1).incr(&key, 1).expire(&key, 60).ignore().clone();
+    let reply = tokio::time::timeout(Duration::from_secs(3), transaction.query_async::<(i64, i64)>(&mut connection))
+        .await
+        .expect("the transaction answers within 3 s");
+    assert_eq!(reply.unwrap(), (1, 2));
+    let mut replica = sync_connection(&servers.replica.url(), Some(PASSWORD)).unwrap();
+    let on_replica: Option<i64> = redis::cmd("GET").arg(&key).query(&mut replica).unwrap();
+    assert_eq!(on_replica, Some(2), "acknowledged, not on the replica");
+}
+
+/// A discovery that takes longer than the store's time limit (the first sentinel hangs: SIGSTOP, so each of its
+/// connections waits for redis-rs's 500 ms response timeout) still ends, and the calls after it reach the master:
+/// it is not given up with the call that started it, to start again, and never end, with the next one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovery_slower_than_the_time_limit_still_ends() {
+    let Some(servers) = Servers::start(false) else { return };
+    let hung = start_sentinel(&servers.dir, "sentinel-hung.conf", servers.master.port);
+    let hung_url = hung.url();
+    wait_until("the second sentinel answers", Duration::from_secs(10), || sync_connection(&hung_url, None).is_ok());
+    let config = SentinelConfig::new([hung.url(), servers.sentinel.url()], MASTER_NAME).master_password(PASSWORD);
+    let store = common::builder(&common::unique_prefix("sentinel-slow"))
+        .timeout(Duration::from_millis(300))
+        .connect_sentinel(config)
+        .await
+        .unwrap();
+    let id = SessionId::generate();
+    store.create(&id, &record(&store, 1)).await.unwrap();
+    hung.freeze(true);
+    // The store's connection breaks (as when the sentinels demote a master): the next call asks the sentinels.
+    let mut admin = sync_connection(&servers.master.url(), Some(PASSWORD)).unwrap();
+    let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("normal").query(&mut admin).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(6);
+    let mut failures = 0;
+    loop {
+        match store.get(&id).await {
+            Ok(found) => {
+                assert!(found.is_some());
+                break;
+            }
+            Err(error) => {
+                assert!(error.is_unavailable(), "{error}");
+                failures += 1;
+                assert!(Instant::now() < deadline, "no call reached the master in 6 s ({failures} failed): {error}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    hung.freeze(false);
 }
 
 /// What one client saw.
