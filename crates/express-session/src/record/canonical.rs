@@ -6,7 +6,6 @@
 //! inside a value) is rewritten as express rewrites it whenever it saves the session.
 
 use serde_json::Value;
-use serde_json::ser::Formatter;
 
 use super::number::{JsFormatter, write_js_number};
 
@@ -36,7 +35,7 @@ pub(crate) fn write_canonical(out: &mut Vec<u8>, text: &str) {
 fn write_parsed(out: &mut Vec<u8>, text: &str) -> bool {
     let Ok(value) = serde_json::from_str::<Value>(text) else { return false };
     let mark = out.len();
-    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, ParsedFormatter);
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *out, JsFormatter);
     if serde::Serialize::serialize(&value, &mut serializer).is_ok() {
         return true;
     }
@@ -252,27 +251,5 @@ fn write_char(out: &mut Vec<u8>, c: char) {
         '\t' => out.extend_from_slice(b"\\t"),
         c if u32::from(c) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", u32::from(c)).as_bytes()),
         c => out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
-    }
-}
-
-/// [`JsFormatter`], and an integer beyond 2^53 written as the double JavaScript parses it into (express reads
-/// `12345678901234567890` as 12345678901234567000 and writes that).
-struct ParsedFormatter;
-
-const EXACT: u64 = 1 << 53;
-
-impl Formatter for ParsedFormatter {
-    fn write_f64<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: f64) -> std::io::Result<()> {
-        JsFormatter.write_f64(writer, value)
-    }
-
-    #[allow(clippy::cast_precision_loss)] // the loss is JavaScript's, which is the point
-    fn write_u64<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: u64) -> std::io::Result<()> {
-        if value > EXACT { write_js_number(writer, value as f64) } else { write!(writer, "{value}") }
-    }
-
-    #[allow(clippy::cast_precision_loss)]
-    fn write_i64<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: i64) -> std::io::Result<()> {
-        if value.unsigned_abs() > EXACT { write_js_number(writer, value as f64) } else { write!(writer, "{value}") }
     }
 }

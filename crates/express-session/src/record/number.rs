@@ -8,7 +8,8 @@ use serde_json::ser::{CompactFormatter, Formatter};
 
 /// serde_json's compact output, with every float written as JavaScript's `Number.prototype.toString` writes it
 /// (ECMA-262 `Number::toString`, which `JSON.stringify` uses): the same shortest digits, placed positionally
-/// from 1e-7 (exclusive) up to 1e21 (exclusive), with an exponent (`1e-7`, `1.5e+300`) outside.
+/// from 1e-7 (exclusive) up to 1e21 (exclusive), with an exponent (`1e-7`, `1.5e+300`) outside; an integer beyond
+/// 2^53 as the double JavaScript parses it into.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct JsFormatter;
 
@@ -16,7 +17,23 @@ impl Formatter for JsFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         write_js_number(writer, value)
     }
+
+    // An integer beyond 2^53 as the double JavaScript holds it in (`12345678901234567890` is written
+    // `12345678901234567000`), so that a value a handler sets is stored as the text a later save of the untouched
+    // value writes (see `canonical`), not rewritten then.
+    #[allow(clippy::cast_precision_loss)] // the loss is JavaScript's, which is the point
+    fn write_u64<W: ?Sized + Write>(&mut self, writer: &mut W, value: u64) -> io::Result<()> {
+        if value > EXACT { write_js_number(writer, value as f64) } else { write!(writer, "{value}") }
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn write_i64<W: ?Sized + Write>(&mut self, writer: &mut W, value: i64) -> io::Result<()> {
+        if value.unsigned_abs() > EXACT { write_js_number(writer, value as f64) } else { write!(writer, "{value}") }
+    }
 }
+
+/// The largest integer every smaller one of which a double holds exactly.
+const EXACT: u64 = 1 << 53;
 
 /// Writes `value` as JavaScript's `JSON.stringify` does (`null` for a value that is not finite, which a
 /// `serde_json::Value` cannot hold anyway).

@@ -372,3 +372,23 @@ fn memory_store_text_splits_as_serde_json_splits_it() {
         assert!(Fields::read_own(&std::sync::Arc::from(text)).is_none(), "{text}");
     }
 }
+
+/// An integer beyond 2^53 that a handler sets is written as JavaScript writes the double it parses into (Node 20:
+/// `JSON.stringify({a:12345678901234567890,b:-9007199254740993,c:9007199254740993,d:18446744073709551615})`), as
+/// the same value read back and written again untouched is: the stored bytes do not change on a later save that
+/// does not touch the value.
+#[test]
+fn integers_beyond_2_pow_53_are_written_as_javascript_writes_them() {
+    let json = r#"{"cookie":{"path":"/"}}"#;
+    let mut record = Record::from_json(json).unwrap();
+    let data = record.data_mut();
+    data.insert("a".into(), serde_json::json!(12_345_678_901_234_567_890_u64));
+    data.insert("b".into(), serde_json::json!(-9_007_199_254_740_993_i64));
+    data.insert("c".into(), serde_json::json!([9_007_199_254_740_993_u64, 9_007_199_254_740_992_u64]));
+    data.insert("d".into(), serde_json::json!({"e": u64::MAX}));
+    let data = r#"{"a":12345678901234567000,"b":-9007199254740992,"c":[9007199254740992,9007199254740992],"d":{"e":18446744073709552000}}"#;
+    assert_eq!(record.data_json(), data);
+    let written = record.to_json();
+    assert!(written.ends_with(&data[1..]), "{written}");
+    assert_eq!(Record::from_json(&written).unwrap().to_json(), written);
+}
