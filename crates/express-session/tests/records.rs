@@ -551,3 +551,30 @@ async fn a_key_without_a_rust_form_is_kept_in_place() {
     let t = TestApp::new(options(), Router::new().route("/insert", get(insert)));
     assert_eq!(t.get("/insert", None).await.body, "reserved");
 }
+
+/// JavaScript has one number type: `JSON.stringify` writes 10 and 10.0 alike (`10`), so a handler that sets a
+/// whole-valued `f64` (a struct's `total: f64`) over the integer Node stored changes nothing express can see: no
+/// save, and Node's text stays as it was. A value that does change is still saved.
+#[tokio::test]
+async fn a_float_equal_to_the_stored_integer_is_no_change() {
+    #[derive(serde::Serialize)]
+    struct Cart {
+        total: f64,
+        items: Vec<f64>,
+    }
+    async fn put(session: Session, Query(q): Query<std::collections::HashMap<String, String>>) -> String {
+        let total: f64 = q["total"].parse().unwrap();
+        session.insert("cart", &Cart { total, items: vec![1.0, 2.5] }).await.unwrap();
+        session.insert_value("n", json!(7.0)).await.unwrap();
+        "ok".into()
+    }
+    let t = TestApp::new(options().resave(false), Router::new().route("/put", get(put)));
+    let node = format!(r#"{{"cookie":{NODE_COOKIE},"cart":{{"total":10,"items":[1,2.5]}},"n":7}}"#);
+    let (id, cookie) = node_writes(&t, &node).await;
+    let before = t.store.get(&id).await.unwrap().unwrap().version;
+    assert_eq!(t.get("/put?total=10", Some(&cookie)).await.body, "ok");
+    assert_eq!(stored(&t, &id).await, node, "written back as it was");
+    assert_eq!(t.store.get(&id).await.unwrap().unwrap().version, before, "not modified, so not saved");
+    assert_eq!(t.get("/put?total=10.5", Some(&cookie)).await.body, "ok");
+    assert_eq!(stored(&t, &id).await, node.replace(r#""total":10,"#, r#""total":10.5,"#), "modified, so saved");
+}

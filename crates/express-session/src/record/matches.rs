@@ -8,7 +8,7 @@ use super::parse::prints_apart;
 use super::raw::raw_text;
 
 /// Whether `text` (one JSON value, as a record stores it) holds the same JSON as `value`, as the engine's
-/// change detection judges two values (key order counts, `1` and `1.0` differ): `Some(verdict)` when the text
+/// change detection judges two values (see [`same_json`]): `Some(verdict)` when the text
 /// alone decides, `None` when only parsing it can tell. `None` for a text that the record would keep as text (a
 /// string with a lone surrogate, nesting deeper than serde_json's limit, a number JavaScript prints otherwise),
 /// for an object with a repeated or misplaced key (`JSON.parse` keeps the last value of a repeated key), and for
@@ -24,15 +24,24 @@ pub(crate) fn text_matches(text: &str, value: &Value) -> Option<bool> {
 }
 
 /// Whether two values serialize to the same JSON, which is how express decides "modified" (it hashes
-/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text.
+/// `JSON.stringify` of the session). Unlike `==` on `serde_json::Map`, key order counts, as it does in the text;
+/// unlike `==` on `Number`, numbers are JavaScript's one kind of number (`1`, `1.0` and `-0.0`... all doubles, so
+/// `1` and `1.0` are the same, as are `0` and `-0`, both written `0`).
 pub(crate) fn same_json(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        (Value::Number(x), Value::Number(y)) => same_number(x, y.as_f64()),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|((ka, va), (kb, vb))| ka == kb && same_json(va, vb))
         }
         (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
         _ => a == b,
     }
+}
+
+/// Whether `JSON.stringify` writes `n` and the double `other` alike: whether they are the same double (`0` and
+/// `-0` are, as they should: both are written `0`).
+fn same_number(n: &Number, other: Option<f64>) -> bool {
+    n.as_f64().is_some_and(|n| Some(n) == other)
 }
 
 /// Reads one value and says whether it is the one expected. An error means "cannot tell".
@@ -57,13 +66,15 @@ impl<'de> Visitor<'de> for Expect<'_> {
         Ok(matches!(self.0, Value::Bool(b) if *b == v))
     }
 
-    // As `Value`'s own visitor turns numbers into `Number`s.
+    // As JavaScript reads numbers: as doubles (see `same_json`).
+    #[allow(clippy::cast_precision_loss)] // JavaScript's loss, which is the point
     fn visit_i64<E>(self, v: i64) -> Result<bool, E> {
-        Ok(matches!(self.0, Value::Number(n) if *n == Number::from(v)))
+        Ok(matches!(self.0, Value::Number(n) if same_number(n, Some(v as f64))))
     }
 
+    #[allow(clippy::cast_precision_loss)]
     fn visit_u64<E>(self, v: u64) -> Result<bool, E> {
-        Ok(matches!(self.0, Value::Number(n) if *n == Number::from(v)))
+        Ok(matches!(self.0, Value::Number(n) if same_number(n, Some(v as f64))))
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<bool, E> {
@@ -73,7 +84,7 @@ impl<'de> Visitor<'de> for Expect<'_> {
         if prints_apart(&number) {
             return Err(E::custom("kept as text"));
         }
-        Ok(*self.0 == number)
+        Ok(matches!(self.0, Value::Number(n) if same_number(n, Some(v))))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<bool, E> {
@@ -201,5 +212,14 @@ mod tests {
             }
         }
         assert!(decided > texts.len() * texts.len() / 2, "most pairs are decided from the text: {decided}");
+        // JavaScript's one kind of number: `JSON.stringify` writes these alike.
+        for (text, value) in
+            [("1", serde_json::json!(1.0)), ("-0", serde_json::json!(0)), ("[1,2.0]", serde_json::json!([1.0, 2]))]
+        {
+            assert_eq!(text_matches(text, &value), Some(true), "{text}");
+            assert!(same_json(&parse_stored(text), &value), "{text}");
+        }
+        assert_eq!(text_matches("1", &serde_json::json!(1.5)), Some(false));
+        assert_eq!(text_matches("9007199254740993", &serde_json::json!(9_007_199_254_740_992_u64)), Some(true));
     }
 }
