@@ -359,12 +359,14 @@ impl Fields {
     }
 
     /// An upper bound of the written entries' length: a stored value's text as it is, every character of a key
-    /// or a string counted as its longest escape (`\u00XX`), every number as 24 characters.
+    /// or a string counted as its longest escape (`\u00XX`), every number as 25 characters (the longest JavaScript
+    /// writes).
     pub(crate) fn json_len_bound(&self) -> usize {
         fn bound(value: &Value) -> usize {
             match value {
                 Value::Null | Value::Bool(_) => 5,
-                Value::Number(_) => 24,
+                // JavaScript's longest: `-0.0000012345678901234567`.
+                Value::Number(_) => 25,
                 Value::String(s) => s.len() * 6 + 2,
                 Value::Array(items) => 2 + items.iter().map(|v| bound(v) + 1).sum::<usize>(),
                 Value::Object(map) => 2 + map.iter().map(|(k, v)| k.len() * 6 + 4 + bound(v)).sum::<usize>(),

@@ -321,7 +321,8 @@ impl Record {
     }
 
     /// An upper bound of [`json_len`](Self::json_len), computed without serializing: every character of a
-    /// string counted as its longest escape (`\u00XX`), every number as 24 characters.
+    /// string counted as its longest escape (`\u00XX`), every number as 25 characters (the longest JavaScript
+    /// writes).
     pub(crate) fn json_len_bound(&self) -> usize {
         let cookie = 256
             + self.cookie.domain.as_ref().map_or(0, |d| d.len() * 6)

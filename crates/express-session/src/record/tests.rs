@@ -392,3 +392,14 @@ fn integers_beyond_2_pow_53_are_written_as_javascript_writes_them() {
     assert!(written.ends_with(&data[1..]), "{written}");
     assert_eq!(Record::from_json(&written).unwrap().to_json(), written);
 }
+
+/// The bound the size check trusts covers every number as JavaScript writes it, the longest of which is
+/// positional: `JSON.stringify(-0.0000012345678901234567)` is 25 characters (Node 20).
+#[test]
+fn the_length_bound_covers_javascripts_longest_numbers() {
+    let mut record = Record::new(SessionCookie::default());
+    let numbers: Vec<Value> = (0..1000).map(|_| serde_json::json!(-1.234_567_890_123_456_7e-6)).collect();
+    record.data_mut().insert("n".into(), Value::Array(numbers));
+    assert!(record.to_json().contains("-0.0000012345678901234567,"));
+    assert!(record.json_len_bound() >= record.json_len(), "{} < {}", record.json_len_bound(), record.json_len());
+}
