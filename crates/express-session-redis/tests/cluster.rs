@@ -15,14 +15,12 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::get;
 use express_session::store::{CreateOutcome, SaveOutcome, Store};
 use express_session::{Record, Session, SessionCookie, SessionError, SessionId, SessionManagerLayer, SessionOptions};
 use express_session_redis::RedisStore;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use redis::cluster::{ClusterClientBuilder, NodeAddress};
-use tower::ServiceExt as _;
 
 static CLUSTER: OnceLock<Option<common::Cluster>> = OnceLock::new();
 
@@ -251,21 +249,6 @@ async fn incr(session: Session) -> Result<String, SessionError> {
     Ok(session.update("n", |n: Option<u64>| n.unwrap_or(0) + 1).await?.to_string())
 }
 
-async fn send(app: &Router, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
-    let mut request = Request::builder().uri("/incr");
-    if let Some(cookie) = cookie {
-        request = request.header(http::header::COOKIE, cookie);
-    }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let cookie = response
-        .headers()
-        .get(http::header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-    (status, cookie, String::from_utf8_lossy(&body).into_owned())
-}
-
 /// The one session under the store's prefix.
 async fn only_session(store: &RedisStore) -> (SessionId, Record) {
     let mut all = store.all().await.unwrap();
@@ -287,14 +270,14 @@ async fn an_update_whose_reply_is_lost_counts_once() {
     .unwrap();
     let app = Router::new().route("/incr", get(incr)).layer(layer);
 
-    let (status, cookie, body) = send(&app, None).await;
+    let (status, cookie, body) = common::call(&app, "/incr", None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
     let cookie = cookie.expect("a session cookie");
     let (id, _) = only_session(&store).await;
 
     for expected in 2..=4u64 {
         trap.arm(save_if_on(&store.key(&id)));
-        let (status, _, body) = send(&app, Some(&cookie)).await;
+        let (status, _, body) = common::call(&app, "/incr", Some(&cookie)).await;
         assert_eq!(trap.fired(), usize::try_from(expected - 1).unwrap(), "the save_if's reply was lost");
         assert_eq!(status, StatusCode::OK, "{body}");
         let stored = store.get(&id).await.unwrap().expect("the session").record;
@@ -474,7 +457,7 @@ async fn writes_go_through_while_their_slot_migrates() {
     )
     .unwrap();
     let app = Router::new().route("/incr", get(incr)).layer(layer);
-    let (status, cookie, body) = send(&app, None).await;
+    let (status, cookie, body) = common::call(&app, "/incr", None).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
     let cookie = cookie.expect("a session cookie");
     for expected in 2..=6 {
@@ -482,7 +465,7 @@ async fn writes_go_through_while_their_slot_migrates() {
             tokio::time::sleep(Duration::from_millis(1_100)).await;
         }
         let start = Instant::now();
-        let (status, _, body) = send(&app, Some(&cookie)).await;
+        let (status, _, body) = common::call(&app, "/incr", Some(&cookie)).await;
         assert_eq!((status, body), (StatusCode::OK, expected.to_string()), "after {:?}", start.elapsed());
         assert!(start.elapsed() < Duration::from_millis(1_000), "took {:?}", start.elapsed());
     }
@@ -525,7 +508,7 @@ async fn updates_go_through_a_whole_migration_of_their_slot() {
     let app = Router::new().route("/incr", get(incr)).layer(layer);
     let mut cookies = Vec::new();
     for _ in 0..4 {
-        let (status, cookie, _) = send(&app, None).await;
+        let (status, cookie, _) = common::call(&app, "/incr", None).await;
         assert_eq!(status, StatusCode::OK);
         cookies.push(cookie.expect("a session cookie"));
     }
@@ -559,7 +542,7 @@ async fn updates_go_through_a_whole_migration_of_their_slot() {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let start = Instant::now();
-                let (status, _, body) = send(&app, Some(&cookies[i % cookies.len()])).await;
+                let (status, _, body) = common::call(&app, "/incr", Some(&cookies[i % cookies.len()])).await;
                 slowest = slowest.max(start.elapsed());
                 if status == StatusCode::OK {
                     served[i % cookies.len()] += 1;
@@ -603,7 +586,7 @@ async fn updates_go_through_a_whole_migration_of_their_slot() {
     assert_eq!(failures, Vec::new(), "every update served");
     assert!(sent >= 8, "{sent}");
     for (cookie, served) in cookies.iter().zip(served) {
-        let (status, _, body) = send(&app, Some(cookie)).await;
+        let (status, _, body) = common::call(&app, "/incr", Some(cookie)).await;
         assert_eq!((status, body), (StatusCode::OK, (served + 1).to_string()), "each update counted once");
     }
     let count: i64 =

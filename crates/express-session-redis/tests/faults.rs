@@ -11,14 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::get;
 use express_session::store::{SaveOutcome, Store, StoreError};
 use express_session::{Record, Session, SessionCookie, SessionError, SessionId, SessionManagerLayer, SessionOptions};
 use express_session_redis::RedisStore;
-use http::{Request, StatusCode};
+use http::StatusCode;
 use serde_json::json;
-use tower::ServiceExt;
 
 const LIMIT: Duration = Duration::from_millis(500);
 /// What a failing call may take beyond the limit (scheduling on a loaded 2-core machine).
@@ -239,21 +237,6 @@ async fn login(session: Session) -> Result<&'static str, SessionError> {
     Ok("logged in")
 }
 
-async fn call(app: &Router, path: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
-    let mut request = Request::builder().uri(path);
-    if let Some(cookie) = cookie {
-        request = request.header(http::header::COOKIE, cookie);
-    }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let cookie = response
-        .headers()
-        .get(http::header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-    (status, cookie, String::from_utf8_lossy(&body).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_layer_answers_503_while_redis_is_down_then_serves_the_same_session() {
     if !common::redis_server_available() {
@@ -267,17 +250,17 @@ async fn the_layer_answers_503_while_redis_is_down_then_serves_the_same_session(
     .unwrap();
     let app = Router::new().route("/login", get(login)).route("/me", get(me)).layer(layer);
 
-    let (status, cookie, _) = call(&app, "/login", None).await;
+    let (status, cookie, _) = common::call(&app, "/login", None).await;
     assert_eq!(status, StatusCode::OK);
     let cookie = cookie.expect("a session cookie");
-    assert_eq!(call(&app, "/me", Some(&cookie)).await.2, "alice");
+    assert_eq!(common::call(&app, "/me", Some(&cookie)).await.2, "alice");
 
     server.stop();
     // (A request without a cookie that only reads needs no store, and is served as usual.)
-    assert_eq!(call(&app, "/me", None).await.0, StatusCode::OK);
+    assert_eq!(common::call(&app, "/me", None).await.0, StatusCode::OK);
     for (path, cookie) in [("/me", Some(cookie.as_str())), ("/login", None), ("/login", Some(cookie.as_str()))] {
         let start = Instant::now();
-        let (status, set_cookie, body) = call(&app, path, cookie).await;
+        let (status, set_cookie, body) = common::call(&app, path, cookie).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{path}: {body}");
         assert_eq!(set_cookie, None, "no cookie for unsaved state");
         assert!(start.elapsed() <= 2 * (LIMIT + SLACK), "{path} took {:?}", start.elapsed());
@@ -286,7 +269,7 @@ async fn the_layer_answers_503_while_redis_is_down_then_serves_the_same_session(
     server.restart();
     let start = Instant::now();
     loop {
-        let (status, _, body) = call(&app, "/me", Some(&cookie)).await;
+        let (status, _, body) = common::call(&app, "/me", Some(&cookie)).await;
         if status == StatusCode::OK {
             assert_eq!(body, "alice", "the session survived the outage");
             break;
@@ -295,7 +278,7 @@ async fn the_layer_answers_503_while_redis_is_down_then_serves_the_same_session(
         assert!(start.elapsed() < Duration::from_secs(15), "the app did not recover");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (status, cookie, _) = call(&app, "/login", None).await;
+    let (status, cookie, _) = common::call(&app, "/login", None).await;
     assert_eq!(status, StatusCode::OK);
     assert!(cookie.is_some());
 }

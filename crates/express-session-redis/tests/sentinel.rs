@@ -16,14 +16,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Body;
 use axum::routing::get;
 use express_session::store::{SaveOutcome, Store};
 use express_session::{Record, Session, SessionCookie, SessionError, SessionId, SessionManagerLayer, SessionOptions};
 use express_session_redis::{RedisConnection, RedisStore, SentinelConfig};
-use http::{Request, StatusCode};
+use http::StatusCode;
 use serde_json::json;
-use tower::ServiceExt;
 
 const MASTER_NAME: &str = "sessions";
 const PASSWORD: &str = "test-servers-password";
@@ -621,21 +619,6 @@ async fn current(session: Session) -> Result<String, SessionError> {
     Ok(session.get::<u64>("n").await?.unwrap_or(0).to_string())
 }
 
-async fn call(app: &Router, path: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
-    let mut request = Request::builder().uri(path);
-    if let Some(cookie) = cookie {
-        request = request.header(http::header::COOKIE, cookie);
-    }
-    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
-    let status = response.status();
-    let cookie = response
-        .headers()
-        .get(http::header::SET_COOKIE)
-        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
-    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
-    (status, cookie, String::from_utf8_lossy(&body).into_owned())
-}
-
 /// The failover test. 8 clients increment counters in their sessions through the HTTP layer, on a
 /// store built with `connect_sentinel` and `wait_for_replicas(1, …)`; the replica's link to the master stops
 /// passing data for 300 ms (a lagging replica), then the master is killed (SIGKILL) under that load, and what the
@@ -682,7 +665,7 @@ async fn failover(wait: bool) -> Option<u64> {
 
     let mut cookies = Vec::new();
     for _ in 0..CLIENTS {
-        let (status, cookie, body) = call(&app, "/inc", None).await;
+        let (status, cookie, body) = common::call(&app, "/inc", None).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "1"));
         cookies.push(cookie.expect("a session cookie"));
     }
@@ -702,7 +685,7 @@ async fn failover(wait: bool) -> Option<u64> {
                 seen.lock().unwrap().acknowledged.push((1, f64::NEG_INFINITY, f64::NEG_INFINITY));
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
-                    let (status, _, body) = call(&app, "/inc", Some(&cookie)).await;
+                    let (status, _, body) = common::call(&app, "/inc", Some(&cookie)).await;
                     let span = (since_kill(&killed_at, started), since_kill(&killed_at, Instant::now()));
                     {
                         let mut seen = seen.lock().unwrap();
@@ -769,7 +752,7 @@ async fn failover(wait: bool) -> Option<u64> {
             regressions += a.saturating_sub(b.saturating_sub(1));
         }
         let last = seen.acknowledged.iter().map(|a| a.0).max().unwrap();
-        let (status, _, body) = call(&app, "/n", Some(&cookies[i])).await;
+        let (status, _, body) = common::call(&app, "/n", Some(&cookies[i])).await;
         assert_eq!(status, StatusCode::OK);
         let now: u64 = body.parse().unwrap();
         lost += last.saturating_sub(now);

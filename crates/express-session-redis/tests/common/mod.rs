@@ -333,3 +333,21 @@ pub async fn http_get(port: u16, path: &str, cookie: Option<&str>) -> HttpReply 
         .map(|(_, value)| value.trim().to_owned());
     HttpReply { status, set_cookie, body: body.to_owned() }
 }
+
+/// One request through an axum app (no server): its status, the `name=value` part of its `Set-Cookie`, and its
+/// body.
+pub async fn call(app: &axum::Router, path: &str, cookie: Option<&str>) -> (http::StatusCode, Option<String>, String) {
+    let mut request = http::Request::builder().uri(path);
+    if let Some(cookie) = cookie {
+        request = request.header(http::header::COOKIE, cookie);
+    }
+    let response =
+        tower::ServiceExt::oneshot(app.clone(), request.body(axum::body::Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get(http::header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+    (status, cookie, String::from_utf8_lossy(&body).into_owned())
+}
