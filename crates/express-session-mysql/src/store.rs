@@ -123,7 +123,7 @@ impl MySqlStore {
     /// (for example a missing `CREATE` privilege).
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let ddl = sql::create_table(&self.inner.names, self.inner.owner.as_ref().map(|o| o.key.as_str()));
-        self.run(async { sqlx::query(&ddl).execute(&self.inner.pool).await }).await.map(drop)
+        self.run(|| async { sqlx::query(&ddl).execute(&self.inner.pool).await }).await.map(drop)
     }
 
     /// Deletes every expired row now, in batches, and returns how many were deleted. The pruning task calls
@@ -144,7 +144,8 @@ impl MySqlStore {
     pub async fn prune(&self) -> Result<u64, StoreError> {
         self.ensure_table().await?;
         let sql = &self.inner.sql.prune_batch;
-        let delete = |batch| self.run(async move { sqlx::query(sql).bind(batch).execute(&self.inner.pool).await });
+        let delete =
+            |batch| self.run(move || async move { sqlx::query(sql).bind(batch).execute(&self.inner.pool).await });
         self.inner.core.prune(|batch| async move { delete(batch).await.map(|r| r.rows_affected()) }).await
     }
 
@@ -206,9 +207,17 @@ impl MySqlStore {
         &self.inner.names.table
     }
 
-    /// Runs one store call under the timeout.
-    async fn run<T>(&self, call: impl Future<Output = Result<T, sqlx::Error>>) -> Result<T, StoreError> {
-        self.inner.core.run(call).await
+    /// Runs one store call under the timeout. A call InnoDB chose as a deadlock's victim (error 1213: its
+    /// statement or transaction was rolled back whole, so it changed nothing) is made again, up to
+    /// [`DEADLOCK_RETRIES`] times within the same timeout: a `DELETE` of an owner's rows, which locks them through
+    /// the `owner` index, and a write of one of those rows, which locks it through the primary key first, can
+    /// each wait for the other.
+    async fn run<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.inner.core.run(retry_deadlocks(call)).await
     }
 
     /// Creates the table on first use, when asked to.
@@ -222,12 +231,12 @@ impl MySqlStore {
     }
 
     /// Runs one owner-index call under the timeout; a missing column is an error that says to call `reindex`.
-    async fn run_owner<T>(
-        &self,
-        owner: &Owner,
-        call: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, StoreError> {
-        self.inner.core.run_owner(call, missing_column, &self.inner.names.table, &owner.key).await
+    async fn run_owner<T, F, Fut>(&self, owner: &Owner, call: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T, sqlx::Error>>,
+    {
+        self.inner.core.run_owner(retry_deadlocks(call), missing_column, &self.inner.names.table, &owner.key).await
     }
 
     /// The `expires` of the writes: the record's expiry in seconds (rounded), or NULL for the store's ttl.
@@ -237,7 +246,7 @@ impl MySqlStore {
 
     /// A plain INSERT: `true` when inserted, `false` on a unique violation (the id is taken).
     async fn insert(&self, id: &SessionId, json: &str, expires: Option<i64>) -> Result<bool, StoreError> {
-        self.run(async {
+        self.run(|| async {
             inserted(
                 sqlx::query(&self.inner.sql.insert)
                     .bind(id.as_str())
@@ -257,7 +266,7 @@ impl Store for MySqlStore {
         self.ensure_table().await?;
         // utf8mb4_bin columns come back as binary strings: read the bytes, which are the version as they are.
         let bytes: Option<Option<Vec<u8>>> = self
-            .run(async {
+            .run(|| async {
                 sqlx::query_scalar(&self.inner.sql.get).bind(id.as_str()).fetch_optional(&self.inner.pool).await
             })
             .await?;
@@ -272,7 +281,7 @@ impl Store for MySqlStore {
             || self.insert(id, &json, expires),
             || async {
                 let sql = &self.inner.sql.delete_if_expired;
-                let deleted = self.run(sqlx::query(sql).bind(id.as_str()).execute(&self.inner.pool)).await?;
+                let deleted = self.run(|| sqlx::query(sql).bind(id.as_str()).execute(&self.inner.pool)).await?;
                 Ok(deleted.rows_affected())
             },
         )
@@ -283,7 +292,7 @@ impl Store for MySqlStore {
     async fn set(&self, id: &SessionId, record: &Record) -> Result<(), StoreError> {
         self.ensure_table().await?;
         let json = record.to_json();
-        self.run(async {
+        self.run(|| async {
             sqlx::query(&self.inner.sql.upsert)
                 .bind(id.as_str())
                 .bind(Self::expires(record))
@@ -302,7 +311,7 @@ impl Store for MySqlStore {
         let expected = expected.as_bytes().unwrap_or(b"\0");
         let json = record.to_json();
         let matched = self
-            .run(async {
+            .run(|| async {
                 sqlx::query(&self.inner.sql.save_if)
                     .bind(&json)
                     .bind(Self::expires(record))
@@ -321,7 +330,7 @@ impl Store for MySqlStore {
         // Nothing written. Live now means the row changed since it was read; missing or expired means gone. (A
         // row destroyed between the two statements reads as gone, which it then is.)
         let live: Option<i64> = self
-            .run(async {
+            .run(|| async {
                 sqlx::query_scalar(&self.inner.sql.is_live).bind(id.as_str()).fetch_optional(&self.inner.pool).await
             })
             .await?;
@@ -331,7 +340,7 @@ impl Store for MySqlStore {
     async fn touch(&self, id: &SessionId, record: &Record) -> Result<TouchOutcome, StoreError> {
         self.ensure_table().await?;
         let touched = self
-            .run(async {
+            .run(|| async {
                 sqlx::query(&self.inner.sql.touch)
                     .bind(Self::expires(record))
                     .bind(self.inner.ttl_ms)
@@ -350,7 +359,7 @@ impl Store for MySqlStore {
     async fn refresh_after(&self, id: &SessionId, interval: std::time::Duration) -> Result<TouchOutcome, StoreError> {
         self.ensure_table().await?;
         let row: Option<(Option<Vec<u8>>, i64)> = self
-            .run(async {
+            .run(|| async {
                 sqlx::query_as(&self.inner.sql.get_with_expire).bind(id.as_str()).fetch_optional(&self.inner.pool).await
             })
             .await?;
@@ -370,7 +379,7 @@ impl Store for MySqlStore {
 
     async fn destroy(&self, id: &SessionId) -> Result<(), StoreError> {
         self.ensure_table().await?;
-        self.run(async { sqlx::query(&self.inner.sql.destroy).bind(id.as_str()).execute(&self.inner.pool).await })
+        self.run(|| async { sqlx::query(&self.inner.sql.destroy).bind(id.as_str()).execute(&self.inner.pool).await })
             .await
             .map(drop)
     }
@@ -382,7 +391,7 @@ impl Store for MySqlStore {
     async fn all(&self) -> Result<Vec<(SessionId, Record)>, StoreError> {
         self.ensure_table().await?;
         let rows: Vec<(Vec<u8>, Option<Vec<u8>>)> =
-            self.run(async { sqlx::query_as(&self.inner.sql.all).fetch_all(&self.inner.pool).await }).await?;
+            self.run(|| async { sqlx::query_as(&self.inner.sql.all).fetch_all(&self.inner.pool).await }).await?;
         Ok(rows
             .into_iter()
             .filter_map(|(sid, bytes)| {
@@ -396,13 +405,13 @@ impl Store for MySqlStore {
     async fn len(&self) -> Result<usize, StoreError> {
         self.ensure_table().await?;
         let n: i64 =
-            self.run(async { sqlx::query_scalar(&self.inner.sql.len).fetch_one(&self.inner.pool).await }).await?;
+            self.run(|| async { sqlx::query_scalar(&self.inner.sql.len).fetch_one(&self.inner.pool).await }).await?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
         self.ensure_table().await?;
-        self.run(async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
+        self.run(|| async { sqlx::query(&self.inner.sql.clear).execute(&self.inner.pool).await }).await.map(drop)
     }
 
     fn owner_key(&self) -> Option<&str> {
@@ -415,7 +424,7 @@ impl Store for MySqlStore {
         let owner = self.owner("sessions_of")?;
         self.ensure_table().await?;
         let rows: Vec<(Vec<u8>, Option<Vec<u8>>, i64)> = self
-            .run_owner(owner, async {
+            .run_owner(owner, || async {
                 sqlx::query_as(&owner.sql.sessions_of)
                     .bind(owner_name)
                     .bind(express_session_sql::fetch_limit(limit))
@@ -440,7 +449,7 @@ impl Store for MySqlStore {
         let owner = self.owner("end_session_of")?;
         self.ensure_table().await?;
         let sids: Vec<Vec<u8>> = self
-            .run_owner(owner, async {
+            .run_owner(owner, || async {
                 sqlx::query_scalar(&owner.sql.sids_of).bind(owner_name).fetch_all(&self.inner.pool).await
             })
             .await?;
@@ -449,7 +458,7 @@ impl Store for MySqlStore {
             return Ok(false);
         };
         let deleted = self
-            .run_owner(owner, async {
+            .run_owner(owner, || async {
                 sqlx::query(&owner.sql.end_one).bind(id.as_str()).bind(owner_name).execute(&self.inner.pool).await
             })
             .await?;
@@ -464,7 +473,7 @@ impl Store for MySqlStore {
         let keep = keep.map_or("", SessionId::as_str);
         express_session_sql::end_in_batches(|batch| async move {
             let deleted = self
-                .run_owner(owner, async {
+                .run_owner(owner, || async {
                     sqlx::query(&owner.sql.end_batch)
                         .bind(owner_name)
                         .bind(keep)
@@ -487,7 +496,7 @@ impl Store for MySqlStore {
         self.ensure_table().await?;
         let table = &self.inner.names.table;
         let lock = format!("express-session reindex {}", table.chars().take(40).collect::<String>());
-        self.run(async {
+        self.run(|| async {
             let mut conn = self.inner.pool.acquire().await?;
             sqlx::query("SELECT GET_LOCK(?, 60)").bind(&lock).execute(&mut *conn).await?;
             let result = async {
@@ -512,9 +521,35 @@ impl Store for MySqlStore {
         })
         .await??;
         let n: i64 = self
-            .run_owner(owner, async { sqlx::query_scalar(&owner.sql.count).fetch_one(&self.inner.pool).await })
+            .run_owner(owner, || async { sqlx::query_scalar(&owner.sql.count).fetch_one(&self.inner.pool).await })
             .await?;
         Ok(n.unsigned_abs())
+    }
+}
+
+/// How many times a call chosen as a deadlock's victim is made again (within the call's timeout).
+const DEADLOCK_RETRIES: u32 = 8;
+
+/// Makes `call` again while InnoDB answers that it was a deadlock's victim (MySQL/MariaDB error 1213, rolled back
+/// whole), at most [`DEADLOCK_RETRIES`] times; any other outcome is returned as it is.
+async fn retry_deadlocks<T, F, Fut>(call: F) -> Result<T, sqlx::Error>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut retries = 0;
+    loop {
+        match call().await {
+            Err(sqlx::Error::Database(error))
+                if retries < DEADLOCK_RETRIES
+                    && error
+                        .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                        .is_some_and(|e| e.number() == 1213) =>
+            {
+                retries += 1;
+            }
+            other => return other,
+        }
     }
 }
 

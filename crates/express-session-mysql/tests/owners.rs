@@ -135,3 +135,40 @@ async fn figures_ending_a_thousand_sessions_and_the_cost_of_a_write() {
         testing::time_sequential_creates("MariaDB with the owner column", &store, 500).await;
     }
 }
+
+/// A statement InnoDB chooses as a deadlock's victim is made again, not failed (found by the model-based checker:
+/// `end_others` failed with error 1213 while requests wrote the owner's sessions). Made to happen here: another
+/// transaction, heavier (it has written rows), locks the owner's second session; `end_sessions_of`'s `DELETE`
+/// locks the first through the `owner` index and waits for the second; the other transaction then asks for the
+/// first, and InnoDB rolls the lighter `DELETE` back. Made again once the other commits, it ends both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deadlock_victim_is_made_again_not_failed() {
+    use express_session::{Record, SessionCookie};
+    let Some(admin) = common::admin().await else { return };
+    let table = common::fresh_table(&admin).await;
+    let store = owned_store(&table, true).await;
+    let (a, b) = ("a".repeat(32), "b".repeat(32));
+    for id in [&a, &b] {
+        let mut record = Record::new(SessionCookie::default());
+        record.data_mut().insert("user".into(), json!("u"));
+        store.set(&SessionId::new(id).unwrap(), &record).await.unwrap();
+    }
+    let scratch = format!("{table}_heavy");
+    sqlx::query(&format!("CREATE TABLE `{scratch}` (n INT PRIMARY KEY) ENGINE=InnoDB")).execute(&admin).await.unwrap();
+    let mut other = admin.begin().await.unwrap();
+    for n in 0..200 {
+        sqlx::query(&format!("INSERT INTO `{scratch}` VALUES (?)")).bind(n).execute(&mut *other).await.unwrap();
+    }
+    let lock = format!("SELECT session_id FROM `{table}` WHERE session_id = ? FOR UPDATE");
+    sqlx::query(&lock).bind(&b).execute(&mut *other).await.unwrap();
+    let ending = tokio::spawn({
+        let store = store.clone();
+        async move { store.end_sessions_of("u", None).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await; // the DELETE holds `a`, waits for `b`
+    sqlx::query(&lock).bind(&a).execute(&mut *other).await.unwrap();
+    other.commit().await.unwrap();
+    let ended = ending.await.unwrap();
+    sqlx::query(&format!("DROP TABLE `{scratch}`")).execute(&admin).await.unwrap();
+    assert_eq!(ended.expect("the deadlock's victim is made again"), 2);
+}
